@@ -1,0 +1,30 @@
+// Reading and writing tiles: RGB images and integer label maps. Every writer is atomic.
+#pragma once
+
+#include <string>
+
+#include "nucleisam/raster.h"
+
+namespace nucleisam {
+
+// Largest image read whole into memory (pixels). Whole slides go through the slide reader.
+constexpr long long kMaxTilePixels = 1LL << 30;
+
+// RGB 8-bit from PNG, JPEG, BMP or TIFF (any compression libtiff decodes: LZW, JPEG, deflate, ...).
+// Grey images are replicated to RGB, alpha is dropped, 16-bit images are scaled to 8 bits.
+// Throws IoError naming the path and the cause.
+Image read_image(const std::string& path);
+// Writes PNG, JPEG (quality 95) or TIFF by extension.
+void write_image(const std::string& path, const Image& image);
+
+// Integer label map from a single-channel 8/16-bit PNG, 8/16/32-bit TIFF (signed, unsigned or
+// integral float) or .npy (any integer type, 2-D or H x W x 1).
+LabelMap read_label_map(const std::string& path);
+// .png: 16-bit (values must lie in 0..65535); .tif/.tiff: 16-bit when the values fit, else
+// 32-bit signed, deflate-compressed; .npy: int32.
+void write_label_map(const std::string& path, const LabelMap& labels);
+
+// Lower-case extension including the dot (".tif"), "" when none.
+std::string lower_extension(const std::string& path);
+
+}  // namespace nucleisam

@@ -1,0 +1,203 @@
+// .npy reader and writer (see include/nucleisam/npy.h).
+#include "nucleisam/npy.h"
+
+#include <cstring>
+#include <regex>
+#include <sstream>
+
+#include "nucleisam/atomic_file.h"
+#include "nucleisam/errors.h"
+
+namespace nucleisam {
+namespace {
+
+template <typename T>
+T load(const uint8_t* p) {
+  T v;
+  std::memcpy(&v, p, sizeof(T));
+  return v;
+}
+
+template <typename Out>
+Out element(const NpyArray& a, int64_t i) {
+  const uint8_t* p = a.bytes.data() + i * a.itemsize;
+  switch (a.kind) {
+    case 'f':
+      if (a.itemsize == 4) return static_cast<Out>(load<float>(p));
+      if (a.itemsize == 8) return static_cast<Out>(load<double>(p));
+      break;
+    case 'i':
+      switch (a.itemsize) {
+        case 1: return static_cast<Out>(load<int8_t>(p));
+        case 2: return static_cast<Out>(load<int16_t>(p));
+        case 4: return static_cast<Out>(load<int32_t>(p));
+        case 8: return static_cast<Out>(load<int64_t>(p));
+      }
+      break;
+    case 'u':
+      switch (a.itemsize) {
+        case 1: return static_cast<Out>(load<uint8_t>(p));
+        case 2: return static_cast<Out>(load<uint16_t>(p));
+        case 4: return static_cast<Out>(load<uint32_t>(p));
+        case 8: return static_cast<Out>(load<uint64_t>(p));
+      }
+      break;
+    case 'b': return static_cast<Out>(p[0] != 0);
+  }
+  throw IoError("npy: unsupported dtype " + a.dtype());
+}
+
+}  // namespace
+
+int64_t NpyArray::numel() const {
+  int64_t n = 1;
+  for (auto d : shape) n *= d;
+  return n;
+}
+
+std::string NpyArray::dtype() const {
+  switch (kind) {
+    case 'f': return "float" + std::to_string(itemsize * 8);
+    case 'i': return "int" + std::to_string(itemsize * 8);
+    case 'u': return "uint" + std::to_string(itemsize * 8);
+    case 'b': return "bool";
+  }
+  return std::string("?") + kind;
+}
+
+template <typename T>
+std::vector<T> NpyArray::to_vector() const {
+  int64_t n = numel();
+  std::vector<T> out(static_cast<size_t>(n));
+  if (kind == NpyType<T>::kind && itemsize == NpyType<T>::size) {
+    std::memcpy(out.data(), bytes.data(), static_cast<size_t>(n) * sizeof(T));
+    return out;
+  }
+  for (int64_t i = 0; i < n; ++i) out[static_cast<size_t>(i)] = element<T>(*this, i);
+  return out;
+}
+
+#define NUCLEISAM_NPY_INSTANTIATE(T) template std::vector<T> NpyArray::to_vector<T>() const;
+NUCLEISAM_NPY_INSTANTIATE(float)
+NUCLEISAM_NPY_INSTANTIATE(double)
+NUCLEISAM_NPY_INSTANTIATE(int8_t)
+NUCLEISAM_NPY_INSTANTIATE(int16_t)
+NUCLEISAM_NPY_INSTANTIATE(int32_t)
+NUCLEISAM_NPY_INSTANTIATE(int64_t)
+NUCLEISAM_NPY_INSTANTIATE(uint8_t)
+NUCLEISAM_NPY_INSTANTIATE(uint16_t)
+NUCLEISAM_NPY_INSTANTIATE(uint32_t)
+
+NpyArray parse_npy(const std::string& bytes, const std::string& name) {
+  const std::string magic = "\x93NUMPY";
+  if (bytes.size() < 10 || bytes.compare(0, 6, magic) != 0)
+    throw IoError(name + ": not a .npy file (bad magic)");
+  int major = static_cast<uint8_t>(bytes[6]);
+  size_t header_len = 0, offset = 0;
+  if (major == 1) {
+    header_len = load<uint16_t>(reinterpret_cast<const uint8_t*>(bytes.data()) + 8);
+    offset = 10;
+  } else if (major == 2 || major == 3) {
+    if (bytes.size() < 12) throw IoError(name + ": truncated .npy header");
+    header_len = load<uint32_t>(reinterpret_cast<const uint8_t*>(bytes.data()) + 8);
+    offset = 12;
+  } else {
+    throw IoError(name + ": unsupported .npy format version " + std::to_string(major));
+  }
+  if (bytes.size() < offset + header_len) throw IoError(name + ": truncated .npy header");
+  std::string header = bytes.substr(offset, header_len);
+
+  std::smatch m;
+  static const std::regex descr_re(R"('descr'\s*:\s*'([<>|=])([fiub])(\d+)')");
+  static const std::regex fortran_re(R"('fortran_order'\s*:\s*(True|False))");
+  static const std::regex shape_re(R"('shape'\s*:\s*\(([^)]*)\))");
+  if (!std::regex_search(header, m, descr_re))
+    throw IoError(name + ": unsupported .npy dtype in header " + header);
+  NpyArray a;
+  char order = m[1].str()[0];
+  a.kind = m[2].str()[0];
+  a.itemsize = std::stoi(m[3].str());
+  if (order == '>' && a.itemsize > 1)
+    throw IoError(name + ": big-endian .npy data is not supported");
+  if (!std::regex_search(header, m, fortran_re)) throw IoError(name + ": .npy header lacks fortran_order");
+  if (m[1] == "True") throw IoError(name + ": Fortran-order .npy arrays are not supported");
+  if (!std::regex_search(header, m, shape_re)) throw IoError(name + ": .npy header lacks shape");
+  std::string dims = m[1].str();
+  std::stringstream ss(dims);
+  std::string tok;
+  while (std::getline(ss, tok, ',')) {
+    auto b = tok.find_first_not_of(" \t");
+    if (b == std::string::npos) continue;
+    try {
+      long long d = std::stoll(tok.substr(b));
+      if (d < 0) throw std::out_of_range("negative");
+      a.shape.push_back(d);
+    } catch (const std::exception&) {
+      throw IoError(name + ": bad .npy shape (" + dims + ")");
+    }
+  }
+  size_t payload = static_cast<size_t>(a.numel()) * static_cast<size_t>(a.itemsize);
+  size_t start = offset + header_len;
+  if (bytes.size() - start < payload)
+    throw IoError(name + ": truncated .npy data (expected " + std::to_string(payload) +
+                  " bytes, found " + std::to_string(bytes.size() - start) + ")");
+  a.bytes.assign(bytes.begin() + static_cast<std::ptrdiff_t>(start),
+                 bytes.begin() + static_cast<std::ptrdiff_t>(start + payload));
+  return a;
+}
+
+NpyArray read_npy(const std::string& path) { return parse_npy(read_file(path), path); }
+
+std::string serialize_npy(const NpyArray& a) {
+  std::ostringstream h;
+  h << "{'descr': '" << (a.itemsize == 1 ? '|' : '<') << a.kind << a.itemsize
+    << "', 'fortran_order': False, 'shape': (";
+  for (size_t i = 0; i < a.shape.size(); ++i) {
+    h << a.shape[i];
+    if (a.shape.size() == 1 || i + 1 < a.shape.size()) h << ',';
+    if (i + 1 < a.shape.size()) h << ' ';
+  }
+  h << "), }";
+  std::string header = h.str();
+  // Total header (magic + version + length + dict + newline) padded to a multiple of 64.
+  size_t total = 10 + header.size() + 1;
+  size_t padded = (total + 63) / 64 * 64;
+  header.append(padded - total, ' ');
+  header.push_back('\n');
+  std::string out = "\x93NUMPY";
+  out.push_back(1);
+  out.push_back(0);
+  uint16_t len = static_cast<uint16_t>(header.size());
+  out.push_back(static_cast<char>(len & 0xff));
+  out.push_back(static_cast<char>(len >> 8));
+  out += header;
+  out.append(reinterpret_cast<const char*>(a.bytes.data()), a.bytes.size());
+  return out;
+}
+
+template <typename T>
+void write_npy(const std::string& path, const T* data, const std::vector<int64_t>& shape) {
+  NpyArray a;
+  a.kind = NpyType<T>::kind;
+  a.itemsize = NpyType<T>::size;
+  a.shape = shape;
+  size_t n = static_cast<size_t>(a.numel()) * sizeof(T);
+  a.bytes.resize(n);
+  if (n) std::memcpy(a.bytes.data(), data, n);
+  write_file_atomic(path, serialize_npy(a));
+}
+
+#define NUCLEISAM_NPY_WRITE(T) \
+  template void write_npy<T>(const std::string&, const T*, const std::vector<int64_t>&);
+NUCLEISAM_NPY_WRITE(float)
+NUCLEISAM_NPY_WRITE(double)
+NUCLEISAM_NPY_WRITE(int8_t)
+NUCLEISAM_NPY_WRITE(int16_t)
+NUCLEISAM_NPY_WRITE(int32_t)
+NUCLEISAM_NPY_WRITE(int64_t)
+NUCLEISAM_NPY_WRITE(uint8_t)
+NUCLEISAM_NPY_WRITE(uint16_t)
+NUCLEISAM_NPY_WRITE(uint32_t)
+NUCLEISAM_NPY_WRITE(bool)
+
+}  // namespace nucleisam

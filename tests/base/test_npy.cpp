@@ -1,0 +1,100 @@
+// .npy round trips, known byte layouts, and bad-input cases.
+#include <gtest/gtest.h>
+
+#include <fstream>
+
+#include "nucleisam/atomic_file.h"
+#include "nucleisam/errors.h"
+#include "nucleisam/npy.h"
+#include "support/test_support.h"
+
+using namespace nucleisam;
+
+TEST(Npy, RoundTripFloatAndInt) {
+  test::TempDir dir;
+  std::vector<float> f = {1.5f, -2.25f, 0.f, 3.f, 4.f, 5.f};
+  write_npy(dir.file("f.npy"), f, {2, 3});
+  NpyArray a = read_npy(dir.file("f.npy"));
+  EXPECT_EQ(a.kind, 'f');
+  EXPECT_EQ(a.itemsize, 4);
+  EXPECT_EQ(a.shape, (std::vector<int64_t>{2, 3}));
+  EXPECT_EQ(a.to_vector<float>(), f);
+
+  std::vector<int64_t> i = {-1, 1LL << 40, 7};
+  write_npy(dir.file("i.npy"), i, {3});
+  NpyArray b = read_npy(dir.file("i.npy"));
+  EXPECT_EQ(b.dtype(), "int64");
+  EXPECT_EQ(b.to_vector<int64_t>(), i);
+  // Cross-type conversion.
+  EXPECT_EQ(read_npy(dir.file("f.npy")).to_vector<int32_t>()[1], -2);
+}
+
+TEST(Npy, HeaderIsWhatNumpyWrites) {
+  // numpy.save(np.array([7, 9], np.uint8)) writes: magic, version 1.0, a little-endian header
+  // length of 118, the dict below padded with spaces to a 128-byte prefix ending in '\n', then data.
+  NpyArray a;
+  a.kind = 'u';
+  a.itemsize = 1;
+  a.shape = {2};
+  a.bytes = {7, 9};
+  std::string s = serialize_npy(a);
+  ASSERT_EQ(s.size(), 128u + 2u);
+  EXPECT_EQ(s.substr(0, 8), std::string("\x93NUMPY\x01\x00", 8));
+  EXPECT_EQ(static_cast<uint8_t>(s[8]), 118);
+  EXPECT_EQ(static_cast<uint8_t>(s[9]), 0);
+  const std::string dict = "{'descr': '|u1', 'fortran_order': False, 'shape': (2,), }";
+  EXPECT_EQ(s.substr(10, dict.size()), dict);
+  EXPECT_EQ(s[127], '\n');
+  EXPECT_EQ(s[126], ' ');
+  EXPECT_EQ(static_cast<uint8_t>(s[128]), 7);
+  NpyArray back = parse_npy(s, "mem");
+  EXPECT_EQ(back.bytes, a.bytes);
+  EXPECT_EQ(back.shape, a.shape);
+}
+
+TEST(Npy, ScalarAndEmptyShapes) {
+  test::TempDir dir;
+  std::vector<double> one = {3.25};
+  write_npy(dir.file("s.npy"), one, {});
+  NpyArray s = read_npy(dir.file("s.npy"));
+  EXPECT_TRUE(s.shape.empty());
+  EXPECT_EQ(s.numel(), 1);
+  EXPECT_EQ(s.to_vector<double>()[0], 3.25);
+  std::vector<float> none;
+  write_npy(dir.file("e.npy"), none, {0, 4});
+  EXPECT_EQ(read_npy(dir.file("e.npy")).numel(), 0);
+}
+
+TEST(Npy, BadInputsNameTheFile) {
+  test::TempDir dir;
+  EXPECT_THROW(read_npy(dir.file("missing.npy")), IoError);
+  write_file_atomic(dir.file("junk.npy"), "hello world, not numpy");
+  try {
+    read_npy(dir.file("junk.npy"));
+    FAIL() << "expected IoError";
+  } catch (const IoError& e) {
+    EXPECT_NE(std::string(e.what()).find("junk.npy"), std::string::npos);
+    EXPECT_NE(std::string(e.what()).find("bad magic"), std::string::npos);
+  }
+  // Truncated payload.
+  std::vector<float> f(100, 1.f);
+  write_npy(dir.file("t.npy"), f, {100});
+  std::string bytes = read_file(dir.file("t.npy"));
+  write_file_atomic(dir.file("t.npy"), bytes.substr(0, bytes.size() - 8));
+  try {
+    read_npy(dir.file("t.npy"));
+    FAIL() << "expected IoError";
+  } catch (const IoError& e) {
+    EXPECT_NE(std::string(e.what()).find("truncated"), std::string::npos);
+  }
+  // Big-endian and Fortran order are refused rather than misread.
+  std::string be = bytes;
+  auto p = be.find("'<f4'");
+  ASSERT_NE(p, std::string::npos);
+  be[p + 1] = '>';
+  EXPECT_THROW(parse_npy(be, "be"), IoError);
+  std::string fo = bytes;
+  p = fo.find("False");
+  fo.replace(p, 5, "True ");
+  EXPECT_THROW(parse_npy(fo, "fo"), IoError);
+}

@@ -1,0 +1,100 @@
+// The CLI's contract: exit codes (0 ok, 1 runtime failure, 2 usage), one-line errors that name the
+// file and the cause, --version contents.
+#include <gtest/gtest.h>
+
+#include <array>
+#include <cstdio>
+#include <sys/wait.h>
+
+#include "nucleisam/image_io.h"
+#include "support/test_support.h"
+
+namespace {
+
+struct Result {
+  int code;
+  std::string out;  // stdout and stderr together
+};
+
+Result run(const std::string& args) {
+  std::string cmd = nucleisam::test::binary_dir() + "/nucleisam " + args + " 2>&1";
+  Result r{-1, {}};
+  FILE* p = popen(cmd.c_str(), "r");
+  if (!p) return r;
+  std::array<char, 4096> buf;
+  size_t n;
+  while ((n = fread(buf.data(), 1, buf.size(), p)) > 0) r.out.append(buf.data(), n);
+  int status = pclose(p);
+  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  return r;
+}
+
+int lines(const std::string& s) {
+  int n = 0;
+  for (char c : s) n += c == '\n';
+  return n;
+}
+
+}  // namespace
+
+TEST(Cli, VersionNamesLibTorchAndCuda) {
+  Result r = run("--version");
+  EXPECT_EQ(r.code, 0);
+  EXPECT_NE(r.out.find("nucleisam "), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("LibTorch "), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("CUDA "), std::string::npos) << r.out;
+}
+
+TEST(Cli, HelpForEverySubcommand) {
+  Result top = run("--help");
+  EXPECT_EQ(top.code, 0);
+  EXPECT_NE(top.out.find("info"), std::string::npos);
+  Result sub = run("info --help");
+  EXPECT_EQ(sub.code, 0);
+  EXPECT_NE(sub.out.find("--labels"), std::string::npos);
+}
+
+TEST(Cli, UsageErrorsExitTwo) {
+  EXPECT_EQ(run("no-such-command").code, 2);
+  EXPECT_EQ(run("--threads 0 info x.png").code, 2);
+  EXPECT_EQ(run("--device tpu info x.png").code, 2);
+  Result r = run("info");  // missing required argument
+  EXPECT_EQ(r.code, 2);
+  EXPECT_EQ(lines(r.out), 1) << r.out;
+}
+
+TEST(Cli, BadInputIsOneLineExitOne) {
+  nucleisam::test::TempDir dir;
+  Result r = run("info " + dir.file("missing.png"));
+  EXPECT_EQ(r.code, 1);
+  EXPECT_EQ(r.out, "nucleisam: " + dir.file("missing.png") + ": no such file\n");
+  FILE* f = fopen(dir.file("bad.jpg").c_str(), "wb");
+  fputs("not a jpeg", f);
+  fclose(f);
+  r = run("info " + dir.file("bad.jpg"));
+  EXPECT_EQ(r.code, 1);
+  EXPECT_EQ(lines(r.out), 1) << r.out;
+  EXPECT_NE(r.out.find("bad.jpg: cannot decode"), std::string::npos) << r.out;
+}
+
+TEST(Cli, InfoReportsWhatItRead) {
+  nucleisam::test::TempDir dir;
+  nucleisam::LabelMap m(4, 6);
+  m.at(0, 0) = 3;
+  m.at(1, 1) = 9;
+  nucleisam::write_label_map(dir.file("l.png"), m);
+  Result r = run("--quiet info --labels --json " + dir.file("l.png"));
+  EXPECT_EQ(r.code, 0) << r.out;
+  EXPECT_NE(r.out.find("\"labels\":2"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("\"max_label\":9"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("\"width\":6"), std::string::npos) << r.out;
+}
+
+TEST(Cli, CudaRequestWithoutGpuFailsCleanly) {
+  Result v = run("--version");
+  if (v.out.find("CUDA available") != std::string::npos) GTEST_SKIP() << "a GPU is present";
+  nucleisam::test::TempDir dir;
+  Result r = run("--device cuda info " + dir.file("x.png"));
+  EXPECT_EQ(r.code, 1);
+  EXPECT_NE(r.out.find("--device cuda"), std::string::npos) << r.out;
+}

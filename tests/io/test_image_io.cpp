@@ -1,0 +1,129 @@
+// Image and label-map I/O: round trips per format, the shared data's compressions, bad input.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+
+#include "nucleisam/atomic_file.h"
+#include "nucleisam/errors.h"
+#include "nucleisam/image_io.h"
+#include "nucleisam/npy.h"
+#include "support/test_support.h"
+
+using namespace nucleisam;
+namespace fs = std::filesystem;
+
+namespace {
+Image gradient(int h, int w) {
+  Image img(h, w, 3);
+  for (int y = 0; y < h; ++y)
+    for (int x = 0; x < w; ++x) {
+      img.at(y, x, 0) = static_cast<uint8_t>(x * 7);
+      img.at(y, x, 1) = static_cast<uint8_t>(y * 11);
+      img.at(y, x, 2) = static_cast<uint8_t>((x + y) * 3);
+    }
+  return img;
+}
+LabelMap labels_with(int32_t big) {
+  LabelMap m(5, 7);
+  for (int y = 0; y < 5; ++y)
+    for (int x = 0; x < 7; ++x) m.at(y, x) = (x + y) % 3 == 0 ? 0 : x + 10 * y;
+  m.at(4, 6) = big;
+  return m;
+}
+}  // namespace
+
+TEST(ImageIo, LosslessRoundTripsKeepRgbOrder) {
+  test::TempDir dir;
+  Image img = gradient(13, 17);
+  for (const char* name : {"a.png", "a.tif", "a.bmp"}) {
+    write_image(dir.file(name), img);
+    Image back = read_image(dir.file(name));
+    EXPECT_EQ(back, img) << name;
+  }
+  // Red really is channel 0: a pure red PNG decodes as (255, 0, 0).
+  Image red(2, 2, 3);
+  for (size_t i = 0; i < 4; ++i) red.data[3 * i] = 255;
+  write_image(dir.file("red.png"), red);
+  EXPECT_EQ(read_image(dir.file("red.png")).at(1, 1, 0), 255);
+  EXPECT_EQ(read_image(dir.file("red.png")).at(1, 1, 2), 0);
+}
+
+TEST(ImageIo, JpegRoundTripIsClose) {
+  test::TempDir dir;
+  Image img = gradient(32, 32);
+  write_image(dir.file("a.jpg"), img);
+  Image back = read_image(dir.file("a.jpg"));
+  ASSERT_TRUE(back.same_size(img));
+  double err = 0;
+  for (size_t i = 0; i < img.data.size(); ++i) err += std::abs(int(img.data[i]) - int(back.data[i]));
+  EXPECT_LT(err / img.data.size(), 6.0);
+}
+
+TEST(ImageIo, LabelMapRoundTrips) {
+  test::TempDir dir;
+  LabelMap small = labels_with(65535);
+  for (const char* name : {"l.png", "l.tif", "l.npy"}) {
+    write_label_map(dir.file(name), small);
+    EXPECT_EQ(read_label_map(dir.file(name)), small) << name;
+  }
+  LabelMap big = labels_with(1 << 20);  // needs 32 bits
+  write_label_map(dir.file("big.tif"), big);
+  EXPECT_EQ(read_label_map(dir.file("big.tif")), big);
+  write_label_map(dir.file("big.npy"), big);
+  EXPECT_EQ(read_label_map(dir.file("big.npy")), big);
+  // A 16-bit PNG cannot hold it: clear error, and no file left behind.
+  EXPECT_THROW(write_label_map(dir.file("big.png"), big), IoError);
+  EXPECT_FALSE(fs::exists(dir.file("big.png")));
+}
+
+TEST(ImageIo, BadInputsNameFileAndCause) {
+  test::TempDir dir;
+  auto expect_error = [](const std::string& path, const std::string& cause, bool labels) {
+    try {
+      if (labels) read_label_map(path);
+      else read_image(path);
+      ADD_FAILURE() << "no error for " << path;
+    } catch (const IoError& e) {
+      std::string m = e.what();
+      EXPECT_EQ(m.rfind(path, 0), 0u) << m;
+      EXPECT_NE(m.find(cause), std::string::npos) << m;
+    }
+  };
+  expect_error(dir.file("missing.png"), "no such file", false);
+  expect_error(dir.path(), "is a folder", false);
+  write_file_atomic(dir.file("corrupt.png"), "\x89PNG\r\n\x1a\n garbage");
+  expect_error(dir.file("corrupt.png"), "cannot decode", false);
+  write_file_atomic(dir.file("corrupt.tif"), "II*\0garbage-garbage");
+  expect_error(dir.file("corrupt.tif"), "TIFF", false);
+  write_image(dir.file("rgb.png"), gradient(4, 4));
+  expect_error(dir.file("rgb.png"), "channels", true);
+  std::vector<float> f(4, 1.0f);
+  write_npy(dir.file("float.npy"), f, {2, 2});
+  expect_error(dir.file("float.npy"), "floats", true);
+}
+
+TEST(ImageIo, SharedDataCompressions) {
+  NUCLEISAM_REQUIRE_SHARED("data/smoke");
+  NUCLEISAM_REQUIRE_SHARED("data/monuseg");
+  // JPEG-compressed TIFF strips.
+  Image he = read_image(test::shared_path("data/smoke/instanseg_HE_example.tif"));
+  EXPECT_EQ(he.width, 1380);
+  EXPECT_EQ(he.height, 1484);
+  // LZW TIFF (training) and deflate+predictor TIFF (test).
+  Image lzw = read_image(test::shared_path("data/monuseg/train/images/TCGA-A7-A13E-01Z-00-DX1.tif"));
+  EXPECT_EQ(lzw.width, 1000);
+  Image deflate = read_image(test::shared_path("data/monuseg/test/images/TCGA-2Z-A9J9-01A-01-TS1.tif"));
+  EXPECT_EQ(deflate.height, 1000);
+  // The SAM fixture's image.png is the top-left 512x384 crop of that test tile, read by OpenCV.
+  NUCLEISAM_REQUIRE_SHARED("fixtures/sam/vit_tiny/image.png");
+  Image crop = read_image(test::shared_path("fixtures/sam/vit_tiny/image.png"));
+  ASSERT_EQ(crop.width, 512);
+  for (int y = 0; y < 384; y += 37)
+    for (int x = 0; x < 512; x += 41)
+      for (int c = 0; c < 3; ++c) ASSERT_EQ(crop.at(y, x, c), deflate.at(y, x, c)) << y << ',' << x;
+  // 16-bit instance labels: as many labels as nuclei.
+  LabelMap lab = read_label_map(test::shared_path("data/monuseg/train/instance_labels/TCGA-A7-A13E-01Z-00-DX1_label.png"));
+  int32_t mx = 0;
+  for (auto v : lab.data) mx = std::max(mx, v);
+  EXPECT_EQ(mx, 314);
+}

@@ -1,0 +1,40 @@
+#include "support/test_support.h"
+
+#include <unistd.h>
+
+#include <atomic>
+#include <cstdlib>
+#include <filesystem>
+
+namespace fs = std::filesystem;
+
+namespace nucleisam::test {
+
+std::string shared_path(const std::string& relative) {
+  const char* env = std::getenv("NUCLEISAM_SHARED");
+  std::string root = env && *env ? env : NUCLEISAM_SHARED_DIR_DEFAULT;
+  return root + "/" + relative;
+}
+
+bool shared_exists(const std::string& relative) {
+  std::error_code ec;
+  return fs::exists(shared_path(relative), ec);
+}
+
+std::string binary_dir() { return NUCLEISAM_BINARY_DIR; }
+
+TempDir::TempDir() {
+  static std::atomic<int> counter{0};
+  fs::path p = fs::temp_directory_path() /
+               ("nucleisam-test-" + std::to_string(getpid()) + "-" + std::to_string(counter++));
+  fs::remove_all(p);
+  fs::create_directories(p);
+  path_ = p.string();
+}
+
+TempDir::~TempDir() {
+  std::error_code ec;
+  fs::remove_all(path_, ec);
+}
+
+}  // namespace nucleisam::test

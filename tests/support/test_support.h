@@ -1,0 +1,37 @@
+// Helpers for tests: locating ../shared, skipping cleanly when it is absent, temporary folders.
+#pragma once
+
+#include <gtest/gtest.h>
+
+#include <string>
+
+namespace nucleisam::test {
+
+// Path under the shared folder (env NUCLEISAM_SHARED, else the configured default), e.g.
+// shared_path("data/monuseg"). Does not check existence.
+std::string shared_path(const std::string& relative);
+bool shared_exists(const std::string& relative);
+// Folder holding the built nucleisam executable.
+std::string binary_dir();
+
+// A fresh empty folder, removed with its content when the object dies.
+class TempDir {
+ public:
+  TempDir();
+  ~TempDir();
+  const std::string& path() const { return path_; }
+  std::string file(const std::string& name) const { return path_ + "/" + name; }
+
+ private:
+  std::string path_;
+};
+
+}  // namespace nucleisam::test
+
+// Skips the current test with a clear message when ../shared/<relative> is missing.
+#define NUCLEISAM_REQUIRE_SHARED(relative)                                                  \
+  do {                                                                                       \
+    if (!::nucleisam::test::shared_exists(relative))                                      \
+      GTEST_SKIP() << "shared data not found: " << ::nucleisam::test::shared_path(relative) \
+                   << " (set NUCLEISAM_SHARED to the shared folder to run this test)";       \
+  } while (0)
