@@ -1,0 +1,29 @@
+// The contract between `nucleisam segment` and a segmentation method: an RGB tile in, instances
+// (plus optional per-instance classes and scores) out. The classical baseline implements it
+// today; the model-based methods (--model eunet3plus | category-sam) implement the same interface.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "nucleisam/raster.h"
+
+namespace nucleisam {
+
+struct Segmentation {
+  LabelMap instances;                    // 0 background, 1..N nuclei
+  std::vector<int> classes;              // per instance (index id-1); empty = unclassified
+  std::vector<float> scores;             // per instance (index id-1); empty = no confidence (1)
+  std::vector<std::string> class_names;  // indexed by class id; index 0 unused
+};
+
+class Segmenter {
+ public:
+  virtual ~Segmenter() = default;
+  virtual std::string name() const = 0;
+  // `source` names the image in warnings ("slide.tif: no tissue found").
+  virtual Segmentation segment(const Image& image, const std::string& source) = 0;
+};
+
+}  // namespace nucleisam
