@@ -1,7 +1,9 @@
 // Datasets of annotated nucleus images. Every reader yields the same Sample so training,
-// evaluation and benchmarks never care where the data came from.
+// evaluation and benchmarks never care where the data came from. Formats, split handling and the
+// relabelling rule are described in docs/data.md.
 #pragma once
 
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <vector>
@@ -19,7 +21,8 @@ struct Sample {
   std::vector<int> classes;
   bool classed = false;       // the dataset annotates classes (true even when there are no nuclei)
   int instance_count() const;
-  // Per-pixel class map built from instances + classes (0 = background).
+  // Per-pixel class map built from instances + classes (0 = background). For an unclassed sample
+  // every instance pixel is 1.
   LabelMap class_map() const;
 };
 
@@ -30,14 +33,32 @@ class Dataset {
  public:
   virtual ~Dataset() = default;
   virtual size_t size() const = 0;
-  // Loads sample i (reads files on demand; thread-safe).
+  // Loads sample i (reads files on demand; thread-safe). Throws DataError / IoError naming the
+  // file for unreadable files, image/label size mismatches and unknown class ids.
   virtual Sample get(size_t i) const = 0;
   virtual std::string name(size_t i) const = 0;
   virtual const ClassNames& class_names() const = 0;
+  // Format name as accepted by open_dataset ("consep", ...); "" for other implementations.
+  virtual std::string format() const { return ""; }
 };
 
 // Opens a dataset by format name ("monuseg", "consep", "lizard", "conic", "pannuke", "folder")
-// or, with format "auto", by looking at the folder. Throws DataError / IoError naming the path.
+// or, with format "auto", by looking at the folder (detect_format). `path` is one split: e.g.
+// .../monuseg/test or .../consep256/train; a dataset root that only holds split folders is
+// rejected with a message listing them. Throws DataError / IoError naming the path.
 std::unique_ptr<Dataset> open_dataset(const std::string& path, const std::string& format = "auto");
+
+// The format open_dataset("auto") would pick for `path`; throws DataError when none fits.
+std::string detect_format(const std::string& path);
+
+// Renumbers the non-zero ids of `instances` to 1..N keeping their ascending order and returns the
+// original id of each new id (result[k] is the old id of new id k + 1). Negative ids throw
+// DataError naming `file`.
+std::vector<int32_t> relabel_consecutive(LabelMap& instances, const std::string& file = "");
+
+// Class names of the supported classed formats (index 0 = background).
+const ClassNames& consep_class_names();   // other, inflammatory, epithelial, spindle-shaped
+const ClassNames& lizard_class_names();   // CoNIC / Lizard: neutrophil ... connective
+const ClassNames& pannuke_class_names();  // neoplastic, inflammatory, connective, dead, epithelial
 
 }  // namespace nucleisam::data
