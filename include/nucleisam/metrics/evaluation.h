@@ -81,7 +81,8 @@ struct EvaluationSummary {
 class Evaluation {
  public:
   explicit Evaluation(EvaluationOptions options = {});
-  // Evaluates one image and keeps what the summary needs. Throws DataError (sizes differ, class
+  // Evaluates one image and keeps what the summary needs; the reference returned is valid until the
+  // next add_image. Throws DataError (sizes differ, class
   // out of range, classes missing while classes are evaluated); the caller adds the file names.
   const ImageEvaluation& add_image(const std::string& name, const InstanceSet& gt, const InstanceSet& pred);
   const std::vector<ImageEvaluation>& images() const { return images_; }
