@@ -1,0 +1,178 @@
+// The threaded loader: batch layout by hand, identical batches for any thread count, order,
+// error propagation with the file name, and shutdown with batches still pending.
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <chrono>
+#include <thread>
+
+#include "nucleisam/data/loader.h"
+#include "nucleisam/errors.h"
+
+using namespace nucleisam;
+using namespace nucleisam::data;
+
+namespace {
+
+// In-memory dataset: sample i is an h x w image of value i with one 2 x 2 nucleus of class
+// 1 + i % 2. Sample `bad` throws like a reader meeting a corrupt file.
+class MemoryDataset : public Dataset {
+ public:
+  MemoryDataset(size_t n, int h, int w, long bad = -1) : n_(n), h_(h), w_(w), bad_(bad) {}
+  size_t size() const override { return n_; }
+  std::string name(size_t i) const override { return "s" + std::to_string(i); }
+  const ClassNames& class_names() const override { return names_; }
+  Sample get(size_t i) const override {
+    ++reads;
+    if (static_cast<long>(i) == bad_) throw IoError("broken/s" + std::to_string(i) + ".png: cannot decode PNG");
+    Sample s;
+    s.name = name(i);
+    s.image = Image(h_, w_, 3, static_cast<uint8_t>(i));
+    s.image.at(0, 1, 2) = 200;
+    s.instances = LabelMap(h_, w_);
+    for (int y = 1; y < 3; ++y)
+      for (int x = 1; x < 3; ++x) s.instances.at(y, x) = 1;
+    s.classes = {1 + static_cast<int>(i % 2)};
+    s.classed = true;
+    return s;
+  }
+  mutable std::atomic<int> reads{0};
+
+ private:
+  size_t n_;
+  int h_, w_;
+  long bad_;
+  ClassNames names_ = {"background", "a", "b"};
+};
+
+std::vector<size_t> iota(size_t n) {
+  std::vector<size_t> v(n);
+  for (size_t i = 0; i < n; ++i) v[i] = i;
+  return v;
+}
+
+std::vector<Batch> drain(DataLoader& l) {
+  std::vector<Batch> out;
+  Batch b;
+  while (l.next(b)) out.push_back(b);
+  return out;
+}
+
+}  // namespace
+
+TEST(Loader, BatchLayoutWithoutAugmentation) {
+  MemoryDataset ds(5, 4, 6);
+  LoaderConfig cfg;
+  cfg.batch_size = 2;
+  cfg.augment = false;
+  cfg.threads = 2;
+  DataLoader loader(ds, {4, 1, 3}, cfg);
+  EXPECT_EQ(loader.batch_count(), 2u);
+  auto batches = drain(loader);
+  ASSERT_EQ(batches.size(), 2u);
+  const Batch& b = batches[0];
+  EXPECT_EQ(b.image_shape(), (std::vector<int64_t>{2, 3, 4, 6}));
+  EXPECT_EQ(b.map_shape(), (std::vector<int64_t>{2, 4, 6}));
+  EXPECT_EQ(b.indices, (std::vector<size_t>{4, 1}));
+  EXPECT_EQ(b.names, (std::vector<std::string>{"s4", "s1"}));
+  // CHW: sample 0's blue plane, pixel (0, 1) is 200; sample 1's red plane is its index.
+  EXPECT_EQ(b.images[0 * 72 + 2 * 24 + 0 * 6 + 1], 200.0f);
+  EXPECT_EQ(b.images[1 * 72 + 0 * 24 + 3 * 6 + 5], 1.0f);
+  EXPECT_EQ(b.instances[0 * 24 + 1 * 6 + 1], 1);
+  EXPECT_EQ(b.classes[0 * 24 + 1 * 6 + 1], 1);  // sample 4 -> class 1
+  EXPECT_EQ(b.classes[1 * 24 + 2 * 6 + 2], 2);  // sample 1 -> class 2
+  EXPECT_EQ(b.three_class[0 * 24 + 1 * 6 + 1], 2);  // a 2 x 2 nucleus is all boundary
+  EXPECT_EQ(b.instance_classes[1], (std::vector<int>{2}));
+  EXPECT_EQ(batches[1].size, 1);
+  LoaderConfig drop = cfg;
+  drop.drop_last = true;
+  EXPECT_EQ(DataLoader(ds, {4, 1, 3}, drop).batch_count(), 1u);
+}
+
+TEST(Loader, SameBatchesForAnyThreadCount) {
+  MemoryDataset ds(23, 40, 40);
+  LoaderConfig cfg;
+  cfg.batch_size = 4;
+  cfg.seed = 9;
+  cfg.epoch = 2;
+  cfg.augmentation.crop_size = 24;
+  cfg.augmentation.rotate_probability = 0.5;
+  cfg.augmentation.scale_probability = 0.5;
+  std::vector<std::vector<Batch>> runs;
+  for (int threads : {0, 1, 3}) {
+    cfg.threads = threads;
+    DataLoader loader(ds, iota(23), cfg);
+    runs.push_back(drain(loader));
+  }
+  for (size_t r = 1; r < runs.size(); ++r) {
+    ASSERT_EQ(runs[r].size(), runs[0].size());
+    for (size_t k = 0; k < runs[0].size(); ++k) {
+      EXPECT_EQ(runs[r][k].images, runs[0][k].images) << "run " << r << " batch " << k;
+      EXPECT_EQ(runs[r][k].instances, runs[0][k].instances);
+      EXPECT_EQ(runs[r][k].indices, runs[0][k].indices);
+    }
+  }
+  EXPECT_EQ(runs[0].size(), 6u);
+  EXPECT_EQ(runs[0][0].width, 24);
+  // Another epoch augments differently.
+  cfg.epoch = 3;
+  DataLoader other(ds, iota(23), cfg);
+  Batch b;
+  ASSERT_TRUE(other.next(b));
+  EXPECT_NE(b.images, runs[0][0].images);
+}
+
+TEST(Loader, WorkerErrorReachesTheConsumerWithTheFileName) {
+  MemoryDataset ds(12, 8, 8, /*bad=*/6);
+  LoaderConfig cfg;
+  cfg.batch_size = 4;
+  cfg.threads = 3;
+  cfg.augmentation.crop_size = 8;
+  DataLoader loader(ds, iota(12), cfg);
+  Batch b;
+  ASSERT_TRUE(loader.next(b));  // samples 0..3 are fine
+  try {
+    loader.next(b);
+    FAIL() << "batch with the broken sample did not throw";
+  } catch (const IoError& e) {
+    EXPECT_NE(std::string(e.what()).find("broken/s6.png"), std::string::npos) << e.what();
+  }
+  ASSERT_TRUE(loader.next(b));  // the epoch goes on after the bad batch
+  EXPECT_EQ(b.indices.front(), 8u);
+  EXPECT_FALSE(loader.next(b));
+}
+
+TEST(Loader, StopsCleanlyWithPendingBatchesAndBoundsPrefetch) {
+  MemoryDataset ds(400, 16, 16);
+  LoaderConfig cfg;
+  cfg.batch_size = 2;
+  cfg.threads = 4;
+  cfg.prefetch = 3;
+  cfg.augmentation.crop_size = 16;
+  {
+    DataLoader loader(ds, iota(400), cfg);
+    Batch b;
+    ASSERT_TRUE(loader.next(b));
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    // Taken 1 batch, at most `prefetch` more made or in the making: 2 + 3 * 2 samples.
+    EXPECT_LE(ds.reads.load(), 8);
+  }  // destructor joins without draining 200 batches
+  EXPECT_LE(ds.reads.load(), 8);
+}
+
+TEST(Loader, MixedSizesWithoutCropAreNamed) {
+  std::vector<Sample> samples(2);
+  samples[0].name = "big";
+  samples[0].image = Image(4, 4, 3);
+  samples[0].instances = LabelMap(4, 4);
+  samples[1].name = "small";
+  samples[1].image = Image(2, 4, 3);
+  samples[1].instances = LabelMap(2, 4);
+  try {
+    make_batch(samples, {0, 1});
+    FAIL();
+  } catch (const DataError& e) {
+    EXPECT_NE(std::string(e.what()).find("small"), std::string::npos);
+  }
+  EXPECT_THROW(DataLoader(MemoryDataset(2, 4, 4), {0, 5}, LoaderConfig{}), DataError);
+}
