@@ -1,0 +1,299 @@
+// SAM's ViT image encoder. Follows the official ImageEncoderViT arithmetic step by step (scaled q
+// for the logits, unscaled q for the decomposed relative positions, (logits + rel_h) + rel_w), with
+// two deliberate differences that do not change results beyond float rounding:
+//  - global attention is evaluated a few heads at a time, so a 64x64 grid never materialises all
+//    heads' 4096x4096 logits at once (ViT-B: 805 MB -> 67 MB per step);
+//  - inputs that are not img_size x img_size are accepted by resampling the absolute position
+//    embedding (bicubic, align_corners=False, as timm/SAM fine-tuning code does) and the global
+//    rel-pos tables (linear, exactly what the official get_rel_pos already does for other sizes).
+#include "nucleisam/sam/image_encoder_vit.h"
+
+#include <algorithm>
+#include <cmath>
+#include <sstream>
+
+#include "nucleisam/errors.h"
+#include "nucleisam/sam/checkpoint.h"
+
+namespace nucleisam::sam {
+namespace F = torch::nn::functional;
+
+// ---------------------------------------------------------------------------------------------
+// Configs
+
+ImageEncoderViTConfig ImageEncoderViTConfig::vit_b() { return ImageEncoderViTConfig{}; }
+
+ImageEncoderViTConfig ImageEncoderViTConfig::vit_l() {
+  ImageEncoderViTConfig c;
+  c.embed_dim = 1024;
+  c.depth = 24;
+  c.num_heads = 16;
+  c.global_attn_indexes = {5, 11, 17, 23};
+  return c;
+}
+
+ImageEncoderViTConfig ImageEncoderViTConfig::vit_h() {
+  ImageEncoderViTConfig c;
+  c.embed_dim = 1280;
+  c.depth = 32;
+  c.num_heads = 16;
+  c.global_attn_indexes = {7, 15, 23, 31};
+  return c;
+}
+
+bool ImageEncoderViTConfig::operator==(const ImageEncoderViTConfig& o) const {
+  return img_size == o.img_size && patch_size == o.patch_size && in_chans == o.in_chans &&
+         embed_dim == o.embed_dim && depth == o.depth && num_heads == o.num_heads &&
+         mlp_ratio == o.mlp_ratio && out_chans == o.out_chans && window_size == o.window_size &&
+         global_attn_indexes == o.global_attn_indexes;
+}
+
+std::string ImageEncoderViTConfig::name() const {
+  if (*this == vit_b()) return "vit_b";
+  if (*this == vit_l()) return "vit_l";
+  if (*this == vit_h()) return "vit_h";
+  std::ostringstream s;
+  s << "vit(E=" << embed_dim << ",depth=" << depth << ",heads=" << num_heads << ",global=[";
+  for (size_t i = 0; i < global_attn_indexes.size(); ++i) s << (i ? "," : "") << global_attn_indexes[i];
+  s << "])";
+  return s.str();
+}
+
+namespace {
+
+std::string shape_string(const torch::Tensor& t) {
+  std::ostringstream s;
+  s << t.sizes();
+  return s.str();
+}
+
+const torch::Tensor& require(const StateDict& state, const std::string& key, int64_t dims,
+                             const std::string& source) {
+  if (!state.contains(key))
+    throw CheckpointError(source + ": not a SAM ViT checkpoint: missing " + key);
+  const auto& t = state.at(key);
+  if (t.dim() != dims)
+    throw CheckpointError(source + ": " + key + " has shape " + shape_string(t) + ", expected " +
+                          std::to_string(dims) + " dimensions");
+  return t;
+}
+
+}  // namespace
+
+ImageEncoderViTConfig ImageEncoderViTConfig::from_state_dict(const StateDict& state,
+                                                             const std::string& source,
+                                                             const std::string& prefix) {
+  ImageEncoderViTConfig c;
+  const auto& proj = require(state, prefix + "patch_embed.proj.weight", 4, source);
+  c.embed_dim = static_cast<int>(proj.size(0));
+  c.in_chans = static_cast<int>(proj.size(1));
+  c.patch_size = static_cast<int>(proj.size(2));
+  const auto& pos = require(state, prefix + "pos_embed", 4, source);
+  const int grid = static_cast<int>(pos.size(1));
+  c.img_size = grid * c.patch_size;
+  c.depth = 0;
+  while (state.contains(prefix + "blocks." + std::to_string(c.depth) + ".attn.qkv.weight")) ++c.depth;
+  if (c.depth == 0) throw CheckpointError(source + ": not a SAM ViT checkpoint: no " + prefix + "blocks.*");
+
+  int head_dim = 0;
+  int window = 0;
+  c.global_attn_indexes.clear();
+  for (int i = 0; i < c.depth; ++i) {
+    const std::string key = prefix + "blocks." + std::to_string(i) + ".attn.rel_pos_h";
+    const auto& rel = require(state, key, 2, source);
+    const int rows = static_cast<int>(rel.size(0));
+    const int width = static_cast<int>(rel.size(1));
+    if (head_dim != 0 && width != head_dim)
+      throw CheckpointError(source + ": " + key + " has head dim " + std::to_string(width) +
+                            ", other blocks have " + std::to_string(head_dim));
+    head_dim = width;
+    if (rows == 2 * grid - 1) {
+      c.global_attn_indexes.push_back(i);
+    } else {
+      if (rows % 2 == 0 || (window != 0 && (rows + 1) / 2 != window))
+        throw CheckpointError(source + ": " + key + " has " + std::to_string(rows) +
+                              " rows, which fits neither the " + std::to_string(grid) +
+                              "-token grid nor the window of the other blocks");
+      window = (rows + 1) / 2;
+    }
+  }
+  if (window != 0) c.window_size = window;
+  if (head_dim <= 0 || c.embed_dim % head_dim != 0)
+    throw CheckpointError(source + ": embed dim " + std::to_string(c.embed_dim) +
+                          " is not a multiple of the rel-pos head dim " + std::to_string(head_dim));
+  c.num_heads = c.embed_dim / head_dim;
+  const auto& lin1 = require(state, prefix + "blocks.0.mlp.lin1.weight", 2, source);
+  c.mlp_ratio = static_cast<double>(lin1.size(0)) / c.embed_dim;
+  const auto& neck0 = require(state, prefix + "neck.0.weight", 4, source);
+  c.out_chans = static_cast<int>(neck0.size(0));
+  return c;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Relative positions
+
+torch::Tensor relative_position_table(int q_size, int k_size, const torch::Tensor& rel_pos) {
+  const int64_t max_rel_dist = 2 * std::max(q_size, k_size) - 1;
+  torch::Tensor table = rel_pos;
+  if (rel_pos.size(0) != max_rel_dist) {
+    // (L, C) -> (1, C, L) for a 1-D linear resample along L, then back to (L', C).
+    auto resized = F::interpolate(rel_pos.reshape({1, rel_pos.size(0), -1}).permute({0, 2, 1}),
+                                  F::InterpolateFuncOptions()
+                                      .size(std::vector<int64_t>{max_rel_dist})
+                                      .mode(torch::kLinear)
+                                      .align_corners(false));
+    table = resized.reshape({-1, max_rel_dist}).permute({1, 0});
+  }
+  // Index arithmetic of get_rel_pos, in double as Python does it, truncated like .long().
+  const double q_scale = std::max(static_cast<double>(k_size) / q_size, 1.0);
+  const double k_scale = std::max(static_cast<double>(q_size) / k_size, 1.0);
+  std::vector<int64_t> index(static_cast<size_t>(q_size) * k_size);
+  for (int i = 0; i < q_size; ++i)
+    for (int j = 0; j < k_size; ++j)
+      index[static_cast<size_t>(i) * k_size + j] =
+          static_cast<int64_t>(i * q_scale - j * k_scale + (k_size - 1) * k_scale);
+  auto idx = torch::from_blob(index.data(), {q_size, k_size}, torch::kInt64).to(rel_pos.device());
+  return table.index({idx});
+}
+
+// ---------------------------------------------------------------------------------------------
+// Modules
+
+PatchEmbedImpl::PatchEmbedImpl(int in_chans, int embed_dim, int patch_size) {
+  proj = register_module(
+      "proj", torch::nn::Conv2d(torch::nn::Conv2dOptions(in_chans, embed_dim, patch_size).stride(patch_size)));
+}
+
+torch::Tensor PatchEmbedImpl::forward(const torch::Tensor& x) { return proj(x).permute({0, 2, 3, 1}); }
+
+ViTAttentionImpl::ViTAttentionImpl(int dim, int heads, int input_size)
+    : num_heads(heads), head_dim(dim / heads) {
+  qkv = register_module("qkv", torch::nn::Linear(torch::nn::LinearOptions(dim, dim * 3).bias(true)));
+  proj = register_module("proj", torch::nn::Linear(dim, dim));
+  rel_pos_h = register_parameter("rel_pos_h", torch::zeros({2 * input_size - 1, head_dim}));
+  rel_pos_w = register_parameter("rel_pos_w", torch::zeros({2 * input_size - 1, head_dim}));
+}
+
+torch::Tensor ViTAttentionImpl::forward(const torch::Tensor& x) {
+  const int64_t B = x.size(0), H = x.size(1), W = x.size(2), C = x.size(3);
+  const int64_t N = H * W;
+  const int64_t BH = B * num_heads;
+  // (B, N, 3, heads, hd) -> (3, B*heads, N, hd): q | k | v.
+  auto qkv_t = qkv(x).reshape({B, N, 3, num_heads, head_dim}).permute({2, 0, 3, 1, 4}).reshape({3, BH, N, head_dim});
+  auto q = qkv_t[0], k = qkv_t[1], v = qkv_t[2];
+  const double scale = std::pow(static_cast<double>(head_dim), -0.5);
+  auto Rh = relative_position_table(static_cast<int>(H), static_cast<int>(H), rel_pos_h);
+  auto Rw = relative_position_table(static_cast<int>(W), static_cast<int>(W), rel_pos_w);
+
+  // Heads per step: keep one step's logits near 16M floats (64 MB).
+  const int64_t step = std::max<int64_t>(1, (int64_t{1} << 24) / (N * N));
+  auto out = torch::empty({BH, N, head_dim}, x.options());
+  for (int64_t s = 0; s < BH; s += step) {
+    const int64_t n = std::min(step, BH - s);
+    auto qs = q.narrow(0, s, n), ks = k.narrow(0, s, n), vs = v.narrow(0, s, n);
+    auto attn = torch::matmul(qs * scale, ks.transpose(-2, -1));
+    auto r_q = qs.reshape({n, H, W, head_dim});
+    auto rel_h = torch::einsum("bhwc,hkc->bhwk", {r_q, Rh});
+    auto rel_w = torch::einsum("bhwc,wkc->bhwk", {r_q, Rw});
+    attn.view({n, H, W, H, W}).add_(rel_h.unsqueeze(-1)).add_(rel_w.unsqueeze(-2));
+    attn = torch::softmax(attn, -1);
+    out.narrow(0, s, n).copy_(torch::matmul(attn, vs));
+  }
+  auto y = out.view({B, num_heads, H, W, head_dim}).permute({0, 2, 3, 1, 4}).reshape({B, H, W, C});
+  return proj(y);
+}
+
+ViTMLPImpl::ViTMLPImpl(int dim, int hidden) {
+  lin1 = register_module("lin1", torch::nn::Linear(dim, hidden));
+  lin2 = register_module("lin2", torch::nn::Linear(hidden, dim));
+}
+
+torch::Tensor ViTMLPImpl::forward(const torch::Tensor& x) { return lin2(torch::gelu(lin1(x))); }
+
+ViTBlockImpl::ViTBlockImpl(int dim, int heads, double mlp_ratio, int window, int grid_size)
+    : window_size(window) {
+  norm1 = register_module("norm1", torch::nn::LayerNorm(torch::nn::LayerNormOptions({dim}).eps(1e-6)));
+  attn = register_module("attn", ViTAttention(dim, heads, window > 0 ? window : grid_size));
+  norm2 = register_module("norm2", torch::nn::LayerNorm(torch::nn::LayerNormOptions({dim}).eps(1e-6)));
+  mlp = register_module("mlp", ViTMLP(dim, static_cast<int>(dim * mlp_ratio)));
+}
+
+namespace {
+
+// Non-overlapping ws x ws windows with zero padding at the bottom/right (official window_partition).
+torch::Tensor partition_windows(const torch::Tensor& x, int64_t ws, int64_t& Hp, int64_t& Wp) {
+  const int64_t B = x.size(0), H = x.size(1), W = x.size(2), C = x.size(3);
+  const int64_t pad_h = (ws - H % ws) % ws, pad_w = (ws - W % ws) % ws;
+  torch::Tensor padded = x;
+  if (pad_h > 0 || pad_w > 0) padded = F::pad(x, F::PadFuncOptions({0, 0, 0, pad_w, 0, pad_h}));
+  Hp = H + pad_h;
+  Wp = W + pad_w;
+  return padded.view({B, Hp / ws, ws, Wp / ws, ws, C}).permute({0, 1, 3, 2, 4, 5}).contiguous().view({-1, ws, ws, C});
+}
+
+torch::Tensor merge_windows(const torch::Tensor& windows, int64_t ws, int64_t Hp, int64_t Wp, int64_t H,
+                                 int64_t W) {
+  const int64_t B = windows.size(0) / (Hp * Wp / ws / ws);
+  auto x = windows.view({B, Hp / ws, Wp / ws, ws, ws, -1}).permute({0, 1, 3, 2, 4, 5}).contiguous().view({B, Hp, Wp, -1});
+  if (Hp > H || Wp > W) x = x.slice(1, 0, H).slice(2, 0, W).contiguous();
+  return x;
+}
+
+}  // namespace
+
+torch::Tensor ViTBlockImpl::forward(const torch::Tensor& x) {
+  auto h = norm1(x);
+  if (window_size > 0) {
+    const int64_t H = h.size(1), W = h.size(2);
+    int64_t Hp = 0, Wp = 0;
+    h = partition_windows(h, window_size, Hp, Wp);
+    h = attn(h);
+    h = merge_windows(h, window_size, Hp, Wp, H, W);
+  } else {
+    h = attn(h);
+  }
+  auto y = x + h;
+  return y + mlp(norm2(y));
+}
+
+ImageEncoderViTImpl::ImageEncoderViTImpl(const ImageEncoderViTConfig& cfg) : config(cfg) {
+  const int grid = cfg.img_size / cfg.patch_size;
+  patch_embed = register_module("patch_embed", PatchEmbed(cfg.in_chans, cfg.embed_dim, cfg.patch_size));
+  pos_embed = register_parameter("pos_embed", torch::zeros({1, grid, grid, cfg.embed_dim}));
+  blocks = register_module("blocks", torch::nn::ModuleList());
+  for (int i = 0; i < cfg.depth; ++i) {
+    const bool global = std::find(cfg.global_attn_indexes.begin(), cfg.global_attn_indexes.end(), i) !=
+                        cfg.global_attn_indexes.end();
+    blocks->push_back(ViTBlock(cfg.embed_dim, cfg.num_heads, cfg.mlp_ratio, global ? 0 : cfg.window_size, grid));
+  }
+  neck = register_module(
+      "neck", torch::nn::Sequential(
+                  torch::nn::Conv2d(torch::nn::Conv2dOptions(cfg.embed_dim, cfg.out_chans, 1).bias(false)),
+                  LayerNorm2d(cfg.out_chans, 1e-6),
+                  torch::nn::Conv2d(torch::nn::Conv2dOptions(cfg.out_chans, cfg.out_chans, 3).padding(1).bias(false)),
+                  LayerNorm2d(cfg.out_chans, 1e-6)));
+}
+
+torch::Tensor ImageEncoderViTImpl::pos_embed_for_grid(int grid) const {
+  if (grid == pos_embed.size(1) && grid == pos_embed.size(2)) return pos_embed;
+  auto chw = pos_embed.permute({0, 3, 1, 2});
+  auto resized = F::interpolate(chw, F::InterpolateFuncOptions()
+                                         .size(std::vector<int64_t>{grid, grid})
+                                         .mode(torch::kBicubic)
+                                         .align_corners(false));
+  return resized.permute({0, 2, 3, 1});
+}
+
+torch::Tensor ImageEncoderViTImpl::forward(const torch::Tensor& x) {
+  TORCH_CHECK(x.dim() == 4 && x.size(1) == config.in_chans, "image encoder expects B x ", config.in_chans,
+              " x H x W input, got ", x.sizes());
+  TORCH_CHECK(x.size(2) == x.size(3) && x.size(2) % config.patch_size == 0,
+              "image encoder expects a square input whose side is a multiple of ", config.patch_size,
+              ", got ", x.sizes());
+  auto h = patch_embed(x);
+  h = h + pos_embed_for_grid(static_cast<int>(h.size(1)));
+  for (const auto& block : *blocks) h = block->as<ViTBlockImpl>()->forward(h);
+  return neck->forward(h.permute({0, 3, 1, 2}));
+}
+
+}  // namespace nucleisam::sam
