@@ -1,0 +1,62 @@
+// `nucleisam segment` as a library call: images in, the standard outputs out (QuPath GeoJSON,
+// nucleus CSV, instance label TIFF, overlay PNG), resumable and robust to bad images in a folder.
+#pragma once
+
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "nucleisam/infer/nucleus.h"
+#include "nucleisam/infer/segmenter.h"
+
+namespace nucleisam {
+
+struct OutputFormats {
+  bool geojson = true;  // <stem>.geojson
+  bool csv = true;      // <stem>_nuclei.csv
+  bool labels = true;   // <stem>_labels.tif
+  bool overlay = true;  // <stem>_overlay.png
+};
+
+// "geojson,csv,labels,overlay" (any subset, any order, at least one). Throws UsageError naming
+// the unknown entry.
+OutputFormats parse_output_formats(const std::string& list);
+
+// The files `formats` selects for one image, in the order above.
+std::vector<std::string> output_paths(const std::string& out_dir, const std::string& stem, const OutputFormats& formats);
+
+// Builds the Nucleus list from `segmentation` and writes each selected output atomically (a
+// crash leaves each file either complete or absent). Returns the nuclei written.
+std::vector<Nucleus> write_segmentation_outputs(const std::string& out_dir, const std::string& stem,
+                                                const Image& image, const Segmentation& segmentation,
+                                                const OutputFormats& formats);
+
+// The images to segment: `input` itself when it is a file; else the image files (.png .jpg
+// .jpeg .tif .tiff .bmp, not hidden) directly in the folder, sorted by name. When out_dir is the
+// same folder, files named like our own outputs (*_labels.tif, *_overlay.png) are left out.
+// Throws IoError when the input is missing or the folder holds no images, UsageError when two
+// images share a stem (their outputs would collide).
+std::vector<std::string> find_input_images(const std::string& input, const std::string& out_dir);
+
+struct SegmentRunOptions {
+  std::string out_dir;
+  OutputFormats formats;
+  bool overwrite = false;      // false: skip images whose selected outputs all exist (resume)
+  bool stop_on_error = false;  // true: the first failing image throws (single-file runs)
+};
+
+struct SegmentRunReport {
+  int segmented = 0;
+  int skipped = 0;
+  long long nuclei = 0;                                      // over the images segmented now
+  std::vector<std::pair<std::string, std::string>> failures;  // image, cause
+};
+
+// Segments each image in turn with a progress display and one info line per image. An image that
+// cannot be read or segmented is recorded in failures and the run goes on (unless stop_on_error);
+// a failure to write outputs stops the run (it concerns the destination, so every later image would
+// fail the same way) by throwing.
+SegmentRunReport run_segmentation(const std::vector<std::string>& images, Segmenter& segmenter,
+                                  const SegmentRunOptions& options);
+
+}  // namespace nucleisam

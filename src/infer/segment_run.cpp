@@ -1,0 +1,165 @@
+// The segment pipeline over a list of images: read, segment, polygons, writers; resume and
+// failure bookkeeping.
+#include "nucleisam/infer/segment_run.h"
+
+#include <algorithm>
+#include <chrono>
+#include <filesystem>
+#include <map>
+#include <sstream>
+
+#include "nucleisam/atomic_file.h"
+#include "nucleisam/errors.h"
+#include "nucleisam/image_io.h"
+#include "nucleisam/io/geojson.h"
+#include "nucleisam/io/nucleus_table.h"
+#include "nucleisam/io/overlay.h"
+#include "nucleisam/log.h"
+#include "nucleisam/progress.h"
+
+namespace fs = std::filesystem;
+
+namespace nucleisam {
+namespace {
+
+bool ends_with(const std::string& s, const std::string& suffix) {
+  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+
+bool same_folder(const std::string& a, const std::string& b) {
+  std::error_code ec;
+  return fs::exists(a, ec) && fs::exists(b, ec) && fs::equivalent(a, b, ec);
+}
+
+// The part of a failure that names the cause: our errors already start with the path.
+std::string cause_of(const std::string& image, const std::string& what) {
+  if (what.rfind(image + ": ", 0) == 0) return what.substr(image.size() + 2);
+  return what;
+}
+
+}  // namespace
+
+OutputFormats parse_output_formats(const std::string& list) {
+  OutputFormats f{false, false, false, false};
+  std::stringstream s(list);
+  std::string item;
+  bool any = false;
+  while (std::getline(s, item, ',')) {
+    if (item == "geojson") f.geojson = true;
+    else if (item == "csv") f.csv = true;
+    else if (item == "labels") f.labels = true;
+    else if (item == "overlay") f.overlay = true;
+    else
+      throw UsageError("--formats: unknown output \"" + item + "\" (choose from geojson,csv,labels,overlay)");
+    any = true;
+  }
+  if (!any) throw UsageError("--formats: name at least one of geojson,csv,labels,overlay");
+  return f;
+}
+
+std::vector<std::string> output_paths(const std::string& out_dir, const std::string& stem,
+                                      const OutputFormats& formats) {
+  const std::string base = (fs::path(out_dir) / stem).string();
+  std::vector<std::string> paths;
+  if (formats.geojson) paths.push_back(base + ".geojson");
+  if (formats.csv) paths.push_back(base + "_nuclei.csv");
+  if (formats.labels) paths.push_back(base + "_labels.tif");
+  if (formats.overlay) paths.push_back(base + "_overlay.png");
+  return paths;
+}
+
+std::vector<Nucleus> write_segmentation_outputs(const std::string& out_dir, const std::string& stem,
+                                                const Image& image, const Segmentation& segmentation,
+                                                const OutputFormats& formats) {
+  if (!segmentation.instances.same_size(image))
+    throw DataError(stem + ": segmentation is " + std::to_string(segmentation.instances.width) + "x" +
+                    std::to_string(segmentation.instances.height) + " but the image is " +
+                    std::to_string(image.width) + "x" + std::to_string(image.height));
+  std::vector<Nucleus> nuclei = nuclei_from_instances(segmentation.instances, segmentation.classes,
+                                                      segmentation.scores, segmentation.class_names);
+  const std::string base = (fs::path(out_dir) / stem).string();
+  ensure_parent_dir(base + ".x");
+  if (formats.geojson) write_qupath_geojson(base + ".geojson", nuclei);
+  if (formats.csv) write_nucleus_table(base + "_nuclei.csv", nuclei);
+  if (formats.labels) write_label_map(base + "_labels.tif", segmentation.instances);
+  if (formats.overlay) write_image(base + "_overlay.png", draw_nucleus_overlay(image, nuclei));
+  return nuclei;
+}
+
+std::vector<std::string> find_input_images(const std::string& input, const std::string& out_dir) {
+  std::error_code ec;
+  if (!fs::exists(input, ec)) throw IoError(input + ": no such file or folder");
+  if (!fs::is_directory(input, ec)) return {input};
+
+  static const std::vector<std::string> kImageExtensions = {".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp"};
+  const bool outputs_here = same_folder(input, out_dir);
+  std::vector<std::string> images;
+  for (const auto& entry : fs::directory_iterator(input, ec)) {
+    if (!entry.is_regular_file(ec)) continue;
+    const std::string name = entry.path().filename().string();
+    if (name.empty() || name[0] == '.') continue;
+    const std::string ext = lower_extension(name);
+    if (std::find(kImageExtensions.begin(), kImageExtensions.end(), ext) == kImageExtensions.end()) continue;
+    if (outputs_here && (ends_with(name, "_labels.tif") || ends_with(name, "_overlay.png"))) continue;
+    images.push_back(entry.path().string());
+  }
+  if (ec) throw IoError(input + ": cannot list folder (" + ec.message() + ")");
+  if (images.empty()) throw IoError(input + ": folder holds no images (.png .jpg .jpeg .tif .tiff .bmp)");
+  std::sort(images.begin(), images.end());
+  std::map<std::string, std::string> by_stem;
+  for (const auto& p : images) {
+    auto [it, fresh] = by_stem.emplace(fs::path(p).stem().string(), p);
+    if (!fresh)
+      throw UsageError(p + " and " + it->second + " share the name \"" + it->first +
+                       "\", so their outputs would overwrite each other; rename one");
+  }
+  return images;
+}
+
+SegmentRunReport run_segmentation(const std::vector<std::string>& images, Segmenter& segmenter,
+                                  const SegmentRunOptions& options) {
+  SegmentRunReport report;
+  Progress progress("segment", static_cast<int64_t>(images.size()), "img");
+  for (const std::string& path : images) {
+    const std::string stem = fs::path(path).stem().string();
+    const auto outputs = output_paths(options.out_dir, stem, options.formats);
+    if (!options.overwrite &&
+        std::all_of(outputs.begin(), outputs.end(), [](const std::string& p) { return fs::exists(p); })) {
+      log::info(path, ": outputs already in ", options.out_dir, ", skipped (--overwrite redoes them)");
+      ++report.skipped;
+      progress.advance();
+      continue;
+    }
+    const auto start = std::chrono::steady_clock::now();
+    Image image;
+    Segmentation segmentation;
+    try {
+      image = read_image(path);
+      segmentation = segmenter.segment(image, path);
+    } catch (const std::exception& e) {
+      // cv::Exception and bad_alloc are per-image too: a corrupt or huge tile must not cost the rest.
+      if (options.stop_on_error) throw;
+      std::string cause = cause_of(path, e.what());
+      cause = cause.substr(0, cause.find('\n'));
+      log::warn(path, ": failed: ", cause);
+      report.failures.emplace_back(path, cause);
+      progress.advance();
+      continue;
+    }
+    auto nuclei = write_segmentation_outputs(options.out_dir, stem, image, segmentation, options.formats);
+    const double seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    std::ostringstream line;
+    line.precision(2);
+    line << std::fixed << path << ": " << nuclei.size() << " nuclei (" << image.width << "x" << image.height
+         << ", " << segmenter.name() << ", " << seconds << " s)";
+    log::info(line.str());
+    ++report.segmented;
+    report.nuclei += static_cast<long long>(nuclei.size());
+    progress.advance();
+  }
+  progress.finish();
+  return report;
+}
+
+}  // namespace nucleisam

@@ -1,0 +1,167 @@
+// `nucleisam segment` end to end through the built binary: the outputs exist and agree with each
+// other, resume skips finished images, bad images are reported (exit 1) without stopping the
+// others, blank tiles give 0 nuclei, usage errors exit 2.
+#include <gtest/gtest.h>
+
+#include <array>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <nlohmann/json.hpp>
+#include <set>
+#include <sys/wait.h>
+
+#include "nucleisam/atomic_file.h"
+#include "nucleisam/image_io.h"
+#include "support/test_support.h"
+
+namespace fs = std::filesystem;
+using namespace nucleisam;
+
+namespace {
+
+struct Result {
+  int code;
+  std::string out;  // stdout and stderr together
+};
+
+Result run(const std::string& args) {
+  std::string cmd = test::binary_dir() + "/nucleisam " + args + " 2>&1";
+  Result r{-1, {}};
+  FILE* p = popen(cmd.c_str(), "r");
+  if (!p) return r;
+  std::array<char, 4096> buf;
+  size_t n;
+  while ((n = fread(buf.data(), 1, buf.size(), p)) > 0) r.out.append(buf.data(), n);
+  int status = pclose(p);
+  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  return r;
+}
+
+bool contains(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
+
+// Pink tissue with `n` purple discs of radius 9 spaced along a row (stain OD -> 8-bit RGB).
+Image synthetic_tile(int n) {
+  Image img(60, 40 + 30 * n, 3);
+  for (int y = 0; y < img.height; ++y)
+    for (int x = 0; x < img.width; ++x) {
+      bool nucleus = false;
+      for (int k = 0; k < n; ++k) {
+        int cx = 30 + 30 * k, cy = 30;
+        nucleus |= (x - cx) * (x - cx) + (y - cy) * (y - cy) <= 81;
+      }
+      // RGB of roughly 0.9 OD hematoxylin vs 0.35 OD eosin (Ruifrok-Johnston vectors).
+      const uint8_t purple[3] = {64, 54, 135}, pink[3] = {219, 114, 200};
+      for (int c = 0; c < 3; ++c) img.at(y, x, c) = nucleus ? purple[c] : pink[c];
+    }
+  return img;
+}
+
+// Rows in the CSV (without header), features in the GeoJSON, distinct labels in the TIFF.
+std::array<size_t, 3> counts(const std::string& dir, const std::string& stem) {
+  std::string csv = read_file(dir + "/" + stem + "_nuclei.csv");
+  size_t rows = 0;
+  for (char c : csv) rows += c == '\n';
+  auto doc = nlohmann::json::parse(read_file(dir + "/" + stem + ".geojson"));
+  LabelMap labels = read_label_map(dir + "/" + stem + "_labels.tif");
+  std::set<int32_t> ids(labels.data.begin(), labels.data.end());
+  ids.erase(0);
+  return {rows - 1, doc["features"].size(), ids.size()};
+}
+
+std::string repo_root() { return fs::path(__FILE__).parent_path().parent_path().parent_path().string(); }
+
+}  // namespace
+
+TEST(SegmentCli, SyntheticTileGivesTheDrawnNucleiInAgreeingOutputs) {
+  test::TempDir dir;
+  write_image(dir.file("tile.png"), synthetic_tile(3));
+  Result r = run("segment --input " + dir.file("tile.png") + " --out " + dir.file("out"));
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_TRUE(contains(r.out, "tile.png: 3 nuclei")) << r.out;
+  for (const char* f : {"tile.geojson", "tile_nuclei.csv", "tile_labels.tif", "tile_overlay.png"})
+    EXPECT_TRUE(fs::exists(dir.file(std::string("out/") + f))) << f;
+  EXPECT_EQ(counts(dir.file("out"), "tile"), (std::array<size_t, 3>{3, 3, 3}));
+  EXPECT_TRUE(read_image(dir.file("out/tile_overlay.png")).same_size(read_image(dir.file("tile.png"))));
+}
+
+TEST(SegmentCli, BundledDemoImage) {
+  std::string demo = repo_root() + "/assets/demo/he_tile.jpg";
+  if (!fs::exists(demo)) GTEST_SKIP() << "demo image not found at " << demo;
+  test::TempDir dir;
+  Result r = run("segment --input " + demo + " --out " + dir.file("out"));
+  ASSERT_EQ(r.code, 0) << r.out;
+  auto c = counts(dir.file("out"), "he_tile");
+  EXPECT_GT(c[0], 10u) << "a 500x300 H&E crop full of nuclei";
+  EXPECT_EQ(c[0], c[1]);
+  EXPECT_EQ(c[0], c[2]);
+}
+
+TEST(SegmentCli, SecondRunSkipsFinishedImages) {
+  test::TempDir dir;
+  write_image(dir.file("in/a.png"), synthetic_tile(1));
+  write_image(dir.file("in/b.png"), synthetic_tile(2));
+  std::string args = "segment --input " + dir.file("in") + " --out " + dir.file("out");
+  ASSERT_EQ(run(args).code, 0);
+  auto before = fs::last_write_time(dir.file("out/a.geojson"));
+  fs::remove(dir.file("out/b_nuclei.csv"));  // as if interrupted between two outputs of b
+  Result r = run(args);
+  EXPECT_EQ(r.code, 0) << r.out;
+  EXPECT_TRUE(contains(r.out, "a.png: outputs already in")) << r.out;
+  EXPECT_TRUE(contains(r.out, "b.png: 2 nuclei")) << r.out;
+  EXPECT_EQ(fs::last_write_time(dir.file("out/a.geojson")), before);
+  EXPECT_TRUE(fs::exists(dir.file("out/b_nuclei.csv")));
+  r = run(args + " --overwrite");
+  EXPECT_TRUE(contains(r.out, "a.png: 1 nuclei")) << r.out;
+}
+
+TEST(SegmentCli, BadImageInAFolderIsListedAndTheOthersAreDone) {
+  test::TempDir dir;
+  write_image(dir.file("in/good.png"), synthetic_tile(2));
+  write_file_atomic(dir.file("in/bad.png"), "not an image");
+  Result r = run("segment --input " + dir.file("in") + " --out " + dir.file("out"));
+  EXPECT_EQ(r.code, 1) << r.out;
+  EXPECT_TRUE(contains(r.out, "1 of 2 images failed:")) << r.out;
+  EXPECT_TRUE(contains(r.out, "  " + dir.file("in/bad.png") + ": cannot decode")) << r.out;
+  EXPECT_TRUE(fs::exists(dir.file("out/good_labels.tif")));
+  EXPECT_FALSE(fs::exists(dir.file("out/bad.geojson")));
+  // Nothing half-written: no temporary files in the output folder.
+  for (const auto& e : fs::directory_iterator(dir.file("out"))) EXPECT_NE(e.path().filename().string()[0], '.');
+}
+
+TEST(SegmentCli, SingleBadOrMissingFileIsOneLineExitOne) {
+  test::TempDir dir;
+  write_file_atomic(dir.file("bad.jpg"), "not a jpeg");
+  Result r = run("segment --input " + dir.file("bad.jpg") + " --out " + dir.file("out"));
+  EXPECT_EQ(r.code, 1);
+  EXPECT_TRUE(contains(r.out, "bad.jpg: cannot decode")) << r.out;
+  r = run("--quiet segment --input " + dir.file("missing.png") + " --out " + dir.file("out"));
+  EXPECT_EQ(r.code, 1);
+  EXPECT_EQ(r.out, "nucleisam: " + dir.file("missing.png") + ": no such file or folder\n");
+}
+
+TEST(SegmentCli, BlankImageGivesZeroNucleiNotAnError) {
+  test::TempDir dir;
+  write_image(dir.file("glass.png"), Image(50, 70, 3, 250));
+  Result r = run("segment --input " + dir.file("glass.png") + " --out " + dir.file("out"));
+  EXPECT_EQ(r.code, 0) << r.out;
+  EXPECT_TRUE(contains(r.out, "no tissue found")) << r.out;
+  EXPECT_EQ(counts(dir.file("out"), "glass"), (std::array<size_t, 3>{0, 0, 0}));
+}
+
+TEST(SegmentCli, FormatsSelectOutputsAndUsageErrorsExitTwo) {
+  test::TempDir dir;
+  write_image(dir.file("t.png"), synthetic_tile(1));
+  Result r = run("segment --input " + dir.file("t.png") + " --out " + dir.file("out") + " --formats csv");
+  EXPECT_EQ(r.code, 0) << r.out;
+  EXPECT_TRUE(fs::exists(dir.file("out/t_nuclei.csv")));
+  EXPECT_FALSE(fs::exists(dir.file("out/t.geojson")));
+  EXPECT_EQ(run("segment --input " + dir.file("t.png") + " --out " + dir.file("o") + " --formats csv,svg").code, 2);
+  EXPECT_EQ(run("segment --input " + dir.file("t.png") + " --out " + dir.file("o") + " --model unet").code, 2);
+  EXPECT_EQ(run("segment --input " + dir.file("t.png")).code, 2);  // --out missing
+  write_image(dir.file("in/x.png"), synthetic_tile(1));
+  write_image(dir.file("in/x.jpg"), synthetic_tile(1));
+  r = run("segment --input " + dir.file("in") + " --out " + dir.file("o"));
+  EXPECT_EQ(r.code, 2);
+  EXPECT_TRUE(contains(r.out, "share the name \"x\"")) << r.out;
+}

@@ -1,0 +1,150 @@
+// The segment pipeline without the CLI: output formats, the four writers agreeing with each
+// other, input discovery, resume and per-image failure handling (with a scripted segmenter).
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <nlohmann/json.hpp>
+#include <set>
+
+#include "nucleisam/atomic_file.h"
+#include "nucleisam/errors.h"
+#include "nucleisam/image_io.h"
+#include "nucleisam/infer/segment_run.h"
+#include "nucleisam/io/nucleus_table.h"
+#include "support/test_support.h"
+
+using namespace nucleisam;
+namespace fs = std::filesystem;
+
+namespace {
+
+// Two squares, the second classified; counts how often it was asked.
+struct ScriptedSegmenter : Segmenter {
+  int calls = 0;
+  std::string name() const override { return "scripted"; }
+  Segmentation segment(const Image& image, const std::string&) override {
+    ++calls;
+    Segmentation s;
+    s.instances = LabelMap(image.height, image.width);
+    for (int y = 2; y < 6; ++y)
+      for (int x = 2; x < 6; ++x) s.instances.at(y, x) = 1;
+    for (int y = 10; y < 13; ++y)
+      for (int x = 8; x < 14; ++x) s.instances.at(y, x) = 2;
+    s.classes = {0, 3};
+    s.scores = {0.5f, 0.9f};
+    s.class_names = {"", "a", "b", "tumour"};
+    return s;
+  }
+};
+
+Image grey(int h, int w) { return Image(h, w, 3, 128); }
+
+}  // namespace
+
+TEST(SegmentRun, ParseFormats) {
+  OutputFormats f = parse_output_formats("csv,overlay");
+  EXPECT_FALSE(f.geojson);
+  EXPECT_TRUE(f.csv);
+  EXPECT_FALSE(f.labels);
+  EXPECT_TRUE(f.overlay);
+  EXPECT_THROW(parse_output_formats("csv,png"), UsageError);
+  EXPECT_THROW(parse_output_formats(""), UsageError);
+  EXPECT_EQ(output_paths("out", "x", OutputFormats{}),
+            (std::vector<std::string>{"out/x.geojson", "out/x_nuclei.csv", "out/x_labels.tif", "out/x_overlay.png"}));
+}
+
+TEST(SegmentRun, OutputsAgreeWithEachOther) {
+  test::TempDir dir;
+  ScriptedSegmenter seg;
+  Image img = grey(16, 20);
+  Segmentation s = seg.segment(img, "x");
+  auto nuclei = write_segmentation_outputs(dir.file("out"), "tile", img, s, OutputFormats{});
+  ASSERT_EQ(nuclei.size(), 2u);
+
+  auto table = read_nucleus_table(dir.file("out/tile_nuclei.csv"));
+  ASSERT_EQ(table.size(), 2u);
+  EXPECT_EQ(table[1].id, 2);
+  EXPECT_EQ(table[1].class_id, 3);
+  EXPECT_EQ(table[1].class_name, "tumour");
+  EXPECT_EQ(table[1].area, 18);
+  EXPECT_FLOAT_EQ(table[1].score, 0.9f);
+
+  auto doc = nlohmann::json::parse(read_file(dir.file("out/tile.geojson")));
+  ASSERT_EQ(doc["features"].size(), 2u);
+  EXPECT_EQ(doc["features"][1]["properties"]["classification"]["name"], "tumour");
+
+  EXPECT_EQ(read_label_map(dir.file("out/tile_labels.tif")), s.instances);
+
+  Image overlay = read_image(dir.file("out/tile_overlay.png"));
+  ASSERT_TRUE(overlay.same_size(img));
+  // The unclassified square's outline runs through pixel (2,2): green. Its inside stays grey.
+  EXPECT_EQ(overlay.at(2, 2, 0), 0);
+  EXPECT_EQ(overlay.at(2, 2, 1), 200);
+  EXPECT_EQ(overlay.at(3, 3, 0), 128);
+  EXPECT_EQ(overlay.at(0, 0, 1), 128);
+
+  Segmentation wrong = s;
+  wrong.instances = LabelMap(3, 3);
+  EXPECT_THROW(write_segmentation_outputs(dir.file("out"), "bad", img, wrong, OutputFormats{}), DataError);
+}
+
+TEST(SegmentRun, FindInputImages) {
+  test::TempDir dir;
+  write_image(dir.file("in/b.png"), grey(4, 4));
+  write_image(dir.file("in/a.jpg"), grey(4, 4));
+  write_file_atomic(dir.file("in/notes.txt"), "x");
+  write_image(dir.file("in/.hidden.png"), grey(4, 4));
+  write_label_map(dir.file("in/a_labels.tif"), LabelMap(4, 4));
+  fs::create_directories(dir.file("in/sub"));
+  // Elsewhere the *_labels.tif file is an input like any other; beside its own outputs it is not.
+  EXPECT_EQ(find_input_images(dir.file("in"), dir.file("out")).size(), 3u);
+  EXPECT_EQ(find_input_images(dir.file("in"), dir.file("in")),
+            (std::vector<std::string>{dir.file("in/a.jpg"), dir.file("in/b.png")}));
+  EXPECT_EQ(find_input_images(dir.file("in/b.png"), dir.file("out")), (std::vector<std::string>{dir.file("in/b.png")}));
+  EXPECT_THROW(find_input_images(dir.file("missing"), dir.file("out")), IoError);
+  fs::create_directories(dir.file("empty"));
+  EXPECT_THROW(find_input_images(dir.file("empty"), dir.file("out")), IoError);
+  write_image(dir.file("in/b.tif"), grey(4, 4));
+  EXPECT_THROW(find_input_images(dir.file("in"), dir.file("out")), UsageError);
+}
+
+TEST(SegmentRun, ResumesAndCarriesOnPastBadImages) {
+  test::TempDir dir;
+  write_image(dir.file("in/a.png"), grey(16, 20));
+  write_file_atomic(dir.file("in/b.png"), "not a png");
+  write_image(dir.file("in/c.png"), grey(16, 20));
+  auto images = find_input_images(dir.file("in"), dir.file("out"));
+  ScriptedSegmenter seg;
+  SegmentRunOptions o;
+  o.out_dir = dir.file("out");
+  SegmentRunReport r = run_segmentation(images, seg, o);
+  EXPECT_EQ(r.segmented, 2);
+  EXPECT_EQ(r.skipped, 0);
+  EXPECT_EQ(r.nuclei, 4);
+  ASSERT_EQ(r.failures.size(), 1u);
+  EXPECT_EQ(r.failures[0].first, dir.file("in/b.png"));
+  EXPECT_NE(r.failures[0].second.find("cannot decode"), std::string::npos) << r.failures[0].second;
+  EXPECT_FALSE(fs::exists(dir.file("out/b.geojson")));
+
+  // Second run: a and c are complete and skipped; b fails again.
+  r = run_segmentation(images, seg, o);
+  EXPECT_EQ(seg.calls, 2);
+  EXPECT_EQ(r.skipped, 2);
+  EXPECT_EQ(r.failures.size(), 1u);
+
+  // A missing output makes an image incomplete: it is redone. --overwrite redoes everything.
+  fs::remove(dir.file("out/c_overlay.png"));
+  r = run_segmentation(images, seg, o);
+  EXPECT_EQ(r.segmented, 1);
+  EXPECT_TRUE(fs::exists(dir.file("out/c_overlay.png")));
+  o.overwrite = true;
+  r = run_segmentation(images, seg, o);
+  EXPECT_EQ(r.segmented, 2);
+
+  // No temporary files are left behind.
+  for (const auto& e : fs::directory_iterator(dir.file("out")))
+    EXPECT_NE(e.path().filename().string()[0], '.') << e.path();
+
+  o.stop_on_error = true;
+  EXPECT_THROW(run_segmentation({dir.file("in/b.png")}, seg, o), IoError);
+}
