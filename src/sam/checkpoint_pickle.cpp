@@ -287,6 +287,11 @@ class Unpickler {
   }
   void push_global(const std::string& module, const std::string& name) {
     std::string q = module + "." + name;
+    const std::string storage = "Storage";
+    if (!is_allowed_global(q) && module == "torch" && name.size() > storage.size() &&
+        name.compare(name.size() - storage.size(), storage.size(), storage) == 0)
+      throw CheckpointError(where_ + ": unsupported storage type " + q +
+                            " (supported: Float, Double, Half, BFloat16, Long, Int, Short, Char, Byte, Bool)");
     if (!is_allowed_global(q))
       throw CheckpointError(where_ + ": refuses pickle global " + q +
                             " (a checkpoint may only contain tensors)");
