@@ -17,7 +17,6 @@ double uniform01(std::mt19937_64& rng) { return static_cast<double>(rng() >> 11)
 double uniform(std::mt19937_64& rng, double lo, double hi) { return lo + (hi - lo) * uniform01(rng); }
 bool chance(std::mt19937_64& rng, double p) { return uniform01(rng) < p; }
 
-uint8_t to_u8(double v) { return static_cast<uint8_t>(std::clamp(std::lround(v), 0L, 255L)); }
 
 // Drops ids that no longer occur, renumbers the rest in order and keeps classes aligned.
 void renumber(Sample& s) {
@@ -109,17 +108,22 @@ Sample warp(const Sample& s, const Warp& wp, uint8_t fill) {
         px[0] = px[1] = px[2] = fill;
         continue;  // label stays 0
       }
-      const int nx = std::min(w - 1, static_cast<int>(std::floor(sx + 0.5)));
-      const int ny = std::min(h - 1, static_cast<int>(std::floor(sy + 0.5)));
+      // sx, sy >= -0.5 here, so truncation is floor.
+      const int nx = std::min(w - 1, static_cast<int>(sx + 0.5));
+      const int ny = std::min(h - 1, static_cast<int>(sy + 0.5));
       o.instances.at(y, x) = s.instances.at(ny, nx);
       const double cx = std::clamp(sx, 0.0, w - 1.0), cy = std::clamp(sy, 0.0, h - 1.0);
       const int x0 = static_cast<int>(cx), y0 = static_cast<int>(cy);
       const int x1 = std::min(x0 + 1, w - 1), y1 = std::min(y0 + 1, h - 1);
       const double fx = cx - x0, fy = cy - y0;
+      const uint8_t* p00 = &s.image.at(y0, x0);
+      const uint8_t* p01 = &s.image.at(y0, x1);
+      const uint8_t* p10 = &s.image.at(y1, x0);
+      const uint8_t* p11 = &s.image.at(y1, x1);
       for (int c = 0; c < 3; ++c) {
-        const double top = s.image.at(y0, x0, c) * (1 - fx) + s.image.at(y0, x1, c) * fx;
-        const double bottom = s.image.at(y1, x0, c) * (1 - fx) + s.image.at(y1, x1, c) * fx;
-        px[c] = to_u8(top * (1 - fy) + bottom * fy);
+        const double top = p00[c] + (p01[c] - p00[c]) * fx;
+        const double bottom = p10[c] + (p11[c] - p10[c]) * fx;
+        px[c] = static_cast<uint8_t>(top + (bottom - top) * fy + 0.5);  // in 0..255: no clamp needed
       }
     }
   }
@@ -204,7 +208,9 @@ void rgb_to_hsv(double r, double g, double b, double& h, double& s, double& v) {
   if (d <= 0) {
     h = 0;
   } else if (mx == r) {
-    h = std::fmod((g - b) / d + 6.0, 6.0) / 6.0;
+    h = (g - b) / d;  // in [-1, 1]
+    if (h < 0) h += 6.0;
+    h /= 6.0;
   } else if (mx == g) {
     h = ((b - r) / d + 2.0) / 6.0;
   } else {
@@ -214,8 +220,8 @@ void rgb_to_hsv(double r, double g, double b, double& h, double& s, double& v) {
 
 void hsv_to_rgb(double h, double s, double v, double& r, double& g, double& b) {
   h = (h - std::floor(h)) * 6.0;
-  int i = static_cast<int>(h) % 6;
-  double f = h - std::floor(h), p = v * (1 - s), q = v * (1 - s * f), t = v * (1 - s * (1 - f));
+  const int i = static_cast<int>(h) % 6;
+  const double f = h - i, p = v * (1 - s), q = v * (1 - s * f), t = v * (1 - s * (1 - f));
   switch (i) {
     case 0: r = v, g = t, b = p; break;
     case 1: r = q, g = v, b = p; break;
@@ -232,27 +238,39 @@ double grey(double r, double g, double b) { return 0.299 * r + 0.587 * g + 0.114
 
 Image color_jitter(const Image& image, const ColorJitterFactors& f) {
   const size_t n = image.pixels();
-  std::vector<double> px(n * 3);
-  for (size_t i = 0; i < n * 3; ++i) px[i] = std::clamp(image.data[i] * f.brightness, 0.0, 255.0);
+  const float bright = static_cast<float>(f.brightness), contrast = static_cast<float>(f.contrast);
+  const float sat = static_cast<float>(f.saturation);
+  auto brightened = [&](uint8_t v) { return std::min(255.0f, v * bright); };
+  // Contrast blends with the mean grey of the brightened image.
+  float mean = 0;
   if (f.contrast != 1) {
-    double mean = 0;
-    for (size_t i = 0; i < n; ++i) mean += grey(px[3 * i], px[3 * i + 1], px[3 * i + 2]);
-    mean = n ? mean / n : 0;
-    for (double& v : px) v = std::clamp(mean + (v - mean) * f.contrast, 0.0, 255.0);
+    double sum = 0;
+    for (size_t i = 0; i < n; ++i) {
+      const uint8_t* p = &image.data[3 * i];
+      sum += grey(brightened(p[0]), brightened(p[1]), brightened(p[2]));
+    }
+    mean = n ? static_cast<float>(sum / static_cast<double>(n)) : 0.0f;
   }
-  if (f.saturation != 1)
-    for (size_t i = 0; i < n; ++i) {
-      double gy = grey(px[3 * i], px[3 * i + 1], px[3 * i + 2]);
-      for (int c = 0; c < 3; ++c) px[3 * i + c] = std::clamp(gy + (px[3 * i + c] - gy) * f.saturation, 0.0, 255.0);
-    }
-  if (f.hue != 0)
-    for (size_t i = 0; i < n; ++i) {
-      double h, s, v;
-      rgb_to_hsv(px[3 * i], px[3 * i + 1], px[3 * i + 2], h, s, v);
-      hsv_to_rgb(h + f.hue, s, v, px[3 * i], px[3 * i + 1], px[3 * i + 2]);
-    }
   Image out(image.height, image.width, 3);
-  for (size_t i = 0; i < n * 3; ++i) out.data[i] = to_u8(px[i]);
+  for (size_t i = 0; i < n; ++i) {
+    const uint8_t* p = &image.data[3 * i];
+    float v[3];
+    for (int c = 0; c < 3; ++c) {
+      v[c] = brightened(p[c]);
+      if (f.contrast != 1) v[c] = std::clamp(mean + (v[c] - mean) * contrast, 0.0f, 255.0f);
+    }
+    if (f.saturation != 1) {
+      const float gy = static_cast<float>(grey(v[0], v[1], v[2]));
+      for (float& x : v) x = std::clamp(gy + (x - gy) * sat, 0.0f, 255.0f);
+    }
+    if (f.hue != 0) {
+      double h, sv, val, r, g, b;
+      rgb_to_hsv(v[0], v[1], v[2], h, sv, val);
+      hsv_to_rgb(h + f.hue, sv, val, r, g, b);
+      v[0] = static_cast<float>(r), v[1] = static_cast<float>(g), v[2] = static_cast<float>(b);
+    }
+    for (int c = 0; c < 3; ++c) out.data[3 * i + c] = static_cast<uint8_t>(std::clamp(v[c], 0.0f, 255.0f) + 0.5f);
+  }
   return out;
 }
 
@@ -303,28 +321,35 @@ std::vector<double> stain_vector(int k) {
 
 Image stain_jitter(const Image& image, const StainFactors& f) {
   const auto& b = basis();
-  // OD of each 8-bit level, computed once.
-  static const std::vector<double> od_of = [] {
-    std::vector<double> t(256);
-    for (int i = 0; i < 256; ++i) t[i] = -std::log((i + 1) / 256.0);
-    return t;
-  }();
+  // The jitter is affine in OD space: OD' = OD A + beta M with A = M^-1 diag(alpha) M. So
+  // exp(-OD'_c) = prod_j exp(-OD_j A_jc) * exp(-(beta M)_c), and each factor depends on one
+  // 8-bit input level: three table look-ups and multiplications per output value instead of a
+  // logarithm and an exponential.
+  double a[3][3], shift[3];
+  for (int j = 0; j < 3; ++j)
+    for (int c = 0; c < 3; ++c) {
+      a[j][c] = 0;
+      for (int k = 0; k < 3; ++k) a[j][c] += b.inv[j][k] * f.alpha[k] * b.m[k][c];
+    }
+  for (int c = 0; c < 3; ++c) shift[c] = f.beta[0] * b.m[0][c] + f.beta[1] * b.m[1][c] + f.beta[2] * b.m[2][c];
+  // table[j][c][level] = exp(-OD(level) A_jc), OD(level) = -ln((level + 1) / 256).
+  std::vector<float> table(3 * 3 * 256);
+  for (int j = 0; j < 3; ++j)
+    for (int c = 0; c < 3; ++c)
+      for (int level = 0; level < 256; ++level)
+        table[(j * 3 + c) * 256 + level] = static_cast<float>(std::pow((level + 1) / 256.0, a[j][c]));
+  float scale[3];
+  for (int c = 0; c < 3; ++c) scale[c] = static_cast<float>(256.0 * std::exp(-shift[c]));
   Image out(image.height, image.width, 3);
   const size_t n = image.pixels();
-  for (size_t i = 0; i < n; ++i) {
-    const uint8_t* p = &image.data[3 * i];
-    const double od[3] = {od_of[p[0]], od_of[p[1]], od_of[p[2]]};
-    double conc[3];
-    for (int k = 0; k < 3; ++k) {
-      // Row vector OD times M^-1: concentration of stain k.
-      conc[k] = od[0] * b.inv[0][k] + od[1] * b.inv[1][k] + od[2] * b.inv[2][k];
-      conc[k] = f.alpha[k] * conc[k] + f.beta[k];
-    }
+  const uint8_t* in = image.data.data();
+  uint8_t* o = out.data.data();
+  for (size_t i = 0; i < n; ++i, in += 3, o += 3)
     for (int c = 0; c < 3; ++c) {
-      double o = conc[0] * b.m[0][c] + conc[1] * b.m[1][c] + conc[2] * b.m[2][c];
-      out.data[3 * i + c] = to_u8(256.0 * std::exp(-o) - 1.0);
+      const float v = scale[c] * table[(0 * 3 + c) * 256 + in[0]] * table[(1 * 3 + c) * 256 + in[1]] *
+                          table[(2 * 3 + c) * 256 + in[2]] - 1.0f + 0.5f;
+      o[c] = static_cast<uint8_t>(std::clamp(v, 0.0f, 255.0f));
     }
-  }
   return out;
 }
 

@@ -225,6 +225,24 @@ TEST(Color, JitterKnownAnswers) {
   EXPECT_EQ(h.data[5], 0);
 }
 
+TEST(Color, HueThirdTurnPermutesChannels) {
+  // A 120-degree hue rotation maps (r, g, b) to (b, r, g) exactly, for every colour.
+  std::mt19937_64 rng(12);
+  Image img(8, 8, 3);
+  for (auto& v : img.data) v = static_cast<uint8_t>(rng() % 256);
+  ColorJitterFactors f;
+  f.hue = 1.0 / 3.0;
+  Image out = color_jitter(img, f);
+  for (size_t i = 0; i < img.pixels(); ++i) {
+    EXPECT_NEAR(out.data[3 * i + 0], img.data[3 * i + 2], 1) << i;
+    EXPECT_NEAR(out.data[3 * i + 1], img.data[3 * i + 0], 1) << i;
+    EXPECT_NEAR(out.data[3 * i + 2], img.data[3 * i + 1], 1) << i;
+  }
+  f.hue = -1.0 / 3.0;  // and back the other way: (g, b, r)
+  Image back = color_jitter(img, f);
+  for (size_t i = 0; i < img.pixels(); ++i) EXPECT_NEAR(back.data[3 * i + 0], img.data[3 * i + 1], 1) << i;
+}
+
 TEST(Color, StainJitterWorksAlongStainVectors) {
   Image img(1, 3, 3);
   img.data = {255, 255, 255, 120, 80, 160, 30, 20, 90};
@@ -247,6 +265,46 @@ TEST(Color, StainJitterWorksAlongStainVectors) {
   e.alpha[1] = 1.5;
   EXPECT_EQ(stain_jitter(img, e).data[0], 255);
   EXPECT_NE(stain_jitter(img, e).data, stain_jitter(img, {}).data);
+}
+
+TEST(Color, StainJitterMatchesTheDirectFormula) {
+  // Reference written out from the definition: OD = -ln((I + 1) / 256), C = OD M^-1,
+  // C' = alpha C + beta, I' = 256 exp(-C' M) - 1, with M the normalised Ruifrok-Johnston rows.
+  const double raw[3][3] = {{0.65, 0.70, 0.29}, {0.07, 0.99, 0.11}, {0.27, 0.57, 0.78}};
+  double m[3][3];
+  for (int k = 0; k < 3; ++k) {
+    double norm = std::sqrt(raw[k][0] * raw[k][0] + raw[k][1] * raw[k][1] + raw[k][2] * raw[k][2]);
+    for (int c = 0; c < 3; ++c) m[k][c] = raw[k][c] / norm;
+  }
+  std::mt19937_64 rng(3);
+  Image img(16, 16, 3);
+  for (auto& v : img.data) v = static_cast<uint8_t>(rng() % 256);
+  StainFactors f = draw_stain_jitter({0.3, 0.2}, rng);
+  Image out = stain_jitter(img, f);
+  for (size_t i = 0; i < img.pixels(); ++i) {
+    double od[3], conc[3];
+    for (int c = 0; c < 3; ++c) od[c] = -std::log((img.data[3 * i + c] + 1) / 256.0);
+    // Solve conc M = od by Cramer's rule (M^T conc^T = od^T).
+    auto det3 = [](double a[3][3]) {
+      return a[0][0] * (a[1][1] * a[2][2] - a[1][2] * a[2][1]) - a[0][1] * (a[1][0] * a[2][2] - a[1][2] * a[2][0]) +
+             a[0][2] * (a[1][0] * a[2][1] - a[1][1] * a[2][0]);
+    };
+    double mt[3][3];
+    for (int r = 0; r < 3; ++r)
+      for (int c = 0; c < 3; ++c) mt[r][c] = m[c][r];
+    double d = det3(mt);
+    for (int k = 0; k < 3; ++k) {
+      double t[3][3];
+      for (int r = 0; r < 3; ++r)
+        for (int c = 0; c < 3; ++c) t[r][c] = c == k ? od[r] : mt[r][c];
+      conc[k] = f.alpha[k] * det3(t) / d + f.beta[k];
+    }
+    for (int c = 0; c < 3; ++c) {
+      double o = conc[0] * m[0][c] + conc[1] * m[1][c] + conc[2] * m[2][c];
+      double expected = std::clamp(256.0 * std::exp(-o) - 1.0, 0.0, 255.0);
+      EXPECT_NEAR(out.data[3 * i + c], expected, 1.0) << "pixel " << i << " channel " << c;
+    }
+  }
 }
 
 TEST(Pipeline, DeterministicPerSeedAndLabelsFollowPixels) {

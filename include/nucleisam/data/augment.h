@@ -57,7 +57,7 @@ struct ColorJitterFactors {
   double saturation = 1;  // blend with the per-pixel grey level
   double hue = 0;         // shift in turns (1 = full circle)
 };
-// Applies brightness, contrast, saturation, hue in that fixed order, in float, rounding once.
+// Applies brightness, contrast, saturation, hue in that fixed order, in floating point, rounding once.
 Image color_jitter(const Image& image, const ColorJitterFactors& f);
 
 struct ColorJitterRanges {
