@@ -34,9 +34,9 @@ Image test_image(int h = 6, int w = 8) {
   return img;
 }
 
-// Instances with gaps: ids 4 (2 px), 9 (3 px) and 20 (1 px).
-LabelMap gappy_labels(int h = 6, int w = 8) {
-  LabelMap m(h, w);
+// 6 x 8 instances with gaps: ids 4 (2 px), 9 (3 px) and 20 (1 px).
+LabelMap gappy_labels() {
+  LabelMap m(6, 8);
   m.at(0, 0) = 4;
   m.at(0, 1) = 4;
   m.at(2, 2) = 9;
@@ -114,7 +114,9 @@ TEST(FolderDataset, LoadsImagesLabelsAndClasses) {
 TEST(FolderDataset, BadDataNamesTheFile) {
   test::TempDir dir;
   write_image(dir.file("images/a.png"), test_image());
-  write_label_map(dir.file("labels/a.png"), gappy_labels(5, 8));  // one row short
+  LabelMap short_labels(5, 8);  // one row short
+  short_labels.at(1, 1) = 4;
+  write_label_map(dir.file("labels/a.png"), short_labels);
   write_image(dir.file("images/b.png"), test_image());
   write_label_map(dir.file("labels/b.png"), gappy_labels());
   write_text(dir.file("classes/a.csv"), "instance,class\n4,1\n9,1\n20,1\n");
