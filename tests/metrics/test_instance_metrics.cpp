@@ -2,7 +2,9 @@
 // below, plus the edge cases: empty prediction, empty ground truth, both empty, one giant object.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
+#include <random>
 
 #include "metrics_test_shapes.h"
 #include "nucleisam/errors.h"
@@ -200,4 +202,100 @@ TEST(EdgeCases, PerfectPredictionScoresOneWhateverTheLabels) {
   EXPECT_DOUBLE_EQ(aggregated_jaccard_index_plus(o), 1.0);
   EXPECT_DOUBLE_EQ(panoptic_counts(o).pq(), 1.0);
   EXPECT_DOUBLE_EQ(object_detection_counts(o).f1(), 1.0);
+}
+
+namespace {
+
+// The reference algorithms written the slow, literal way: dense GT x prediction matrices of
+// intersections and unions counted mask by mask (HoVer-Net's get_fast_aji / get_fast_pq layout).
+struct DenseReference {
+  std::vector<int32_t> gt_ids, pred_ids;
+  std::vector<std::vector<double>> inter, uni;
+  std::vector<double> gt_area, pred_area;
+
+  DenseReference(const LabelMap& gt, const LabelMap& pred) {
+    auto ids = [](const LabelMap& m) {
+      std::vector<int32_t> v;
+      for (int32_t x : m.data)
+        if (x && std::find(v.begin(), v.end(), x) == v.end()) v.push_back(x);
+      std::sort(v.begin(), v.end());
+      return v;
+    };
+    gt_ids = ids(gt);
+    pred_ids = ids(pred);
+    inter.assign(gt_ids.size(), std::vector<double>(pred_ids.size(), 0));
+    uni = inter;
+    for (int32_t g : gt_ids) gt_area.push_back(static_cast<double>(std::count(gt.data.begin(), gt.data.end(), g)));
+    for (int32_t p : pred_ids)
+      pred_area.push_back(static_cast<double>(std::count(pred.data.begin(), pred.data.end(), p)));
+    for (size_t i = 0; i < gt_ids.size(); ++i)
+      for (size_t j = 0; j < pred_ids.size(); ++j) {
+        double n = 0;
+        for (size_t k = 0; k < gt.data.size(); ++k) n += gt.data[k] == gt_ids[i] && pred.data[k] == pred_ids[j];
+        inter[i][j] = n;
+        uni[i][j] = gt_area[i] + pred_area[j] - n;
+      }
+  }
+
+  double aji() const {
+    double I = 0, U = 0;
+    std::vector<char> pred_used(pred_ids.size(), 0);
+    for (size_t i = 0; i < gt_ids.size(); ++i) {
+      int best = -1;
+      double best_iou = 0;
+      for (size_t j = 0; j < pred_ids.size(); ++j) {
+        double iou = inter[i][j] / (uni[i][j] + 1e-6);
+        if (iou > best_iou) {
+          best_iou = iou;
+          best = static_cast<int>(j);
+        }
+      }
+      if (best < 0) {
+        U += gt_area[i];
+        continue;
+      }
+      I += inter[i][best];
+      U += uni[i][best];
+      pred_used[best] = 1;
+    }
+    for (size_t j = 0; j < pred_ids.size(); ++j)
+      if (!pred_used[j]) U += pred_area[j];
+    return I / U;
+  }
+
+  std::pair<int, double> pq_tp_and_iou_sum() const {
+    int tp = 0;
+    double sum = 0;
+    for (size_t i = 0; i < gt_ids.size(); ++i)
+      for (size_t j = 0; j < pred_ids.size(); ++j)
+        if (inter[i][j] > 0 && inter[i][j] / uni[i][j] > 0.5) {
+          ++tp;
+          sum += inter[i][j] / uni[i][j];
+        }
+    return {tp, sum};
+  }
+};
+
+}  // namespace
+
+TEST(ReferenceParity, FastMetricsEqualTheLiteralAlgorithmsOnRandomMaps) {
+  std::mt19937 rng(2024);
+  for (int trial = 0; trial < 30; ++trial) {
+    LabelMap gt(24, 28), pred(24, 28);
+    for (int k = 1; k <= 10; ++k) {
+      fill_rect(gt, 3 * k, rng() % 20, rng() % 24, 2 + rng() % 6, 2 + rng() % 6);
+      fill_rect(pred, 100 - k, rng() % 20, rng() % 24, 2 + rng() % 6, 2 + rng() % 6);
+    }
+    DenseReference ref(gt, pred);
+    InstanceOverlap o = instance_overlap(gt, pred);
+    ASSERT_EQ(o.gt_labels, ref.gt_ids);
+    ASSERT_EQ(o.pred_labels, ref.pred_ids);
+    EXPECT_NEAR(aggregated_jaccard_index(o), ref.aji(), 1e-12) << "trial " << trial;
+    PanopticCounts pq = panoptic_counts(o);
+    auto [tp, sum] = ref.pq_tp_and_iou_sum();
+    EXPECT_EQ(pq.tp, tp);
+    EXPECT_NEAR(pq.iou_sum, sum, 1e-12);
+    EXPECT_EQ(pq.fp, static_cast<int64_t>(ref.pred_ids.size()) - tp);
+    EXPECT_EQ(pq.fn, static_cast<int64_t>(ref.gt_ids.size()) - tp);
+  }
 }
