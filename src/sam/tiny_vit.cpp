@@ -25,6 +25,13 @@ namespace F = torch::nn::functional;
 
 namespace {
 
+// GELU on an intermediate this module owns: in place when no autograd graph is being recorded,
+// which saves allocating (and page-faulting) a fresh activation of up to 64 MB per call at 1024.
+torch::Tensor gelu_owned(torch::Tensor x) {
+  if (torch::GradMode::is_enabled()) return torch::gelu(x);
+  return torch::gelu_(x);
+}
+
 std::string shape_text(const torch::Tensor& x) {
   std::string s = "[";
   for (int64_t i = 0; i < x.dim(); ++i) s += (i ? "," : "") + std::to_string(x.size(i));
@@ -169,7 +176,7 @@ TinyViTMlpImpl::TinyViTMlpImpl(int64_t dim, int64_t hidden) {
 }
 
 torch::Tensor TinyViTMlpImpl::forward(const torch::Tensor& x) {
-  return fc2->forward(torch::gelu(fc1->forward(norm->forward(x))));
+  return fc2->forward(gelu_owned(fc1->forward(norm->forward(x))));
 }
 
 TinyViTBlockImpl::TinyViTBlockImpl(int64_t dim, int64_t num_heads, int64_t window_size,
@@ -210,10 +217,11 @@ MBConvImpl::MBConvImpl(int64_t dim, double expand_ratio) {
 }
 
 torch::Tensor MBConvImpl::forward(const torch::Tensor& x) {
-  auto y = torch::gelu(conv1->forward(x));
-  y = torch::gelu(conv2->forward(y));
+  auto y = gelu_owned(conv1->forward(x));
+  y = gelu_owned(conv2->forward(y));
   y = conv3->forward(y);
-  return torch::gelu(y + x);
+  if (torch::GradMode::is_enabled()) return torch::gelu(y + x);
+  return gelu_owned(y.add_(x));
 }
 
 PatchMergingImpl::PatchMergingImpl(int64_t dim, int64_t out_dim, int64_t stride) {
@@ -223,8 +231,8 @@ PatchMergingImpl::PatchMergingImpl(int64_t dim, int64_t out_dim, int64_t stride)
 }
 
 torch::Tensor PatchMergingImpl::forward(const torch::Tensor& x) {
-  auto y = torch::gelu(conv1->forward(x));
-  y = torch::gelu(conv2->forward(y));
+  auto y = gelu_owned(conv1->forward(x));
+  y = gelu_owned(conv2->forward(y));
   return conv3->forward(y);
 }
 

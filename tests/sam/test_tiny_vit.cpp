@@ -267,3 +267,18 @@ TEST(TinyViT, RejectsNonImageInput) {
   EXPECT_THROW(model->forward(torch::zeros({3, 64, 64})), Error);
   EXPECT_THROW(model->forward(torch::zeros({1, 1, 64, 64})), Error);
 }
+
+TEST(TinyViT, FollowsTheParametersDtype) {
+  // Nothing in forward is created with a fixed dtype/device: after .to(kFloat64) a float64 input
+  // runs end to end and agrees with the float32 model to float32 rounding.
+  torch::NoGradGuard no_grad;
+  torch::manual_seed(9);
+  TinyViT model;
+  for (auto& p : model->parameters()) p.copy_(torch::randn(p.sizes()) * 0.05);
+  auto x = torch::randn({1, 3, 64, 64});
+  auto y32 = model->forward(x);
+  model->to(torch::kFloat64);
+  auto y64 = model->forward(x.to(torch::kFloat64));
+  EXPECT_EQ(y64.scalar_type(), torch::kFloat64);
+  EXPECT_LT((y64 - y32.to(torch::kFloat64)).abs().max().item<double>(), 1e-3);
+}
