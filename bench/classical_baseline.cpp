@@ -6,12 +6,14 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <string>
 #include <vector>
 
 #include "nucleisam/data/dataset.h"
 #include "nucleisam/errors.h"
 #include "nucleisam/infer/classical_segmenter.h"
+#include "nucleisam/infer/tiling.h"
 #include "nucleisam/log.h"
 #include "nucleisam/metrics/instance_metrics.h"
 
@@ -32,11 +34,22 @@ struct Mean {
 
 int main(int argc, char** argv) {
   std::vector<std::string> splits;
-  for (int i = 1; i < argc; ++i) splits.push_back(argv[i]);
+  int tile = 0, overlap = 64;
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    if (a == "--tile" && i + 1 < argc) {
+      std::string v = argv[++i];
+      tile = std::atoi(v.c_str());
+      if (auto comma = v.find(','); comma != std::string::npos) overlap = std::atoi(v.c_str() + comma + 1);
+    } else {
+      splits.push_back(a);
+    }
+  }
   if (splits.empty())
     splits = {"../shared/data/monuseg/train", "../shared/data/monuseg/test", "../shared/data/consep256/test"};
   log::set_level(log::Level::warn);
   ClassicalSegmenter segmenter;
+  if (tile > 0) std::printf("tiles of %d px, overlap %d px, stitched\n", tile, overlap);
   std::printf("%-34s %6s %7s %7s %7s %7s %7s %9s %9s\n", "split", "images", "Dice", "AJI", "AJI+", "PQ",
               "F1@0.5", "pred/gt", "s/image");
   for (const auto& split : splits) {
@@ -48,7 +61,7 @@ int main(int argc, char** argv) {
       for (size_t i = 0; i < ds->size(); ++i) {
         data::Sample s = ds->get(i);
         auto t0 = std::chrono::steady_clock::now();
-        LabelMap pred = segmenter.segment(s.image, s.name).instances;
+        LabelMap pred = segment_in_tiles(segmenter, s.image, s.name, tile, overlap).instances;
         seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
         auto o = metrics::instance_overlap(s.instances, pred);
         dice.add(metrics::foreground_counts(o).dice());

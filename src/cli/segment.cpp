@@ -19,6 +19,7 @@ struct SegmentArgs {
   float split_depth = 2.0f;
   float threshold_scale = 1.0f;
   bool overwrite = false;
+  int tile_size = 0, tile_overlap = 64;
 };
 
 CommandRegistration reg(
@@ -43,6 +44,14 @@ CommandRegistration reg(
           ->capture_default_str();
       app.add_option("--formats", a->formats, "Outputs to write: any of geojson,csv,labels,overlay")
           ->capture_default_str();
+      app.add_option("--tile-size", a->tile_size,
+                     "Segment in square windows of this many pixels and stitch them (0: whole image)")
+          ->check(CLI::Range(0, 1 << 20))
+          ->capture_default_str();
+      app.add_option("--tile-overlap", a->tile_overlap,
+                     "Overlap between windows in pixels (at least twice the largest nucleus diameter)")
+          ->check(CLI::Range(0, 1 << 20))
+          ->capture_default_str();
       app.add_flag("--overwrite", a->overwrite, "Redo images whose outputs already exist (default: skip them)");
       return [a]() {
         OutputFormats formats = parse_output_formats(a->formats);
@@ -57,6 +66,8 @@ CommandRegistration reg(
         run.out_dir = a->out;
         run.formats = formats;
         run.overwrite = a->overwrite;
+        run.tile_size = a->tile_size;
+        run.tile_overlap = a->tile_overlap;
         // One named file: its failure is the command's failure, reported as one line by main.
         run.stop_on_error = images.size() == 1 && images[0] == a->input;
         SegmentRunReport report = run_segmentation(images, segmenter, run);

@@ -11,6 +11,7 @@
 #include "nucleisam/atomic_file.h"
 #include "nucleisam/errors.h"
 #include "nucleisam/image_io.h"
+#include "nucleisam/infer/tiling.h"
 #include "nucleisam/io/geojson.h"
 #include "nucleisam/io/nucleus_table.h"
 #include "nucleisam/io/overlay.h"
@@ -119,6 +120,7 @@ std::vector<std::string> find_input_images(const std::string& input, const std::
 SegmentRunReport run_segmentation(const std::vector<std::string>& images, Segmenter& segmenter,
                                   const SegmentRunOptions& options) {
   SegmentRunReport report;
+  if (options.tile_size > 0) plan_tiles(1, 1, options.tile_size, options.tile_overlap);  // bad sizes: UsageError now
   Progress progress("segment", static_cast<int64_t>(images.size()), "img");
   for (const std::string& path : images) {
     const std::string stem = fs::path(path).stem().string();
@@ -135,7 +137,7 @@ SegmentRunReport run_segmentation(const std::vector<std::string>& images, Segmen
     Segmentation segmentation;
     try {
       image = read_image(path);
-      segmentation = segmenter.segment(image, path);
+      segmentation = segment_in_tiles(segmenter, image, path, options.tile_size, options.tile_overlap);
     } catch (const std::exception& e) {
       // cv::Exception and bad_alloc are per-image too: a corrupt or huge tile must not cost the rest.
       if (options.stop_on_error) throw;

@@ -165,3 +165,16 @@ TEST(SegmentCli, FormatsSelectOutputsAndUsageErrorsExitTwo) {
   EXPECT_EQ(r.code, 2);
   EXPECT_TRUE(contains(r.out, "share the name \"x\"")) << r.out;
 }
+
+TEST(SegmentCli, TiledRunStitchesNucleiOnce) {
+  test::TempDir dir;
+  write_image(dir.file("t.png"), synthetic_tile(4));  // 160 x 60: discs at x = 30, 60, 90, 120
+  Result r = run("segment --input " + dir.file("t.png") + " --out " + dir.file("out") +
+                 " --tile-size 48 --tile-overlap 40");
+  EXPECT_EQ(r.code, 0) << r.out;
+  EXPECT_TRUE(contains(r.out, "t.png: 4 nuclei")) << r.out;
+  EXPECT_EQ(counts(dir.file("out"), "t"), (std::array<size_t, 3>{4, 4, 4}));
+  r = run("segment --input " + dir.file("t.png") + " --out " + dir.file("o2") + " --tile-size 48 --tile-overlap 48");
+  EXPECT_EQ(r.code, 2) << r.out;
+  EXPECT_TRUE(contains(r.out, "tile overlap")) << r.out;
+}

@@ -43,6 +43,8 @@ struct SegmentRunOptions {
   OutputFormats formats;
   bool overwrite = false;      // false: skip images whose selected outputs all exist (resume)
   bool stop_on_error = false;  // true: the first failing image throws (single-file runs)
+  int tile_size = 0;           // > 0: segment in windows of this size and stitch (segment_in_tiles)
+  int tile_overlap = 64;
 };
 
 struct SegmentRunReport {

@@ -1,0 +1,48 @@
+// Tiles and stitching: large images are segmented window by window (models have a fixed input
+// size; whole slides do not fit in memory) and the per-window instances are put back together so
+// that each nucleus appears exactly once.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "nucleisam/infer/segmenter.h"
+
+namespace nucleisam {
+
+struct TileWindow {
+  int x = 0, y = 0, width = 0, height = 0;  // the window read from the image
+  // The half-open part of the image this tile owns. Owned regions of all tiles partition the image
+  // (neighbours split their overlap in the middle), which is what makes stitching exact.
+  int own_x0 = 0, own_y0 = 0, own_x1 = 0, own_y1 = 0;
+};
+
+// Windows of tile_size x tile_size (smaller only when the image is) stepping by tile_size -
+// overlap; the last window of a row/column is moved back to end at the image border instead of
+// hanging over it. Row-major order. Throws UsageError unless tile_size >= 1 and 0 <= overlap < tile_size.
+std::vector<TileWindow> plan_tiles(int image_height, int image_width, int tile_size, int overlap);
+
+// Collects per-tile segmentations into one image-sized segmentation. An instance is kept by the
+// tile whose owned region holds its centroid, so a nucleus seen by two overlapping tiles is kept
+// once. A nucleus is complete in the tile that keeps it when the overlap is at least twice its
+// diameter (its centroid is then at least one diameter from that window's inner edges).
+// Where kept instances of different tiles overlap, the earlier tile keeps the pixel.
+class InstanceStitcher {
+ public:
+  InstanceStitcher(int height, int width);
+  void add(const TileWindow& tile, const Segmentation& tile_result);
+  // Ids 1..N in the order tiles kept them; classes/scores empty when no tile had any.
+  Segmentation result() const;
+
+ private:
+  Segmentation result_;
+  int next_id_ = 1;
+  bool any_classes_ = false, any_scores_ = false;
+};
+
+// The image cut into plan_tiles(...) windows, each segmented alone, stitched back. tile_size 0
+// (or a tile at least as large as the image) segments the whole image in one call.
+Segmentation segment_in_tiles(Segmenter& segmenter, const Image& image, const std::string& source, int tile_size,
+                              int overlap);
+
+}  // namespace nucleisam
