@@ -1,0 +1,166 @@
+// SAM encoder / decoder latency and peak memory on the CPU (or --device cuda), with random weights:
+// the architecture, not the values, sets the cost. Each model runs in its own child process so
+// that the peak RSS column belongs to that model alone.
+//
+//   bench_sam_latency [--threads N] [--runs N] [--models vit_b,vit_t,vit_tiny] [--sizes 1024,256]
+//                     [--device cpu|cuda]
+//
+// vit_tiny is the fixture architecture (E=96, depth 4, 4 heads), for comparison with the Python
+// reference timing in ../shared/fixtures/sam/vit_tiny/README.md.
+#include <torch/torch.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <vector>
+
+#include "nucleisam/sam/predictor.h"
+
+using namespace nucleisam::sam;
+
+namespace {
+
+std::vector<std::string> split(const std::string& s) {
+  std::vector<std::string> out;
+  std::stringstream ss(s);
+  std::string item;
+  while (std::getline(ss, item, ',')) out.push_back(item);
+  return out;
+}
+
+// Peak resident set size of this process (VmHWM), MiB.
+double peak_rss_mib() {
+  std::ifstream f("/proc/self/status");
+  std::string line;
+  while (std::getline(f, line))
+    if (line.rfind("VmHWM:", 0) == 0) return std::stod(line.substr(6)) / 1024.0;
+  return -1;
+}
+
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v.size() % 2 ? v[v.size() / 2] : 0.5 * (v[v.size() / 2 - 1] + v[v.size() / 2]);
+}
+
+Sam make_model(const std::string& name) {
+  if (name == "vit_b") return Sam(ImageEncoderViTConfig::vit_b());
+  if (name == "vit_l") return Sam(ImageEncoderViTConfig::vit_l());
+  if (name == "vit_h") return Sam(ImageEncoderViTConfig::vit_h());
+  if (name == "vit_t") return Sam(TinyViTConfig::mobile_sam());
+  if (name == "vit_tiny") {
+    ImageEncoderViTConfig c;
+    c.embed_dim = 96;
+    c.depth = 4;
+    c.num_heads = 4;
+    c.global_attn_indexes = {1, 3};
+    return Sam(c);
+  }
+  throw std::runtime_error("unknown model " + name);
+}
+
+template <typename F>
+double time_ms(F&& f, const torch::Device& dev) {
+  if (dev.is_cuda()) torch::cuda::synchronize();
+  auto t0 = std::chrono::steady_clock::now();
+  f();
+  if (dev.is_cuda()) torch::cuda::synchronize();
+  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+}
+
+void run_model(const std::string& name, const std::vector<int>& sizes, int runs, const torch::Device& dev) {
+  torch::NoGradGuard no_grad;
+  torch::manual_seed(0);
+  Sam model = make_model(name);
+  model->eval();
+  model->to(dev);
+  int64_t params = 0;
+  for (const auto& p : model->image_encoder()->parameters()) params += p.numel();
+  for (int s : sizes) {
+    if (model->is_tiny_vit() && s != 1024) {
+      std::printf("| %-8s | %5d | %8.2fM | %12s | %12s | %12s | %10s |\n", name.c_str(), s, params / 1e6, "n/a", "n/a",
+                  "n/a", "n/a");
+      continue;
+    }
+    auto x = torch::randn({1, 3, s, s}).to(dev);
+    model->encode_image(x);  // warm-up: allocator, thread pool, kernels
+    std::vector<double> enc;
+    torch::Tensor emb;
+    for (int r = 0; r < runs; ++r) enc.push_back(time_ms([&] { emb = model->encode_image(x); }, dev));
+
+    SamPredictor predictor(model, s);
+    predictor.set_embedding(emb, 1000, 1000);
+    SamPrompt prompt;
+    prompt.points = {{500, 400, 1}, {200, 700, 0}};
+    prompt.multimask = true;
+    auto points = torch::tensor({1000.f, 800.f, 400.f, 1400.f}).reshape({1, 2, 2}) * (s / 2048.0);
+    auto labels = torch::tensor({1.f, 0.f}).reshape({1, 2});
+    predictor.predict(prompt);
+    std::vector<double> dec, full;
+    for (int r = 0; r < std::max(runs, 5); ++r) {
+      dec.push_back(time_ms([&] { predictor.predict_low_res(points, labels, {}, {}, true); }, dev));
+      full.push_back(time_ms([&] { predictor.predict(prompt); }, dev));
+    }
+    std::printf("| %-8s | %5d | %8.2fM | %12.1f | %12.1f | %12.1f | %10.0f |\n", name.c_str(), s, params / 1e6,
+                median(enc), median(dec), median(full), peak_rss_mib());
+    std::fflush(stdout);
+  }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  int threads = 0, runs = 3;
+  std::string models = "vit_b,vit_t", sizes_arg = "1024,256", device = "cpu";
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    auto next = [&]() -> std::string {
+      if (i + 1 >= argc) {
+        std::fprintf(stderr, "bench_sam_latency: %s needs a value\n", a.c_str());
+        std::exit(2);
+      }
+      return argv[++i];
+    };
+    if (a == "--threads") threads = std::stoi(next());
+    else if (a == "--runs") runs = std::stoi(next());
+    else if (a == "--models") models = next();
+    else if (a == "--sizes") sizes_arg = next();
+    else if (a == "--device") device = next();
+    else {
+      std::fprintf(stderr,
+                   "usage: bench_sam_latency [--threads N] [--runs N] [--models vit_b,vit_t,vit_tiny,vit_l,vit_h] "
+                   "[--sizes 1024,256] [--device cpu|cuda]\n");
+      return 2;
+    }
+  }
+  std::vector<int> sizes;
+  for (const auto& s : split(sizes_arg)) sizes.push_back(std::stoi(s));
+  std::printf("SAM latency, %s, threads %s, median of %d encoder runs (decoder: median of %d)\n", device.c_str(),
+              threads ? std::to_string(threads).c_str() : "default", runs, std::max(runs, 5));
+  std::printf("| model    | input | enc params | encoder ms   | prompt+dec ms| predict ms   | peak RSS MiB |\n");
+  std::printf("|----------|-------|------------|--------------|--------------|--------------|------------|\n");
+  std::fflush(stdout);
+  for (const auto& name : split(models)) {
+    // A child per model: peak RSS is per process, and the parent never starts torch's thread pool
+    // (forking after it has started is unsafe with OpenMP).
+    pid_t pid = fork();
+    if (pid == 0) {
+      if (threads > 0) torch::set_num_threads(threads);
+      try {
+        run_model(name, sizes, runs, torch::Device(device));
+      } catch (const std::exception& e) {
+        std::fprintf(stderr, "%s: %s\n", name.c_str(), e.what());
+        std::_Exit(1);
+      }
+      std::_Exit(0);
+    }
+    int status = 0;
+    waitpid(pid, &status, 0);
+  }
+  return 0;
+}
