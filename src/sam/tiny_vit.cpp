@@ -60,11 +60,10 @@ TinyViTConfig TinyViTConfig::mobile_sam() {
 Conv2dBNImpl::Conv2dBNImpl(int64_t in, int64_t out, int64_t kernel, int64_t stride, int64_t pad,
                            int64_t groups)
     : stride(stride), padding(pad), groups(groups) {
-  c = register_module("c", torch::nn::Conv2d(torch::nn::Conv2dOptions(in, out, kernel)
-                                                 .stride(stride)
-                                                 .padding(pad)
-                                                 .groups(groups)
-                                                 .bias(false)));
+  c = register_module(
+      "c",
+      torch::nn::Conv2d(
+          torch::nn::Conv2dOptions(in, out, kernel).stride(stride).padding(pad).groups(groups).bias(false)));
   bn = register_module("bn", torch::nn::BatchNorm2d(torch::nn::BatchNorm2dOptions(out).eps(1e-5)));
 }
 
@@ -94,8 +93,7 @@ std::pair<std::vector<int64_t>, int64_t> bias_index_list(int64_t ws) {
     for (int64_t q = 0; q < n; ++q) {
       const std::pair<int64_t, int64_t> offset{std::abs(p / ws - q / ws), std::abs(p % ws - q % ws)};
       auto it = numbering.find(offset);
-      if (it == numbering.end())
-        it = numbering.emplace(offset, static_cast<int64_t>(numbering.size())).first;
+      if (it == numbering.end()) it = numbering.emplace(offset, static_cast<int64_t>(numbering.size())).first;
       idxs.push_back(it->second);
     }
   }
@@ -114,11 +112,11 @@ int64_t attention_bias_count(int64_t window_size) { return bias_index_list(windo
 TinyViTAttentionImpl::TinyViTAttentionImpl(int64_t dim, int64_t num_heads, int64_t window_size)
     : num_heads(num_heads), head_dim(dim / num_heads), window_size(window_size) {
   if (num_heads <= 0 || dim % num_heads != 0)
-    throw std::invalid_argument("TinyViT attention: dim " + std::to_string(dim) +
-                                " is not divisible by " + std::to_string(num_heads) + " heads");
+    throw std::invalid_argument("TinyViT attention: dim " + std::to_string(dim) + " is not divisible by " +
+                                std::to_string(num_heads) + " heads");
   bias_indices_ = attention_bias_indices(window_size);
-  attention_biases = register_parameter(
-      "attention_biases", torch::zeros({num_heads, attention_bias_count(window_size)}));
+  attention_biases =
+      register_parameter("attention_biases", torch::zeros({num_heads, attention_bias_count(window_size)}));
   norm = register_module("norm", torch::nn::LayerNorm(torch::nn::LayerNormOptions({dim}).eps(1e-5)));
   qkv = register_module("qkv", torch::nn::Linear(dim, 3 * dim));
   proj = register_module("proj", torch::nn::Linear(dim, dim));
@@ -151,8 +149,7 @@ torch::Tensor TinyViTAttentionImpl::forward(const torch::Tensor& x) {
 torch::Tensor window_partition(const torch::Tensor& x, int64_t ws) {
   const int64_t b = x.size(0), h = x.size(1), w = x.size(2), c = x.size(3);
   const int64_t pad_b = (ws - h % ws) % ws, pad_r = (ws - w % ws) % ws;
-  auto padded = (pad_b > 0 || pad_r > 0) ? F::pad(x, F::PadFuncOptions({0, 0, 0, pad_r, 0, pad_b}))
-                                         : x;
+  auto padded = (pad_b > 0 || pad_r > 0) ? F::pad(x, F::PadFuncOptions({0, 0, 0, pad_r, 0, pad_b})) : x;
   const int64_t nh = (h + pad_b) / ws, nw = (w + pad_r) / ws;
   return padded.view({b, nh, ws, nw, ws, c}).transpose(2, 3).reshape({b * nh * nw, ws * ws, c});
 }
@@ -162,8 +159,7 @@ torch::Tensor window_merge(const torch::Tensor& windows, int64_t ws, int64_t bat
   const int64_t ph = (height + ws - 1) / ws * ws, pw = (width + ws - 1) / ws * ws;
   const int64_t c = windows.size(-1);
   auto x = windows.view({batch, ph / ws, pw / ws, ws, ws, c}).transpose(2, 3).reshape({batch, ph, pw, c});
-  if (ph != height || pw != width)
-    x = x.slice(1, 0, height).slice(2, 0, width).contiguous();
+  if (ph != height || pw != width) x = x.slice(1, 0, height).slice(2, 0, width).contiguous();
   return x;
 }
 
@@ -179,17 +175,16 @@ torch::Tensor TinyViTMlpImpl::forward(const torch::Tensor& x) {
   return fc2->forward(gelu_owned(fc1->forward(norm->forward(x))));
 }
 
-TinyViTBlockImpl::TinyViTBlockImpl(int64_t dim, int64_t num_heads, int64_t window_size,
-                                   double mlp_ratio, int64_t local_conv_size)
+TinyViTBlockImpl::TinyViTBlockImpl(int64_t dim, int64_t num_heads, int64_t window_size, double mlp_ratio,
+                                   int64_t local_conv_size)
     : window_size(window_size) {
   attn = register_module("attn", TinyViTAttention(dim, num_heads, window_size));
   mlp = register_module("mlp", TinyViTMlp(dim, static_cast<int64_t>(dim * mlp_ratio)));
-  local_conv = register_module(
-      "local_conv", Conv2dBN(dim, dim, local_conv_size, 1, local_conv_size / 2, /*groups=*/dim));
+  local_conv = register_module("local_conv",
+                               Conv2dBN(dim, dim, local_conv_size, 1, local_conv_size / 2, /*groups=*/dim));
 }
 
-torch::Tensor TinyViTBlockImpl::forward(const torch::Tensor& tokens, int64_t height,
-                                        int64_t width) {
+torch::Tensor TinyViTBlockImpl::forward(const torch::Tensor& tokens, int64_t height, int64_t width) {
   const int64_t b = tokens.size(0), l = tokens.size(1), c = tokens.size(2);
   if (l != height * width)
     throw std::invalid_argument("TinyViT block: " + std::to_string(l) + " tokens for a " +
@@ -247,9 +242,8 @@ TinyViTStageImpl::TinyViTStageImpl(const TinyViTConfig& config, size_t stage) {
       conv_blocks.push_back(MBConv(dim, config.mbconv_expand_ratio));
       blocks->push_back(conv_blocks.back());
     } else {
-      attention_blocks.push_back(TinyViTBlock(dim, config.num_heads.at(stage),
-                                              config.window_sizes.at(stage), config.mlp_ratio,
-                                              config.local_conv_size));
+      attention_blocks.push_back(TinyViTBlock(dim, config.num_heads.at(stage), config.window_sizes.at(stage),
+                                              config.mlp_ratio, config.local_conv_size));
       blocks->push_back(attention_blocks.back());
     }
   }
@@ -258,8 +252,7 @@ TinyViTStageImpl::TinyViTStageImpl(const TinyViTConfig& config, size_t stage) {
     // MobileSAM keeps the 1/16 grid: the merge into the last stage does not downsample (the
     // official code decides this from the output width 320/448/576; here it is the position).
     const int64_t stride = (stage + 2 == n_stages) ? 1 : 2;
-    downsample = register_module(
-        "downsample", PatchMerging(dim, config.embed_dims.at(stage + 1), stride));
+    downsample = register_module("downsample", PatchMerging(dim, config.embed_dims.at(stage + 1), stride));
   }
 }
 
@@ -278,10 +271,10 @@ torch::Tensor TinyViTStageImpl::forward(const torch::Tensor& x) {
 
 TinyViTImpl::TinyViTImpl(const TinyViTConfig& cfg) : config(cfg) {
   const size_t n = config.embed_dims.size();
-  if (n < 2 || config.depths.size() != n || config.num_heads.size() != n ||
-      config.window_sizes.size() != n)
-    throw std::invalid_argument("TinyViT config: embed_dims, depths, num_heads and window_sizes "
-                                "must have the same length (at least 2)");
+  if (n < 2 || config.depths.size() != n || config.num_heads.size() != n || config.window_sizes.size() != n)
+    throw std::invalid_argument(
+        "TinyViT config: embed_dims, depths, num_heads and window_sizes "
+        "must have the same length (at least 2)");
   const int64_t d0 = config.embed_dims[0];
 
   auto patch_embed = register_module("patch_embed", std::make_shared<torch::nn::Module>());
@@ -299,18 +292,16 @@ TinyViTImpl::TinyViTImpl(const TinyViTConfig& cfg) : config(cfg) {
   register_module("layers", layer_list);
 
   const int64_t last = config.embed_dims.back();
-  norm_head = register_module("norm_head",
-                              torch::nn::LayerNorm(torch::nn::LayerNormOptions({last}).eps(1e-5)));
+  norm_head =
+      register_module("norm_head", torch::nn::LayerNorm(torch::nn::LayerNormOptions({last}).eps(1e-5)));
   head = register_module("head", torch::nn::Linear(last, config.num_classes));
 
   neck = torch::nn::Sequential();
-  neck->push_back("0", torch::nn::Conv2d(
-                           torch::nn::Conv2dOptions(last, config.out_chans, 1).bias(false)));
+  neck->push_back("0", torch::nn::Conv2d(torch::nn::Conv2dOptions(last, config.out_chans, 1).bias(false)));
   neck->push_back("1", LayerNorm2d(config.out_chans));
-  neck->push_back("2", torch::nn::Conv2d(torch::nn::Conv2dOptions(config.out_chans,
-                                                                  config.out_chans, 3)
-                                             .padding(1)
-                                             .bias(false)));
+  neck->push_back(
+      "2", torch::nn::Conv2d(
+               torch::nn::Conv2dOptions(config.out_chans, config.out_chans, 3).padding(1).bias(false)));
   neck->push_back("3", LayerNorm2d(config.out_chans));
   register_module("neck", neck);
 

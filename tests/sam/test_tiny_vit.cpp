@@ -179,7 +179,8 @@ TEST(TinyViTBlock, PaddedWindowsMatchManualComposition) {
   for (int64_t wy = 0; wy < 2; ++wy)
     for (int64_t wx = 0; wx < 2; ++wx) {
       auto win = grid.slice(1, wy * 4, wy * 4 + 4).slice(2, wx * 4, wx * 4 + 4).reshape({2, 16, c});
-      attended.slice(1, wy * 4, wy * 4 + 4).slice(2, wx * 4, wx * 4 + 4)
+      attended.slice(1, wy * 4, wy * 4 + 4)
+          .slice(2, wx * 4, wx * 4 + 4)
           .copy_(block->attn->forward(win).view({2, 4, 4, c}));
     }
   auto x = tokens + attended.slice(1, 0, h).slice(2, 0, w).reshape({2, h * w, c});

@@ -19,8 +19,8 @@ struct TinyViTConfig {
   double mlp_ratio = 4.0;
   double mbconv_expand_ratio = 4.0;
   int64_t local_conv_size = 3;
-  int64_t img_size = 1024;  // nominal input side; forward accepts other sizes too
-  int64_t out_chans = 256;  // neck output channels (SAM's prompt/decoder width)
+  int64_t img_size = 1024;     // nominal input side; forward accepts other sizes too
+  int64_t out_chans = 256;     // neck output channels (SAM's prompt/decoder width)
   int64_t num_classes = 1000;  // width of the unused classification head kept for strict loading
 
   // The configuration of MobileSAM's build_sam_vit_t.
@@ -73,8 +73,8 @@ int64_t attention_bias_count(int64_t window_size);
 // Splits (B, H, W, C) into (B*nH*nW, ws*ws, C) windows after zero-padding H and W on the
 // bottom/right up to multiples of ws; window_merge undoes it and crops back to (B, H, W, C).
 torch::Tensor window_partition(const torch::Tensor& x, int64_t window_size);
-torch::Tensor window_merge(const torch::Tensor& windows, int64_t window_size, int64_t batch,
-                           int64_t height, int64_t width);
+torch::Tensor window_merge(const torch::Tensor& windows, int64_t window_size, int64_t batch, int64_t height,
+                           int64_t width);
 
 struct TinyViTMlpImpl : torch::nn::Module {
   TinyViTMlpImpl(int64_t dim, int64_t hidden);
@@ -136,9 +136,9 @@ struct TinyViTImpl : torch::nn::Module {
 
   TinyViTConfig config;
   torch::nn::Sequential patch_embed_seq{nullptr};  // registered as patch_embed.seq
-  std::vector<TinyViTStage> layers;                 // registered as layers.0..3
-  torch::nn::LayerNorm norm_head{nullptr};          // unused by forward, kept for strict loading
-  torch::nn::Linear head{nullptr};                  // unused by forward, kept for strict loading
+  std::vector<TinyViTStage> layers;                // registered as layers.0..3
+  torch::nn::LayerNorm norm_head{nullptr};         // unused by forward, kept for strict loading
+  torch::nn::Linear head{nullptr};                 // unused by forward, kept for strict loading
   torch::nn::Sequential neck{nullptr};
 };
 TORCH_MODULE(TinyViT);
