@@ -87,12 +87,13 @@ int main(int argc, char** argv) {
     const char* name;
     std::function<LabelMap(const LabelMap&)> make;
   };
-  std::vector<Variant> variants = {{"identity (ids shuffled)", [&](const LabelMap& m) { return shuffled_ids(m, rng); }},
-                                   {"shifted 3,2 px", [](const LabelMap& m) { return shifted(m, 3, 2); }},
-                                   {"eroded 1 px", [](const LabelMap& m) { return eroded(m); }}};
+  std::vector<Variant> variants = {
+      {"identity (ids shuffled)", [&](const LabelMap& m) { return shuffled_ids(m, rng); }},
+      {"shifted 3,2 px", [](const LabelMap& m) { return shifted(m, 3, 2); }},
+      {"eroded 1 px", [](const LabelMap& m) { return eroded(m); }}};
 
-  std::printf("\n%-24s %9s %9s %9s %9s %9s %9s %9s | %6s %6s %6s %6s %6s\n", "prediction", "overlap", "AJI", "AJI+",
-              "PQ", "F1", "COCO AP", "all/img", "Dice", "AJI", "AJI+", "PQ", "mAP");
+  std::printf("\n%-24s %9s %9s %9s %9s %9s %9s %9s | %6s %6s %6s %6s %6s\n", "prediction", "overlap", "AJI",
+              "AJI+", "PQ", "F1", "COCO AP", "all/img", "Dice", "AJI", "AJI+", "PQ", "mAP");
   for (const auto& v : variants) {
     std::vector<LabelMap> preds;
     for (const auto& g : gts) preds.push_back(v.make(g));
@@ -120,10 +121,12 @@ int main(int argc, char** argv) {
     });
     const auto s = ev.summary();
     const double n = static_cast<double>(gts.size());
-    std::printf("%-24s %7.2fms %7.2fms %7.2fms %7.2fms %7.2fms %7.2fms %7.2fms | %6.4f %6.4f %6.4f %6.4f %6.4f\n", v.name,
-                1e3 * t_overlap / n, 1e3 * t_aji / n, 1e3 * t_ajip / n, 1e3 * t_pq / n, 1e3 * t_f1 / n,
-                1e3 * t_ap / n, 1e3 * t_all / n, s.dice.mean, s.aji.mean, s.aji_plus.mean, s.pq.mean, s.map.map);
+    std::printf(
+        "%-24s %7.2fms %7.2fms %7.2fms %7.2fms %7.2fms %7.2fms %7.2fms | %6.4f %6.4f %6.4f %6.4f %6.4f\n",
+        v.name, 1e3 * t_overlap / n, 1e3 * t_aji / n, 1e3 * t_ajip / n, 1e3 * t_pq / n, 1e3 * t_f1 / n,
+        1e3 * t_ap / n, 1e3 * t_all / n, s.dice.mean, s.aji.mean, s.aji_plus.mean, s.pq.mean, s.map.map);
   }
-  std::printf("\nTimes are per tile (mean over tiles); 'all/img' is Evaluation::add_image with every metric.\n");
+  std::printf(
+      "\nTimes are per tile (mean over tiles); 'all/img' is Evaluation::add_image with every metric.\n");
   return 0;
 }

@@ -42,7 +42,8 @@ bool ends_with(const std::string& s, const std::string& tail) {
 
 std::string match_key(const std::string& stem) {
   for (const auto& suffix : kStemSuffixes)
-    if (ends_with(stem, suffix) && stem.size() > suffix.size()) return stem.substr(0, stem.size() - suffix.size());
+    if (ends_with(stem, suffix) && stem.size() > suffix.size())
+      return stem.substr(0, stem.size() - suffix.size());
   return stem;
 }
 
@@ -63,9 +64,9 @@ std::vector<fs::path> label_files_in(const fs::path& dir) {
 
 // One side of an evaluated image, read from files or taken from a dataset sample.
 struct LoadedInstances {
-  LabelMap instances;               // relabelled 1..N
-  std::vector<int> classes;         // by label - 1; empty when unclassified
-  std::vector<double> scores;       // by label - 1; empty when absent
+  LabelMap instances;          // relabelled 1..N
+  std::vector<int> classes;    // by label - 1; empty when unclassified
+  std::vector<double> scores;  // by label - 1; empty when absent
   bool classed = false;
 };
 
@@ -88,16 +89,21 @@ std::map<int32_t, SidecarRow> read_sidecar_csv(const std::string& path, bool& ha
     return cells;
   };
   std::string line;
-  if (!std::getline(in, line)) throw IoError(path + ": empty file (expected a header such as 'id,class,score')");
+  if (!std::getline(in, line))
+    throw IoError(path + ": empty file (expected a header such as 'id,class,score')");
   std::vector<std::string> header = split(line);
   int id_col = -1, class_col = -1, score_col = -1;
   for (int i = 0; i < static_cast<int>(header.size()); ++i) {
-    if (header[i] == "id" || header[i] == "instance") id_col = i;
-    else if (header[i] == "class" || header[i] == "type") class_col = i;
-    else if (header[i] == "score") score_col = i;
+    if (header[i] == "id" || header[i] == "instance")
+      id_col = i;
+    else if (header[i] == "class" || header[i] == "type")
+      class_col = i;
+    else if (header[i] == "score")
+      score_col = i;
   }
   if (id_col < 0 || (class_col < 0 && score_col < 0))
-    throw IoError(path + ": header must name an 'id' column and a 'class' and/or 'score' column, got '" + line + "'");
+    throw IoError(path + ": header must name an 'id' column and a 'class' and/or 'score' column, got '" +
+                  line + "'");
   has_class = class_col >= 0;
   has_score = score_col >= 0;
   std::map<int32_t, SidecarRow> rows;
@@ -121,7 +127,8 @@ std::map<int32_t, SidecarRow> read_sidecar_csv(const std::string& path, bool& ha
       throw IoError(path + ":" + std::to_string(lineno) + ": not a number in '" + line + "'");
     }
     if (!rows.emplace(id, row).second)
-      throw IoError(path + ":" + std::to_string(lineno) + ": instance " + std::to_string(id) + " listed twice");
+      throw IoError(path + ":" + std::to_string(lineno) + ": instance " + std::to_string(id) +
+                    " listed twice");
   }
   return rows;
 }
@@ -153,7 +160,8 @@ LoadedInstances load_label_file(const fs::path& file) {
     for (int32_t old : old_ids) {
       auto it = rows.find(old);
       if (it == rows.end())
-        throw DataError(csv.string() + ": no row for instance " + std::to_string(old) + " of " + file.string());
+        throw DataError(csv.string() + ": no row for instance " + std::to_string(old) + " of " +
+                        file.string());
       if (has_class) out.classes.push_back(it->second.cls);
       if (has_score) out.scores.push_back(it->second.score);
     }
@@ -190,10 +198,10 @@ LoadedInstances load_label_file(const fs::path& file) {
 
 // Ground truth is either label-map files (one file, or a folder holding them) or a dataset.
 struct GroundTruthSource {
-  std::vector<fs::path> files;                  // label-map mode
-  std::unique_ptr<data::Dataset> dataset;       // dataset mode
-  std::vector<std::string> keys;                // match key per item
-  data::ClassNames class_names;                 // from the dataset (index 0 = background)
+  std::vector<fs::path> files;             // label-map mode
+  std::unique_ptr<data::Dataset> dataset;  // dataset mode
+  std::vector<std::string> keys;           // match key per item
+  data::ClassNames class_names;            // from the dataset (index 0 = background)
 };
 
 GroundTruthSource open_ground_truth(const std::string& path, const std::string& format) {
@@ -273,10 +281,11 @@ std::string per_image_csv(const metrics::Evaluation& ev, const std::vector<std::
   }
   out << '\n';
   for (const auto& e : ev.images()) {
-    out << column_safe(e.name) << ',' << e.gt_instances << ',' << e.pred_instances << ',' << number(e.pixels.dice())
-        << ',' << number(e.pixels.iou()) << ',' << number(e.aji) << ',' << number(e.aji_plus) << ','
-        << number(e.pq.dq()) << ',' << number(e.pq.sq()) << ',' << number(e.pq.pq()) << ',' << e.pq.tp << ','
-        << e.pq.fp << ',' << e.pq.fn << ',' << number(e.detection.f1());
+    out << column_safe(e.name) << ',' << e.gt_instances << ',' << e.pred_instances << ','
+        << number(e.pixels.dice()) << ',' << number(e.pixels.iou()) << ',' << number(e.aji) << ','
+        << number(e.aji_plus) << ',' << number(e.pq.dq()) << ',' << number(e.pq.sq()) << ','
+        << number(e.pq.pq()) << ',' << e.pq.tp << ',' << e.pq.fp << ',' << e.pq.fn << ','
+        << number(e.detection.f1());
     for (size_t c = 0; c < classes.size(); ++c)
       out << ',' << number(e.class_pq[c].pq()) << ',' << number(e.class_detection[c].f1()) << ','
           << e.gt_counts[c] << ',' << e.pred_counts[c];
@@ -290,10 +299,13 @@ nlohmann::json summary_json(const metrics::EvaluationSummary& s, const metrics::
   using nlohmann::json;
   json j;
   j["images"] = s.images;
-  j["options"] = {{"pq_match_iou", options.pq_match_iou},
-                  {"f1_match_iou", options.f1_match_iou},
-                  {"max_detections", options.max_detections > 0 ? json(options.max_detections) : json("unlimited")}};
-  auto mean = [](const metrics::MeanOverImages& m) { return json{{"mean", json_number(m.mean)}, {"images", m.counted}}; };
+  j["options"] = {
+      {"pq_match_iou", options.pq_match_iou},
+      {"f1_match_iou", options.f1_match_iou},
+      {"max_detections", options.max_detections > 0 ? json(options.max_detections) : json("unlimited")}};
+  auto mean = [](const metrics::MeanOverImages& m) {
+    return json{{"mean", json_number(m.mean)}, {"images", m.counted}};
+  };
   j["binary"] = {
       {"dice", mean(s.dice)},
       {"iou", mean(s.iou)},
@@ -303,10 +315,13 @@ nlohmann::json summary_json(const metrics::EvaluationSummary& s, const metrics::
       {"sq", mean(s.sq)},
       {"pq", mean(s.pq)},
       {"pixel_dice_pooled", json_number(s.pixels.dice())},
-      {"object_f1", {{"f1", json_number(s.detection.f1())},
-                     {"precision", json_number(s.detection.precision())},
-                     {"recall", json_number(s.detection.recall())},
-                     {"tp", s.detection.tp}, {"fp", s.detection.fp}, {"fn", s.detection.fn}}},
+      {"object_f1",
+       {{"f1", json_number(s.detection.f1())},
+        {"precision", json_number(s.detection.precision())},
+        {"recall", json_number(s.detection.recall())},
+        {"tp", s.detection.tp},
+        {"fp", s.detection.fp},
+        {"fn", s.detection.fn}}},
       {"map", json_number(s.map.map)},
       {"map50", json_number(s.map.map50)},
       {"map75", json_number(s.map.map75)},
@@ -344,16 +359,19 @@ nlohmann::json summary_json(const metrics::EvaluationSummary& s, const metrics::
   return j;
 }
 
-void print_table(std::ostream& out, const metrics::EvaluationSummary& s, const metrics::EvaluationOptions& options,
-                 const std::vector<std::string>& classes) {
+void print_table(std::ostream& out, const metrics::EvaluationSummary& s,
+                 const metrics::EvaluationOptions& options, const std::vector<std::string>& classes) {
   auto row = [&](const std::string& name, double v, const std::string& note) {
     char buf[128];
     std::snprintf(buf, sizeof buf, "  %-14s %8s  %s\n", name.c_str(), number(v, 4).c_str(), note.c_str());
     out << buf;
   };
-  auto over = [](const metrics::MeanOverImages& m) { return "mean of " + std::to_string(m.counted) + " images"; };
+  auto over = [](const metrics::MeanOverImages& m) {
+    return "mean of " + std::to_string(m.counted) + " images";
+  };
   out << "images: " << s.images << "   max detections per image (mAP): "
-      << (options.max_detections > 0 ? std::to_string(options.max_detections) : std::string("unlimited")) << '\n';
+      << (options.max_detections > 0 ? std::to_string(options.max_detections) : std::string("unlimited"))
+      << '\n';
   row("Dice", s.dice.mean, over(s.dice));
   row("IoU", s.iou.mean, over(s.iou));
   row("AJI", s.aji.mean, over(s.aji));
@@ -372,7 +390,8 @@ void print_table(std::ostream& out, const metrics::EvaluationSummary& s, const m
   row("mIoU", s.miou, "pixels pooled");
   row("mean R2", s.mean_count_r2, "per-class counts");
   char buf[160];
-  std::snprintf(buf, sizeof buf, "  %-18s %8s %8s %8s %8s %8s %8s\n", "class", "PQ+", "F1", "AP", "IoU", "R2", "GT");
+  std::snprintf(buf, sizeof buf, "  %-18s %8s %8s %8s %8s %8s %8s\n", "class", "PQ+", "F1", "AP", "IoU", "R2",
+                "GT");
   out << buf;
   for (size_t c = 0; c < classes.size(); ++c) {
     const auto& k = s.classes[c];
@@ -403,7 +422,8 @@ int run_eval(const EvalArgs& a) {
   if (!fs::exists(a.pred)) throw IoError(a.pred + ": no such file or folder");
   const bool single_pred = fs::is_regular_file(a.pred);
   std::vector<fs::path> pred_files = single_pred ? std::vector<fs::path>{a.pred} : label_files_in(a.pred);
-  if (pred_files.empty()) throw DataError(a.pred + ": no label maps (.png, .tif, .tiff, .npy) in this folder");
+  if (pred_files.empty())
+    throw DataError(a.pred + ": no label maps (.png, .tif, .tiff, .npy) in this folder");
   std::map<std::string, fs::path> pred_by_key;
   for (const auto& f : pred_files) {
     auto [it, fresh] = pred_by_key.emplace(match_key(f.stem().string()), f);
@@ -425,23 +445,26 @@ int run_eval(const EvalArgs& a) {
   std::vector<std::pair<std::string, size_t>> pairs;  // key, ground-truth index
   std::vector<std::string> missing_pred, missing_gt;
   for (size_t i = 0; i < gt.keys.size(); ++i) {
-    if (pred_by_key.count(gt.keys[i])) pairs.push_back({gt.keys[i], i});
-    else if (!single_pred) missing_pred.push_back(gt.keys[i]);
+    if (pred_by_key.count(gt.keys[i]))
+      pairs.push_back({gt.keys[i], i});
+    else if (!single_pred)
+      missing_pred.push_back(gt.keys[i]);
   }
   for (const auto& [key, file] : pred_by_key)
     if (!gt_by_key.count(key)) missing_gt.push_back(file.filename().string());
   if (!missing_pred.empty() || !missing_gt.empty()) {
     std::string msg;
     if (!missing_pred.empty())
-      msg += std::to_string(missing_pred.size()) + " ground-truth image(s) have no prediction in " + a.pred + ": " +
-             name_list(missing_pred);
+      msg += std::to_string(missing_pred.size()) + " ground-truth image(s) have no prediction in " + a.pred +
+             ": " + name_list(missing_pred);
     if (!missing_gt.empty())
       msg += std::string(msg.empty() ? "" : "; ") + std::to_string(missing_gt.size()) +
              " prediction(s) have no ground truth in " + a.gt + ": " + name_list(missing_gt);
     if (!a.allow_missing) throw DataError(msg + " (use --allow-missing to evaluate the matched images only)");
     log::warn(msg + "; evaluating the " + std::to_string(pairs.size()) + " matched image(s) only");
   }
-  if (pairs.empty()) throw DataError("no prediction in " + a.pred + " matches a ground-truth image in " + a.gt);
+  if (pairs.empty())
+    throw DataError("no prediction in " + a.pred + " matches a ground-truth image in " + a.gt);
 
   // Classes: --classes, else the dataset's names when the predictions carry classes.
   std::vector<std::string> classes;
@@ -461,14 +484,17 @@ int run_eval(const EvalArgs& a) {
   }
   const bool preds_classed = std::all_of(preds.begin(), preds.end(), [](const auto& p) { return p.classed; });
   if (classes.empty() && gt.class_names.size() > 1) {
-    if (preds_classed) classes.assign(gt.class_names.begin() + 1, gt.class_names.end());
-    else log::info("predictions carry no classes: class-agnostic metrics only");
+    if (preds_classed)
+      classes.assign(gt.class_names.begin() + 1, gt.class_names.end());
+    else
+      log::info("predictions carry no classes: class-agnostic metrics only");
   }
   for (size_t k = 0; k < pairs.size() && !classes.empty(); ++k) {
     if (!preds[k].classed)
       throw DataError(pred_by_key.at(pairs[k].first).string() + ": no classes (expected " +
                       pred_by_key.at(pairs[k].first).stem().string() + ".csv with a class column or a " +
-                      kClassMapSuffix + " class map) while " + std::to_string(classes.size()) + " classes are evaluated");
+                      kClassMapSuffix + " class map) while " + std::to_string(classes.size()) +
+                      " classes are evaluated");
     if (!gts[k].classed)
       throw DataError(describe_ground_truth(gt, pairs[k].second) + ": ground truth has no classes while " +
                       std::to_string(classes.size()) + " classes are evaluated");
@@ -489,8 +515,8 @@ int run_eval(const EvalArgs& a) {
       try {
         ev.add_image(key, {&g.instances, &g.classes, nullptr}, {&p.instances, &p.classes, &p.scores});
       } catch (const DataError& e) {
-        throw DataError(pred_by_key.at(key).string() + " vs " + describe_ground_truth(gt, pairs[k].second) + ": " +
-                        e.what());
+        throw DataError(pred_by_key.at(key).string() + " vs " + describe_ground_truth(gt, pairs[k].second) +
+                        ": " + e.what());
       }
       progress.advance();
     }
@@ -511,27 +537,33 @@ int run_eval(const EvalArgs& a) {
   return 0;
 }
 
-CommandRegistration reg("eval", "Score predicted instance maps against ground truth (Dice, AJI, PQ, mPQ+, F1, mAP, R2)",
-                        [](CLI::App& app) {
-  auto a = std::make_shared<EvalArgs>();
-  app.add_option("--pred", a->pred, "Predicted instance map, or a folder of them (.png/.tif/.tiff/.npy)")->required();
-  app.add_option("--gt", a->gt, "Ground-truth instance map, folder of them, or a dataset split")->required();
-  app.add_option("--gt-format", a->gt_format,
-                 "How to read --gt: auto, labels (a folder of label maps) or a dataset format "
-                 "(monuseg, consep, lizard, conic, pannuke, folder)");
-  app.add_option("--classes", a->classes,
-                 "Class names for ids 1..C, comma-separated, or a number of classes (default: the "
-                 "dataset's classes when the predictions carry classes)");
-  app.add_option("--out", a->out, "Folder for per_image.csv and summary.json");
-  app.add_option("--pq-iou", a->pq_iou, "PQ / mPQ+ match threshold (IoU > value)")->check(CLI::Range(0.0, 0.999999));
-  app.add_option("--f1-iou", a->f1_iou, "Object F1 match threshold (IoU >= value)")->check(CLI::Range(0.0, 1.0));
-  app.add_option("--max-dets", a->max_dets,
-                 "mAP: detections kept per image and class, by score (0 = all; COCO's 100 truncates dense tiles)")
-      ->check(CLI::NonNegativeNumber);
-  app.add_flag("--allow-missing", a->allow_missing,
-               "Evaluate matched images only when some have no counterpart (reported either way)");
-  return [a]() { return run_eval(*a); };
-});
+CommandRegistration reg(
+    "eval", "Score predicted instance maps against ground truth (Dice, AJI, PQ, mPQ+, F1, mAP, R2)",
+    [](CLI::App& app) {
+      auto a = std::make_shared<EvalArgs>();
+      app.add_option("--pred", a->pred, "Predicted instance map, or a folder of them (.png/.tif/.tiff/.npy)")
+          ->required();
+      app.add_option("--gt", a->gt, "Ground-truth instance map, folder of them, or a dataset split")
+          ->required();
+      app.add_option("--gt-format", a->gt_format,
+                     "How to read --gt: auto, labels (a folder of label maps) or a dataset format "
+                     "(monuseg, consep, lizard, conic, pannuke, folder)");
+      app.add_option("--classes", a->classes,
+                     "Class names for ids 1..C, comma-separated, or a number of classes (default: the "
+                     "dataset's classes when the predictions carry classes)");
+      app.add_option("--out", a->out, "Folder for per_image.csv and summary.json");
+      app.add_option("--pq-iou", a->pq_iou, "PQ / mPQ+ match threshold (IoU > value)")
+          ->check(CLI::Range(0.0, 0.999999));
+      app.add_option("--f1-iou", a->f1_iou, "Object F1 match threshold (IoU >= value)")
+          ->check(CLI::Range(0.0, 1.0));
+      app.add_option(
+             "--max-dets", a->max_dets,
+             "mAP: detections kept per image and class, by score (0 = all; COCO's 100 truncates dense tiles)")
+          ->check(CLI::NonNegativeNumber);
+      app.add_flag("--allow-missing", a->allow_missing,
+                   "Evaluate matched images only when some have no counterpart (reported either way)");
+      return [a]() { return run_eval(*a); };
+    });
 
 }  // namespace
 }  // namespace nucleisam::cli

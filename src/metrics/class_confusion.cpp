@@ -19,7 +19,8 @@ ClassConfusion::ClassConfusion(int num_classes) : num_classes_(num_classes) {
 
 void ClassConfusion::check_class(int c, const char* which) const {
   if (c < 0 || c > num_classes_)
-    throw DataError(std::string(which) + " class " + std::to_string(c) + " outside 0.." + std::to_string(num_classes_));
+    throw DataError(std::string(which) + " class " + std::to_string(c) + " outside 0.." +
+                    std::to_string(num_classes_));
 }
 
 void ClassConfusion::add(const LabelMap& gt, const LabelMap& pred) {

@@ -47,16 +47,19 @@ CocoAveragePrecision::CocoAveragePrecision(int num_categories, int max_detection
 }
 
 void CocoAveragePrecision::add_image(const InstanceOverlap& o, const std::vector<int>& gt_category,
-                                     const std::vector<int>& pred_category, const std::vector<double>& pred_score) {
+                                     const std::vector<int>& pred_category,
+                                     const std::vector<double>& pred_score) {
   if (gt_category.size() != o.gt_count() || pred_category.size() != o.pred_count() ||
       pred_score.size() != o.pred_count())
     throw DataError("COCO AP: categories/scores do not match the number of instances");
   for (int c : gt_category)
     if (c < 0 || c > num_categories_)
-      throw DataError("ground-truth category " + std::to_string(c) + " outside 0.." + std::to_string(num_categories_));
+      throw DataError("ground-truth category " + std::to_string(c) + " outside 0.." +
+                      std::to_string(num_categories_));
   for (int c : pred_category)
     if (c < 0 || c > num_categories_)
-      throw DataError("predicted category " + std::to_string(c) + " outside 0.." + std::to_string(num_categories_));
+      throw DataError("predicted category " + std::to_string(c) + " outside 0.." +
+                      std::to_string(num_categories_));
   for (double s : pred_score)
     if (!std::isfinite(s)) throw DataError("a prediction score is not a finite number");
 
@@ -75,7 +78,8 @@ void CocoAveragePrecision::add_image(const InstanceOverlap& o, const std::vector
     if (n_gt == 0 && dets.empty()) continue;
     // Highest score first; equal scores keep instance order (COCO's mergesort is stable).
     std::stable_sort(dets.begin(), dets.end(), [&](int a, int b) { return pred_score[a] > pred_score[b]; });
-    if (max_detections_ > 0 && dets.size() > static_cast<size_t>(max_detections_)) dets.resize(max_detections_);
+    if (max_detections_ > 0 && dets.size() > static_cast<size_t>(max_detections_))
+      dets.resize(max_detections_);
     gt_counts_[cat - 1] += n_gt;
 
     std::vector<Detection> found(dets.size());
@@ -116,7 +120,8 @@ CocoAveragePrecision::Result CocoAveragePrecision::result() const {
     const int64_t n_gt = gt_counts_[k];
     if (n_gt == 0) continue;
     std::vector<Detection> dets = detections_[k];
-    std::stable_sort(dets.begin(), dets.end(), [](const Detection& a, const Detection& b) { return a.score > b.score; });
+    std::stable_sort(dets.begin(), dets.end(),
+                     [](const Detection& a, const Detection& b) { return a.score > b.score; });
     const size_t nd = dets.size();
     auto& prec = r.precision[k];
     prec.resize(kIouThresholds);
@@ -124,8 +129,10 @@ CocoAveragePrecision::Result CocoAveragePrecision::result() const {
     for (int t = 0; t < kIouThresholds; ++t) {
       double tp = 0, fp = 0;
       for (size_t i = 0; i < nd; ++i) {
-        if (dets[i].matched & (1u << t)) tp += 1;
-        else fp += 1;
+        if (dets[i].matched & (1u << t))
+          tp += 1;
+        else
+          fp += 1;
         rc[i] = tp / static_cast<double>(n_gt);
         // pycocotools adds np.spacing(1) to the denominator; kept for bit-equal precision.
         pr[i] = tp / (fp + tp + std::numeric_limits<double>::epsilon());
@@ -135,12 +142,15 @@ CocoAveragePrecision::Result CocoAveragePrecision::result() const {
       auto& q = prec[t];
       q.fill(0.0);
       for (int ri = 0; ri < kRecallPoints; ++ri) {
-        const size_t at = static_cast<size_t>(std::lower_bound(rc.begin(), rc.end(), recalls[ri]) - rc.begin());
+        const size_t at =
+            static_cast<size_t>(std::lower_bound(rc.begin(), rc.end(), recalls[ri]) - rc.begin());
         if (at >= nd) break;  // recall never reached: precision 0 from here on
         q[ri] = pr[at];
       }
     }
-    auto mean_at = [&](int t) { return std::accumulate(prec[t].begin(), prec[t].end(), 0.0) / kRecallPoints; };
+    auto mean_at = [&](int t) {
+      return std::accumulate(prec[t].begin(), prec[t].end(), 0.0) / kRecallPoints;
+    };
     double all = 0;
     for (int t = 0; t < kIouThresholds; ++t) all += std::accumulate(prec[t].begin(), prec[t].end(), 0.0);
     r.ap[k] = all / (kIouThresholds * kRecallPoints);

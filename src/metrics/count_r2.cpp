@@ -31,7 +31,8 @@ CountR2::CountR2(int num_classes) : num_classes_(num_classes), gt_(num_classes),
 }
 
 void CountR2::add_image(const std::vector<int64_t>& gt_counts, const std::vector<int64_t>& pred_counts) {
-  if (gt_counts.size() != static_cast<size_t>(num_classes_) || pred_counts.size() != static_cast<size_t>(num_classes_))
+  if (gt_counts.size() != static_cast<size_t>(num_classes_) ||
+      pred_counts.size() != static_cast<size_t>(num_classes_))
     throw DataError("count R^2: expected " + std::to_string(num_classes_) + " class counts per image");
   for (int c = 0; c < num_classes_; ++c) {
     gt_[c].push_back(static_cast<double>(gt_counts[c]));

@@ -39,7 +39,8 @@ Evaluation::Evaluation(EvaluationOptions options)
   }
 }
 
-const ImageEvaluation& Evaluation::add_image(const std::string& name, const InstanceSet& gt, const InstanceSet& pred) {
+const ImageEvaluation& Evaluation::add_image(const std::string& name, const InstanceSet& gt,
+                                             const InstanceSet& pred) {
   if (!gt.instances || !pred.instances) throw DataError(name + ": missing instance map");
   const InstanceOverlap o = instance_overlap(*gt.instances, *pred.instances);
 
@@ -60,14 +61,17 @@ const ImageEvaluation& Evaluation::add_image(const std::string& name, const Inst
   std::vector<int> gt_class, pred_class;
   if (C > 0) {
     if (!gt.classes || (gt.classes->empty() && o.gt_count() > 0))
-      throw DataError(name + ": ground truth has no classes but " + std::to_string(C) + " classes are evaluated");
+      throw DataError(name + ": ground truth has no classes but " + std::to_string(C) +
+                      " classes are evaluated");
     if (!pred.classes || (pred.classes->empty() && o.pred_count() > 0))
-      throw DataError(name + ": prediction has no classes but " + std::to_string(C) + " classes are evaluated");
+      throw DataError(name + ": prediction has no classes but " + std::to_string(C) +
+                      " classes are evaluated");
     gt_class = by_dense_index(o.gt_labels, *gt.classes, "ground-truth classes");
     pred_class = by_dense_index(o.pred_labels, *pred.classes, "predicted classes");
     for (int c : gt_class)
       if (c < 0 || c > C)
-        throw DataError(name + ": ground-truth class " + std::to_string(c) + " outside 0.." + std::to_string(C));
+        throw DataError(name + ": ground-truth class " + std::to_string(c) + " outside 0.." +
+                        std::to_string(C));
     for (int c : pred_class)
       if (c < 0 || c > C)
         throw DataError(name + ": predicted class " + std::to_string(c) + " outside 0.." + std::to_string(C));

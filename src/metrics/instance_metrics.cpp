@@ -142,8 +142,12 @@ PanopticCounts panoptic_counts(const InstanceOverlap& o, double match_iou) {
 }
 
 double DetectionCounts::f1() const { return ratio(static_cast<double>(tp), tp + 0.5 * (fp + fn)); }
-double DetectionCounts::precision() const { return ratio(static_cast<double>(tp), static_cast<double>(tp + fp)); }
-double DetectionCounts::recall() const { return ratio(static_cast<double>(tp), static_cast<double>(tp + fn)); }
+double DetectionCounts::precision() const {
+  return ratio(static_cast<double>(tp), static_cast<double>(tp + fp));
+}
+double DetectionCounts::recall() const {
+  return ratio(static_cast<double>(tp), static_cast<double>(tp + fn));
+}
 DetectionCounts& DetectionCounts::operator+=(const DetectionCounts& o) {
   tp += o.tp;
   fp += o.fp;

@@ -39,7 +39,8 @@ std::vector<int> assign_rows(const std::vector<double>& cost, int rows, int cols
       int next = 0;
       for (int j = 1; j <= cols; ++j) {
         if (visited[j]) continue;
-        const double reduced = cost[static_cast<size_t>(row - 1) * cols + (j - 1)] - row_pot[row] - col_pot[j];
+        const double reduced =
+            cost[static_cast<size_t>(row - 1) * cols + (j - 1)] - row_pot[row] - col_pot[j];
         if (reduced < slack[j]) {
           slack[j] = reduced;
           previous_col[j] = col;
@@ -135,7 +136,8 @@ std::vector<WeightedPair> max_weight_matching(size_t gt_count, size_t pred_count
     for (int g : gts) local_gt[g] = -1;
     for (int p : preds) local_pred[p] = -1;
   }
-  std::sort(result.begin(), result.end(), [](const WeightedPair& a, const WeightedPair& b) { return a.gt < b.gt; });
+  std::sort(result.begin(), result.end(),
+            [](const WeightedPair& a, const WeightedPair& b) { return a.gt < b.gt; });
   return result;
 }
 
@@ -159,7 +161,8 @@ std::vector<WeightedPair> greedy_matching(const std::vector<WeightedPair>& edges
     gt_taken[e.gt] = pred_taken[e.pred] = 1;
     result.push_back(e);
   }
-  std::sort(result.begin(), result.end(), [](const WeightedPair& a, const WeightedPair& b) { return a.gt < b.gt; });
+  std::sort(result.begin(), result.end(),
+            [](const WeightedPair& a, const WeightedPair& b) { return a.gt < b.gt; });
   return result;
 }
 

@@ -23,7 +23,8 @@ DenseMap densify(const LabelMap& map, const char* which) {
   DenseMap d;
   int32_t max_label = 0;
   for (int32_t v : map.data) {
-    if (v < 0) throw DataError(std::string(which) + " instance map has a negative label (" + std::to_string(v) + ")");
+    if (v < 0)
+      throw DataError(std::string(which) + " instance map has a negative label (" + std::to_string(v) + ")");
     max_label = std::max(max_label, v);
   }
   d.index.resize(map.data.size());
@@ -52,7 +53,8 @@ DenseMap densify(const LabelMap& map, const char* which) {
       last_label = v;
       last_index = v == 0 ? 0
                           : static_cast<int32_t>(std::lower_bound(d.labels.begin(), d.labels.end(), v) -
-                                                 d.labels.begin()) + 1;
+                                                 d.labels.begin()) +
+                                1;
     }
     d.index[i] = last_index;
   }
@@ -107,9 +109,10 @@ InstanceOverlap instance_overlap(const LabelMap& gt, const LabelMap& pred) {
   o.cells.reserve(pairs.size());
   for (const auto& [key, count] : pairs)
     o.cells.push_back({static_cast<int>(key / n_pred), static_cast<int>(key % n_pred), count});
-  std::sort(o.cells.begin(), o.cells.end(), [](const InstanceOverlap::Cell& x, const InstanceOverlap::Cell& y) {
-    return x.gt != y.gt ? x.gt < y.gt : x.pred < y.pred;
-  });
+  std::sort(o.cells.begin(), o.cells.end(),
+            [](const InstanceOverlap::Cell& x, const InstanceOverlap::Cell& y) {
+              return x.gt != y.gt ? x.gt < y.gt : x.pred < y.pred;
+            });
   o.row_begin.assign(o.gt_labels.size() + 1, 0);
   for (const auto& c : o.cells) ++o.row_begin[c.gt + 1];
   for (size_t k = 0; k < o.gt_labels.size(); ++k) o.row_begin[k + 1] += o.row_begin[k];

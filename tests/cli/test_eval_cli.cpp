@@ -3,13 +3,13 @@
 // counterparts, bad input and usage errors, and a CoNSeP split as ground truth.
 #include <gtest/gtest.h>
 
+#include <sys/wait.h>
 #include <array>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <sstream>
-#include <sys/wait.h>
 
 #include "nucleisam/image_io.h"
 #include "support/test_support.h"
@@ -48,9 +48,7 @@ void fill_rect(LabelMap& m, int32_t label, int y, int x, int h, int w) {
     for (int c = x; c < x + w; ++c) m.at(r, c) = label;
 }
 
-void write_text(const std::string& path, const std::string& text) {
-  std::ofstream(path) << text;
-}
+void write_text(const std::string& path, const std::string& text) { std::ofstream(path) << text; }
 
 nlohmann::json read_json(const std::string& path) {
   std::ifstream in(path);
@@ -116,7 +114,9 @@ TEST(EvalCli, ClassAgnosticNumbersMatchHandComputation) {
 
   auto csv = read_lines(h.out + "/per_image.csv");
   ASSERT_EQ(csv.size(), 3u);
-  EXPECT_EQ(csv[0].rfind("image,gt_instances,pred_instances,dice,iou,aji,aji_plus,dq,sq,pq,tp,fp,fn,object_f1", 0), 0u);
+  EXPECT_EQ(
+      csv[0].rfind("image,gt_instances,pred_instances,dice,iou,aji,aji_plus,dq,sq,pq,tp,fp,fn,object_f1", 0),
+      0u);
   EXPECT_EQ(csv[1], "a,2,2,0.75,0.6,0.375,0.3333333333,0.5,0.6666666667,0.3333333333,1,1,1,0.5");
   EXPECT_EQ(csv[2], "b,2,2,1,1,1,1,1,1,1,2,0,0,1");
 }
@@ -156,7 +156,8 @@ TEST(EvalCli, ClassesFromCsvAndClassMapSidecars) {
   EXPECT_NEAR(s["binary"]["pq"]["mean"].get<double>(), 1.0, 1e-12);
   auto csv = read_lines(out + "/per_image.csv");
   ASSERT_EQ(csv.size(), 3u);
-  EXPECT_NE(csv[0].find(",pq_tumour,f1_tumour,gt_count_tumour,pred_count_tumour,pq_immune"), std::string::npos);
+  EXPECT_NE(csv[0].find(",pq_tumour,f1_tumour,gt_count_tumour,pred_count_tumour,pq_immune"),
+            std::string::npos);
   EXPECT_NE(r.out.find("mPQ+"), std::string::npos) << r.out;
 }
 
@@ -227,19 +228,23 @@ TEST(EvalCli, ConsepSplitAsGroundTruth) {
     fs::copy_file(base + "/inst_png/" + name + ".png", dir.file(name + ".png"));
     fs::copy_file(base + "/seg_mask/" + name + ".png", dir.file(name + "_class.png"));
   }
-  Result r = run("--quiet eval --allow-missing --pred " + dir.path() + " --gt " + base + " --out " + dir.file("out"));
+  Result r = run("--quiet eval --allow-missing --pred " + dir.path() + " --gt " + base + " --out " +
+                 dir.file("out"));
   ASSERT_EQ(r.code, 0) << r.out;
   nlohmann::json s = read_json(dir.file("out/summary.json"));
   EXPECT_EQ(s["images"], 2);
   EXPECT_EQ(s["missing_predictions"].size(), 222u);
-  for (const char* m : {"dice", "aji", "aji_plus", "pq"}) EXPECT_NEAR(s["binary"][m]["mean"].get<double>(), 1.0, 1e-12) << m;
+  for (const char* m : {"dice", "aji", "aji_plus", "pq"})
+    EXPECT_NEAR(s["binary"][m]["mean"].get<double>(), 1.0, 1e-12) << m;
   EXPECT_NEAR(s["binary"]["map"].get<double>(), 1.0, 1e-12);
   ASSERT_TRUE(s.contains("classes")) << "dataset classes are used when predictions carry classes";
   EXPECT_EQ(s["classes"]["names"].size(), 4u);
   for (const auto& [name, k] : s["classes"]["per_class"].items()) {
     const int64_t gt = k["tp"].get<int64_t>() + k["fn"].get<int64_t>();
-    if (gt > 0) EXPECT_NEAR(k["pq_plus"].get<double>(), 1.0, 1e-12) << name;
-    else EXPECT_EQ(k["pq_plus"].get<double>(), 0.0) << name << " absent: 0 as in CoNIC";
+    if (gt > 0)
+      EXPECT_NEAR(k["pq_plus"].get<double>(), 1.0, 1e-12) << name;
+    else
+      EXPECT_EQ(k["pq_plus"].get<double>(), 0.0) << name << " absent: 0 as in CoNIC";
     EXPECT_EQ(k["fp"], 0) << name;
   }
 }

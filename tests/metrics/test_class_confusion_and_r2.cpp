@@ -71,7 +71,8 @@ TEST(ClassConfusion, FromOverlapEqualsFromClassMaps) {
     ClassConfusion direct(3), derived(3);
     direct.add(gt_map, pred_map);
     InstanceOverlap o = instance_overlap(gt, pred);
-    derived.add(o, by_dense_index(o.gt_labels, gt_cls, "gt"), by_dense_index(o.pred_labels, pred_cls, "pred"));
+    derived.add(o, by_dense_index(o.gt_labels, gt_cls, "gt"),
+                by_dense_index(o.pred_labels, pred_cls, "pred"));
     for (int a = 0; a <= 3; ++a)
       for (int b = 0; b <= 3; ++b) ASSERT_EQ(direct.count(a, b), derived.count(a, b)) << a << "," << b;
   }

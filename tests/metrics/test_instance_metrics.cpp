@@ -225,13 +225,15 @@ struct DenseReference {
     pred_ids = ids(pred);
     inter.assign(gt_ids.size(), std::vector<double>(pred_ids.size(), 0));
     uni = inter;
-    for (int32_t g : gt_ids) gt_area.push_back(static_cast<double>(std::count(gt.data.begin(), gt.data.end(), g)));
+    for (int32_t g : gt_ids)
+      gt_area.push_back(static_cast<double>(std::count(gt.data.begin(), gt.data.end(), g)));
     for (int32_t p : pred_ids)
       pred_area.push_back(static_cast<double>(std::count(pred.data.begin(), pred.data.end(), p)));
     for (size_t i = 0; i < gt_ids.size(); ++i)
       for (size_t j = 0; j < pred_ids.size(); ++j) {
         double n = 0;
-        for (size_t k = 0; k < gt.data.size(); ++k) n += gt.data[k] == gt_ids[i] && pred.data[k] == pred_ids[j];
+        for (size_t k = 0; k < gt.data.size(); ++k)
+          n += gt.data[k] == gt_ids[i] && pred.data[k] == pred_ids[j];
         inter[i][j] = n;
         uni[i][j] = gt_area[i] + pred_area[j] - n;
       }

@@ -61,7 +61,7 @@ TEST(Matching, GreedyThresholdAndTieOrder) {
   std::vector<WeightedPair> edges{{1, 0, 0.7}, {0, 0, 0.7}, {2, 1, 0.4}};
   auto m = greedy_matching(edges, 0.5);
   ASSERT_EQ(m.size(), 1u);
-  EXPECT_EQ(m[0].gt, 0);  // equal weights: lower gt first
+  EXPECT_EQ(m[0].gt, 0);                              // equal weights: lower gt first
   EXPECT_EQ(greedy_matching(edges, 0.4).size(), 2u);  // >= threshold
   EXPECT_TRUE(greedy_matching({}, 0.5).empty());
 }

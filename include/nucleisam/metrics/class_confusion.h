@@ -21,7 +21,9 @@ class ClassConfusion {
   void add(const InstanceOverlap& o, const std::vector<int>& gt_class, const std::vector<int>& pred_class);
 
   int num_classes() const { return num_classes_; }
-  int64_t count(int gt, int pred) const { return counts_[static_cast<size_t>(gt) * (num_classes_ + 1) + pred]; }
+  int64_t count(int gt, int pred) const {
+    return counts_[static_cast<size_t>(gt) * (num_classes_ + 1) + pred];
+  }
   // Pooled over everything added. NaN when the class is in neither map.
   double iou(int c) const;
   double dice(int c) const;

@@ -14,8 +14,8 @@ namespace nucleisam::metrics {
 
 class CocoAveragePrecision {
  public:
-  static constexpr int kIouThresholds = 10;   // 0.50:0.05:0.95
-  static constexpr int kRecallPoints = 101;   // 0:0.01:1
+  static constexpr int kIouThresholds = 10;  // 0.50:0.05:0.95
+  static constexpr int kRecallPoints = 101;  // 0:0.01:1
   static const std::array<double, kIouThresholds>& iou_thresholds();
   static const std::array<double, kRecallPoints>& recall_points();
 
@@ -52,7 +52,7 @@ class CocoAveragePrecision {
   int num_categories_;
   int max_detections_;
   std::vector<std::vector<Detection>> detections_;  // by category - 1, in image order
-  std::vector<int64_t> gt_counts_;                   // by category - 1
+  std::vector<int64_t> gt_counts_;                  // by category - 1
 };
 
 }  // namespace nucleisam::metrics

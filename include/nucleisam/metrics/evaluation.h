@@ -65,15 +65,16 @@ struct EvaluationSummary {
   size_t images = 0;
   int max_detections = 0;
   MeanOverImages dice, iou, aji, aji_plus, dq, sq, pq;
-  PixelCounts pixels;         // pooled over images
-  DetectionCounts detection;  // pooled over images
+  PixelCounts pixels;                // pooled over images
+  DetectionCounts detection;         // pooled over images
   CocoAveragePrecision::Result map;  // class-agnostic: one category holding every instance
   double count_r2 = 0;               // R^2 of per-image instance counts
   // Classes (empty / NaN when class-agnostic).
   std::vector<ClassSummary> classes;
   double mpq_plus = std::numeric_limits<double>::quiet_NaN();
-  double mean_f1 = std::numeric_limits<double>::quiet_NaN();   // over classes with a defined F1
-  double class_map = std::numeric_limits<double>::quiet_NaN(), class_map50 = class_map, class_map75 = class_map;
+  double mean_f1 = std::numeric_limits<double>::quiet_NaN();  // over classes with a defined F1
+  double class_map = std::numeric_limits<double>::quiet_NaN(), class_map50 = class_map,
+         class_map75 = class_map;
   double miou = std::numeric_limits<double>::quiet_NaN();
   double mean_count_r2 = std::numeric_limits<double>::quiet_NaN();
 };
