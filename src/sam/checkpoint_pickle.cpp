@@ -206,7 +206,7 @@ class Unpickler {
                           ": " + cause);
   }
   const uint8_t* take(size_t k) {
-    if (k > n_ - pos_) fail("data.pkl ends in the middle of an opcode (truncated)");
+    if (k > n_ - pos_) fail("ends in the middle of an opcode (truncated)");
     const uint8_t* q = p_ + pos_;
     pos_ += k;
     return q;
