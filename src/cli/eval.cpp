@@ -141,6 +141,22 @@ std::optional<fs::path> class_map_beside(const fs::path& label_file) {
   return std::nullopt;
 }
 
+// Whether a label map has per-instance classes beside it (a class map, or a CSV whose header has a
+// class column), judged without reading the maps.
+bool has_class_sidecar(const fs::path& label_file) {
+  if (class_map_beside(label_file)) return true;
+  const fs::path csv = label_file.parent_path() / (label_file.stem().string() + ".csv");
+  std::ifstream in(csv);
+  std::string header;
+  if (!in || !std::getline(in, header)) return false;
+  std::stringstream ss(header);
+  for (std::string cell; std::getline(ss, cell, ',');) {
+    if (!cell.empty() && cell.back() == '\r') cell.pop_back();
+    if (cell == "class" || cell == "type") return true;
+  }
+  return false;
+}
+
 // Reads a label map and its optional sidecars: <stem>.csv (classes and/or scores) or
 // <stem>_class.<ext> (a class map; each instance takes its most frequent non-zero class).
 LoadedInstances load_label_file(const fs::path& file) {
@@ -470,34 +486,15 @@ int run_eval(const EvalArgs& a) {
   std::vector<std::string> classes;
   if (!a.classes.empty()) classes = parse_class_list(a.classes);
 
-  // Load everything first: whether classes can be evaluated depends on all predictions.
-  std::vector<LoadedInstances> preds, gts;
-  preds.reserve(pairs.size());
-  gts.reserve(pairs.size());
-  {
-    Progress progress("reading", static_cast<int64_t>(pairs.size()), "images");
-    for (const auto& [key, gi] : pairs) {
-      preds.push_back(load_label_file(pred_by_key.at(key)));
-      gts.push_back(load_ground_truth(gt, gi));
-      progress.advance();
-    }
-  }
-  const bool preds_classed = std::all_of(preds.begin(), preds.end(), [](const auto& p) { return p.classed; });
+  // Whether classes can be evaluated depends on every prediction: decide from the sidecars' presence
+  // (cheap), then stream the images so memory stays at one pair whatever the dataset size.
+  bool preds_classed = true;
+  for (const auto& [key, gi] : pairs) preds_classed = preds_classed && has_class_sidecar(pred_by_key.at(key));
   if (classes.empty() && gt.class_names.size() > 1) {
     if (preds_classed)
       classes.assign(gt.class_names.begin() + 1, gt.class_names.end());
     else
       log::info("predictions carry no classes: class-agnostic metrics only");
-  }
-  for (size_t k = 0; k < pairs.size() && !classes.empty(); ++k) {
-    if (!preds[k].classed)
-      throw DataError(pred_by_key.at(pairs[k].first).string() + ": no classes (expected " +
-                      pred_by_key.at(pairs[k].first).stem().string() + ".csv with a class column or a " +
-                      kClassMapSuffix + " class map) while " + std::to_string(classes.size()) +
-                      " classes are evaluated");
-    if (!gts[k].classed)
-      throw DataError(describe_ground_truth(gt, pairs[k].second) + ": ground truth has no classes while " +
-                      std::to_string(classes.size()) + " classes are evaluated");
   }
 
   metrics::EvaluationOptions options;
@@ -508,15 +505,21 @@ int run_eval(const EvalArgs& a) {
   metrics::Evaluation ev(options);
   {
     Progress progress("evaluating", static_cast<int64_t>(pairs.size()), "images");
-    for (size_t k = 0; k < pairs.size(); ++k) {
-      const std::string& key = pairs[k].first;
-      const LoadedInstances& g = gts[k];
-      const LoadedInstances& p = preds[k];
+    for (const auto& [key, gi] : pairs) {
+      const fs::path& pred_file = pred_by_key.at(key);
+      const LoadedInstances p = load_label_file(pred_file);
+      const LoadedInstances g = load_ground_truth(gt, gi);
+      if (!classes.empty() && !p.classed)
+        throw DataError(pred_file.string() + ": no classes (expected " + pred_file.stem().string() +
+                        ".csv with a class column or a " + kClassMapSuffix + " class map) while " +
+                        std::to_string(classes.size()) + " classes are evaluated");
+      if (!classes.empty() && !g.classed)
+        throw DataError(describe_ground_truth(gt, gi) + ": ground truth has no classes while " +
+                        std::to_string(classes.size()) + " classes are evaluated");
       try {
         ev.add_image(key, {&g.instances, &g.classes, nullptr}, {&p.instances, &p.classes, &p.scores});
       } catch (const DataError& e) {
-        throw DataError(pred_by_key.at(key).string() + " vs " + describe_ground_truth(gt, pairs[k].second) +
-                        ": " + e.what());
+        throw DataError(pred_file.string() + " vs " + describe_ground_truth(gt, gi) + ": " + e.what());
       }
       progress.advance();
     }

@@ -194,14 +194,18 @@ TEST(EvalCli, SingleFilesAreComparedWhateverTheirNames) {
 
 TEST(EvalCli, BadInputAndUsage) {
   HandCase h;
-  // A class CSV without a row for one instance.
+  // A class CSV without a row for one instance (read whether or not classes are evaluated).
   write_text(h.pred + "/b_instances.csv", "id,class\n9,1\n");
-  Result r = run("--quiet eval --pred " + h.pred + " --gt " + h.gt + " --classes 1");
+  Result r = run("--quiet eval --pred " + h.pred + " --gt " + h.gt);
   EXPECT_EQ(r.code, 1);
   EXPECT_EQ(lines(r.out), 1) << r.out;
   EXPECT_NE(r.out.find("b_instances.csv: no row for instance 3"), std::string::npos) << r.out;
-  // Classes requested but the ground truth has none.
+  // Classes requested but a prediction has none.
   write_text(h.pred + "/b_instances.csv", "id,class\n9,1\n3,1\n");
+  r = run("--quiet eval --pred " + h.pred + " --gt " + h.gt + " --classes 1");
+  EXPECT_EQ(r.code, 1);
+  EXPECT_NE(r.out.find("a_pred.npy: no classes (expected a_pred.csv"), std::string::npos) << r.out;
+  // Classes requested but the ground truth has none.
   write_text(h.pred + "/a_pred.csv", "id,class\n1,1\n2,1\n");
   r = run("--quiet eval --pred " + h.pred + " --gt " + h.gt + " --classes 1");
   EXPECT_EQ(r.code, 1);
