@@ -2,7 +2,9 @@
 // hand, pooling of detections across images, per-category AP, and the max-detections limit.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
+#include <random>
 
 #include "metrics_test_shapes.h"
 #include "nucleisam/errors.h"
@@ -130,4 +132,154 @@ TEST(CocoAp, BadInput) {
   EXPECT_THROW(ap.add_image(o, {1, 3}, {1, 1, 1}, kScores), DataError);
   EXPECT_THROW(ap.add_image(o, {1, 1}, {1, 1}, kScores), DataError);
   EXPECT_THROW(ap.add_image(o, {1, 1}, {1, 1, 1}, {0.1, NAN, 0.2}), DataError);
+}
+
+namespace {
+
+// pycocotools' evaluateImg + accumulate written literally on dense IoU matrices, for parity with
+// the sparse implementation on random images.
+struct LiteralCoco {
+  struct ImageEval {
+    std::vector<double> scores;            // kept detections, score order
+    std::vector<std::array<bool, 10>> tp;  // per detection, per threshold
+    int n_gt = 0;
+  };
+  std::vector<std::vector<ImageEval>> per_category;  // [category][image]
+  int max_det;
+
+  LiteralCoco(int categories, int max_det) : per_category(categories), max_det(max_det) {}
+
+  void add(const LabelMap& gt, const LabelMap& pred, const std::vector<int>& gt_cat,
+           const std::vector<int>& pred_cat, const std::vector<double>& score) {
+    const auto& thr = CocoAveragePrecision::iou_thresholds();
+    for (size_t k = 0; k < per_category.size(); ++k) {
+      const int cat = static_cast<int>(k) + 1;
+      std::vector<int> g_ids, d_ids;  // labels (1-based)
+      for (size_t i = 0; i < gt_cat.size(); ++i)
+        if (gt_cat[i] == cat) g_ids.push_back(static_cast<int>(i) + 1);
+      for (size_t i = 0; i < pred_cat.size(); ++i)
+        if (pred_cat[i] == cat) d_ids.push_back(static_cast<int>(i) + 1);
+      if (g_ids.empty() && d_ids.empty()) continue;
+      std::stable_sort(d_ids.begin(), d_ids.end(), [&](int a, int b) { return score[a - 1] > score[b - 1]; });
+      if (max_det > 0 && static_cast<int>(d_ids.size()) > max_det) d_ids.resize(max_det);
+      ImageEval e;
+      e.n_gt = static_cast<int>(g_ids.size());
+      for (size_t t = 0; t < 10; ++t) {
+        std::vector<bool> gt_used(g_ids.size(), false);
+        for (size_t d = 0; d < d_ids.size(); ++d) {
+          if (t == 0) {
+            e.scores.push_back(score[d_ids[d] - 1]);
+            e.tp.push_back({});
+          }
+          double best = std::min(thr[t], 1 - 1e-10);
+          int m = -1;
+          for (size_t g = 0; g < g_ids.size(); ++g) {
+            if (gt_used[g]) continue;
+            double inter = 0, uni = 0;
+            for (size_t i = 0; i < gt.data.size(); ++i) {
+              bool a = gt.data[i] == g_ids[g], b = pred.data[i] == d_ids[d];
+              inter += a && b;
+              uni += a || b;
+            }
+            double iou = inter / uni;
+            if (iou < best) continue;
+            best = iou;
+            m = static_cast<int>(g);
+          }
+          if (m >= 0) {
+            gt_used[m] = true;
+            e.tp[d][t] = true;
+          }
+        }
+      }
+      per_category[k].push_back(e);
+    }
+  }
+
+  double ap(size_t k) const {
+    std::vector<std::pair<double, std::array<bool, 10>>> all;
+    int n_gt = 0;
+    for (const auto& e : per_category[k]) {
+      n_gt += e.n_gt;
+      for (size_t d = 0; d < e.scores.size(); ++d) all.push_back({e.scores[d], e.tp[d]});
+    }
+    if (n_gt == 0) return NAN;
+    std::stable_sort(all.begin(), all.end(), [](const auto& a, const auto& b) { return a.first > b.first; });
+    const auto& rec = CocoAveragePrecision::recall_points();
+    double sum = 0;
+    for (int t = 0; t < 10; ++t) {
+      std::vector<double> rc, pr;
+      double tp = 0, fp = 0;
+      for (const auto& d : all) {
+        (d.second[t] ? tp : fp) += 1;
+        rc.push_back(tp / n_gt);
+        pr.push_back(tp / (tp + fp + 2.220446049250313e-16));
+      }
+      for (size_t i = pr.size(); i-- > 1;) pr[i - 1] = std::max(pr[i - 1], pr[i]);
+      for (double r : rec) {
+        size_t i = 0;
+        while (i < rc.size() && rc[i] < r) ++i;
+        if (i < rc.size()) sum += pr[i];
+      }
+    }
+    return sum / 1010.0;
+  }
+};
+
+}  // namespace
+
+TEST(CocoAp, EqualsTheLiteralAlgorithmOnRandomImages) {
+  std::mt19937 rng(31);
+  int informative = 0;  // categories whose AP is neither 0 nor 1 (so the comparison can fail)
+  for (int max_det : {0, 3}) {
+    CocoAveragePrecision fast(2, max_det);
+    LiteralCoco literal(2, max_det);
+    for (int image = 0; image < 6; ++image) {
+      LabelMap gt(20, 20), pred(20, 20);
+      // Predictions are jittered copies of some GT rectangles plus strays, so IoUs spread over
+      // the thresholds and AP lands strictly between 0 and 1.
+      const int n_gt = 1 + static_cast<int>(rng() % 6);
+      int n_pred = 0;
+      for (int k = 1; k <= n_gt; ++k) {
+        const int y = static_cast<int>(rng() % 14) + 1, x = static_cast<int>(rng() % 14) + 1;
+        const int h = 2 + static_cast<int>(rng() % 4), w = 2 + static_cast<int>(rng() % 4);
+        fill_rect(gt, k, y, x, h, w);
+        if (rng() % 5 == 0) continue;
+        const int dy = static_cast<int>(rng() % 3) - 1, dx = static_cast<int>(rng() % 3) - 1;
+        fill_rect(pred, ++n_pred, y + dy, x + dx, std::max(1, h - static_cast<int>(rng() % 2)), w);
+      }
+      for (int extra = static_cast<int>(rng() % 3); extra > 0; --extra)
+        fill_rect(pred, ++n_pred, rng() % 15, rng() % 15, 2 + rng() % 5, 2 + rng() % 5);
+      // Later rectangles may hide earlier ones completely: keep only labels still present.
+      auto present = [](const LabelMap& m, int n) {
+        std::vector<int> cat(n, 0);
+        for (int32_t v : m.data)
+          if (v) cat[v - 1] = 1;
+        return cat;
+      };
+      std::vector<int> gt_cat = present(gt, n_gt), pred_cat = present(pred, n_pred);
+      std::vector<double> score(n_pred);
+      for (auto& c : gt_cat)
+        if (c) c = 1 + static_cast<int>(rng() % 2);
+      for (int k = 0; k < n_pred; ++k) {
+        if (pred_cat[k]) pred_cat[k] = 1 + static_cast<int>(rng() % 2);
+        score[k] = static_cast<double>(rng() % 4) / 4.0;  // ties on purpose
+      }
+      literal.add(gt, pred, gt_cat, pred_cat, score);
+      InstanceOverlap o = instance_overlap(gt, pred);
+      fast.add_image(o, by_dense_index(o.gt_labels, gt_cat, "gt"),
+                     by_dense_index(o.pred_labels, pred_cat, "pred"),
+                     by_dense_index(o.pred_labels, score, "score"));
+    }
+    auto r = fast.result();
+    for (size_t k = 0; k < 2; ++k) {
+      const double expected = literal.ap(k);
+      informative += expected > 0 && expected < 1;
+      if (std::isnan(expected))
+        EXPECT_TRUE(std::isnan(r.ap[k]));
+      else
+        EXPECT_NEAR(r.ap[k], expected, 1e-12) << "category " << k + 1 << " max_det " << max_det;
+    }
+  }
+  EXPECT_GE(informative, 2);
 }
