@@ -2,7 +2,6 @@
 #include <algorithm>
 #include <filesystem>
 #include <map>
-#include <unordered_map>
 
 #include "data/dataset_readers.h"
 #include "nucleisam/errors.h"

@@ -6,6 +6,7 @@
 #include <limits>
 #include <fstream>
 #include <map>
+#include <set>
 #include <sstream>
 
 #include "data/dataset_readers.h"
@@ -108,6 +109,7 @@ std::unique_ptr<Dataset> open_folder(const std::string& path) {
     }
   }
   std::vector<FolderEntry> entries;
+  std::set<std::string> stems;
   for (const std::string& image : images) {
     FolderEntry e;
     e.name = stem_of(image);
@@ -126,8 +128,7 @@ std::unique_ptr<Dataset> open_folder(const std::string& path) {
       if (!fs::is_regular_file(e.classes, ec))
         throw DataError(image + ": classes/ exists but " + e.classes + " is missing");
     }
-    if (!entries.empty() && entries.back().name == e.name)
-      throw DataError(image + ": two images share the stem '" + e.name + "'");
+    if (!stems.insert(e.name).second) throw DataError(image + ": two images share the stem '" + e.name + "'");
     entries.push_back(std::move(e));
   }
   return std::make_unique<FolderDataset>(std::move(entries), std::move(names), classed);

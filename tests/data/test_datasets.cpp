@@ -138,6 +138,11 @@ TEST(FolderDataset, BadDataNamesTheFile) {
   write_image(dir.file("images/b.png"), test_image());
   e = error_of([&] { ds->get(1); });
   EXPECT_NE(e.find("instance 9 has no class"), std::string::npos) << e;
+  // Two images with one stem would share one label file: refused at open.
+  write_image(dir.file("images/a.jpg"), test_image());
+  e = error_of([&] { open_dataset(dir.path(), "folder"); });
+  EXPECT_NE(e.find("share the stem 'a'"), std::string::npos) << e;
+  std::filesystem::remove(dir.file("images/a.jpg"));
   // A missing label map is reported at open time.
   fs::remove(dir.file("labels/b.png"));
   e = error_of([&] { open_dataset(dir.path(), "folder"); });
