@@ -73,6 +73,17 @@ std::shared_ptr<const MappedFile> open_checkpoint(const std::string& path) { ret
 bool starts_with(const MappedFile& f, const char* magic, size_t n) {
   return f.size() >= n && std::memcmp(f.data(), magic, n) == 0;
 }
+
+// The readers validate everything they pass to LibTorch; should a check still miss a case,
+// LibTorch's own error becomes a CheckpointError naming the file rather than escaping as c10::Error.
+template <typename Read>
+StateDict read_with_torch_errors_named(const std::string& path, Read read) {
+  try {
+    return read();
+  } catch (const c10::Error& e) {
+    throw CheckpointError(path + ": inconsistent tensor data (" + e.what_without_backtrace() + ")");
+  }
+}
 }  // namespace
 
 StateDict read_checkpoint(const std::string& path) {
@@ -80,9 +91,9 @@ StateDict read_checkpoint(const std::string& path) {
   auto file = open_checkpoint(path);
   StateDict state;
   if (starts_with(*file, "PK\x03\x04", 4) || starts_with(*file, "PK\x05\x06", 4)) {
-    state = read_pth(file);
+    state = read_with_torch_errors_named(path, [&] { return read_pth(file); });
   } else if (looks_like_safetensors(*file)) {
-    state = read_safetensors(file, nullptr);
+    state = read_with_torch_errors_named(path, [&] { return read_safetensors(file, nullptr); });
   } else if (starts_with(*file, "\x80\x02\x8a\x0a", 4)) {
     // The pickled magic number that opens the pre-1.6 (non-zip) torch.save format.
     throw CheckpointError(path + ": legacy (PyTorch < 1.6) torch.save format, not supported: re-save it "

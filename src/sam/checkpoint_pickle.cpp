@@ -275,14 +275,13 @@ class Unpickler {
       const PickleRef& key = kv[i];
       if (key->kind != Kind::string && key->kind != Kind::integer)
         fail(std::string("dict key of type ") + PickleValue::kind_name(key->kind));
-      bool replaced = false;
-      for (auto& e : dict.entries)
-        if (e.first->kind == key->kind && e.first->string == key->string && e.first->integer == key->integer) {
-          e.second = kv[i + 1];
-          replaced = true;
-          break;
-        }
-      if (!replaced) dict.entries.emplace_back(key, kv[i + 1]);
+      // Hashed so that a hostile pickle with millions of keys cannot make this quadratic.
+      std::string id = key->kind == Kind::string ? "s" + key->string : "i" + std::to_string(key->integer);
+      auto [it, inserted] = dict.entry_index.emplace(std::move(id), dict.entries.size());
+      if (inserted)
+        dict.entries.emplace_back(key, kv[i + 1]);
+      else
+        dict.entries[it->second].second = kv[i + 1];
     }
   }
   void push_global(const std::string& module, const std::string& name) {

@@ -39,6 +39,9 @@ const char* storage_of_dtype(torch::ScalarType dtype) {
 
 // The highest element index a (offset, sizes, strides) view touches, plus one; 0 when empty.
 uint64_t elements_needed(const PickledTensor& t, const std::string& where) {
+  int64_t numel = 1;  // the view's own element count must be representable too
+  for (int64_t s : t.sizes)
+    if (__builtin_mul_overflow(numel, s, &numel)) throw CheckpointError(where + ": tensor shape overflows");
   for (int64_t s : t.sizes)
     if (s == 0) return 0;
   uint64_t last = static_cast<uint64_t>(t.offset);

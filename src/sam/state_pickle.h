@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -41,6 +42,7 @@ struct PickleValue {
   std::string string;                                   // string; global: "module.name"
   std::vector<PickleRef> items;                         // tuple, list
   std::vector<std::pair<PickleRef, PickleRef>> entries; // dict, in insertion order
+  std::unordered_map<std::string, size_t> entry_index;  // dict: key ("s" + str / "i" + int) -> entries slot
   std::shared_ptr<const PickledStorage> storage;        // storage
   std::shared_ptr<const PickledTensor> tensor;          // tensor
 
