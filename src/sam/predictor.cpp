@@ -50,8 +50,6 @@ torch::Tensor normalize_and_pad(const Image& img, int S) {
 SamPredictor::SamPredictor(Sam model, int input_size) : model_(std::move(model)), input_size_(input_size) {
   if (input_size <= 0 || input_size % 16 != 0)
     throw UsageError("SAM input size must be a positive multiple of 16, got " + std::to_string(input_size));
-  if (model_->is_tiny_vit() && input_size != 1024)
-    throw UsageError("MobileSAM (vit_t) runs at input size 1024 only, got " + std::to_string(input_size));
   model_->prompt_encoder->set_input_size(input_size);
   model_->eval();
 }

@@ -248,3 +248,17 @@ TEST(SamPredictor, RejectsWhatItCannotUse) {
   p.mask_input = torch::zeros({1, 256, 256});
   EXPECT_THROW(pred.predict(p), DataError);  // mask input for 1024, not 256
 }
+
+TEST(SamPredictor, TinyViTRunsAtASmallerInputSize) {
+  torch::manual_seed(6);
+  Sam model(TinyViTConfig::mobile_sam());
+  SamPredictor pred(model, 256);
+  pred.set_image(Image(50, 40, 3, 90));
+  EXPECT_EQ(pred.embedding().sizes(), (std::vector<int64_t>{1, 256, 16, 16}));
+  SamPrompt p;
+  p.box = std::array<double, 4>{5, 5, 30, 40};
+  p.multimask = false;
+  auto out = pred.predict(p);
+  EXPECT_EQ(out.masks.sizes(), (std::vector<int64_t>{1, 1, 50, 40}));
+  EXPECT_EQ(out.low_res_logits.sizes(), (std::vector<int64_t>{1, 1, 64, 64}));
+}
