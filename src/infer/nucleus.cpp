@@ -49,7 +49,7 @@ std::map<int32_t, InstanceStats> collect_stats(const LabelMap& m) {
 
 // Corners of every set pixel, then their convex hull: a positive-area ring for parts that
 // findContours can only describe as a point or a back-and-forth line.
-std::vector<PolygonPoint> pixel_corner_hull(const cv::Mat1b& part, int origin_x, int origin_y) {
+std::vector<ContourPoint> pixel_corner_hull(const cv::Mat1b& part, int origin_x, int origin_y) {
   std::vector<cv::Point2f> corners;
   for (int y = 0; y < part.rows; ++y)
     for (int x = 0; x < part.cols; ++x)
@@ -59,12 +59,12 @@ std::vector<PolygonPoint> pixel_corner_hull(const cv::Mat1b& part, int origin_x,
       }
   std::vector<cv::Point2f> hull;
   cv::convexHull(corners, hull);
-  std::vector<PolygonPoint> ring;
+  std::vector<ContourPoint> ring;
   for (const auto& p : hull) ring.push_back({p.x, p.y});
   return ring;
 }
 
-std::vector<PolygonPoint> outer_ring(const LabelMap& m, int32_t id, const InstanceStats& s) {
+std::vector<ContourPoint> outer_ring(const LabelMap& m, int32_t id, const InstanceStats& s) {
   // Crop with a one-pixel empty margin so instances touching the image border still get a
   // closed contour along that border.
   const int w = s.max_x - s.min_x + 1, h = s.max_y - s.min_y + 1;
@@ -98,7 +98,7 @@ std::vector<PolygonPoint> outer_ring(const LabelMap& m, int32_t id, const Instan
       largest_area = a;
     }
   }
-  std::vector<PolygonPoint> ring;
+  std::vector<ContourPoint> ring;
   if (!largest || largest_area < 0.5) {
     ring = pixel_corner_hull(mask, origin_x, origin_y);
   } else {

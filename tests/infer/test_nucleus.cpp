@@ -18,13 +18,13 @@ void fill(LabelMap& m, int x0, int y0, int w, int h, int32_t id) {
 }
 
 // Shoelace area of a closed ring.
-double ring_area(const std::vector<PolygonPoint>& ring) {
+double ring_area(const std::vector<ContourPoint>& ring) {
   double a = 0;
   for (size_t i = 0; i + 1 < ring.size(); ++i) a += ring[i].x * ring[i + 1].y - ring[i + 1].x * ring[i].y;
   return std::abs(a) / 2;
 }
 
-std::set<std::pair<float, float>> vertices(const std::vector<PolygonPoint>& ring) {
+std::set<std::pair<float, float>> vertices(const std::vector<ContourPoint>& ring) {
   std::set<std::pair<float, float>> s;
   for (const auto& p : ring) s.insert({p.x, p.y});
   return s;

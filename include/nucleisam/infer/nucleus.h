@@ -13,10 +13,10 @@ namespace nucleisam {
 
 // A point in image coordinates at full resolution (level 0). Pixel (col, row) covers the square
 // [col, col+1) x [row, row+1), so its centre is (col + 0.5, row + 0.5): QuPath's convention.
-struct PolygonPoint {
+struct ContourPoint {
   float x = 0;
   float y = 0;
-  bool operator==(const PolygonPoint& o) const { return x == o.x && y == o.y; }
+  bool operator==(const ContourPoint& o) const { return x == o.x && y == o.y; }
 };
 
 // Half-open pixel box: columns x .. x+width-1, rows y .. y+height-1.
@@ -32,7 +32,7 @@ struct PixelBox {
 
 struct Nucleus {
   int id = 0;                         // the instance id in the label map written beside it
-  std::vector<PolygonPoint> polygon;  // outer contour, closed ring (last point == first point)
+  std::vector<ContourPoint> polygon;  // outer contour, closed ring (last point == first point)
   double centroid_x = 0;              // mean of the pixel centres, image coordinates
   double centroid_y = 0;
   int64_t area = 0;                   // pixels carrying this id in the label map
