@@ -3,6 +3,7 @@
 // Usage: bench_checkpoint_io [--scratch DIR] [checkpoint ...]
 // Columns: read = read_checkpoint (parse + map, no tensor bytes touched); touch = summing every
 // tensor (pages the data in); copy = cloning every tensor (what load_into costs on top).
+// nucleisam-bench: core
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
