@@ -47,10 +47,23 @@ std::string match_key(const std::string& stem) {
   return stem;
 }
 
+// `nucleisam segment` writes <key>_overlay.png beside <key>_labels.tif: a picture, not a label map.
+const std::string kOverlaySuffix = "_overlay";
+
 bool is_label_file(const fs::path& p) {
   const std::string ext = lower_extension(p.string());
   return std::find(kLabelExtensions.begin(), kLabelExtensions.end(), ext) != kLabelExtensions.end() &&
-         !ends_with(p.stem().string(), kClassMapSuffix);
+         !ends_with(p.stem().string(), kClassMapSuffix) && !ends_with(p.stem().string(), kOverlaySuffix);
+}
+
+// The per-instance CSV of a label map: "<stem>.csv", or for `nucleisam segment` output
+// ("<key>_labels.tif") its nucleus table "<key>_nuclei.csv" (same id/class/score columns).
+fs::path sidecar_csv_for(const fs::path& label_file) {
+  const std::string stem = label_file.stem().string();
+  fs::path plain = label_file.parent_path() / (stem + ".csv");
+  if (fs::exists(plain) || !ends_with(stem, "_labels")) return plain;
+  fs::path nuclei = label_file.parent_path() / (stem.substr(0, stem.size() - 7) + "_nuclei.csv");
+  return fs::exists(nuclei) ? nuclei : plain;
 }
 
 // Label-map files of a folder (not recursive), sorted by name.
@@ -130,6 +143,10 @@ std::map<int32_t, SidecarRow> read_sidecar_csv(const std::string& path, bool& ha
       throw IoError(path + ":" + std::to_string(lineno) + ": instance " + std::to_string(id) +
                     " listed twice");
   }
+  // Class 0 means "unclassified" (what a class-agnostic model such as segment's classical
+  // baseline writes): a table with no other class carries no classes.
+  if (has_class && std::all_of(rows.begin(), rows.end(), [](const auto& r) { return r.second.cls == 0; }))
+    has_class = false;
   return rows;
 }
 
@@ -145,16 +162,11 @@ std::optional<fs::path> class_map_beside(const fs::path& label_file) {
 // class column), judged without reading the maps.
 bool has_class_sidecar(const fs::path& label_file) {
   if (class_map_beside(label_file)) return true;
-  const fs::path csv = label_file.parent_path() / (label_file.stem().string() + ".csv");
-  std::ifstream in(csv);
-  std::string header;
-  if (!in || !std::getline(in, header)) return false;
-  std::stringstream ss(header);
-  for (std::string cell; std::getline(ss, cell, ',');) {
-    if (!cell.empty() && cell.back() == '\r') cell.pop_back();
-    if (cell == "class" || cell == "type") return true;
-  }
-  return false;
+  const fs::path csv = sidecar_csv_for(label_file);
+  if (!fs::exists(csv)) return false;
+  bool has_class = false, has_score = false;
+  read_sidecar_csv(csv.string(), has_class, has_score);
+  return has_class;
 }
 
 // Reads a label map and its optional sidecars: <stem>.csv (classes and/or scores) or
@@ -167,7 +179,7 @@ LoadedInstances load_label_file(const fs::path& file) {
                     std::to_string(out.instances.channels) + " channels");
   const std::vector<int32_t> old_ids = data::relabel_consecutive(out.instances, file.string());
 
-  const fs::path csv = file.parent_path() / (file.stem().string() + ".csv");
+  const fs::path csv = sidecar_csv_for(file);
   if (fs::exists(csv)) {
     bool has_class = false, has_score = false;
     auto rows = read_sidecar_csv(csv.string(), has_class, has_score);

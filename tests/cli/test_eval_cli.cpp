@@ -252,3 +252,27 @@ TEST(EvalCli, ConsepSplitAsGroundTruth) {
     EXPECT_EQ(k["fp"], 0) << name;
   }
 }
+
+TEST(EvalCli, ReadsSegmentOutputFolders) {
+  // `nucleisam segment` writes <key>_labels.tif, <key>_nuclei.csv (class 0 = unclassified, scores)
+  // and <key>_overlay.png. The overlay is not a prediction, the nucleus table supplies scores, and
+  // an all-zero class column means the prediction is class-agnostic.
+  HandCase h;
+  fs::remove(h.pred + "/a_pred.npy");
+  fs::remove(h.pred + "/b_instances.png");
+  LabelMap pa = read_label_map(h.gt + "/a_label.png");
+  LabelMap pb = read_label_map(h.gt + "/b.tif");
+  write_label_map(h.pred + "/a_labels.tif", pa);
+  write_label_map(h.pred + "/b_labels.tif", pb);
+  write_text(h.pred + "/a_nuclei.csv", "id,class,class_name,area,score\n1,0,,8,0.9\n2,0,,8,0.2\n");
+  write_text(h.pred + "/b_nuclei.csv", "id,class,class_name,area,score\n1,0,,4,1.0\n2,0,,4,1.0\n");
+  Image overlay(4, 8, 3);
+  write_image(h.pred + "/a_overlay.png", overlay);
+  Result r = run("--quiet eval --pred " + h.pred + " --gt " + h.gt + " --out " + h.out);
+  ASSERT_EQ(r.code, 0) << r.out;
+  nlohmann::json s = read_json(h.out + "/summary.json");
+  EXPECT_EQ(s["images"], 2);
+  EXPECT_FALSE(s.contains("classes"));
+  EXPECT_NEAR(s["binary"]["pq"]["mean"].get<double>(), 1.0, 1e-12);
+  EXPECT_TRUE(s["unmatched_predictions"].empty()) << s.dump();
+}
