@@ -1,6 +1,7 @@
 // MATLAB .mat round trips through matio (layout transposition, classes), partial reads, and bad
 // files; plus a CoNSeP type_mat from ../shared.
 #include <gtest/gtest.h>
+#include <matio.h>
 
 #include "nucleisam/atomic_file.h"
 #include "nucleisam/errors.h"
@@ -86,4 +87,24 @@ TEST(MatFile, ReadsConsepTypeMat) {
   EXPECT_EQ(t.values[0], 3.0);
   EXPECT_NEAR(v["inst_centroid"].values[0], 71.927, 1e-3);
   EXPECT_NEAR(v["inst_centroid"].values[1], 54.033, 1e-3);
+}
+
+TEST(MatFile, ReadsVersion73WhenMatioHasHdf5) {
+  // Lizard ships MAT v5, but users re-save labels from MATLAB as v7.3 (HDF5). Written here with
+  // matio directly, since write_mat only produces v5.
+  test::TempDir dir;
+  const std::string path = dir.file("v73.mat");
+  mat_t* mat = Mat_CreateVer(path.c_str(), nullptr, MAT_FT_MAT73);
+  if (!mat) GTEST_SKIP() << "this matio cannot write v7.3 (no HDF5)";
+  int32_t data[6] = {1, 4, 2, 5, 3, 6};  // column-major 2 x 3: rows 1 2 3 / 4 5 6
+  size_t dims[2] = {2, 3};
+  matvar_t* var = Mat_VarCreate("inst_map", MAT_C_INT32, MAT_T_INT32, 2, dims, data, MAT_F_DONT_COPY_DATA);
+  ASSERT_NE(var, nullptr);
+  ASSERT_EQ(Mat_VarWrite(mat, var, MAT_COMPRESSION_NONE), 0);
+  Mat_VarFree(var);
+  Mat_Close(mat);
+  auto got = read_mat(path, {"inst_map"});
+  ASSERT_EQ(got.count("inst_map"), 1u);
+  EXPECT_EQ(got["inst_map"].dims, (std::vector<size_t>{2, 3}));
+  EXPECT_EQ(got["inst_map"].values, (std::vector<double>{1, 2, 3, 4, 5, 6}));
 }

@@ -1,4 +1,4 @@
-// MATLAB .mat files (v5, and v7.3 where the installed matio has HDF5 support) through matio:
+// MATLAB .mat files (v5; v7.3/HDF5 too with a matio built with HDF5, as Debian's is) through matio:
 // numeric arrays only, which is all the nucleus datasets store (CoNSeP type_mat, Lizard labels).
 #pragma once
 
