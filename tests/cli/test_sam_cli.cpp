@@ -126,6 +126,22 @@ TEST_F(SamCli, EmbeddingRoundTripAnswersBoxAndMaskPrompts) {
   expect_matches_fixture(dir.file("m"), "points_box_mask", 145);
 }
 
+TEST_F(SamCli, SmallerInputSizeKeepsTheOriginalFrame) {
+  Result r = run("sam " + ckpt() + " --image " + fixture("image.png") + " --point 100,80 --input-size 256 --out " +
+                 dir.file("s") + " --quiet");
+  ASSERT_EQ(r.code, 0) << r.out;
+  auto m = nucleisam::read_image(dir.file("s/mask_0.png"));
+  EXPECT_EQ(m.width, 512);  // masks come back at the original size
+  EXPECT_EQ(m.height, 384);
+  EXPECT_EQ(nucleisam::read_npy(dir.file("s/mask_0_logits.npy")).shape, (std::vector<int64_t>{1, 64, 64}));
+  EXPECT_EQ(read_json(dir.file("s/scores.json"))["input_size"], 256);
+  // A 1024-size mask input does not fit a 256 input.
+  r = run("sam " + ckpt() + " --image " + fixture("image.png") + " --point 100,80 --input-size 256 --mask-input " +
+          fixture("points_box_mask_mask_input.npy") + " --out " + dir.file("t"));
+  EXPECT_EQ(r.code, 1) << r.out;
+  EXPECT_EQ(lines(r.out), 1) << r.out;
+}
+
 TEST_F(SamCli, MalformedPromptsAreUsageErrors) {
   const std::string base = "sam " + ckpt() + " --image " + fixture("image.png") + " --out " + dir.file("x");
   for (const char* bad : {" --point abc", " --point 1,2,3", " --point 1", " --box 1,2,3", " --box 5,5,1,1",
