@@ -9,6 +9,9 @@
 // reference timing in ../shared/fixtures/sam/vit_tiny/README.md.
 #include <torch/torch.h>
 
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -16,9 +19,6 @@
 #include <fstream>
 #include <sstream>
 #include <string>
-#include <sys/resource.h>
-#include <sys/wait.h>
-#include <unistd.h>
 #include <vector>
 
 #include "nucleisam/sam/predictor.h"
@@ -114,8 +114,8 @@ void run_model(const std::string& name, const std::vector<int>& sizes, int runs,
       dec.push_back(time_ms([&] { predictor.predict_low_res(points, labels, {}, {}, true); }, dev));
       full.push_back(time_ms([&] { predictor.predict(prompt); }, dev));
     }
-    std::printf("| %-8s | %5d | %8.2fM | %10.1f | %10.1f | %10.1f | %10.1f | %10.0f |\n", name.c_str(), s, params / 1e6,
-                median(enc), median(enc_cpu), median(dec), median(full), peak_rss_mib());
+    std::printf("| %-8s | %5d | %8.2fM | %10.1f | %10.1f | %10.1f | %10.1f | %10.0f |\n", name.c_str(), s,
+                params / 1e6, median(enc), median(enc_cpu), median(dec), median(full), peak_rss_mib());
     std::fflush(stdout);
   }
 }
@@ -134,24 +134,33 @@ int main(int argc, char** argv) {
       }
       return argv[++i];
     };
-    if (a == "--threads") threads = std::stoi(next());
-    else if (a == "--runs") runs = std::stoi(next());
-    else if (a == "--models") models = next();
-    else if (a == "--sizes") sizes_arg = next();
-    else if (a == "--device") device = next();
+    if (a == "--threads")
+      threads = std::stoi(next());
+    else if (a == "--runs")
+      runs = std::stoi(next());
+    else if (a == "--models")
+      models = next();
+    else if (a == "--sizes")
+      sizes_arg = next();
+    else if (a == "--device")
+      device = next();
     else {
-      std::fprintf(stderr,
-                   "usage: bench_sam_latency [--threads N] [--runs N] [--models vit_b,vit_t,vit_tiny,vit_l,vit_h] "
-                   "[--sizes 1024,256] [--device cpu|cuda]\n");
+      std::fprintf(
+          stderr,
+          "usage: bench_sam_latency [--threads N] [--runs N] [--models vit_b,vit_t,vit_tiny,vit_l,vit_h] "
+          "[--sizes 1024,256] [--device cpu|cuda]\n");
       return 2;
     }
   }
   std::vector<int> sizes;
   for (const auto& s : split(sizes_arg)) sizes.push_back(std::stoi(s));
-  std::printf("SAM latency, %s, threads %s, median of %d encoder runs (decoder: median of %d)\n", device.c_str(),
-              threads ? std::to_string(threads).c_str() : "default", runs, std::max(runs, 5));
-  std::printf("| model    | input | enc params | encoder ms | enc CPU ms | decoder ms | predict ms | peak RSS MiB |\n");
-  std::printf("|----------|-------|------------|------------|------------|------------|------------|------------|\n");
+  std::printf("SAM latency, %s, threads %s, median of %d encoder runs (decoder: median of %d)\n",
+              device.c_str(), threads ? std::to_string(threads).c_str() : "default", runs, std::max(runs, 5));
+  std::printf(
+      "| model    | input | enc params | encoder ms | enc CPU ms | decoder ms | predict ms | peak RSS MiB "
+      "|\n");
+  std::printf(
+      "|----------|-------|------------|------------|------------|------------|------------|------------|\n");
   std::fflush(stdout);
   for (const auto& name : split(models)) {
     // A child per model: peak RSS is per process, and the parent never starts torch's thread pool

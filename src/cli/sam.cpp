@@ -42,7 +42,8 @@ sam::SamPoint parse_point(const std::string& text) {
   if (v.size() != 2 && v.size() != 3) throw UsageError("--point '" + text + "': expected x,y or x,y,label");
   sam::SamPoint p{v[0], v[1], 1};
   if (v.size() == 3) {
-    if (v[2] != 0 && v[2] != 1) throw UsageError("--point '" + text + "': label must be 1 (foreground) or 0 (background)");
+    if (v[2] != 0 && v[2] != 1)
+      throw UsageError("--point '" + text + "': label must be 1 (foreground) or 0 (background)");
     p.label = static_cast<int>(v[2]);
   }
   return p;
@@ -73,15 +74,18 @@ struct SamOptions {
 
 CommandRegistration reg("sam", "Segment with SAM from point / box / mask prompts", [](CLI::App& app) {
   auto o = std::make_shared<SamOptions>();
-  app.add_option("--checkpoint", o->checkpoint, "SAM checkpoint (.pth or .safetensors; ViT-B/L/H or MobileSAM)")
+  app.add_option("--checkpoint", o->checkpoint,
+                 "SAM checkpoint (.pth or .safetensors; ViT-B/L/H or MobileSAM)")
       ->required();
   app.add_option("--image", o->image, "RGB image (needed unless --embedding is given)");
-  app.add_option("--embedding", o->embedding, "Image embedding written by `nucleisam sam-embed` (E.npy + E.json)");
+  app.add_option("--embedding", o->embedding,
+                 "Image embedding written by `nucleisam sam-embed` (E.npy + E.json)");
   app.add_option("--point", o->points, "Point prompt x,y[,label] in image pixels; label 1 fg (default), 0 bg")
       ->take_all()
       ->allow_extra_args(false);
   app.add_option("--box", o->box, "Box prompt x0,y0,x1,y1 in image pixels");
-  app.add_option("--mask-input", o->mask_input, "Low-res mask logits (.npy, 256x256 at input 1024) from a previous run");
+  app.add_option("--mask-input", o->mask_input,
+                 "Low-res mask logits (.npy, 256x256 at input 1024) from a previous run");
   app.add_flag("--multimask", o->multimask, "Return 3 candidate masks instead of 1");
   app.add_option("--input-size", o->input_size, "Encoder input side, a multiple of 16 (default 1024)");
   app.add_option("--out", o->out, "Output folder")->required();
@@ -98,9 +102,11 @@ CommandRegistration reg("sam", "Segment with SAM from point / box / mask prompts
     }
     if (points.empty() && !box && o->mask_input.empty())
       throw UsageError("give at least one prompt: --point, --box or --mask-input");
-    if (o->image.empty() == o->embedding.empty()) throw UsageError("give exactly one of --image and --embedding");
+    if (o->image.empty() == o->embedding.empty())
+      throw UsageError("give exactly one of --image and --embedding");
     if (o->input_size != 0 && (o->input_size < 16 || o->input_size % 16 != 0))
-      throw UsageError("--input-size must be a positive multiple of 16, got " + std::to_string(o->input_size));
+      throw UsageError("--input-size must be a positive multiple of 16, got " +
+                       std::to_string(o->input_size));
 
     int height = 0, width = 0, input_size = o->input_size ? o->input_size : 1024;
     Image image;
@@ -113,8 +119,9 @@ CommandRegistration reg("sam", "Segment with SAM from point / box / mask prompts
         width = side.at("original_width").get<int>();
         const int emb_size = side.at("input_size").get<int>();
         if (o->input_size != 0 && o->input_size != emb_size)
-          throw UsageError("--input-size " + std::to_string(o->input_size) + " differs from the embedding's " +
-                           std::to_string(emb_size) + " (" + side_path + ")");
+          throw UsageError("--input-size " + std::to_string(o->input_size) +
+                           " differs from the embedding's " + std::to_string(emb_size) + " (" + side_path +
+                           ")");
         input_size = emb_size;
       } catch (const nlohmann::json::exception& e) {
         throw IoError(side_path + ": not a sam-embed sidecar (" + e.what() + ")");
@@ -128,7 +135,8 @@ CommandRegistration reg("sam", "Segment with SAM from point / box / mask prompts
     for (const auto& p : points)
       if (p.x < 0 || p.y < 0 || p.x >= width || p.y >= height) {
         std::ostringstream s;
-        s << source << ": point (" << p.x << ", " << p.y << ") lies outside the " << width << "x" << height << " image";
+        s << source << ": point (" << p.x << ", " << p.y << ") lies outside the " << width << "x" << height
+          << " image";
         throw DataError(s.str());
       }
     if (box && ((*box)[0] < 0 || (*box)[1] < 0 || (*box)[2] > width || (*box)[3] > height)) {
@@ -141,8 +149,8 @@ CommandRegistration reg("sam", "Segment with SAM from point / box / mask prompts
       mask_input = read_tensor(o->mask_input);
       const int64_t m = 4 * (input_size / 16);
       if (mask_input.numel() != m * m)
-        throw DataError(o->mask_input + ": mask input must be " + std::to_string(m) + "x" + std::to_string(m) +
-                        " low-res logits for input size " + std::to_string(input_size));
+        throw DataError(o->mask_input + ": mask input must be " + std::to_string(m) + "x" +
+                        std::to_string(m) + " low-res logits for input size " + std::to_string(input_size));
       mask_input = mask_input.reshape({1, 1, m, m});
     }
 
@@ -177,10 +185,11 @@ CommandRegistration reg("sam", "Segment with SAM from point / box / mask prompts
     j["input_size"] = input_size;
     nlohmann::json jp = nlohmann::json::array();
     for (const auto& p : points) jp.push_back({{"x", p.x}, {"y", p.y}, {"label", p.label}});
-    j["prompts"] = {{"points", jp},
-                    {"box", box ? nlohmann::json(*box) : nlohmann::json(nullptr)},
-                    {"mask_input", o->mask_input.empty() ? nlohmann::json(nullptr) : nlohmann::json(o->mask_input)},
-                    {"multimask", o->multimask}};
+    j["prompts"] = {
+        {"points", jp},
+        {"box", box ? nlohmann::json(*box) : nlohmann::json(nullptr)},
+        {"mask_input", o->mask_input.empty() ? nlohmann::json(nullptr) : nlohmann::json(o->mask_input)},
+        {"multimask", o->multimask}};
     auto masks = result.masks.to(torch::kUInt8).contiguous();
     auto logits = result.low_res_logits.contiguous();
     const int64_t count = masks.size(1);

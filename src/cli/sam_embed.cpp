@@ -29,42 +29,45 @@ struct EmbedOptions {
   int input_size = 1024;
 };
 
-CommandRegistration reg("sam-embed", "Encode an image with SAM and save the image embedding (.npy + .json)",
-                        [](CLI::App& app) {
-  auto o = std::make_shared<EmbedOptions>();
-  app.add_option("--checkpoint", o->checkpoint, "SAM checkpoint (.pth or .safetensors; ViT-B/L/H or MobileSAM)")
-      ->required();
-  app.add_option("--image", o->image, "RGB image")->required();
-  app.add_option("--out", o->out, "Output embedding E.npy (a sidecar E.json is written beside it)")->required();
-  app.add_option("--input-size", o->input_size, "Encoder input side, a multiple of 16 (default 1024)");
-  return [o]() {
-    if (o->input_size <= 0 || o->input_size % 16 != 0)
-      throw UsageError("--input-size must be a positive multiple of 16, got " + std::to_string(o->input_size));
-    Image image = read_image(o->image);
-    auto model = sam::load_sam(o->checkpoint);
-    model->to(torch::Device(global_options().device));
-    sam::SamPredictor predictor(model, o->input_size);
-    log::info("encoding ", o->image, " (", image.width, "x", image.height, ") with ", model->model_type(),
-              " at input ", o->input_size);
-    predictor.set_image(image);
-    auto emb = predictor.embedding().to(torch::kCPU).contiguous();
-    std::vector<int64_t> shape(emb.sizes().begin(), emb.sizes().end());
-    write_npy<float>(o->out, emb.data_ptr<float>(), shape);
-    nlohmann::json j;
-    j["model_type"] = model->model_type();
-    j["checkpoint"] = o->checkpoint;
-    j["image"] = o->image;
-    j["input_size"] = o->input_size;
-    j["original_height"] = predictor.original_height();
-    j["original_width"] = predictor.original_width();
-    j["resized_height"] = predictor.resized_height();
-    j["resized_width"] = predictor.resized_width();
-    j["shape"] = shape;
-    write_file_atomic(sidecar_path(o->out), j.dump(2) + "\n");
-    log::info("wrote ", o->out, " and ", sidecar_path(o->out));
-    return 0;
-  };
-});
+CommandRegistration reg(
+    "sam-embed", "Encode an image with SAM and save the image embedding (.npy + .json)", [](CLI::App& app) {
+      auto o = std::make_shared<EmbedOptions>();
+      app.add_option("--checkpoint", o->checkpoint,
+                     "SAM checkpoint (.pth or .safetensors; ViT-B/L/H or MobileSAM)")
+          ->required();
+      app.add_option("--image", o->image, "RGB image")->required();
+      app.add_option("--out", o->out, "Output embedding E.npy (a sidecar E.json is written beside it)")
+          ->required();
+      app.add_option("--input-size", o->input_size, "Encoder input side, a multiple of 16 (default 1024)");
+      return [o]() {
+        if (o->input_size <= 0 || o->input_size % 16 != 0)
+          throw UsageError("--input-size must be a positive multiple of 16, got " +
+                           std::to_string(o->input_size));
+        Image image = read_image(o->image);
+        auto model = sam::load_sam(o->checkpoint);
+        model->to(torch::Device(global_options().device));
+        sam::SamPredictor predictor(model, o->input_size);
+        log::info("encoding ", o->image, " (", image.width, "x", image.height, ") with ", model->model_type(),
+                  " at input ", o->input_size);
+        predictor.set_image(image);
+        auto emb = predictor.embedding().to(torch::kCPU).contiguous();
+        std::vector<int64_t> shape(emb.sizes().begin(), emb.sizes().end());
+        write_npy<float>(o->out, emb.data_ptr<float>(), shape);
+        nlohmann::json j;
+        j["model_type"] = model->model_type();
+        j["checkpoint"] = o->checkpoint;
+        j["image"] = o->image;
+        j["input_size"] = o->input_size;
+        j["original_height"] = predictor.original_height();
+        j["original_width"] = predictor.original_width();
+        j["resized_height"] = predictor.resized_height();
+        j["resized_width"] = predictor.resized_width();
+        j["shape"] = shape;
+        write_file_atomic(sidecar_path(o->out), j.dump(2) + "\n");
+        log::info("wrote ", o->out, " and ", sidecar_path(o->out));
+        return 0;
+      };
+    });
 
 }  // namespace
 }  // namespace nucleisam::cli

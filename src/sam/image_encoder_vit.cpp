@@ -69,8 +69,7 @@ std::string shape_string(const torch::Tensor& t) {
 
 const torch::Tensor& require(const StateDict& state, const std::string& key, int64_t dims,
                              const std::string& source) {
-  if (!state.contains(key))
-    throw CheckpointError(source + ": not a SAM ViT checkpoint: missing " + key);
+  if (!state.contains(key)) throw CheckpointError(source + ": not a SAM ViT checkpoint: missing " + key);
   const auto& t = state.at(key);
   if (t.dim() != dims)
     throw CheckpointError(source + ": " + key + " has shape " + shape_string(t) + ", expected " +
@@ -161,7 +160,8 @@ torch::Tensor relative_position_table(int q_size, int k_size, const torch::Tenso
 
 PatchEmbedImpl::PatchEmbedImpl(int in_chans, int embed_dim, int patch_size) {
   proj = register_module(
-      "proj", torch::nn::Conv2d(torch::nn::Conv2dOptions(in_chans, embed_dim, patch_size).stride(patch_size)));
+      "proj",
+      torch::nn::Conv2d(torch::nn::Conv2dOptions(in_chans, embed_dim, patch_size).stride(patch_size)));
 }
 
 torch::Tensor PatchEmbedImpl::forward(const torch::Tensor& x) { return proj(x).permute({0, 2, 3, 1}); }
@@ -179,7 +179,8 @@ torch::Tensor ViTAttentionImpl::forward(const torch::Tensor& x) {
   const int64_t N = H * W;
   const int64_t BH = B * num_heads;
   // (B, N, 3, heads, hd) -> (3, B*heads, N, hd): q | k | v.
-  auto qkv_t = qkv(x).reshape({B, N, 3, num_heads, head_dim}).permute({2, 0, 3, 1, 4}).reshape({3, BH, N, head_dim});
+  auto qkv_t =
+      qkv(x).reshape({B, N, 3, num_heads, head_dim}).permute({2, 0, 3, 1, 4}).reshape({3, BH, N, head_dim});
   auto q = qkv_t[0], k = qkv_t[1], v = qkv_t[2];
   const double scale = std::pow(static_cast<double>(head_dim), -0.5);
   auto Rh = relative_position_table(static_cast<int>(H), static_cast<int>(H), rel_pos_h);
@@ -228,13 +229,19 @@ torch::Tensor partition_windows(const torch::Tensor& x, int64_t ws, int64_t& Hp,
   if (pad_h > 0 || pad_w > 0) padded = F::pad(x, F::PadFuncOptions({0, 0, 0, pad_w, 0, pad_h}));
   Hp = H + pad_h;
   Wp = W + pad_w;
-  return padded.view({B, Hp / ws, ws, Wp / ws, ws, C}).permute({0, 1, 3, 2, 4, 5}).contiguous().view({-1, ws, ws, C});
+  return padded.view({B, Hp / ws, ws, Wp / ws, ws, C})
+      .permute({0, 1, 3, 2, 4, 5})
+      .contiguous()
+      .view({-1, ws, ws, C});
 }
 
 torch::Tensor merge_windows(const torch::Tensor& windows, int64_t ws, int64_t Hp, int64_t Wp, int64_t H,
-                                 int64_t W) {
+                            int64_t W) {
   const int64_t B = windows.size(0) / (Hp * Wp / ws / ws);
-  auto x = windows.view({B, Hp / ws, Wp / ws, ws, ws, -1}).permute({0, 1, 3, 2, 4, 5}).contiguous().view({B, Hp, Wp, -1});
+  auto x = windows.view({B, Hp / ws, Wp / ws, ws, ws, -1})
+               .permute({0, 1, 3, 2, 4, 5})
+               .contiguous()
+               .view({B, Hp, Wp, -1});
   if (Hp > H || Wp > W) x = x.slice(1, 0, H).slice(2, 0, W).contiguous();
   return x;
 }
@@ -264,14 +271,16 @@ ImageEncoderViTImpl::ImageEncoderViTImpl(const ImageEncoderViTConfig& cfg) : con
   for (int i = 0; i < cfg.depth; ++i) {
     const bool global = std::find(cfg.global_attn_indexes.begin(), cfg.global_attn_indexes.end(), i) !=
                         cfg.global_attn_indexes.end();
-    blocks->push_back(ViTBlock(cfg.embed_dim, cfg.num_heads, cfg.mlp_ratio, global ? 0 : cfg.window_size, grid));
+    blocks->push_back(
+        ViTBlock(cfg.embed_dim, cfg.num_heads, cfg.mlp_ratio, global ? 0 : cfg.window_size, grid));
   }
   neck = register_module(
-      "neck", torch::nn::Sequential(
-                  torch::nn::Conv2d(torch::nn::Conv2dOptions(cfg.embed_dim, cfg.out_chans, 1).bias(false)),
-                  LayerNorm2d(cfg.out_chans, 1e-6),
-                  torch::nn::Conv2d(torch::nn::Conv2dOptions(cfg.out_chans, cfg.out_chans, 3).padding(1).bias(false)),
-                  LayerNorm2d(cfg.out_chans, 1e-6)));
+      "neck",
+      torch::nn::Sequential(
+          torch::nn::Conv2d(torch::nn::Conv2dOptions(cfg.embed_dim, cfg.out_chans, 1).bias(false)),
+          LayerNorm2d(cfg.out_chans, 1e-6),
+          torch::nn::Conv2d(torch::nn::Conv2dOptions(cfg.out_chans, cfg.out_chans, 3).padding(1).bias(false)),
+          LayerNorm2d(cfg.out_chans, 1e-6)));
 }
 
 torch::Tensor ImageEncoderViTImpl::pos_embed_for_grid(int grid) const {

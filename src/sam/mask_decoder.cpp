@@ -7,7 +7,8 @@
 
 namespace nucleisam::sam {
 
-DecoderAttentionImpl::DecoderAttentionImpl(int64_t dim, int64_t heads, int64_t downsample_rate) : num_heads(heads) {
+DecoderAttentionImpl::DecoderAttentionImpl(int64_t dim, int64_t heads, int64_t downsample_rate)
+    : num_heads(heads) {
   const int64_t internal = dim / downsample_rate;
   TORCH_CHECK(internal % heads == 0, "num_heads must divide the attention's internal dim");
   q_proj = register_module("q_proj", torch::nn::Linear(dim, internal));
@@ -59,7 +60,8 @@ TwoWayAttentionBlockImpl::TwoWayAttentionBlockImpl(int64_t dim, int64_t heads, i
   cross_attn_image_to_token = register_module("cross_attn_image_to_token", DecoderAttention(dim, heads, 2));
 }
 
-std::pair<torch::Tensor, torch::Tensor> TwoWayAttentionBlockImpl::forward(torch::Tensor queries, torch::Tensor keys,
+std::pair<torch::Tensor, torch::Tensor> TwoWayAttentionBlockImpl::forward(torch::Tensor queries,
+                                                                          torch::Tensor keys,
                                                                           const torch::Tensor& query_pe,
                                                                           const torch::Tensor& key_pe) {
   if (skip_first_layer_pe) {
@@ -86,7 +88,8 @@ TwoWayTransformerImpl::TwoWayTransformerImpl(int64_t depth, int64_t dim, int64_t
   layers = register_module("layers", torch::nn::ModuleList());
   for (int64_t i = 0; i < depth; ++i) layers->push_back(TwoWayAttentionBlock(dim, heads, mlp_dim, i == 0));
   final_attn_token_to_image = register_module("final_attn_token_to_image", DecoderAttention(dim, heads, 2));
-  norm_final_attn = register_module("norm_final_attn", torch::nn::LayerNorm(torch::nn::LayerNormOptions({dim}).eps(1e-5)));
+  norm_final_attn =
+      register_module("norm_final_attn", torch::nn::LayerNorm(torch::nn::LayerNormOptions({dim}).eps(1e-5)));
 }
 
 std::pair<torch::Tensor, torch::Tensor> TwoWayTransformerImpl::forward(const torch::Tensor& image_embedding,
@@ -96,7 +99,8 @@ std::pair<torch::Tensor, torch::Tensor> TwoWayTransformerImpl::forward(const tor
   auto key_pe = image_pe.flatten(2).permute({0, 2, 1});
   auto queries = point_embedding;
   for (const auto& layer : *layers)
-    std::tie(queries, keys) = layer->as<TwoWayAttentionBlockImpl>()->forward(queries, keys, point_embedding, key_pe);
+    std::tie(queries, keys) =
+        layer->as<TwoWayAttentionBlockImpl>()->forward(queries, keys, point_embedding, key_pe);
   auto q = queries + point_embedding;
   auto k = keys + key_pe;
   queries = norm_final_attn(queries + final_attn_token_to_image(q, k, keys));
@@ -125,12 +129,14 @@ MaskDecoderImpl::MaskDecoderImpl(int64_t dim, int64_t num_multimask_outputs)
   mask_tokens = register_module("mask_tokens", torch::nn::Embedding(num_mask_tokens, dim));
   output_upscaling = register_module(
       "output_upscaling",
-      torch::nn::Sequential(torch::nn::ConvTranspose2d(torch::nn::ConvTranspose2dOptions(dim, dim / 4, 2).stride(2)),
-                            LayerNorm2d(dim / 4), torch::nn::GELU(),
-                            torch::nn::ConvTranspose2d(torch::nn::ConvTranspose2dOptions(dim / 4, dim / 8, 2).stride(2)),
-                            torch::nn::GELU()));
+      torch::nn::Sequential(
+          torch::nn::ConvTranspose2d(torch::nn::ConvTranspose2dOptions(dim, dim / 4, 2).stride(2)),
+          LayerNorm2d(dim / 4), torch::nn::GELU(),
+          torch::nn::ConvTranspose2d(torch::nn::ConvTranspose2dOptions(dim / 4, dim / 8, 2).stride(2)),
+          torch::nn::GELU()));
   output_hypernetworks_mlps = register_module("output_hypernetworks_mlps", torch::nn::ModuleList());
-  for (int64_t i = 0; i < num_mask_tokens; ++i) output_hypernetworks_mlps->push_back(DecoderMLP(dim, dim, dim / 8, 3));
+  for (int64_t i = 0; i < num_mask_tokens; ++i)
+    output_hypernetworks_mlps->push_back(DecoderMLP(dim, dim, dim / 8, 3));
   iou_prediction_head = register_module("iou_prediction_head", DecoderMLP(dim, 256, num_mask_tokens, 3));
 }
 
@@ -144,7 +150,8 @@ std::pair<torch::Tensor, torch::Tensor> MaskDecoderImpl::predict_masks(const tor
   const int64_t n = tokens.size(0);
 
   // The image embedding is shared by every prompt set in the batch.
-  auto src = image_embeddings.size(0) == n ? image_embeddings : torch::repeat_interleave(image_embeddings, n, 0);
+  auto src =
+      image_embeddings.size(0) == n ? image_embeddings : torch::repeat_interleave(image_embeddings, n, 0);
   src = src + dense;
   auto pos_src = image_pe.size(0) == n ? image_pe : torch::repeat_interleave(image_pe, n, 0);
   const int64_t b = src.size(0), c = src.size(1), h = src.size(2), w = src.size(3);
@@ -158,7 +165,8 @@ std::pair<torch::Tensor, torch::Tensor> MaskDecoderImpl::predict_masks(const tor
   auto upscaled = output_upscaling->forward(src);
   std::vector<torch::Tensor> hyper;
   for (int64_t i = 0; i < num_mask_tokens; ++i)
-    hyper.push_back(output_hypernetworks_mlps[i]->as<DecoderMLPImpl>()->forward(mask_tokens_out.select(1, i)));
+    hyper.push_back(
+        output_hypernetworks_mlps[i]->as<DecoderMLPImpl>()->forward(mask_tokens_out.select(1, i)));
   auto hyper_in = torch::stack(hyper, 1);
   const int64_t uc = upscaled.size(1), uh = upscaled.size(2), uw = upscaled.size(3);
   auto masks = torch::matmul(hyper_in, upscaled.view({b, uc, uh * uw})).view({b, -1, uh, uw});
@@ -169,7 +177,8 @@ std::pair<torch::Tensor, torch::Tensor> MaskDecoderImpl::predict_masks(const tor
 std::pair<torch::Tensor, torch::Tensor> MaskDecoderImpl::forward(const torch::Tensor& image_embeddings,
                                                                  const torch::Tensor& image_pe,
                                                                  const torch::Tensor& sparse,
-                                                                 const torch::Tensor& dense, bool multimask_output) {
+                                                                 const torch::Tensor& dense,
+                                                                 bool multimask_output) {
   auto [masks, iou] = predict_masks(image_embeddings, image_pe, sparse, dense);
   if (multimask_output) return {masks.slice(1, 1), iou.slice(1, 1)};
   return {masks.slice(1, 0, 1), iou.slice(1, 0, 1)};

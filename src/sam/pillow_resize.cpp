@@ -16,8 +16,8 @@ constexpr int kPrecisionBits = 32 - 8 - 2;
 
 struct Taps {
   int ksize = 0;
-  std::vector<int> first;      // first input index per output index
-  std::vector<int> count;      // number of taps per output index
+  std::vector<int> first;       // first input index per output index
+  std::vector<int> count;       // number of taps per output index
   std::vector<int32_t> weight;  // ksize fixed-point weights per output index
 };
 
@@ -70,7 +70,8 @@ uint8_t round_fixed(int64_t acc) {
 }  // namespace
 
 Raster<uint8_t> resize_bilinear_pillow(const Raster<uint8_t>& src, int out_w, int out_h) {
-  if (src.empty() || src.width <= 0 || src.height <= 0) throw std::invalid_argument("resize of an empty image");
+  if (src.empty() || src.width <= 0 || src.height <= 0)
+    throw std::invalid_argument("resize of an empty image");
   if (out_w <= 0 || out_h <= 0) throw std::invalid_argument("resize to an empty size");
   const int C = src.channels;
   const int64_t half = int64_t{1} << (kPrecisionBits - 1);
@@ -87,7 +88,8 @@ Raster<uint8_t> resize_bilinear_pillow(const Raster<uint8_t>& src, int out_w, in
         const int32_t* w = &h.weight[static_cast<size_t>(x) * h.ksize];
         for (int c = 0; c < C; ++c) {
           int64_t acc = half;
-          for (int i = 0; i < h.count[x]; ++i) acc += static_cast<int64_t>(in[(h.first[x] + i) * C + c]) * w[i];
+          for (int i = 0; i < h.count[x]; ++i)
+            acc += static_cast<int64_t>(in[(h.first[x] + i) * C + c]) * w[i];
           out[x * C + c] = round_fixed(acc);
         }
       }

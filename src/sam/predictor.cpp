@@ -30,7 +30,8 @@ std::pair<int, int> resized_shape(int h, int w, int long_side) {
 }
 
 torch::Tensor normalize_and_pad(const Image& img, int S) {
-  if (img.channels != 3) throw DataError("SAM expects an RGB image, got " + std::to_string(img.channels) + " channels");
+  if (img.channels != 3)
+    throw DataError("SAM expects an RGB image, got " + std::to_string(img.channels) + " channels");
   if (img.height > S || img.width > S)
     throw DataError("image " + std::to_string(img.width) + "x" + std::to_string(img.height) +
                     " does not fit the " + std::to_string(S) + "x" + std::to_string(S) + " encoder input");
@@ -70,8 +71,9 @@ void SamPredictor::set_image(const Image& rgb) {
 void SamPredictor::set_resized_image(const Image& resized, int original_h, int original_w) {
   const auto expected = resized_shape(original_h, original_w, input_size_);
   if (resized.height != expected.first || resized.width != expected.second)
-    throw DataError("resized image is " + std::to_string(resized.width) + "x" + std::to_string(resized.height) +
-                    ", expected " + std::to_string(expected.second) + "x" + std::to_string(expected.first));
+    throw DataError("resized image is " + std::to_string(resized.width) + "x" +
+                    std::to_string(resized.height) + ", expected " + std::to_string(expected.second) + "x" +
+                    std::to_string(expected.first));
   torch::NoGradGuard no_grad;
   auto input = normalize_and_pad(resized, input_size_).to(device());
   embedding_ = model_->encode_image(input);
@@ -86,8 +88,8 @@ void SamPredictor::set_embedding(const torch::Tensor& embedding, int original_h,
   if (!embedding.defined() || embedding.dim() != 4 || embedding.size(0) != 1 || embedding.size(1) != 256 ||
       embedding.size(2) != g || embedding.size(3) != g)
     throw DataError("image embedding has shape " + (embedding.defined() ? shape_string(embedding) : "[]") +
-                    ", expected [1, 256, " + std::to_string(g) + ", " + std::to_string(g) + "] for input size " +
-                    std::to_string(input_size_));
+                    ", expected [1, 256, " + std::to_string(g) + ", " + std::to_string(g) +
+                    "] for input size " + std::to_string(input_size_));
   if (original_h <= 0 || original_w <= 0) throw DataError("original image size must be positive");
   embedding_ = embedding.to(device(), torch::kFloat);
   orig_h_ = original_h;
@@ -102,17 +104,22 @@ std::array<double, 2> SamPredictor::to_input_frame(double x, double y) const {
 std::pair<torch::Tensor, torch::Tensor> SamPredictor::predict_low_res(const torch::Tensor& points,
                                                                       const torch::Tensor& labels,
                                                                       const torch::Tensor& boxes,
-                                                                      const torch::Tensor& masks, bool multimask) const {
+                                                                      const torch::Tensor& masks,
+                                                                      bool multimask) const {
   torch::NoGradGuard no_grad;
   auto dev = device();
   auto mv = [&](const torch::Tensor& t) { return t.defined() ? t.to(dev) : t; };
   auto [sparse, dense] = model_->prompt_encoder->forward(mv(points), mv(labels), mv(boxes), mv(masks));
-  return model_->mask_decoder->forward(embedding_, model_->prompt_encoder->dense_pe(), sparse, dense, multimask);
+  return model_->mask_decoder->forward(embedding_, model_->prompt_encoder->dense_pe(), sparse, dense,
+                                       multimask);
 }
 
 torch::Tensor SamPredictor::postprocess_masks(const torch::Tensor& low_res) const {
   auto opts = [](int64_t h, int64_t w) {
-    return F::InterpolateFuncOptions().size(std::vector<int64_t>{h, w}).mode(torch::kBilinear).align_corners(false);
+    return F::InterpolateFuncOptions()
+        .size(std::vector<int64_t>{h, w})
+        .mode(torch::kBilinear)
+        .align_corners(false);
   };
   auto up = F::interpolate(low_res, opts(input_size_, input_size_));
   up = up.slice(2, 0, resized_h_).slice(3, 0, resized_w_);
@@ -129,7 +136,8 @@ SamPrediction SamPredictor::predict(const SamPrompt& prompt) const {
     std::vector<float> lab;
     for (const auto& p : prompt.points) {
       if (p.label != 0 && p.label != 1)
-        throw DataError("point label must be 0 (background) or 1 (foreground), got " + std::to_string(p.label));
+        throw DataError("point label must be 0 (background) or 1 (foreground), got " +
+                        std::to_string(p.label));
       const auto t = to_input_frame(p.x, p.y);
       xy.push_back(static_cast<float>(t[0]));
       xy.push_back(static_cast<float>(t[1]));

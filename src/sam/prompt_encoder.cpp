@@ -43,15 +43,17 @@ PromptEncoderImpl::PromptEncoderImpl(int64_t dim, int64_t input_size, int64_t ma
   mask_downscaling = register_module(
       "mask_downscaling",
       torch::nn::Sequential(
-          torch::nn::Conv2d(torch::nn::Conv2dOptions(1, mask_in_chans / 4, 2).stride(2)), LayerNorm2d(mask_in_chans / 4),
-          torch::nn::GELU(), torch::nn::Conv2d(torch::nn::Conv2dOptions(mask_in_chans / 4, mask_in_chans, 2).stride(2)),
-          LayerNorm2d(mask_in_chans), torch::nn::GELU(), torch::nn::Conv2d(torch::nn::Conv2dOptions(mask_in_chans, dim, 1))));
+          torch::nn::Conv2d(torch::nn::Conv2dOptions(1, mask_in_chans / 4, 2).stride(2)),
+          LayerNorm2d(mask_in_chans / 4), torch::nn::GELU(),
+          torch::nn::Conv2d(torch::nn::Conv2dOptions(mask_in_chans / 4, mask_in_chans, 2).stride(2)),
+          LayerNorm2d(mask_in_chans), torch::nn::GELU(),
+          torch::nn::Conv2d(torch::nn::Conv2dOptions(mask_in_chans, dim, 1))));
   no_mask_embed = register_module("no_mask_embed", torch::nn::Embedding(1, dim));
 }
 
 void PromptEncoderImpl::set_input_size(int64_t input_size) {
-  TORCH_CHECK(input_size > 0 && input_size % 16 == 0, "prompt encoder input size must be a positive multiple of 16, got ",
-              input_size);
+  TORCH_CHECK(input_size > 0 && input_size % 16 == 0,
+              "prompt encoder input size must be a positive multiple of 16, got ", input_size);
   input_size_ = input_size;
 }
 
@@ -59,7 +61,9 @@ torch::Tensor PromptEncoderImpl::point_weight(int i) const {
   return point_embeddings->ptr(i)->as<torch::nn::EmbeddingImpl>()->weight;
 }
 
-torch::Tensor PromptEncoderImpl::dense_pe() const { return pe_layer->grid(grid_size(), grid_size()).unsqueeze(0); }
+torch::Tensor PromptEncoderImpl::dense_pe() const {
+  return pe_layer->grid(grid_size(), grid_size()).unsqueeze(0);
+}
 
 torch::Tensor PromptEncoderImpl::no_mask_dense(int64_t batch) const {
   return no_mask_embed->weight.reshape({1, -1, 1, 1}).expand({batch, -1, grid_size(), grid_size()});
@@ -71,9 +75,12 @@ std::pair<torch::Tensor, torch::Tensor> PromptEncoderImpl::forward(const torch::
                                                                    const torch::Tensor& masks) {
   const auto opts = no_mask_embed->weight.options();
   int64_t batch = 1;
-  if (points.defined()) batch = points.size(0);
-  else if (boxes.defined()) batch = boxes.size(0);
-  else if (masks.defined()) batch = masks.size(0);
+  if (points.defined())
+    batch = points.size(0);
+  else if (boxes.defined())
+    batch = boxes.size(0);
+  else if (masks.defined())
+    batch = masks.size(0);
 
   auto sparse = torch::empty({batch, 0, embed_dim}, opts);
   if (points.defined()) {

@@ -38,9 +38,12 @@ std::string detect_encoder_family(const StateDict& state, const std::string& sou
   if (layers && !blocks) return "vit_t";
   if (blocks && !layers) return "vit";
   if (blocks && layers)
-    throw CheckpointError(source + ": has both image_encoder.blocks.* (ViT) and image_encoder.layers.* (TinyViT) keys");
-  throw CheckpointError(source + ": not a SAM checkpoint: no image_encoder.blocks.* (ViT) or image_encoder.layers.* "
-                        "(MobileSAM TinyViT) keys among its " + std::to_string(state.size()) + " tensors");
+    throw CheckpointError(
+        source + ": has both image_encoder.blocks.* (ViT) and image_encoder.layers.* (TinyViT) keys");
+  throw CheckpointError(source +
+                        ": not a SAM checkpoint: no image_encoder.blocks.* (ViT) or image_encoder.layers.* "
+                        "(MobileSAM TinyViT) keys among its " +
+                        std::to_string(state.size()) + " tensors");
 }
 
 Sam build_sam(const StateDict& state, const std::string& source) {

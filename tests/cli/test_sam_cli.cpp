@@ -3,13 +3,13 @@
 // through sam-embed gives the same answer, and bad input gives one line and the right exit code.
 #include <gtest/gtest.h>
 
+#include <sys/wait.h>
 #include <array>
 #include <cmath>
 #include <cstdio>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <sstream>
-#include <sys/wait.h>
 
 #include "nucleisam/image_io.h"
 #include "nucleisam/npy.h"
@@ -115,20 +115,21 @@ TEST_F(SamCli, EmbeddingRoundTripAnswersBoxAndMaskPrompts) {
   EXPECT_EQ(side["resized_height"], 768);
   EXPECT_EQ(side["input_size"], 1024);
 
-  r = run("sam " + ckpt() + " --embedding " + dir.file("e.npy") + " --box 50,40,250,220 --out " + dir.file("b") +
-          " --quiet");
+  r = run("sam " + ckpt() + " --embedding " + dir.file("e.npy") + " --box 50,40,250,220 --out " +
+          dir.file("b") + " --quiet");
   ASSERT_EQ(r.code, 0) << r.out;
   expect_matches_fixture(dir.file("b"), "box1", 202);
 
   r = run("sam " + ckpt() + " --embedding " + dir.file("e.npy") + " --point 150,150 --box 100,100,220,230" +
-          " --mask-input " + fixture("points_box_mask_mask_input.npy") + " --out " + dir.file("m") + " --quiet");
+          " --mask-input " + fixture("points_box_mask_mask_input.npy") + " --out " + dir.file("m") +
+          " --quiet");
   ASSERT_EQ(r.code, 0) << r.out;
   expect_matches_fixture(dir.file("m"), "points_box_mask", 145);
 }
 
 TEST_F(SamCli, SmallerInputSizeKeepsTheOriginalFrame) {
-  Result r = run("sam " + ckpt() + " --image " + fixture("image.png") + " --point 100,80 --input-size 256 --out " +
-                 dir.file("s") + " --quiet");
+  Result r = run("sam " + ckpt() + " --image " + fixture("image.png") +
+                 " --point 100,80 --input-size 256 --out " + dir.file("s") + " --quiet");
   ASSERT_EQ(r.code, 0) << r.out;
   auto m = nucleisam::read_image(dir.file("s/mask_0.png"));
   EXPECT_EQ(m.width, 512);  // masks come back at the original size
@@ -136,8 +137,9 @@ TEST_F(SamCli, SmallerInputSizeKeepsTheOriginalFrame) {
   EXPECT_EQ(nucleisam::read_npy(dir.file("s/mask_0_logits.npy")).shape, (std::vector<int64_t>{1, 64, 64}));
   EXPECT_EQ(read_json(dir.file("s/scores.json"))["input_size"], 256);
   // A 1024-size mask input does not fit a 256 input.
-  r = run("sam " + ckpt() + " --image " + fixture("image.png") + " --point 100,80 --input-size 256 --mask-input " +
-          fixture("points_box_mask_mask_input.npy") + " --out " + dir.file("t"));
+  r = run("sam " + ckpt() + " --image " + fixture("image.png") +
+          " --point 100,80 --input-size 256 --mask-input " + fixture("points_box_mask_mask_input.npy") +
+          " --out " + dir.file("t"));
   EXPECT_EQ(r.code, 1) << r.out;
   EXPECT_EQ(lines(r.out), 1) << r.out;
 }
@@ -145,7 +147,7 @@ TEST_F(SamCli, SmallerInputSizeKeepsTheOriginalFrame) {
 TEST_F(SamCli, MalformedPromptsAreUsageErrors) {
   const std::string base = "sam " + ckpt() + " --image " + fixture("image.png") + " --out " + dir.file("x");
   for (const char* bad : {" --point abc", " --point 1,2,3", " --point 1", " --box 1,2,3", " --box 5,5,1,1",
-                                 "", " --point 1,2 --input-size 100"}) {
+                          "", " --point 1,2 --input-size 100"}) {
     Result r = run(base + std::string(bad));
     EXPECT_EQ(r.code, 2) << bad << ": " << r.out;
     EXPECT_EQ(lines(r.out), 1) << bad << ": " << r.out;
@@ -155,13 +157,14 @@ TEST_F(SamCli, MalformedPromptsAreUsageErrors) {
 }
 
 TEST_F(SamCli, BadInputIsOneLineExitOne) {
-  Result r = run("sam " + ckpt() + " --image " + fixture("image.png") + " --point 600,10 --out " + dir.file("x"));
+  Result r =
+      run("sam " + ckpt() + " --image " + fixture("image.png") + " --point 600,10 --out " + dir.file("x"));
   EXPECT_EQ(r.code, 1) << r.out;
   EXPECT_EQ(lines(r.out), 1) << r.out;
   EXPECT_NE(r.out.find("outside the 512x384 image"), std::string::npos) << r.out;
 
-  r = run("sam --checkpoint " + dir.file("none.pth") + " --image " + fixture("image.png") + " --point 1,2 --out " +
-          dir.file("x"));
+  r = run("sam --checkpoint " + dir.file("none.pth") + " --image " + fixture("image.png") +
+          " --point 1,2 --out " + dir.file("x"));
   EXPECT_EQ(r.code, 1) << r.out;
   EXPECT_EQ(lines(r.out), 1) << r.out;
   EXPECT_NE(r.out.find("none.pth"), std::string::npos) << r.out;
@@ -176,8 +179,8 @@ TEST_F(SamCli, BadInputIsOneLineExitOne) {
   EXPECT_NE(r.out.find("points1_iou.npy"), std::string::npos) << r.out;
 
   // A checkpoint that is not SAM (the image file itself).
-  r = run("sam --checkpoint " + fixture("image.png") + " --image " + fixture("image.png") + " --point 1,2 --out " +
-          dir.file("x"));
+  r = run("sam --checkpoint " + fixture("image.png") + " --image " + fixture("image.png") +
+          " --point 1,2 --out " + dir.file("x"));
   EXPECT_EQ(r.code, 1) << r.out;
   EXPECT_EQ(lines(r.out), 1) << r.out;
   EXPECT_FALSE(std::ifstream(dir.file("x/scores.json")).good());  // nothing written on failure

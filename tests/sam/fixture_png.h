@@ -28,7 +28,8 @@ inline Raster<uint8_t> read_png_rgb(const std::string& path) {
   auto be32 = [&](size_t o) {
     return (uint32_t{b[o]} << 24) | (uint32_t{b[o + 1]} << 16) | (uint32_t{b[o + 2]} << 8) | b[o + 3];
   };
-  if (bytes.size() < 8 || bytes.compare(0, 8, "\x89PNG\r\n\x1a\n") != 0) throw std::runtime_error(path + ": not a PNG");
+  if (bytes.size() < 8 || bytes.compare(0, 8, "\x89PNG\r\n\x1a\n") != 0)
+    throw std::runtime_error(path + ": not a PNG");
   size_t pos = 8;
   uint32_t width = 0, height = 0;
   int color = -1;
@@ -41,7 +42,8 @@ inline Raster<uint8_t> read_png_rgb(const std::string& path) {
     if (type == "IHDR") {
       width = be32(data);
       height = be32(data + 4);
-      if (b[data + 8] != 8 || b[data + 12] != 0) throw std::runtime_error(path + ": only 8-bit non-interlaced PNG");
+      if (b[data + 8] != 8 || b[data + 12] != 0)
+        throw std::runtime_error(path + ": only 8-bit non-interlaced PNG");
       color = b[data + 9];
     } else if (type == "IDAT") {
       idat.append(bytes, data, len);
@@ -72,16 +74,25 @@ inline Raster<uint8_t> read_png_rgb(const std::string& path) {
       const int c = (up && i >= static_cast<size_t>(channels)) ? up[i - channels] : 0;
       int pred = 0;
       switch (filter) {
-        case 0: pred = 0; break;
-        case 1: pred = a; break;
-        case 2: pred = u; break;
-        case 3: pred = (a + u) / 2; break;
+        case 0:
+          pred = 0;
+          break;
+        case 1:
+          pred = a;
+          break;
+        case 2:
+          pred = u;
+          break;
+        case 3:
+          pred = (a + u) / 2;
+          break;
         case 4: {
           const int p = a + u - c, pa = std::abs(p - a), pb = std::abs(p - u), pc = std::abs(p - c);
           pred = (pa <= pb && pa <= pc) ? a : (pb <= pc ? u : c);
           break;
         }
-        default: throw std::runtime_error(path + ": bad PNG filter");
+        default:
+          throw std::runtime_error(path + ": bad PNG filter");
       }
       out[i] = static_cast<uint8_t>(in[i] + pred);
     }

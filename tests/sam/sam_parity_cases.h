@@ -14,8 +14,8 @@
 #include "nucleisam/sam/checkpoint.h"
 #include "nucleisam/sam/pillow_resize.h"
 #include "nucleisam/sam/predictor.h"
-#include "support/test_support.h"
 #include "sam/fixture_png.h"
+#include "support/test_support.h"
 
 namespace nucleisam::test {
 
@@ -154,8 +154,9 @@ TEST_P(SamParity, SparseTokensThroughTheDecoder) {
   auto expected_iou = load_npy_tensor(file("sparse_tokens_iou.npy"));
   torch::NoGradGuard no_grad;
   auto& model = pred.model();
-  auto [masks, iou] = model->mask_decoder->forward(pred.embedding(), model->prompt_encoder->dense_pe(), tokens,
-                                                   model->prompt_encoder->no_mask_dense(tokens.size(0)), false);
+  auto [masks, iou] =
+      model->mask_decoder->forward(pred.embedding(), model->prompt_encoder->dense_pe(), tokens,
+                                   model->prompt_encoder->no_mask_dense(tokens.size(0)), false);
   ASSERT_EQ(masks.sizes(), expected_masks.sizes());
   ASSERT_EQ(iou.sizes(), expected_iou.sizes());
   EXPECT_LT(max_abs_diff(masks, expected_masks), 1e-4);
@@ -172,7 +173,8 @@ TEST_P(SamParity, EndToEndFromOriginalImage) {
   sam::SamPrompt p;
   p.points = {{100, 80, 1}, {300, 200, 0}};
   auto out = pred.predict(p);
-  EXPECT_LE(mismatches(out.masks, load_npy_tensor(file("points1_masks.npy"))), GetParam().points1_flip_budget);
+  EXPECT_LE(mismatches(out.masks, load_npy_tensor(file("points1_masks.npy"))),
+            GetParam().points1_flip_budget);
   EXPECT_LT(max_abs_diff(out.iou, load_npy_tensor(file("points1_iou.npy"))), 1e-4);
 }
 

@@ -99,7 +99,7 @@ TEST(ImageEncoderViT, PresetsAreDetectedFromTheirOwnStateDicts) {
 TEST(ResizeLongestSide, OfficialRounding) {
   EXPECT_EQ(resized_shape(384, 512, 1024), std::make_pair(768, 1024));
   EXPECT_EQ(resized_shape(1000, 1000, 256), std::make_pair(256, 256));
-  EXPECT_EQ(resized_shape(3, 7, 1024), std::make_pair(439, 1024));  // 3 * 1024/7 = 438.86
+  EXPECT_EQ(resized_shape(3, 7, 1024), std::make_pair(439, 1024));      // 3 * 1024/7 = 438.86
   EXPECT_EQ(resized_shape(200, 300, 1024), std::make_pair(683, 1024));  // 682.67
 }
 
@@ -145,7 +145,9 @@ class PromptEncoderTokens : public ::testing::Test {
     pe->pe_layer->positional_encoding_gaussian_matrix.zero_();
     base = torch::cat({torch::zeros({128}), torch::ones({128})});
   }
-  torch::Tensor weight(int i) { return pe->point_embeddings->ptr(i)->as<torch::nn::EmbeddingImpl>()->weight[0]; }
+  torch::Tensor weight(int i) {
+    return pe->point_embeddings->ptr(i)->as<torch::nn::EmbeddingImpl>()->weight[0];
+  }
   PromptEncoder pe{nullptr};
   torch::Tensor base;
 };
@@ -239,7 +241,7 @@ TEST(SamPredictor, RejectsWhatItCannotUse) {
   SamPredictor pred(model, 256);
   SamPrompt p;
   p.points = {{1, 1, 1}};
-  EXPECT_THROW(pred.predict(p), DataError);  // no image yet
+  EXPECT_THROW(pred.predict(p), DataError);                                             // no image yet
   EXPECT_THROW(pred.set_embedding(torch::zeros({1, 256, 64, 64}), 10, 10), DataError);  // 1024-size embedding
   pred.set_embedding(torch::zeros({1, 256, 16, 16}), 10, 20);
   p.points = {{1, 1, 2}};

@@ -5,7 +5,8 @@
 namespace nucleisam::test {
 
 INSTANTIATE_TEST_SUITE_P(MobileSam, SamParity,
-                         ::testing::Values(ParitySet{"vit_t_mobilesam", "mobile_sam_random.pth", 551, 311, 316}),
+                         ::testing::Values(ParitySet{"vit_t_mobilesam", "mobile_sam_random.pth", 551, 311,
+                                                     316}),
                          [](const auto&) { return std::string("vit_t"); });
 
 TEST(MobileSamModel, DetectedAsTinyViT) {

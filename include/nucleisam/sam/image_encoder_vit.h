@@ -15,7 +15,7 @@ namespace nucleisam::sam {
 struct StateDict;
 
 struct ImageEncoderViTConfig {
-  int img_size = 1024;   // size the checkpoint was trained at (pos_embed grid = img_size / patch)
+  int img_size = 1024;  // size the checkpoint was trained at (pos_embed grid = img_size / patch)
   int patch_size = 16;
   int in_chans = 3;
   int embed_dim = 768;

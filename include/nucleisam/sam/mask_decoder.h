@@ -42,7 +42,8 @@ struct TwoWayTransformerImpl : torch::nn::Module {
   TwoWayTransformerImpl(int64_t depth = 2, int64_t dim = 256, int64_t num_heads = 8, int64_t mlp_dim = 2048);
   // image_embedding, image_pe: B x C x h x w; point_embedding: B x N x C. Returns
   // (tokens B x N x C, image B x hw x C).
-  std::pair<torch::Tensor, torch::Tensor> forward(const torch::Tensor& image_embedding, const torch::Tensor& image_pe,
+  std::pair<torch::Tensor, torch::Tensor> forward(const torch::Tensor& image_embedding,
+                                                  const torch::Tensor& image_pe,
                                                   const torch::Tensor& point_embedding);
   torch::nn::ModuleList layers{nullptr};
   DecoderAttention final_attn_token_to_image{nullptr};
@@ -64,9 +65,11 @@ struct MaskDecoderImpl : torch::nn::Module {
   // image_embeddings: 1 x C x g x g (or B); image_pe: 1 x C x g x g; sparse: B x N x C;
   // dense: B x C x g x g. Returns (masks B x M x 4g x 4g, iou B x M) with M = 3 (tokens 1..3) when
   // multimask, else 1 (token 0).
-  std::pair<torch::Tensor, torch::Tensor> forward(const torch::Tensor& image_embeddings, const torch::Tensor& image_pe,
+  std::pair<torch::Tensor, torch::Tensor> forward(const torch::Tensor& image_embeddings,
+                                                  const torch::Tensor& image_pe,
                                                   const torch::Tensor& sparse_prompt_embeddings,
-                                                  const torch::Tensor& dense_prompt_embeddings, bool multimask_output);
+                                                  const torch::Tensor& dense_prompt_embeddings,
+                                                  bool multimask_output);
   // All 1 + num_multimask_outputs masks and IoU scores, before selection.
   std::pair<torch::Tensor, torch::Tensor> predict_masks(const torch::Tensor& image_embeddings,
                                                         const torch::Tensor& image_pe,

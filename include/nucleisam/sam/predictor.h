@@ -71,9 +71,10 @@ class SamPredictor {
   // Prompts already in the input frame, on any device: points B x N x 2, labels B x N,
   // boxes B x 4, masks B x 1 x 4g x 4g (any may be undefined). Returns low-res logits and IoU on
   // the model's device.
-  std::pair<torch::Tensor, torch::Tensor> predict_low_res(const torch::Tensor& points, const torch::Tensor& labels,
-                                                          const torch::Tensor& boxes, const torch::Tensor& masks,
-                                                          bool multimask) const;
+  std::pair<torch::Tensor, torch::Tensor> predict_low_res(const torch::Tensor& points,
+                                                          const torch::Tensor& labels,
+                                                          const torch::Tensor& boxes,
+                                                          const torch::Tensor& masks, bool multimask) const;
   // Upsample low-res logits to the input size, crop the padding, resize to the original size
   // (bilinear, align_corners=False). Returns logits; threshold at 0 for masks.
   torch::Tensor postprocess_masks(const torch::Tensor& low_res_logits) const;
