@@ -5,6 +5,7 @@
 //   bench_sam_latency [--threads N] [--runs N] [--models vit_b,vit_t,vit_tiny] [--sizes 1024,256]
 //                     [--device cpu|cuda]
 //
+// nucleisam-bench: core
 // vit_tiny is the fixture architecture (E=96, depth 4, 4 heads), for comparison with the Python
 // reference timing in ../shared/fixtures/sam/vit_tiny/README.md.
 #include <torch/torch.h>
