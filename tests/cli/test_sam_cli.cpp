@@ -19,29 +19,11 @@ namespace {
 
 using nucleisam::test::shared_path;
 
-struct Result {
-  int code;
-  std::string out;
-};
+using Result = ::nucleisam::test::CliResult;
 
-Result run(const std::string& args) {
-  std::string cmd = nucleisam::test::binary_dir() + "/nucleisam " + args + " 2>&1";
-  Result r{-1, {}};
-  FILE* p = popen(cmd.c_str(), "r");
-  if (!p) return r;
-  std::array<char, 4096> buf;
-  size_t n;
-  while ((n = fread(buf.data(), 1, buf.size(), p)) > 0) r.out.append(buf.data(), n);
-  int status = pclose(p);
-  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-  return r;
-}
+Result run(const std::string& args) { return ::nucleisam::test::run_cli(args); }
 
-int lines(const std::string& s) {
-  int n = 0;
-  for (char c : s) n += c == '\n';
-  return n;
-}
+int lines(const std::string& s) { return ::nucleisam::test::count_lines(s); }
 
 std::string fixture(const std::string& name) { return shared_path("fixtures/sam/vit_tiny/" + name); }
 

@@ -14,6 +14,15 @@ bool shared_exists(const std::string& relative);
 // Folder holding the built nucleisam executable.
 std::string binary_dir();
 
+// Runs the built `nucleisam` with `args` (a shell fragment) and captures stdout + stderr together.
+struct CliResult {
+  int code = -1;    // exit status; 128 + signal when killed
+  std::string out;  // stdout and stderr together
+};
+CliResult run_cli(const std::string& args);
+// Number of '\n' in s (one-line error messages have exactly one).
+int count_lines(const std::string& s);
+
 // A fresh empty folder, removed with its content when the object dies.
 class TempDir {
  public:
