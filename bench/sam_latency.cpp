@@ -23,6 +23,7 @@
 #include <vector>
 
 #include "nucleisam/sam/predictor.h"
+#include "nucleisam/threads.h"
 
 using namespace nucleisam::sam;
 
@@ -168,7 +169,10 @@ int main(int argc, char** argv) {
     // (forking after it has started is unsafe with OpenMP).
     pid_t pid = fork();
     if (pid == 0) {
-      if (threads > 0) torch::set_num_threads(threads);
+      if (threads > 0) {
+        torch::set_num_threads(threads);
+        nucleisam::limit_blas_threads(threads);
+      }
       try {
         run_model(name, sizes, runs, torch::Device(device));
       } catch (const std::exception& e) {

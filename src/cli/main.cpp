@@ -12,6 +12,7 @@
 #include "cli/device.h"
 #include "nucleisam/errors.h"
 #include "nucleisam/log.h"
+#include "nucleisam/threads.h"
 
 namespace nucleisam::cli {
 namespace {
@@ -87,6 +88,7 @@ int run_main(int argc, char** argv) {
   else log::set_level(log::Level::info);
   if (g_options.threads > 0) {
     torch::set_num_threads(g_options.threads);
+    limit_blas_threads(g_options.threads);
     cv::setNumThreads(g_options.threads);
   }
 
