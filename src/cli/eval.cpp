@@ -19,6 +19,7 @@
 #include "nucleisam/data/dataset.h"
 #include "nucleisam/errors.h"
 #include "nucleisam/image_io.h"
+#include "nucleisam/io/nucleus_table.h"
 #include "nucleisam/log.h"
 #include "nucleisam/metrics/evaluation.h"
 #include "nucleisam/progress.h"
@@ -150,6 +151,20 @@ std::map<int32_t, SidecarRow> read_sidecar_csv(const std::string& path, bool& ha
   return rows;
 }
 
+// A per-instance sidecar: segment's nucleus table (quoted class names) through its own reader,
+// anything else through read_sidecar_csv.
+std::map<int32_t, SidecarRow> read_sidecar(const fs::path& csv, bool& has_class, bool& has_score) {
+  if (!ends_with(csv.filename().string(), "_nuclei.csv")) return read_sidecar_csv(csv.string(), has_class, has_score);
+  std::map<int32_t, SidecarRow> rows;
+  has_class = false;
+  has_score = true;
+  for (const Nucleus& n : read_nucleus_table(csv.string())) {
+    rows[n.id] = SidecarRow{n.class_id, n.score};
+    has_class = has_class || n.class_id != 0;  // class 0 = unclassified, as in read_sidecar_csv
+  }
+  return rows;
+}
+
 std::optional<fs::path> class_map_beside(const fs::path& label_file) {
   for (const auto& ext : kLabelExtensions) {
     fs::path p = label_file.parent_path() / (label_file.stem().string() + kClassMapSuffix + ext);
@@ -165,7 +180,7 @@ bool has_class_sidecar(const fs::path& label_file) {
   const fs::path csv = sidecar_csv_for(label_file);
   if (!fs::exists(csv)) return false;
   bool has_class = false, has_score = false;
-  read_sidecar_csv(csv.string(), has_class, has_score);
+  read_sidecar(csv, has_class, has_score);
   return has_class;
 }
 
@@ -182,7 +197,7 @@ LoadedInstances load_label_file(const fs::path& file) {
   const fs::path csv = sidecar_csv_for(file);
   if (fs::exists(csv)) {
     bool has_class = false, has_score = false;
-    auto rows = read_sidecar_csv(csv.string(), has_class, has_score);
+    auto rows = read_sidecar(csv, has_class, has_score);
     if (has_class) out.classes.reserve(old_ids.size());
     if (has_score) out.scores.reserve(old_ids.size());
     for (int32_t old : old_ids) {

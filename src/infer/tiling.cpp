@@ -2,7 +2,7 @@
 #include "nucleisam/infer/tiling.h"
 
 #include <algorithm>
-#include <map>
+#include <vector>
 
 #include "nucleisam/errors.h"
 
@@ -59,7 +59,10 @@ void InstanceStitcher::add(const TileWindow& tile, const Segmentation& part) {
     double x = 0, y = 0;
     long long n = 0;
   };
-  std::map<int32_t, Sum> sums;
+  // Tile ids are small dense integers: index by id instead of a map lookup per pixel.
+  int32_t max_id = 0;
+  for (int32_t v : m.data) max_id = std::max(max_id, v);
+  std::vector<Sum> sums(static_cast<size_t>(max_id) + 1);
   for (int y = 0; y < m.height; ++y)
     for (int x = 0; x < m.width; ++x)
       if (int32_t id = m.at(y, x); id > 0) {
@@ -68,8 +71,10 @@ void InstanceStitcher::add(const TileWindow& tile, const Segmentation& part) {
         s.y += y;
         ++s.n;
       }
-  std::map<int32_t, int32_t> kept;  // tile id -> image id
-  for (const auto& [id, s] : sums) {
+  std::vector<int32_t> kept(sums.size(), 0);  // tile id -> image id (0: not owned by this tile)
+  for (int32_t id = 1; id <= max_id; ++id) {
+    const Sum& s = sums[id];
+    if (s.n == 0) continue;
     double cx = tile.x + s.x / s.n + 0.5, cy = tile.y + s.y / s.n + 0.5;
     if (cx < tile.own_x0 || cx >= tile.own_x1 || cy < tile.own_y0 || cy >= tile.own_y1) continue;
     kept[id] = next_id_++;
@@ -81,11 +86,9 @@ void InstanceStitcher::add(const TileWindow& tile, const Segmentation& part) {
   for (int y = 0; y < m.height; ++y)
     for (int x = 0; x < m.width; ++x) {
       int32_t id = m.at(y, x);
-      if (id <= 0) continue;
-      auto it = kept.find(id);
-      if (it == kept.end()) continue;
+      if (id <= 0 || kept[id] == 0) continue;
       int32_t& dst = result_.instances.at(tile.y + y, tile.x + x);
-      if (dst == 0) dst = it->second;
+      if (dst == 0) dst = kept[id];
     }
   if (result_.class_names.empty()) result_.class_names = part.class_names;
 }
@@ -111,16 +114,21 @@ Segmentation segment_in_tiles(Segmenter& segmenter, const Image& image, const st
   }
   Segmentation out = stitcher.result();
   // Nuclei whose pixels all went to an earlier tile's nucleus vanish: renumber to keep ids dense.
-  std::map<int32_t, int64_t> area;
+  int32_t max_id = 0;
+  for (int32_t v : out.instances.data) max_id = std::max(max_id, v);
+  std::vector<int64_t> area(static_cast<size_t>(max_id) + 1, 0);
   for (int32_t v : out.instances.data)
     if (v > 0) ++area[v];
-  if (area.empty() || static_cast<size_t>(area.rbegin()->first) != area.size()) {
+  std::vector<int32_t> renumber(area.size(), 0);
+  int32_t used = 0;
+  for (int32_t id = 1; id <= max_id; ++id)
+    if (area[id] > 0) renumber[id] = ++used;
+  if (used != max_id) {
     Segmentation dense;
     dense.class_names = out.class_names;
     dense.instances = LabelMap(out.instances.height, out.instances.width);
-    std::map<int32_t, int32_t> renumber;
-    for (const auto& [id, n] : area) {
-      renumber[id] = static_cast<int32_t>(renumber.size()) + 1;
+    for (int32_t id = 1; id <= max_id; ++id) {
+      if (renumber[id] == 0) continue;
       if (!out.classes.empty()) dense.classes.push_back(out.classes[id - 1]);
       if (!out.scores.empty()) dense.scores.push_back(out.scores[id - 1]);
     }

@@ -12,6 +12,7 @@
 #include <sstream>
 
 #include "nucleisam/image_io.h"
+#include "nucleisam/io/nucleus_table.h"
 #include "support/test_support.h"
 
 using namespace nucleisam;
@@ -246,8 +247,9 @@ TEST(EvalCli, ReadsSegmentOutputFolders) {
   LabelMap pb = read_label_map(h.gt + "/b.tif");
   write_label_map(h.pred + "/a_labels.tif", pa);
   write_label_map(h.pred + "/b_labels.tif", pb);
-  write_text(h.pred + "/a_nuclei.csv", "id,class,class_name,area,score\n1,0,,8,0.9\n2,0,,8,0.2\n");
-  write_text(h.pred + "/b_nuclei.csv", "id,class,class_name,area,score\n1,0,,4,1.0\n2,0,,4,1.0\n");
+  // Real nucleus tables, written by the same writer segment uses.
+  write_nucleus_table(h.pred + "/a_nuclei.csv", nuclei_from_instances(pa, {}, {0.9f, 0.2f}));
+  write_nucleus_table(h.pred + "/b_nuclei.csv", nuclei_from_instances(pb));
   Image overlay(4, 8, 3);
   write_image(h.pred + "/a_overlay.png", overlay);
   Result r = run("--quiet eval --pred " + h.pred + " --gt " + h.gt + " --out " + h.out);
