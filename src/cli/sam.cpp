@@ -7,6 +7,7 @@
 #include <sstream>
 
 #include "cli/command.h"
+#include "cli/embedding_sidecar.h"
 #include "nucleisam/atomic_file.h"
 #include "nucleisam/errors.h"
 #include "nucleisam/image_io.h"
@@ -49,12 +50,6 @@ sam::SamPoint parse_point(const std::string& text) {
   return p;
 }
 
-std::string sidecar_path(const std::string& npy) {
-  const auto dot = npy.rfind('.');
-  const auto slash = npy.rfind('/');
-  const bool has_ext = dot != std::string::npos && (slash == std::string::npos || dot > slash);
-  return (has_ext ? npy.substr(0, dot) : npy) + ".json";
-}
 
 torch::Tensor read_tensor(const std::string& path) {
   NpyArray a = read_npy(path);
@@ -112,7 +107,7 @@ CommandRegistration reg("sam", "Segment with SAM from point / box / mask prompts
     Image image;
     nlohmann::json side;
     if (!o->embedding.empty()) {
-      const auto side_path = sidecar_path(o->embedding);
+      const auto side_path = embedding_sidecar_path(o->embedding);
       try {
         side = nlohmann::json::parse(read_file(side_path));
         height = side.at("original_height").get<int>();

@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/command.h"
+#include "cli/embedding_sidecar.h"
 #include "nucleisam/atomic_file.h"
 #include "nucleisam/errors.h"
 #include "nucleisam/image_io.h"
@@ -16,13 +17,6 @@
 namespace nucleisam::cli {
 namespace {
 
-// E.npy -> E.json (the sidecar `nucleisam sam --embedding E.npy` reads).
-std::string sidecar_path(const std::string& npy) {
-  const auto dot = npy.rfind('.');
-  const auto slash = npy.rfind('/');
-  const bool has_ext = dot != std::string::npos && (slash == std::string::npos || dot > slash);
-  return (has_ext ? npy.substr(0, dot) : npy) + ".json";
-}
 
 struct EmbedOptions {
   std::string checkpoint, image, out;
@@ -63,8 +57,8 @@ CommandRegistration reg(
         j["resized_height"] = predictor.resized_height();
         j["resized_width"] = predictor.resized_width();
         j["shape"] = shape;
-        write_file_atomic(sidecar_path(o->out), j.dump(2) + "\n");
-        log::info("wrote ", o->out, " and ", sidecar_path(o->out));
+        write_file_atomic(embedding_sidecar_path(o->out), j.dump(2) + "\n");
+        log::info("wrote ", o->out, " and ", embedding_sidecar_path(o->out));
         return 0;
       };
     });

@@ -14,6 +14,7 @@
 
 #include "nucleisam/errors.h"
 #include "nucleisam/sam/checkpoint.h"
+#include "sam/checkpoint_formats.h"
 
 namespace nucleisam::sam {
 namespace F = torch::nn::functional;
@@ -61,18 +62,12 @@ std::string ImageEncoderViTConfig::name() const {
 
 namespace {
 
-std::string shape_string(const torch::Tensor& t) {
-  std::ostringstream s;
-  s << t.sizes();
-  return s.str();
-}
-
 const torch::Tensor& require(const StateDict& state, const std::string& key, int64_t dims,
                              const std::string& source) {
   if (!state.contains(key)) throw CheckpointError(source + ": not a SAM ViT checkpoint: missing " + key);
   const auto& t = state.at(key);
   if (t.dim() != dims)
-    throw CheckpointError(source + ": " + key + " has shape " + shape_string(t) + ", expected " +
+    throw CheckpointError(source + ": " + key + " has shape " + shape_string(t.sizes()) + ", expected " +
                           std::to_string(dims) + " dimensions");
   return t;
 }

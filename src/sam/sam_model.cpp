@@ -30,11 +30,8 @@ std::shared_ptr<torch::nn::Module> SamImpl::image_encoder() const {
 std::string SamImpl::model_type() const { return vit.is_empty() ? "vit_t" : vit->config.name(); }
 
 std::string detect_encoder_family(const StateDict& state, const std::string& source) {
-  bool blocks = false, layers = false;
-  for (const auto& [key, tensor] : state.entries) {
-    if (key.rfind("image_encoder.blocks.", 0) == 0) blocks = true;
-    if (key.rfind("image_encoder.layers.", 0) == 0) layers = true;
-  }
+  const bool blocks = has_prefix(state, "image_encoder.blocks.");
+  const bool layers = has_prefix(state, "image_encoder.layers.");
   if (layers && !blocks) return "vit_t";
   if (blocks && !layers) return "vit";
   if (blocks && layers)
