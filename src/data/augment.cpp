@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "nucleisam/data/sampler.h"
 #include "nucleisam/errors.h"
 
 namespace nucleisam::data {
@@ -13,7 +14,6 @@ namespace {
 
 constexpr double kPi = 3.14159265358979323846;
 
-double uniform01(std::mt19937_64& rng) { return static_cast<double>(rng() >> 11) * (1.0 / 9007199254740992.0); }
 double uniform(std::mt19937_64& rng, double lo, double hi) { return lo + (hi - lo) * uniform01(rng); }
 bool chance(std::mt19937_64& rng, double p) { return uniform01(rng) < p; }
 

@@ -34,7 +34,8 @@ ClassTable read_instances_csv(const std::string& path) {
   int lineno = 1;
   while (std::getline(in, line)) {
     ++lineno;
-    if (line.empty() || line == "\r") continue;
+    if (!line.empty() && line.back() == '\r') line.pop_back();  // CRLF files
+    if (line.empty()) continue;
     std::stringstream ss(line);
     std::string tile, label, type;
     std::getline(ss, tile, ',');

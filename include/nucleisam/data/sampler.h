@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstdint>
+#include <random>
 #include <vector>
 
 #include "nucleisam/data/dataset.h"
@@ -25,5 +26,9 @@ std::vector<std::vector<int>> classes_per_image(const Dataset& dataset);
 // Mixes (seed, a, b) into a well-spread 64-bit value (splitmix64 steps): the seed of the random
 // stream for one draw, so results do not depend on the order or thread that makes them.
 uint64_t mix_seed(uint64_t seed, uint64_t a, uint64_t b = 0);
+
+// A double in [0, 1) from the top 53 bits of one draw: the same value on every platform, unlike
+// std::uniform_real_distribution, so seeded augmentation and sampling reproduce everywhere.
+double uniform01(std::mt19937_64& rng);
 
 }  // namespace nucleisam::data
