@@ -28,6 +28,12 @@ struct CheckpointError : Error {
   using Error::Error;
 };
 
+// A model cannot be built or run as asked (unknown architecture or option, bad option value,
+// input of the wrong shape).
+struct ModelError : Error {
+  using Error::Error;
+};
+
 // A dataset is inconsistent (image and labels of different sizes, unknown class id, ...).
 struct DataError : Error {
   using Error::Error;
