@@ -8,13 +8,16 @@
 #include "nucleisam/errors.h"
 #include "nucleisam/infer/classical_segmenter.h"
 #include "nucleisam/infer/segment_run.h"
+#include "nucleisam/cpu_features.h"
 #include "nucleisam/log.h"
+#include "nucleisam/predict/model_segmenter.h"
 
 namespace nucleisam::cli {
 namespace {
 
 struct SegmentArgs {
-  std::string input, out, model = "classical", formats = "geojson,csv,labels,overlay";
+  std::string input, out, model = "classical", formats = "geojson,csv,labels,overlay", precision = "auto";
+  int batch_size = 4;
   int min_area = 30;
   float split_depth = 2.0f;
   float threshold_scale = 1.0f;
@@ -28,8 +31,15 @@ CommandRegistration reg(
       auto a = std::make_shared<SegmentArgs>();
       app.add_option("-i,--input", a->input, "Image file, or a folder of images (.png .jpg .tif ...)")->required();
       app.add_option("-o,--out", a->out, "Output folder (created if missing)")->required();
-      app.add_option("--model", a->model, "Segmentation method (classical: training-free baseline)")
-          ->check(CLI::IsMember({"classical"}))
+      app.add_option("--model", a->model,
+                     "A trained model: a shipped name (he-nuclei, he-nuclei-classes) or a .safetensors file; "
+                     "'classical' is the training-free baseline")
+          ->capture_default_str();
+      app.add_option("--precision", a->precision, "Model arithmetic: fp32, bf16, or auto (bf16 where the CPU has it)")
+          ->check(CLI::IsMember({"fp32", "bf16", "auto"}))
+          ->capture_default_str();
+      app.add_option("--batch-size", a->batch_size, "Model windows run together")
+          ->check(CLI::Range(1, 1024))
           ->capture_default_str();
       app.add_option("--min-area", a->min_area, "Smallest nucleus kept, in pixels")
           ->check(CLI::Range(1, 1 << 30))
@@ -55,11 +65,21 @@ CommandRegistration reg(
       app.add_flag("--overwrite", a->overwrite, "Redo images whose outputs already exist (default: skip them)");
       return [a]() {
         OutputFormats formats = parse_output_formats(a->formats);
-        ClassicalOptions options;
-        options.split.min_area = a->min_area;
-        options.split.split_depth = a->split_depth;
-        options.threshold_scale = a->threshold_scale;
-        ClassicalSegmenter segmenter(options);
+        std::unique_ptr<Segmenter> segmenter;
+        if (a->model == "classical") {
+          ClassicalOptions options;
+          options.split.min_area = a->min_area;
+          options.split.split_depth = a->split_depth;
+          options.threshold_scale = a->threshold_scale;
+          segmenter = std::make_unique<ClassicalSegmenter>(options);
+        } else {
+          predict::ModelSegmenterOptions options;
+          options.precision = resolve_precision(a->precision);
+          options.batch_size = a->batch_size;
+          const std::string path = predict::find_model_file(a->model);
+          segmenter = predict::ModelSegmenter::from_file(path, options);
+          log::info("segment: model ", path, " (", options.precision, ")");
+        }
 
         std::vector<std::string> images = find_input_images(a->input, a->out);
         SegmentRunOptions run;
@@ -70,7 +90,7 @@ CommandRegistration reg(
         run.tile_overlap = a->tile_overlap;
         // One named file: its failure is the command's failure, reported as one line by main.
         run.stop_on_error = images.size() == 1 && images[0] == a->input;
-        SegmentRunReport report = run_segmentation(images, segmenter, run);
+        SegmentRunReport report = run_segmentation(images, *segmenter, run);
 
         log::info("segment: ", report.segmented, " segmented, ", report.skipped, " skipped (outputs existed), ",
                   report.failures.size(), " failed; ", report.nuclei, " nuclei; outputs in ", a->out);

@@ -1,0 +1,25 @@
+// What the CPU can do natively, read once from the operating system (Linux /proc/cpuinfo flags).
+// Used to resolve --precision auto: bfloat16 only where the CPU has native bf16 arithmetic.
+#pragma once
+
+#include <string>
+
+namespace nucleisam {
+
+struct CpuFeatures {
+  std::string model;      // "Intel(R) Xeon(R) Platinum 8480+" or "" when unknown
+  bool avx2 = false, avx512f = false, avx512_bf16 = false, amx_bf16 = false;
+  bool native_bf16() const { return avx512_bf16 || amx_bf16; }
+  std::string summary() const;  // "model (AVX2 AVX-512 AVX-512-BF16 AMX)"
+};
+
+// Parses the text of /proc/cpuinfo (the first processor's "model name" and "flags" lines).
+CpuFeatures parse_cpuinfo(const std::string& text);
+// This machine's features (empty when /proc/cpuinfo is unreadable).
+const CpuFeatures& cpu_features();
+
+// "fp32" | "bf16" | "auto" -> "fp32" | "bf16"; auto picks bf16 on a GPU or where the CPU has
+// native bf16. Throws UsageError for any other value.
+std::string resolve_precision(const std::string& precision, bool on_gpu = false);
+
+}  // namespace nucleisam

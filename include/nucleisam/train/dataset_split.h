@@ -1,0 +1,49 @@
+// Training and validation sets made from datasets: a subset by sample name (hold tiles out of a
+// training split for validation) and the concatenation of several datasets (MoNuSeg + CoNSeP).
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "nucleisam/data/dataset.h"
+
+namespace nucleisam::train {
+
+// True when `name` matches `pattern`, where '*' stands for any run of characters ("train_3_*").
+bool name_matches(const std::string& pattern, const std::string& name);
+
+// The samples of `base` whose names match a pattern of `include` (when non-empty) and none of
+// `exclude`, in base order. Throws DataError naming `source` for a pattern that matches no sample (a
+// typo would otherwise silently leak a validation tile into training) and for an empty result.
+class SubsetDataset : public data::Dataset {
+ public:
+  SubsetDataset(std::shared_ptr<const data::Dataset> base, const std::vector<std::string>& include,
+                const std::vector<std::string>& exclude, const std::string& source);
+  size_t size() const override { return indices_.size(); }
+  data::Sample get(size_t i) const override { return base_->get(indices_.at(i)); }
+  std::string name(size_t i) const override { return base_->name(indices_.at(i)); }
+  const data::ClassNames& class_names() const override { return base_->class_names(); }
+  std::string format() const override { return base_->format(); }
+
+ private:
+  std::shared_ptr<const data::Dataset> base_;
+  std::vector<size_t> indices_;
+};
+
+// Several datasets one after the other. They must have the same class names (DataError otherwise).
+class ConcatDataset : public data::Dataset {
+ public:
+  explicit ConcatDataset(std::vector<std::shared_ptr<const data::Dataset>> parts);
+  size_t size() const override { return size_; }
+  data::Sample get(size_t i) const override;
+  std::string name(size_t i) const override;
+  const data::ClassNames& class_names() const override { return parts_.front()->class_names(); }
+
+ private:
+  std::pair<size_t, size_t> locate(size_t i) const;
+  std::vector<std::shared_ptr<const data::Dataset>> parts_;
+  size_t size_ = 0;
+};
+
+}  // namespace nucleisam::train

@@ -1,0 +1,391 @@
+// `nucleisam train`: trains a segmentation network from a JSON recipe (configs/*.json) into a run
+// folder, or resumes one. The recipe is resolved (defaults filled in, paths made absolute) and
+// written to <run>/config.json, which is what --resume reads. See docs/training.md.
+#include <torch/torch.h>
+
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <memory>
+#include <nlohmann/json.hpp>
+
+#include "cli/command.h"
+#include "nucleisam/atomic_file.h"
+#include "nucleisam/cpu_features.h"
+#include "nucleisam/errors.h"
+#include "nucleisam/log.h"
+#include "nucleisam/metrics/evaluation.h"
+#include "nucleisam/predict/model_segmenter.h"
+#include "nucleisam/train/dataset_split.h"
+#include "nucleisam/train/trainer.h"
+
+namespace nucleisam::cli {
+namespace {
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+struct TrainArgs {
+  std::string config, out, resume;
+};
+
+// Reads `key` of object `j` into `value` when present, with a clear message for a wrong type.
+template <typename T>
+void read(const json& j, const char* key, T& value, const std::string& where) {
+  if (!j.contains(key)) return;
+  try {
+    value = j.at(key).get<T>();
+  } catch (const json::exception&) {
+    throw UsageError(where + ": '" + key + "' has the wrong type (" + j.at(key).dump() + ")");
+  }
+}
+
+void reject_unknown(const json& j, const std::set<std::string>& known, const std::string& where) {
+  if (!j.is_object()) throw UsageError(where + " must be a JSON object");
+  for (auto it = j.begin(); it != j.end(); ++it)
+    if (!known.count(it.key())) throw UsageError(where + ": unknown key '" + it.key() + "'");
+}
+
+std::string scalar_text(const json& v, const std::string& where) {
+  if (v.is_string()) return v.get<std::string>();
+  if (v.is_boolean()) return v.get<bool>() ? "true" : "false";
+  if (v.is_number_integer()) return std::to_string(v.get<int64_t>());
+  if (v.is_number()) {
+    std::ostringstream s;
+    s.precision(9);
+    s << v.get<double>();
+    return s.str();
+  }
+  throw UsageError(where + " must be a string, number or boolean");
+}
+
+struct DataSpec {
+  std::string path, format = "auto";
+  std::vector<std::string> include, exclude;
+};
+
+DataSpec parse_data_spec(const json& j, const std::string& where, const fs::path& base) {
+  reject_unknown(j, {"path", "format", "include", "exclude"}, where);
+  DataSpec d;
+  read(j, "path", d.path, where);
+  read(j, "format", d.format, where);
+  read(j, "include", d.include, where);
+  read(j, "exclude", d.exclude, where);
+  if (d.path.empty()) throw UsageError(where + ": 'path' is required");
+  fs::path p(d.path);
+  if (p.is_relative()) p = base / p;
+  d.path = fs::weakly_canonical(p).string();
+  return d;
+}
+
+json data_spec_json(const DataSpec& d) {
+  return {{"path", d.path}, {"format", d.format}, {"include", d.include}, {"exclude", d.exclude}};
+}
+
+std::shared_ptr<const data::Dataset> open_spec(const DataSpec& d) {
+  std::shared_ptr<const data::Dataset> ds = data::open_dataset(d.path, d.format);
+  if (d.include.empty() && d.exclude.empty()) return ds;
+  return std::make_shared<train::SubsetDataset>(ds, d.include, d.exclude, d.path);
+}
+
+// Everything the command needs, parsed from a recipe (and written back, resolved).
+struct Recipe {
+  train::TrainConfig config;
+  std::vector<DataSpec> train_data;
+  std::optional<DataSpec> validation;
+  bool classes = false;
+  int threads = 0;
+  std::string precision_asked = "auto";
+  json resolved;
+};
+
+Recipe parse_recipe(const json& j, const std::string& where, const fs::path& base) {
+  reject_unknown(j, {"name", "model", "data", "train", "loss", "inference", "threads"}, where);
+  Recipe r;
+  train::TrainConfig& c = r.config;
+  models::ModelCard& card = c.card;
+  read(j, "name", card.name, where);
+  if (card.name.empty()) card.name = "model";
+  read(j, "threads", r.threads, where);
+
+  const json model = j.value("model", json::object());
+  reject_unknown(model, {"arch", "options", "distance_head", "classes"}, where + " model");
+  read(model, "arch", card.arch, where + " model");
+  if (card.arch.empty()) throw UsageError(where + ": model 'arch' is required (" + [] {
+                                            std::string s;
+                                            for (auto& a : models::network_architectures()) s += (s.empty() ? "" : ", ") + a;
+                                            return s;
+                                          }() + ")");
+  if (model.contains("options")) {
+    const json& o = model.at("options");
+    if (!o.is_object()) throw UsageError(where + ": model 'options' must be an object");
+    for (auto it = o.begin(); it != o.end(); ++it)
+      card.options[it.key()] = scalar_text(it.value(), where + " model option '" + it.key() + "'");
+  }
+  read(model, "distance_head", card.heads.distance, where + " model");
+  read(model, "classes", r.classes, where + " model");
+
+  const json data = j.value("data", json::object());
+  reject_unknown(data, {"train", "validation", "crop_size", "crops_per_image", "rfs_threshold", "mpp", "augment"},
+                 where + " data");
+  if (!data.contains("train") || !data.at("train").is_array() || data.at("train").empty())
+    throw UsageError(where + ": data 'train' must be a non-empty list of datasets");
+  for (size_t i = 0; i < data.at("train").size(); ++i)
+    r.train_data.push_back(parse_data_spec(data.at("train")[i], where + " data train[" + std::to_string(i) + "]", base));
+  if (data.contains("validation") && !data.at("validation").is_null())
+    r.validation = parse_data_spec(data.at("validation"), where + " data validation", base);
+  read(data, "crop_size", c.augment.crop_size, where + " data");
+  read(data, "crops_per_image", c.crops_per_image, where + " data");
+  read(data, "rfs_threshold", c.rfs_threshold, where + " data");
+  read(data, "mpp", card.mpp, where + " data");
+  const json aug = data.value("augment", json::object());
+  reject_unknown(aug, {"flips", "rotate90", "rotate_probability", "max_rotation_degrees", "scale_probability",
+                       "min_scale", "max_scale", "color_probability", "brightness", "contrast", "saturation", "hue",
+                       "stain_probability", "stain_alpha", "stain_beta"},
+                 where + " data augment");
+  data::AugmentConfig& a = c.augment;
+  read(aug, "flips", a.flips, where);
+  read(aug, "rotate90", a.rotate90, where);
+  read(aug, "rotate_probability", a.rotate_probability, where);
+  read(aug, "max_rotation_degrees", a.max_rotation_degrees, where);
+  read(aug, "scale_probability", a.scale_probability, where);
+  read(aug, "min_scale", a.min_scale, where);
+  read(aug, "max_scale", a.max_scale, where);
+  read(aug, "color_probability", a.color_probability, where);
+  read(aug, "brightness", a.color.brightness, where);
+  read(aug, "contrast", a.color.contrast, where);
+  read(aug, "saturation", a.color.saturation, where);
+  read(aug, "hue", a.color.hue, where);
+  read(aug, "stain_probability", a.stain_probability, where);
+  read(aug, "stain_alpha", a.stain.alpha, where);
+  read(aug, "stain_beta", a.stain.beta, where);
+
+  const json t = j.value("train", json::object());
+  reject_unknown(t, {"epochs", "batch_size", "lr", "weight_decay", "schedule", "warmup_steps", "final_lr_ratio",
+                     "step_epochs", "step_gamma", "precision", "channels_last", "seed", "checkpoint_every",
+                     "log_every", "loader_threads", "validate_every", "best_metric"},
+                 where + " train");
+  read(t, "epochs", c.epochs, where);
+  read(t, "batch_size", c.batch_size, where);
+  read(t, "lr", c.lr, where);
+  read(t, "weight_decay", c.weight_decay, where);
+  read(t, "schedule", c.schedule.kind, where);
+  if (c.schedule.kind != "constant" && c.schedule.kind != "cosine" && c.schedule.kind != "step")
+    throw UsageError(where + ": train 'schedule' must be constant, cosine or step");
+  read(t, "warmup_steps", c.schedule.warmup_steps, where);
+  read(t, "final_lr_ratio", c.schedule.final_ratio, where);
+  read(t, "step_epochs", c.schedule.step_epochs, where);
+  read(t, "step_gamma", c.schedule.step_gamma, where);
+  read(t, "precision", r.precision_asked, where);
+  c.precision = resolve_precision(r.precision_asked);
+  read(t, "channels_last", c.channels_last, where);
+  read(t, "seed", c.seed, where);
+  read(t, "checkpoint_every", c.checkpoint_every, where);
+  read(t, "log_every", c.log_every, where);
+  read(t, "loader_threads", c.loader_threads, where);
+  read(t, "validate_every", c.validate_every, where);
+  read(t, "best_metric", c.best_metric, where);
+
+  const json loss = j.value("loss", json::object());
+  reject_unknown(loss, {"dice_variant", "focal_gamma", "three_class_weights", "distance_weight", "class_weight"},
+                 where + " loss");
+  std::string variant = "standard";
+  read(loss, "dice_variant", variant, where);
+  if (variant == "standard") c.loss.dice_variant = train::DiceVariant::standard;
+  else if (variant == "authors") c.loss.dice_variant = train::DiceVariant::authors;
+  else throw UsageError(where + ": loss 'dice_variant' must be standard or authors");
+  read(loss, "focal_gamma", c.loss.focal_gamma, where);
+  read(loss, "three_class_weights", c.loss.three_class_weights, where);
+  read(loss, "distance_weight", c.loss.distance_weight, where);
+  read(loss, "class_weight", c.loss.class_weight, where);
+
+  const json inf = j.value("inference", json::object());
+  reject_unknown(inf, {"tile_size", "tile_overlap"}, where + " inference");
+  card.tile_size = c.augment.crop_size;
+  read(inf, "tile_size", card.tile_size, where);
+  read(inf, "tile_overlap", card.tile_overlap, where);
+
+  // The resolved recipe: what --resume reads, with every default written out.
+  json train_list = json::array();
+  for (const auto& d : r.train_data) train_list.push_back(data_spec_json(d));
+  json opts = json::object();
+  for (const auto& [k, v] : card.options) opts[k] = v;
+  r.resolved = {
+      {"name", card.name},
+      {"threads", r.threads},
+      {"model", {{"arch", card.arch}, {"options", opts}, {"distance_head", card.heads.distance}, {"classes", r.classes}}},
+      {"data",
+       {{"train", train_list},
+        {"validation", r.validation ? data_spec_json(*r.validation) : json(nullptr)},
+        {"crop_size", a.crop_size},
+        {"crops_per_image", c.crops_per_image},
+        {"rfs_threshold", c.rfs_threshold},
+        {"mpp", card.mpp},
+        {"augment",
+         {{"flips", a.flips}, {"rotate90", a.rotate90}, {"rotate_probability", a.rotate_probability},
+          {"max_rotation_degrees", a.max_rotation_degrees}, {"scale_probability", a.scale_probability},
+          {"min_scale", a.min_scale}, {"max_scale", a.max_scale}, {"color_probability", a.color_probability},
+          {"brightness", a.color.brightness}, {"contrast", a.color.contrast}, {"saturation", a.color.saturation},
+          {"hue", a.color.hue}, {"stain_probability", a.stain_probability}, {"stain_alpha", a.stain.alpha},
+          {"stain_beta", a.stain.beta}}}}},
+      {"train",
+       {{"epochs", c.epochs}, {"batch_size", c.batch_size}, {"lr", c.lr}, {"weight_decay", c.weight_decay},
+        {"schedule", c.schedule.kind}, {"warmup_steps", c.schedule.warmup_steps},
+        {"final_lr_ratio", c.schedule.final_ratio}, {"step_epochs", c.schedule.step_epochs},
+        {"step_gamma", c.schedule.step_gamma}, {"precision", c.precision}, {"channels_last", c.channels_last},
+        {"seed", c.seed}, {"checkpoint_every", c.checkpoint_every}, {"log_every", c.log_every},
+        {"loader_threads", c.loader_threads}, {"validate_every", c.validate_every},
+        {"best_metric", c.best_metric}}},
+      {"loss",
+       {{"dice_variant", variant}, {"focal_gamma", c.loss.focal_gamma},
+        {"three_class_weights", c.loss.three_class_weights}, {"distance_weight", c.loss.distance_weight},
+        {"class_weight", c.loss.class_weight}}},
+      {"inference", {{"tile_size", card.tile_size}, {"tile_overlap", card.tile_overlap}}}};
+  return r;
+}
+
+json read_json_file(const std::string& path) {
+  try {
+    return json::parse(read_file(path));
+  } catch (const json::parse_error& e) {
+    std::string what = e.what();
+    throw UsageError(path + ": not valid JSON (" + what + ")");
+  }
+}
+
+// The decodings compared on validation; the best by AJI goes into the exported model's card.
+std::vector<std::pair<std::string, DecodingOptions>> candidate_decodings(const models::HeadLayout& heads) {
+  std::vector<std::pair<std::string, DecodingOptions>> c;
+  DecodingOptions three;
+  c.emplace_back("three_class", three);
+  if (heads.distance)
+    for (float level : {0.4f, 0.55f}) {
+      DecodingOptions d;
+      d.method = "distance";
+      d.marker_threshold = level;
+      c.emplace_back("distance_" + std::to_string(static_cast<int>(level * 100)), d);
+    }
+  return c;
+}
+
+train::Validator make_validator(std::shared_ptr<const data::Dataset> validation, const std::string& precision) {
+  // Samples are loaded once and kept: validation runs every epoch.
+  auto samples = std::make_shared<std::vector<data::Sample>>();
+  for (size_t i = 0; i < validation->size(); ++i) samples->push_back(validation->get(i));
+  return [samples, precision](models::SegmentationNetworkImpl& network, models::ModelCard& card) {
+    models::SegmentationNetwork view(&network, [](models::SegmentationNetworkImpl*) {});
+    predict::ModelSegmenterOptions o;
+    o.precision = precision;
+    predict::ModelSegmenter segmenter(view, card, o);
+    const auto candidates = candidate_decodings(card.heads);
+    metrics::EvaluationOptions eo;
+    eo.num_classes = card.heads.num_classes;
+    std::vector<metrics::Evaluation> evals(candidates.size(), metrics::Evaluation(eo));
+    for (const data::Sample& s : *samples) {
+      HeadMaps maps = segmenter.predict(s.image);
+      for (size_t k = 0; k < candidates.size(); ++k) {
+        Segmentation seg = assemble_segmentation(maps, decode_instances(maps, candidates[k].second), card.class_names);
+        std::vector<double> scores(seg.scores.begin(), seg.scores.end());
+        const std::vector<int>* gt_classes = eo.num_classes > 0 ? &s.classes : nullptr;
+        const std::vector<int>* pred_classes = eo.num_classes > 0 ? &seg.classes : nullptr;
+        evals[k].add_image(s.name, {&s.instances, gt_classes, nullptr}, {&seg.instances, pred_classes, &scores});
+      }
+    }
+    std::map<std::string, double> out;
+    size_t best = 0;
+    std::vector<metrics::EvaluationSummary> summaries;
+    for (size_t k = 0; k < candidates.size(); ++k) {
+      summaries.push_back(evals[k].summary());
+      out["aji." + candidates[k].first] = summaries[k].aji.mean;
+      if (summaries[k].aji.mean > summaries[best].aji.mean) best = k;
+    }
+    const metrics::EvaluationSummary& s = summaries[best];
+    out["dice"] = s.dice.mean;
+    out["iou"] = s.iou.mean;
+    out["aji"] = s.aji.mean;
+    out["pq"] = s.pq.mean;
+    if (eo.num_classes > 0) {
+      out["mpq_plus"] = s.mpq_plus;
+      out["mean_f1"] = s.mean_f1;
+    }
+    card.decoding = decoding_to_map(candidates[best].second);
+    card.info["decoding_chosen_on"] = "validation AJI";
+    return out;
+  };
+}
+
+int run_training(const std::string& run_dir, const json& recipe_json, const std::string& recipe_source,
+                 const fs::path& base, bool resume) {
+  Recipe r = parse_recipe(recipe_json, recipe_source, base);
+  if (resume && r.threads > 0 && global_options().threads > 0 && global_options().threads != r.threads)
+    log::warn("train: the run used --threads ", r.threads, "; resuming with ", global_options().threads,
+              " gives the same model only up to floating-point rounding");
+  if (r.threads > 0 && global_options().threads == 0) torch::set_num_threads(r.threads);
+  if (!resume) {
+    r.resolved["threads"] = global_options().threads > 0 ? global_options().threads : torch::get_num_threads();
+    fs::create_directories(run_dir);
+    write_file_atomic(run_dir + "/config.json", r.resolved.dump(2) + "\n");
+  }
+
+  std::vector<std::shared_ptr<const data::Dataset>> parts;
+  for (const auto& d : r.train_data) parts.push_back(open_spec(d));
+  std::shared_ptr<const data::Dataset> train_set =
+      parts.size() == 1 ? parts.front() : std::make_shared<train::ConcatDataset>(parts);
+  models::ModelCard& card = r.config.card;
+  if (r.classes) {
+    const data::ClassNames& names = train_set->class_names();
+    if (names.size() < 2) throw UsageError(recipe_source + ": model 'classes' is true but the training data has no classes");
+    card.heads.num_classes = static_cast<int>(names.size()) - 1;
+    card.class_names = names;
+  }
+  card.info["trained_on"] = [&] {
+    std::string s;
+    for (const auto& d : r.train_data) s += (s.empty() ? "" : "; ") + d.path;
+    return s;
+  }();
+  card.info["train_samples"] = std::to_string(train_set->size());
+  card.info["precision"] = r.config.precision;
+
+  train::Validator validator;
+  if (r.validation) {
+    std::shared_ptr<const data::Dataset> val = open_spec(*r.validation);
+    log::info("train: ", train_set->size(), " training images, ", val->size(), " validation images");
+    validator = make_validator(val, r.config.precision);
+  } else {
+    log::info("train: ", train_set->size(), " training images, no validation (the last epoch is exported)");
+  }
+  log::info("train: ", card.arch, ", precision ", r.config.precision, " on ", cpu_features().summary(), ", ",
+            torch::get_num_threads(), " threads");
+  train::Trainer trainer(r.config, *train_set, run_dir, validator);
+  train::TrainResult result = trainer.run();
+  log::info("train: done, ", result.steps, " steps; model in ", result.model_path,
+            result.best_epoch > 0 ? " (best epoch " + std::to_string(result.best_epoch) + ")" : "");
+  std::cout << result.model_path << '\n';
+  return 0;
+}
+
+CommandRegistration reg(
+    "train", "Train a segmentation network from a JSON recipe (configs/*.json), or resume a run",
+    [](CLI::App& app) {
+      auto a = std::make_shared<TrainArgs>();
+      app.add_option("-c,--config", a->config, "Training recipe (JSON); see configs/ and docs/training.md");
+      app.add_option("-o,--out", a->out, "Run folder (checkpoints, log.csv, best.safetensors)");
+      app.add_option("--resume", a->resume, "Run folder to continue (reads its config.json and last.ckpt)");
+      return [a]() {
+        if (!a->resume.empty()) {
+          if (!a->config.empty() || !a->out.empty())
+            throw UsageError("train: --resume takes the run folder alone (its config.json is the recipe)");
+          const std::string cfg = a->resume + "/config.json";
+          if (!fs::exists(cfg)) throw UsageError(a->resume + ": not a training run folder (no config.json)");
+          return run_training(a->resume, read_json_file(cfg), cfg, fs::current_path(), true);
+        }
+        if (a->config.empty() || a->out.empty())
+          throw UsageError("train: give --config and --out, or --resume <run folder>");
+        if (fs::exists(a->out + "/last.ckpt"))
+          throw UsageError(a->out + ": holds a training run already; continue it with --resume " + a->out +
+                           " or choose another --out");
+        return run_training(a->out, read_json_file(a->config), a->config, fs::current_path(), false);
+      };
+    });
+
+}  // namespace
+}  // namespace nucleisam::cli

@@ -1,0 +1,148 @@
+// Model files: weights + card in one .safetensors (see model_file.h).
+#include "nucleisam/models/model_file.h"
+
+#include <cstdlib>
+#include <sstream>
+
+#include "nucleisam/errors.h"
+#include "nucleisam/sam/checkpoint.h"
+
+namespace nucleisam::models {
+namespace {
+
+constexpr const char* kFormatKey = "nucleisam.model";
+constexpr const char* kFormatVersion = "1";
+
+std::string join_floats(const std::array<float, 3>& v) {
+  std::ostringstream s;
+  s.precision(9);
+  s << v[0] << ',' << v[1] << ',' << v[2];
+  return s.str();
+}
+
+double parse_number(const std::string& text, const std::string& key, const std::string& source) {
+  char* end = nullptr;
+  const double v = std::strtod(text.c_str(), &end);
+  if (text.empty() || end != text.c_str() + text.size())
+    throw ModelError(source + ": model card entry '" + key + "' is not a number ('" + text + "')");
+  return v;
+}
+
+std::array<float, 3> parse_triple(const std::string& text, const std::string& key, const std::string& source) {
+  std::array<float, 3> v{};
+  std::stringstream s(text);
+  std::string part;
+  int n = 0;
+  while (std::getline(s, part, ',')) {
+    if (n == 3) break;
+    v[n++] = static_cast<float>(parse_number(part, key, source));
+  }
+  if (n != 3 || std::getline(s, part, ','))
+    throw ModelError(source + ": model card entry '" + key + "' must hold 3 comma-separated numbers");
+  return v;
+}
+
+}  // namespace
+
+std::map<std::string, std::string> card_metadata(const ModelCard& card) {
+  std::map<std::string, std::string> m;
+  m[kFormatKey] = kFormatVersion;
+  m["name"] = card.name;
+  m["arch"] = card.arch;
+  for (const auto& [k, v] : card.options) m["option." + k] = v;
+  m["heads.distance"] = card.heads.distance ? "true" : "false";
+  m["heads.num_classes"] = std::to_string(card.heads.num_classes);
+  for (size_t i = 0; i < card.class_names.size(); ++i) m["class." + std::to_string(i)] = card.class_names[i];
+  m["input.mean"] = join_floats(card.mean);
+  m["input.std"] = join_floats(card.std);
+  std::ostringstream mpp;
+  mpp.precision(9);
+  mpp << card.mpp;
+  m["input.mpp"] = mpp.str();
+  m["tile.size"] = std::to_string(card.tile_size);
+  m["tile.overlap"] = std::to_string(card.tile_overlap);
+  for (const auto& [k, v] : card.decoding) m["decode." + k] = v;
+  for (const auto& [k, v] : card.info) m["info." + k] = v;
+  return m;
+}
+
+ModelCard card_from_metadata(const std::map<std::string, std::string>& m, const std::string& source) {
+  auto it = m.find(kFormatKey);
+  if (it == m.end())
+    throw ModelError(source + ": not a nucleisam model (no '" + std::string(kFormatKey) +
+                     "' entry in the safetensors metadata)");
+  if (it->second != kFormatVersion)
+    throw ModelError(source + ": model format version " + it->second + " is not supported (this build reads " +
+                     kFormatVersion + ")");
+  auto need = [&](const std::string& key) -> const std::string& {
+    auto f = m.find(key);
+    if (f == m.end()) throw ModelError(source + ": model card lacks '" + key + "'");
+    return f->second;
+  };
+  ModelCard c;
+  c.name = need("name");
+  c.arch = need("arch");
+  const std::string& dist = need("heads.distance");
+  if (dist != "true" && dist != "false")
+    throw ModelError(source + ": model card entry 'heads.distance' must be true or false");
+  c.heads.distance = dist == "true";
+  const double classes = parse_number(need("heads.num_classes"), "heads.num_classes", source);
+  if (classes < 0 || classes > 1000 || classes != static_cast<int>(classes))
+    throw ModelError(source + ": model card entry 'heads.num_classes' is not a class count");
+  c.heads.num_classes = static_cast<int>(classes);
+  c.mean = parse_triple(need("input.mean"), "input.mean", source);
+  c.std = parse_triple(need("input.std"), "input.std", source);
+  for (float s : c.std)
+    if (!(s > 0)) throw ModelError(source + ": model card entry 'input.std' must be positive");
+  c.mpp = parse_number(need("input.mpp"), "input.mpp", source);
+  c.tile_size = static_cast<int>(parse_number(need("tile.size"), "tile.size", source));
+  c.tile_overlap = static_cast<int>(parse_number(need("tile.overlap"), "tile.overlap", source));
+  if (c.tile_size < 16 || c.tile_overlap < 0 || c.tile_overlap >= c.tile_size)
+    throw ModelError(source + ": model card has an invalid tile size / overlap");
+  for (const auto& [k, v] : m) {
+    auto strip = [&k](const std::string& prefix, std::string& rest) {
+      if (k.compare(0, prefix.size(), prefix) != 0) return false;
+      rest = k.substr(prefix.size());
+      return true;
+    };
+    std::string rest;
+    if (strip("option.", rest)) c.options[rest] = v;
+    else if (strip("decode.", rest)) c.decoding[rest] = v;
+    else if (strip("info.", rest)) c.info[rest] = v;
+  }
+  if (c.heads.num_classes > 0) {
+    c.class_names.resize(static_cast<size_t>(c.heads.num_classes) + 1);
+    for (size_t i = 0; i < c.class_names.size(); ++i) c.class_names[i] = need("class." + std::to_string(i));
+  }
+  return c;
+}
+
+SegmentationNetwork build_network(const ModelCard& card) {
+  return build_network(card.arch, card.heads.channels(), ModelOptions(card.options));
+}
+
+void save_model(const std::string& path, SegmentationNetworkImpl& network, const ModelCard& card,
+                bool half_precision) {
+  sam::StateDict state = sam::state_of(network);
+  for (auto& [key, t] : state.entries) {
+    t = t.detach().to(torch::kCPU).contiguous();
+    if (half_precision && t.is_floating_point()) t = t.to(torch::kFloat16);
+    else if (t.is_floating_point()) t = t.to(torch::kFloat32);
+  }
+  sam::write_safetensors(path, state, card_metadata(card));
+}
+
+LoadedModel load_model(const std::string& path) {
+  LoadedModel m;
+  m.card = card_from_metadata(sam::read_safetensors_metadata(path), path);
+  try {
+    m.network = build_network(m.card);
+  } catch (const ModelError& e) {
+    throw ModelError(path + ": " + e.what());
+  }
+  sam::load_into(*m.network, sam::read_checkpoint(path), path);
+  m.network->eval();
+  return m;
+}
+
+}  // namespace nucleisam::models

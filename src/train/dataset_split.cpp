@@ -1,0 +1,80 @@
+// Subsets and concatenations of datasets (see dataset_split.h).
+#include "nucleisam/train/dataset_split.h"
+
+#include <set>
+
+#include "nucleisam/errors.h"
+
+namespace nucleisam::train {
+
+bool name_matches(const std::string& pattern, const std::string& name) {
+  // Iterative glob with backtracking to the last '*'.
+  size_t p = 0, n = 0, star = std::string::npos, resume = 0;
+  while (n < name.size()) {
+    if (p < pattern.size() && pattern[p] == '*') {
+      star = p++;
+      resume = n;
+    } else if (p < pattern.size() && pattern[p] == name[n]) {
+      ++p, ++n;
+    } else if (star != std::string::npos) {
+      p = star + 1;
+      n = ++resume;
+    } else {
+      return false;
+    }
+  }
+  while (p < pattern.size() && pattern[p] == '*') ++p;
+  return p == pattern.size();
+}
+
+SubsetDataset::SubsetDataset(std::shared_ptr<const data::Dataset> base, const std::vector<std::string>& include,
+                             const std::vector<std::string>& exclude, const std::string& source)
+    : base_(std::move(base)) {
+  std::vector<std::string> names(base_->size());
+  for (size_t i = 0; i < base_->size(); ++i) names[i] = base_->name(i);
+  auto any = [&names](const std::vector<std::string>& patterns, const std::string& name) {
+    for (const std::string& p : patterns)
+      if (name_matches(p, name)) return true;
+    return false;
+  };
+  for (const auto* list : {&include, &exclude})
+    for (const std::string& p : *list) {
+      bool found = false;
+      for (const std::string& n : names) found = found || name_matches(p, n);
+      if (!found) throw DataError(source + ": no sample named '" + p + "' in this dataset");
+    }
+  for (size_t i = 0; i < names.size(); ++i)
+    if ((include.empty() || any(include, names[i])) && !any(exclude, names[i])) indices_.push_back(i);
+  if (indices_.empty()) throw DataError(source + ": the selection leaves no samples");
+}
+
+ConcatDataset::ConcatDataset(std::vector<std::shared_ptr<const data::Dataset>> parts) : parts_(std::move(parts)) {
+  if (parts_.empty()) throw DataError("no datasets to concatenate");
+  for (const auto& p : parts_) {
+    if (p->class_names() != parts_.front()->class_names())
+      throw DataError("datasets with different classes cannot be trained together (" +
+                      std::to_string(p->class_names().size()) + " vs " +
+                      std::to_string(parts_.front()->class_names().size()) + " class names)");
+    size_ += p->size();
+  }
+}
+
+std::pair<size_t, size_t> ConcatDataset::locate(size_t i) const {
+  for (size_t k = 0; k < parts_.size(); ++k) {
+    if (i < parts_[k]->size()) return {k, i};
+    i -= parts_[k]->size();
+  }
+  throw DataError("sample index " + std::to_string(i) + " is past the end of the concatenated datasets");
+}
+
+data::Sample ConcatDataset::get(size_t i) const {
+  auto [k, j] = locate(i);
+  return parts_[k]->get(j);
+}
+
+std::string ConcatDataset::name(size_t i) const {
+  auto [k, j] = locate(i);
+  return parts_[k]->name(j);
+}
+
+}  // namespace nucleisam::train

@@ -1,0 +1,352 @@
+// The training loop, checkpoints and resume (see trainer.h).
+#include "nucleisam/train/trainer.h"
+
+#include <ATen/autocast_mode.h>
+
+#include <chrono>
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "nucleisam/atomic_file.h"
+#include "nucleisam/data/loader.h"
+#include "nucleisam/data/sampler.h"
+#include "nucleisam/errors.h"
+#include "nucleisam/log.h"
+#include "nucleisam/progress.h"
+
+namespace nucleisam::train {
+namespace fs = std::filesystem;
+namespace {
+
+const char* kLogHeader =
+    "kind,epoch,step,lr,loss,loss_three_class,loss_distance,loss_classes,val_dice,val_iou,val_aji,val_pq,"
+    "val_score,seconds";
+
+// CPU autocast to bfloat16 for the forward pass; restores the previous state on exit.
+class AutocastScope {
+ public:
+  explicit AutocastScope(bool enabled) : enabled_(enabled) {
+    if (!enabled_) return;
+    previous_ = at::autocast::is_cpu_enabled();
+    at::autocast::set_cpu_enabled(true);
+    at::autocast::set_autocast_cpu_dtype(at::kBFloat16);
+    at::autocast::increment_nesting();
+  }
+  ~AutocastScope() {
+    if (!enabled_) return;
+    if (at::autocast::decrement_nesting() == 0) at::autocast::clear_cache();
+    at::autocast::set_cpu_enabled(previous_);
+  }
+  AutocastScope(const AutocastScope&) = delete;
+  AutocastScope& operator=(const AutocastScope&) = delete;
+
+ private:
+  bool enabled_;
+  bool previous_ = false;
+};
+
+std::string format_value(double v) {
+  if (std::isnan(v)) return "";
+  std::ostringstream s;
+  s.precision(6);
+  s << v;
+  return s.str();
+}
+
+double metric_or_nan(const std::map<std::string, double>& m, const std::string& key) {
+  auto it = m.find(key);
+  return it == m.end() ? std::nan("") : it->second;
+}
+
+// Keeps the log rows written up to `step` (a resumed run rewrites what came after its checkpoint).
+void truncate_log(const std::string& path, int64_t step) {
+  std::ifstream in(path);
+  if (!in) return;
+  std::string line, kept;
+  bool header = true;
+  while (std::getline(in, line)) {
+    if (header) {
+      header = false;
+      kept += line + '\n';
+      continue;
+    }
+    std::stringstream s(line);
+    std::string kind, epoch, step_text;
+    std::getline(s, kind, ',');
+    std::getline(s, epoch, ',');
+    std::getline(s, step_text, ',');
+    if (!step_text.empty() && std::stoll(step_text) <= step) kept += line + '\n';
+  }
+  write_file_atomic(path, kept);
+}
+
+}  // namespace
+
+Trainer::Trainer(TrainConfig config, const data::Dataset& train, std::string run_dir, Validator validate,
+                 GuidanceProvider guidance)
+    : config_(std::move(config)),
+      train_(train),
+      run_dir_(std::move(run_dir)),
+      validate_(std::move(validate)),
+      guidance_(std::move(guidance)) {
+  if (config_.epochs <= 0) throw ModelError("training: epochs must be positive");
+  if (config_.batch_size <= 0) throw ModelError("training: batch_size must be positive");
+  if (config_.crops_per_image <= 0) throw ModelError("training: crops_per_image must be positive");
+  if (config_.precision != "fp32" && config_.precision != "bf16")
+    throw ModelError("training: precision must be fp32 or bf16 (got '" + config_.precision + "')");
+  if (train_.size() == 0) throw DataError("training: the training set is empty");
+  network_ = models::build_network(config_.card);
+  if (config_.augment.crop_size <= 0 || config_.augment.crop_size % network_->input_multiple() != 0)
+    throw ModelError("training: crop size " + std::to_string(config_.augment.crop_size) + " must be a multiple of " +
+                     std::to_string(network_->input_multiple()) + " for " + config_.card.arch);
+  if (config_.channels_last)
+    for (auto& p : network_->parameters())
+      if (p.dim() == 4) p.set_data(p.data().contiguous(torch::MemoryFormat::ChannelsLast));
+  std::vector<torch::Tensor> trainable;
+  for (auto& p : network_->parameters())
+    if (p.requires_grad()) trainable.push_back(p);
+  optimizer_ = std::make_unique<torch::optim::Adam>(
+      trainable, torch::optim::AdamOptions(config_.lr).weight_decay(config_.weight_decay));
+
+  repeat_.assign(train_.size(), static_cast<double>(config_.crops_per_image));
+  if (config_.rfs_threshold > 0) {
+    std::vector<std::vector<int>> classes(train_.size());
+    for (size_t i = 0; i < train_.size(); ++i) {
+      data::Sample s = train_.get(i);
+      classes[i] = s.classes;
+    }
+    std::vector<double> f = data::repeat_factors(classes, config_.rfs_threshold);
+    for (size_t i = 0; i < f.size(); ++i) repeat_[i] *= f[i];
+  }
+  fs::create_directories(run_dir_);
+}
+
+std::vector<size_t> Trainer::epoch_order(int epoch) const {
+  return data::repeat_factor_epoch(repeat_, config_.seed, static_cast<uint64_t>(epoch), true);
+}
+
+double Trainer::learning_rate(int64_t step, int64_t steps_per_epoch) const {
+  const ScheduleConfig& s = config_.schedule;
+  const double base = config_.lr;
+  if (step < s.warmup_steps) return base * (0.01 + 0.99 * double(step) / double(s.warmup_steps));
+  if (s.kind == "constant") return base;
+  if (s.kind == "step") {
+    const int64_t epoch = steps_per_epoch > 0 ? step / steps_per_epoch : 0;
+    double lr = base;
+    for (int e : s.step_epochs)
+      if (epoch >= e) lr *= s.step_gamma;
+    return lr;
+  }
+  // cosine from the end of the warm-up to the last step
+  const double total = double(std::max<int64_t>(1, steps_per_epoch * config_.epochs - s.warmup_steps));
+  const double t = std::min(1.0, double(step - s.warmup_steps) / total);
+  return base * (s.final_ratio + (1 - s.final_ratio) * 0.5 * (1 + std::cos(M_PI * t)));
+}
+
+void Trainer::save_checkpoint(int epoch, int64_t batch_in_epoch, int64_t step, double best, int best_epoch) {
+  torch::serialize::OutputArchive archive, model, optimizer;
+  network_->save(model);
+  optimizer_->save(optimizer);
+  archive.write("model", model);
+  archive.write("optimizer", optimizer);
+  archive.write("epoch", torch::tensor(static_cast<int64_t>(epoch)));
+  archive.write("batch_in_epoch", torch::tensor(batch_in_epoch));
+  archive.write("step", torch::tensor(step));
+  archive.write("best", torch::tensor(best, torch::kFloat64));
+  archive.write("best_epoch", torch::tensor(static_cast<int64_t>(best_epoch)));
+  AtomicFile file(run_dir_ + "/last.ckpt");
+  archive.save_to(file.temp_path());
+  file.commit();
+}
+
+bool Trainer::load_checkpoint(int& epoch, int64_t& batch_in_epoch, int64_t& step, double& best, int& best_epoch) {
+  const std::string path = run_dir_ + "/last.ckpt";
+  if (!fs::exists(path)) return false;
+  try {
+    torch::serialize::InputArchive archive, model, optimizer;
+    archive.load_from(path);
+    archive.read("model", model);
+    network_->load(model);
+    archive.read("optimizer", optimizer);
+    optimizer_->load(optimizer);
+    torch::Tensor t;
+    archive.read("epoch", t);
+    epoch = static_cast<int>(t.item<int64_t>());
+    archive.read("batch_in_epoch", t);
+    batch_in_epoch = t.item<int64_t>();
+    archive.read("step", t);
+    step = t.item<int64_t>();
+    archive.read("best", t);
+    best = t.item<double>();
+    archive.read("best_epoch", t);
+    best_epoch = static_cast<int>(t.item<int64_t>());
+  } catch (const c10::Error& e) {
+    std::string what = e.what_without_backtrace();
+    throw CheckpointError(path + ": cannot resume from this checkpoint (" + what.substr(0, what.find('\n')) +
+                          "); it was written by another configuration or is damaged");
+  }
+  return true;
+}
+
+TrainResult Trainer::run(int64_t stop_after_steps) {
+  int start_epoch = 0;
+  int64_t start_batch = 0, step = 0;
+  double best = -std::numeric_limits<double>::infinity();
+  int best_epoch = -1;
+  const std::string log_path = run_dir_ + "/log.csv";
+  if (load_checkpoint(start_epoch, start_batch, step, best, best_epoch)) {
+    log::info("train: resuming ", run_dir_, " at epoch ", start_epoch + 1, ", step ", step);
+    truncate_log(log_path, step);
+  } else {
+    write_file_atomic(log_path, std::string(kLogHeader) + "\n");
+  }
+  std::ofstream log_file(log_path, std::ios::app);
+  if (!log_file) throw IoError(log_path + ": cannot open the training log for writing");
+
+  const bool bf16 = config_.precision == "bf16";
+  double total_repeat = 0;
+  for (double r : repeat_) total_repeat += r;
+  const int64_t steps_per_epoch = std::max<int64_t>(1, static_cast<int64_t>(total_repeat) / config_.batch_size);
+  const auto mean = torch::tensor(std::vector<float>(config_.card.mean.begin(), config_.card.mean.end()))
+                        .view({1, 3, 1, 1}) * 255.0f;
+  const auto stdv = torch::tensor(std::vector<float>(config_.card.std.begin(), config_.card.std.end()))
+                        .view({1, 3, 1, 1}) * 255.0f;
+  const auto started = std::chrono::steady_clock::now();
+  auto seconds = [&] {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  };
+
+  Progress progress("train", steps_per_epoch * config_.epochs, "step");
+  progress.set(step);
+  TrainResult result;
+  for (int epoch = start_epoch; epoch < config_.epochs; ++epoch) {
+    std::vector<size_t> order = epoch_order(epoch);
+    data::LoaderConfig lc;
+    lc.batch_size = static_cast<size_t>(config_.batch_size);
+    lc.threads = config_.loader_threads;
+    lc.prefetch = 2;
+    lc.seed = config_.seed;
+    lc.epoch = static_cast<uint64_t>(epoch);
+    lc.drop_last = true;
+    lc.augment = true;
+    lc.augmentation = config_.augment;
+    data::DataLoader loader(train_, order, lc);
+    data::Batch batch;
+    const int64_t first_batch = epoch == start_epoch ? start_batch : 0;
+    for (int64_t b = 0; b < first_batch && loader.next(batch); ++b) {
+    }
+    network_->train();
+    double sums[4] = {0, 0, 0, 0};
+    int64_t counted = 0;
+    for (int64_t b = first_batch; loader.next(batch); ++b) {
+      torch::manual_seed(data::mix_seed(config_.seed, static_cast<uint64_t>(step), 0x5eedULL));
+      const double lr = learning_rate(step, steps_per_epoch);
+      for (auto& group : optimizer_->param_groups())
+        static_cast<torch::optim::AdamOptions&>(group.options()).lr(lr);
+
+      torch::Tensor images =
+          (torch::from_blob(batch.images.data(), batch.image_shape(), torch::kFloat32) - mean) / stdv;
+      if (config_.channels_last) images = images.contiguous(torch::MemoryFormat::ChannelsLast);
+      BatchTargets targets = targets_from_batch(batch, config_.card.heads);
+      torch::Tensor guidance;
+      if (network_->needs_guidance()) {
+        if (!guidance_) throw ModelError(config_.card.arch + " needs SAM guidance, but none was configured");
+        guidance = guidance_(batch);
+      }
+      torch::Tensor logits;
+      {
+        AutocastScope autocast(bf16);
+        logits = network_->forward(images, guidance);
+      }
+      ObjectiveTerms terms = objective(logits, targets, config_.card.heads, config_.loss);
+      const double loss = terms.total.item<double>();
+      if (!std::isfinite(loss))
+        throw ModelError("training diverged: the loss is " + std::to_string(loss) + " at step " +
+                         std::to_string(step) + " (lower the learning rate, or use fp32)");
+      optimizer_->zero_grad();
+      terms.total.backward();
+      optimizer_->step();
+      ++step;
+      sums[0] += loss;
+      sums[1] += terms.three_class.item<double>();
+      if (terms.distance.defined()) sums[2] += terms.distance.item<double>();
+      if (terms.classes.defined()) sums[3] += terms.classes.item<double>();
+      ++counted;
+      progress.advance();
+      if (config_.log_every > 0 && step % config_.log_every == 0) {
+        log_file << "step," << epoch + 1 << ',' << step << ',' << format_value(lr) << ',' << format_value(loss) << ','
+                 << format_value(terms.three_class.item<double>()) << ','
+                 << (terms.distance.defined() ? format_value(terms.distance.item<double>()) : "") << ','
+                 << (terms.classes.defined() ? format_value(terms.classes.item<double>()) : "") << ",,,,,,"
+                 << format_value(seconds()) << '\n';
+        log_file.flush();
+      }
+      const bool stop = stop_after_steps > 0 && step >= stop_after_steps;
+      if (stop || (config_.checkpoint_every > 0 && step % config_.checkpoint_every == 0))
+        save_checkpoint(epoch, b + 1, step, best, best_epoch);
+      if (stop) {
+        result.steps = step;
+        result.epochs_done = epoch;
+        result.best_score = best;
+        result.best_epoch = best_epoch;
+        return result;
+      }
+    }
+
+    // End of the epoch: validate, export the best model, checkpoint.
+    std::map<std::string, double> metrics;
+    models::ModelCard card = config_.card;  // the validator may record the decoding it chose
+    const bool last = epoch + 1 == config_.epochs;
+    const bool validate = validate_ && config_.validate_every > 0 &&
+                          ((epoch + 1) % config_.validate_every == 0 || last);
+    if (validate) {
+      network_->eval();
+      torch::NoGradGuard no_grad;
+      metrics = validate_(*network_, card);
+      network_->train();
+    }
+    double score = std::nan("");
+    if (validate) {
+      auto it = metrics.find(config_.best_metric);
+      if (it == metrics.end()) throw ModelError("validation has no metric '" + config_.best_metric + "'");
+      score = it->second;
+    }
+    const bool improved = validate ? (!std::isnan(score) && score > best) : !validate_ || config_.validate_every == 0;
+    if (improved) {
+      if (validate) {
+        best = score;
+        best_epoch = epoch + 1;
+      }
+      card.info["epoch"] = std::to_string(epoch + 1);
+      card.info["step"] = std::to_string(step);
+      for (const auto& [k, v] : metrics) card.info["validation." + k] = format_value(v);
+      models::save_model(run_dir_ + "/best.safetensors", *network_, card);
+    }
+    if (validate)
+      log::info("train: epoch ", epoch + 1, "/", config_.epochs, " loss ",
+                format_value(counted ? sums[0] / counted : std::nan("")), " val ", config_.best_metric, " ",
+                format_value(score), improved ? " (best)" : "");
+    log_file << "epoch," << epoch + 1 << ',' << step << ',' << format_value(learning_rate(step, steps_per_epoch)) << ','
+             << format_value(counted ? sums[0] / counted : std::nan("")) << ','
+             << format_value(counted ? sums[1] / counted : std::nan("")) << ','
+             << (config_.card.heads.distance && counted ? format_value(sums[2] / counted) : "") << ','
+             << (config_.card.heads.num_classes > 0 && counted ? format_value(sums[3] / counted) : "") << ','
+             << format_value(metric_or_nan(metrics, "dice")) << ',' << format_value(metric_or_nan(metrics, "iou"))
+             << ',' << format_value(metric_or_nan(metrics, "aji")) << ','
+             << format_value(metric_or_nan(metrics, "pq")) << ',' << format_value(score) << ','
+             << format_value(seconds()) << '\n';
+    log_file.flush();
+    save_checkpoint(epoch + 1, 0, step, best, best_epoch);
+  }
+  progress.finish();
+  result.steps = step;
+  result.epochs_done = config_.epochs;
+  result.best_score = best;
+  result.best_epoch = best_epoch;
+  result.model_path = run_dir_ + "/best.safetensors";
+  return result;
+}
+
+}  // namespace nucleisam::train

@@ -1,0 +1,60 @@
+// Subsets by name and concatenation of datasets.
+#include <gtest/gtest.h>
+
+#include "nucleisam/errors.h"
+#include "nucleisam/train/dataset_split.h"
+#include "train/synthetic_nuclei.h"
+
+using namespace nucleisam;
+
+TEST(SubsetDataset, IncludeExcludeKeepBaseOrder) {
+  auto base = std::make_shared<testing::SyntheticNuclei>(5, 32);
+  train::SubsetDataset held(base, {"syn3", "syn1"}, {}, "mem");
+  ASSERT_EQ(held.size(), 2u);
+  EXPECT_EQ(held.name(0), "syn1");
+  EXPECT_EQ(held.name(1), "syn3");
+  EXPECT_EQ(held.get(1).name, "syn3");
+  train::SubsetDataset rest(base, {}, {"syn3", "syn1"}, "mem");
+  ASSERT_EQ(rest.size(), 3u);
+  EXPECT_EQ(rest.name(0), "syn0");
+  EXPECT_EQ(rest.name(2), "syn4");
+}
+
+TEST(SubsetDataset, UnknownNameAndEmptySelectionAreErrors) {
+  auto base = std::make_shared<testing::SyntheticNuclei>(2, 32);
+  try {
+    train::SubsetDataset s(base, {}, {"syn9"}, "monuseg/train");
+    FAIL();
+  } catch (const DataError& e) {
+    EXPECT_NE(std::string(e.what()).find("syn9"), std::string::npos);
+    EXPECT_NE(std::string(e.what()).find("monuseg/train"), std::string::npos);
+  }
+  EXPECT_THROW(train::SubsetDataset(base, {}, {"syn0", "syn1"}, "x"), DataError);
+}
+
+TEST(ConcatDataset, IndexesAcrossPartsAndChecksClasses) {
+  auto a = std::make_shared<testing::SyntheticNuclei>(2, 32);
+  auto b = std::make_shared<testing::SyntheticNuclei>(3, 32);
+  train::ConcatDataset c({a, b});
+  ASSERT_EQ(c.size(), 5u);
+  EXPECT_EQ(c.name(1), "syn1");
+  EXPECT_EQ(c.name(2), "syn0");
+  EXPECT_EQ(c.get(4).name, "syn2");
+  EXPECT_THROW(c.get(5), DataError);
+  auto classed = std::make_shared<testing::SyntheticNuclei>(2, 32, 2);
+  EXPECT_THROW(train::ConcatDataset({a, classed}), DataError);
+}
+
+TEST(SubsetDataset, WildcardPatterns) {
+  EXPECT_TRUE(train::name_matches("train_3_*", "train_3_012"));
+  EXPECT_FALSE(train::name_matches("train_3_*", "train_31_012"));
+  EXPECT_TRUE(train::name_matches("*", ""));
+  EXPECT_TRUE(train::name_matches("a*b*c", "aXbYbZc"));
+  EXPECT_FALSE(train::name_matches("a*b*c", "aXbYbZ"));
+  EXPECT_FALSE(train::name_matches("abc", "abcd"));
+  auto base = std::make_shared<testing::SyntheticNuclei>(12, 32);
+  train::SubsetDataset ones(base, {"syn1*"}, {}, "mem");  // syn1, syn10, syn11
+  ASSERT_EQ(ones.size(), 3u);
+  EXPECT_EQ(ones.name(2), "syn11");
+  EXPECT_THROW(train::SubsetDataset(base, {"val*"}, {}, "mem"), DataError);
+}

@@ -1,0 +1,208 @@
+// The trainer: schedule, epoch order, learning, checkpoints and exact resume.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "nucleisam/errors.h"
+#include "nucleisam/models/model_file.h"
+#include "nucleisam/train/trainer.h"
+#include "support/test_support.h"
+#include "train/synthetic_nuclei.h"
+
+using namespace nucleisam;
+namespace fs = std::filesystem;
+
+namespace {
+
+train::TrainConfig tiny_config() {
+  train::TrainConfig c;
+  c.card.name = "tiny";
+  c.card.arch = "unet";
+  c.card.options = {{"width", "4"}, {"depth", "3"}};
+  c.card.tile_size = 32;
+  c.card.tile_overlap = 8;
+  c.augment.crop_size = 32;
+  c.augment.color_probability = 0.5;
+  c.augment.stain_probability = 0.5;
+  c.epochs = 2;
+  c.batch_size = 2;
+  c.crops_per_image = 2;
+  c.lr = 3e-3;
+  c.schedule.warmup_steps = 2;
+  c.loader_threads = 1;
+  c.seed = 11;
+  c.checkpoint_every = 0;
+  c.log_every = 1;
+  return c;
+}
+
+std::string fresh_dir(const std::string& name) {
+  fs::path d = fs::temp_directory_path() / ("nucleisam_trainer_" + name + "_" + std::to_string(::getpid()));
+  fs::remove_all(d);
+  return d.string();
+}
+
+void expect_same_weights(const models::SegmentationNetwork& a, const models::SegmentationNetwork& b) {
+  auto pa = a->named_parameters(), pb = b->named_parameters();
+  ASSERT_EQ(pa.size(), pb.size());
+  for (const auto& item : pa) EXPECT_TRUE(torch::equal(item.value(), pb[item.key()])) << item.key();
+  auto ba = a->named_buffers(), bb = b->named_buffers();
+  for (const auto& item : ba) EXPECT_TRUE(torch::equal(item.value(), bb[item.key()])) << item.key();
+}
+
+}  // namespace
+
+TEST(Trainer, LearningRateSchedules) {
+  testing::SyntheticNuclei data(3, 32);
+  train::TrainConfig c = tiny_config();
+  c.lr = 1.0;
+  c.epochs = 4;
+  c.schedule.warmup_steps = 10;
+  c.schedule.final_ratio = 0.0;
+  train::Trainer t(c, data, fresh_dir("lr"));
+  // warm-up: 0.01 + 0.99 * step / 10
+  EXPECT_DOUBLE_EQ(t.learning_rate(0, 10), 0.01);
+  EXPECT_DOUBLE_EQ(t.learning_rate(5, 10), 0.01 + 0.99 * 0.5);
+  // cosine over steps 10..40: halfway (step 25) is 0.5, the end is final_ratio
+  EXPECT_NEAR(t.learning_rate(25, 10), 0.5, 1e-12);
+  EXPECT_NEAR(t.learning_rate(40, 10), 0.0, 1e-12);
+  c.schedule.kind = "step";
+  c.schedule.step_epochs = {2, 3};
+  c.schedule.step_gamma = 0.1;
+  train::Trainer s(c, data, fresh_dir("lr2"));
+  EXPECT_DOUBLE_EQ(s.learning_rate(15, 10), 1.0);   // epoch 1
+  EXPECT_DOUBLE_EQ(s.learning_rate(25, 10), 0.1);   // epoch 2
+  EXPECT_NEAR(s.learning_rate(35, 10), 0.01, 1e-15);  // epoch 3
+}
+
+TEST(Trainer, EpochOrderRepeatsEachImageAndDependsOnTheEpoch) {
+  testing::SyntheticNuclei data(4, 32);
+  train::TrainConfig c = tiny_config();
+  c.crops_per_image = 3;
+  train::Trainer t(c, data, fresh_dir("order"));
+  auto e0 = t.epoch_order(0), e0b = t.epoch_order(0), e1 = t.epoch_order(1);
+  EXPECT_EQ(e0, e0b);
+  EXPECT_NE(e0, e1);
+  ASSERT_EQ(e0.size(), 12u);
+  std::vector<int> count(4, 0);
+  for (size_t i : e0) ++count[i];
+  for (int n : count) EXPECT_EQ(n, 3);
+}
+
+TEST(Trainer, BadConfigurationsAreRefused) {
+  testing::SyntheticNuclei data(2, 32);
+  train::TrainConfig c = tiny_config();
+  c.augment.crop_size = 30;  // not a multiple of 4 (depth 3)
+  EXPECT_THROW(train::Trainer(c, data, fresh_dir("bad")), ModelError);
+  c = tiny_config();
+  c.precision = "fp16";
+  EXPECT_THROW(train::Trainer(c, data, fresh_dir("bad")), ModelError);
+}
+
+TEST(Trainer, LossFallsOnALearnableTask) {
+  testing::SyntheticNuclei data(4, 32);
+  train::TrainConfig c = tiny_config();
+  c.epochs = 6;
+  c.lr = 1e-2;
+  c.augment.color_probability = 0;
+  c.augment.stain_probability = 0;
+  const std::string dir = fresh_dir("learn");
+  train::Trainer t(c, data, dir);
+  t.run();
+  // First and last logged step losses (log.csv: kind,epoch,step,lr,loss,...).
+  std::ifstream log(dir + "/log.csv");
+  std::string line;
+  std::vector<double> losses;
+  while (std::getline(log, line)) {
+    if (line.rfind("step,", 0) != 0) continue;
+    std::stringstream s(line);
+    std::string field;
+    for (int k = 0; k < 5; ++k) std::getline(s, field, ',');
+    losses.push_back(std::stod(field));
+  }
+  ASSERT_EQ(losses.size(), 24u);  // 6 epochs x 4 steps
+  const double first = (losses[0] + losses[1] + losses[2]) / 3;
+  const double last = (losses[21] + losses[22] + losses[23]) / 3;
+  EXPECT_LT(last, 0.7 * first) << "first " << first << " last " << last;
+  fs::remove_all(dir);
+}
+
+TEST(Trainer, InterruptedAndResumedRunEndsWithIdenticalWeights) {
+  testing::SyntheticNuclei data(3, 32);
+  train::TrainConfig c = tiny_config();
+  c.card.arch = "eunet3plus";  // dropout and batch norm: random state and buffers must resume too
+  c.card.options = {{"width", "4"}, {"depth", "3"}};
+  c.checkpoint_every = 2;
+  const std::string whole = fresh_dir("whole"), parts = fresh_dir("parts");
+  train::Trainer uninterrupted(c, data, whole);
+  train::TrainResult full = uninterrupted.run();
+  EXPECT_EQ(full.steps, 6);  // 2 epochs x (3 images x 2 crops / batch 2)
+
+  {
+    train::Trainer first(c, data, parts);
+    train::TrainResult stopped = first.run(4);  // mid-way through epoch 2 (steps 4 of 6)
+    EXPECT_EQ(stopped.steps, 4);
+  }
+  train::Trainer resumed(c, data, parts);
+  train::TrainResult rest = resumed.run();
+  EXPECT_EQ(rest.steps, 6);
+  expect_same_weights(uninterrupted.network(), resumed.network());
+
+  // The exported model is the trained network.
+  models::LoadedModel m = models::load_model(whole + "/best.safetensors");
+  EXPECT_EQ(m.card.arch, "eunet3plus");
+  EXPECT_EQ(m.card.info.at("epoch"), "2");
+  uninterrupted.network()->eval();
+  torch::manual_seed(0);
+  torch::Tensor x = torch::randn({1, 3, 32, 32});
+  torch::NoGradGuard no_grad;
+  EXPECT_TRUE(torch::allclose(m.network->forward(x, {}), uninterrupted.network()->forward(x, {}), 1e-5, 1e-6));
+  // The log of the resumed run has each step once.
+  std::ifstream log(parts + "/log.csv");
+  std::string line;
+  int steps = 0;
+  while (std::getline(log, line)) steps += line.rfind("step,", 0) == 0;
+  EXPECT_EQ(steps, 6);
+  fs::remove_all(whole);
+  fs::remove_all(parts);
+}
+
+TEST(Trainer, ValidatorPicksTheBestEpochAndItsDecoding) {
+  testing::SyntheticNuclei data(2, 32);
+  train::TrainConfig c = tiny_config();
+  c.epochs = 3;
+  const std::string dir = fresh_dir("val");
+  int calls = 0;
+  // Scores 0.2, 0.9, 0.5: epoch 2 is the best and its decoding is what the file keeps.
+  train::Validator v = [&calls](models::SegmentationNetworkImpl&, models::ModelCard& card) {
+    const double scores[] = {0.2, 0.9, 0.5};
+    card.decoding["method"] = "epoch" + std::to_string(calls + 1);
+    return std::map<std::string, double>{{"aji", scores[calls++]}, {"dice", 0.5}};
+  };
+  train::Trainer t(c, data, dir, v);
+  train::TrainResult r = t.run();
+  EXPECT_EQ(calls, 3);
+  EXPECT_EQ(r.best_epoch, 2);
+  EXPECT_DOUBLE_EQ(r.best_score, 0.9);
+  models::LoadedModel m = models::load_model(r.model_path);
+  EXPECT_EQ(m.card.info.at("epoch"), "2");
+  EXPECT_EQ(m.card.decoding.at("method"), "epoch2");
+  EXPECT_EQ(m.card.info.at("validation.aji"), "0.9");
+  fs::remove_all(dir);
+}
+
+TEST(Trainer, DamagedCheckpointIsACheckpointErrorNamingTheFile) {
+  testing::SyntheticNuclei data(2, 32);
+  const std::string dir = fresh_dir("damaged");
+  fs::create_directories(dir);
+  std::ofstream(dir + "/last.ckpt") << "not a checkpoint";
+  train::Trainer t(tiny_config(), data, dir);
+  try {
+    t.run();
+    FAIL() << "no error";
+  } catch (const CheckpointError& e) {
+    EXPECT_NE(std::string(e.what()).find("last.ckpt"), std::string::npos) << e.what();
+  }
+  fs::remove_all(dir);
+}
