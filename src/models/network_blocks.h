@@ -1,0 +1,73 @@
+// Building blocks shared by the U-Net family: conv3x3 + BatchNorm + activation units, the
+// two-unit encoder block, MaxBlurPool and the encoder itself. Internal to src/models (tests reach
+// it through the src include path).
+#pragma once
+
+#include <torch/torch.h>
+
+#include <string>
+#include <vector>
+
+namespace nucleisam::models {
+
+enum class Activation { relu, glu };
+enum class Pooling { max, maxblur };
+
+// Max pooling 2x2 (stride 2) followed by a fixed depthwise 3x3 blur [[1,2,1],[2,4,2],[1,2,1]]/16,
+// stride 1, ZERO padding 1. Zero padding works for any map size (reflect needs >= 2 pixels per
+// side, and a deepest map can be 1x1); it darkens the one-pixel border, which the following
+// convolutions (also zero padded) see anyway. The kernel is a buffer: it moves with .to() and is
+// saved with the module, but it is not in parameters() and never trains.
+struct MaxBlurPoolImpl : torch::nn::Module {
+  MaxBlurPoolImpl();
+  torch::Tensor forward(const torch::Tensor& x);
+  torch::Tensor blur;  // 1 x 1 x 3 x 3, expanded to the channel count at run time
+};
+TORCH_MODULE(MaxBlurPool);
+
+// 2x downsampling: plain max pooling or MaxBlurPool.
+struct DownsampleImpl : torch::nn::Module {
+  explicit DownsampleImpl(Pooling kind);
+  torch::Tensor forward(const torch::Tensor& x);
+  Pooling kind;
+  MaxBlurPool blur_pool{nullptr};
+};
+TORCH_MODULE(Downsample);
+
+// conv3x3 (bias) -> BatchNorm -> activation. With GLU the convolution produces 2*out channels,
+// BatchNorm normalises all of them and GLU returns first half * sigmoid(second half).
+struct ConvNormActImpl : torch::nn::Module {
+  ConvNormActImpl(int64_t in_channels, int64_t out_channels, Activation activation);
+  torch::Tensor forward(const torch::Tensor& x);
+  torch::nn::Conv2d conv{nullptr};
+  torch::nn::BatchNorm2d norm{nullptr};
+  Activation activation;
+};
+TORCH_MODULE(ConvNormAct);
+
+// The encoder block of U-Net and (e)U-Net3+: two ConvNormAct units.
+struct ConvBlockImpl : torch::nn::Module {
+  ConvBlockImpl(int64_t in_channels, int64_t out_channels, Activation activation);
+  torch::Tensor forward(const torch::Tensor& x);
+  ConvNormAct first{nullptr}, second{nullptr};
+};
+TORCH_MODULE(ConvBlock);
+
+// `depth` levels of widths width * 2^level; level 0 sees the image, every later level is
+// downsampled 2x first. Dropout2d (when > 0) applies to the deepest level's output only: it
+// regularises the bottleneck that every decoder level reads without blanking the fine skips.
+struct EncoderImpl : torch::nn::Module {
+  EncoderImpl(int64_t width, int64_t depth, Activation activation, Pooling pooling, double dropout);
+  // One feature map per level, shallowest first.
+  std::vector<torch::Tensor> forward(const torch::Tensor& images);
+  std::vector<int64_t> channels;
+  torch::nn::ModuleList blocks;
+  Downsample down{nullptr};
+  torch::nn::Dropout2d dropout{nullptr};
+};
+TORCH_MODULE(Encoder);
+
+// Throws ModelError unless images is N x 3 x H x W with H, W positive multiples of `multiple`.
+void check_images(const torch::Tensor& images, int64_t multiple, const std::string& arch);
+
+}  // namespace nucleisam::models

@@ -1,0 +1,103 @@
+// U-Net3+ (Huang et al. 2020) and its variants: eU-Net3+ (GLU encoder, MaxBlurPool, dropout) and
+// SAM-guided eU-Net3+ (X-Gated Fusion on the deepest level), one class configured by UNet3PlusConfig.
+#include "models/networks.h"
+
+#include "nucleisam/errors.h"
+
+#include <utility>
+
+namespace nucleisam::models {
+
+namespace F = torch::nn::functional;
+
+namespace {
+
+// One decoder level: `depth` branches (conv3x3 -> BN -> ReLU to width) and the fusing unit.
+struct DecoderLevelImpl : torch::nn::Module {
+  DecoderLevelImpl(const std::vector<int64_t>& in_channels, int64_t width) {
+    for (int64_t c : in_channels) branches->push_back(ConvNormAct(c, width, Activation::relu));
+    register_module("branches", branches);
+    const int64_t cat = width * static_cast<int64_t>(in_channels.size());
+    fuse = register_module("fuse", ConvNormAct(cat, cat, Activation::relu));
+  }
+  torch::nn::ModuleList branches;
+  ConvNormAct fuse{nullptr};
+};
+TORCH_MODULE(DecoderLevel);
+
+torch::Tensor resize_to(const torch::Tensor& x, int64_t h, int64_t w) {
+  if (x.size(2) == h && x.size(3) == w) return x;
+  if (x.size(2) > h)  // shallower map: max pool by the scale factor
+    return F::max_pool2d(x, F::MaxPool2dFuncOptions(x.size(2) / h).stride(x.size(2) / h));
+  return F::interpolate(x, F::InterpolateFuncOptions()
+                               .size(std::vector<int64_t>{h, w})
+                               .mode(torch::kBilinear)
+                               .align_corners(false));
+}
+
+}  // namespace
+
+UNet3PlusImpl::UNet3PlusImpl(std::string arch, int64_t out_channels, const UNet3PlusConfig& config)
+    : arch_(std::move(arch)), out_channels_(out_channels), config_(config) {
+  const int64_t depth = config.depth, width = config.width;
+  encoder = register_module(
+      "encoder", Encoder(width, depth, config.activation, config.pooling, config.dropout));
+  const auto& ch = encoder->channels;
+  const int64_t cat = width * depth;
+  for (int64_t d = depth - 2; d >= 0; --d) {
+    std::vector<int64_t> in;
+    for (int64_t s = 0; s < depth; ++s) in.push_back(s <= d || s == depth - 1 ? ch[s] : cat);
+    decoder->push_back(DecoderLevel(in, width));
+  }
+  register_module("decoder", decoder);
+  head = register_module("head", torch::nn::Conv2d(torch::nn::Conv2dOptions(cat, out_channels, 3).padding(1)));
+  if (config.fusion) {
+    XGatedFusionOptions fo = *config.fusion;
+    fo.feature_channels = ch.back();
+    fusion = register_module("fusion", XGatedFusion(fo));
+    if (config.advanced) {
+      for (int64_t s = 0; s + 1 < depth; ++s)
+        sam_gates->push_back(torch::nn::Conv2d(torch::nn::Conv2dOptions(fo.guidance_channels, ch[s], 1)));
+      register_module("sam_gates", sam_gates);
+      guidance_pool = register_module("guidance_pool", MaxBlurPool());
+    }
+  }
+}
+
+torch::Tensor UNet3PlusImpl::forward(const torch::Tensor& images, const torch::Tensor& guidance) {
+  check_images(images, input_multiple(), arch_);
+  auto features = encoder(images);
+  const int64_t depth = config_.depth;
+  if (fusion) {
+    if (!guidance.defined())
+      throw ModelError(arch_ + ": needs a SAM image embedding as guidance, none was given");
+    // The SAM embedding is a frozen input: detach so that no gradient reaches it or SAM.
+    torch::Tensor sam = guidance.detach();
+    features.back() = fusion(features.back(), sam);
+    if (config_.advanced) {
+      // Gate the skip features the decoder reads; the encoder path itself is left ungated.
+      for (int64_t s = 0; s + 1 < depth; ++s) {
+        auto& h = features[s];
+        auto g = resample_guidance(sam.to(h.dtype()), h.size(2), h.size(3), guidance_pool);
+        h = h * torch::sigmoid(sam_gates[s]->as<torch::nn::Conv2dImpl>()->forward(g));
+      }
+    }
+  }
+  // decoded[s]: the map that scale s contributes to shallower levels (the deepest is the encoder's).
+  std::vector<torch::Tensor> decoded(depth);
+  decoded[depth - 1] = features[depth - 1];
+  for (int64_t k = 0; k + 1 < depth; ++k) {
+    const int64_t d = depth - 2 - k;
+    auto* level = decoder[k]->as<DecoderLevelImpl>();
+    const int64_t h = features[d].size(2), w = features[d].size(3);
+    std::vector<torch::Tensor> parts;
+    for (int64_t s = 0; s < depth; ++s) {
+      const torch::Tensor& src = s <= d ? features[s] : decoded[s];
+      parts.push_back(level->branches[s]->as<ConvNormActImpl>()->forward(resize_to(src, h, w)));
+    }
+    decoded[d] = level->fuse(torch::cat(parts, 1));
+  }
+  return head(decoded[0]);
+}
+
+}  // namespace nucleisam::models
