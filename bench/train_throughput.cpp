@@ -1,0 +1,97 @@
+// nucleisam-bench: core
+// Training throughput of a segmentation network on random data: forward + loss + backward + Adam
+// step, per precision and memory format. Prints samples/s (median of timed steps) and peak RSS.
+//   bench_train_throughput [arch] [width] [batch] [size] [steps] [precisions] [layouts]
+//   bench_train_throughput eunet3plus 32 16 256 5 fp32,bf16 nchw,nhwc
+#include <ATen/autocast_mode.h>
+#include <sys/resource.h>
+#include <torch/torch.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "nucleisam/cpu_features.h"
+#include "nucleisam/models/heads.h"
+#include "nucleisam/models/segmentation_model.h"
+#include "nucleisam/train/losses.h"
+
+using namespace nucleisam;
+
+namespace {
+std::vector<std::string> split(const std::string& s) {
+  std::vector<std::string> out;
+  std::stringstream in(s);
+  for (std::string part; std::getline(in, part, ',');) out.push_back(part);
+  return out;
+}
+double peak_rss_mb() {
+  rusage u{};
+  getrusage(RUSAGE_SELF, &u);
+  return u.ru_maxrss / 1024.0;
+}
+}  // namespace
+
+int main(int argc, char** argv) {
+  const std::string arch = argc > 1 ? argv[1] : "eunet3plus";
+  const int width = argc > 2 ? std::stoi(argv[2]) : 32;
+  const int batch = argc > 3 ? std::stoi(argv[3]) : 16;
+  const int size = argc > 4 ? std::stoi(argv[4]) : 256;
+  const int steps = argc > 5 ? std::stoi(argv[5]) : 5;
+  const auto precisions = split(argc > 6 ? argv[6] : "fp32,bf16");
+  const auto layouts = split(argc > 7 ? argv[7] : "nchw,nhwc");
+  std::printf("CPU: %s, %d threads\n", cpu_features().summary().c_str(), torch::get_num_threads());
+  std::printf("%s width %d, batch %d, %dx%d, three-class + distance heads, dice+focal loss, Adam\n", arch.c_str(),
+              width, batch, size, size);
+  std::printf("%-6s %-6s %12s %12s %14s\n", "prec", "layout", "s/step", "samples/s", "peak RSS MB");
+  models::HeadLayout heads;
+  for (const std::string& precision : precisions)
+    for (const std::string& layout : layouts) {
+      torch::manual_seed(0);
+      models::ModelOptions options({{"width", std::to_string(width)}});
+      if (arch == "sam-eunet3plus") options = models::ModelOptions({{"width", std::to_string(width)}});
+      models::SegmentationNetwork net = models::build_network(arch, heads.channels(), options);
+      const bool nhwc = layout == "nhwc";
+      if (nhwc)
+        for (auto& p : net->parameters())
+          if (p.dim() == 4) p.set_data(p.data().contiguous(torch::MemoryFormat::ChannelsLast));
+      torch::optim::Adam adam(net->parameters(), torch::optim::AdamOptions(1e-4));
+      torch::Tensor x = torch::randn({batch, 3, size, size});
+      if (nhwc) x = x.contiguous(torch::MemoryFormat::ChannelsLast);
+      torch::Tensor guidance;
+      if (net->needs_guidance()) guidance = torch::randn({batch, 256, 64, 64});
+      torch::Tensor target = torch::randint(0, 3, {batch, size, size}, torch::kInt64);
+      torch::Tensor dist = torch::rand({batch, size, size});
+      std::vector<double> times;
+      for (int s = 0; s < steps + 1; ++s) {
+        const auto t0 = std::chrono::steady_clock::now();
+        torch::Tensor logits;
+        if (precision == "bf16") {
+          at::autocast::set_cpu_enabled(true);
+          at::autocast::set_autocast_cpu_dtype(at::kBFloat16);
+        }
+        logits = net->forward(x, guidance);
+        if (precision == "bf16") {
+          at::autocast::set_cpu_enabled(false);
+          at::autocast::clear_cache();
+        }
+        logits = logits.to(torch::kFloat32);
+        torch::Tensor loss = train::dice_focal_loss(logits.narrow(1, 0, 3), target, {}, train::DiceVariant::standard, 2.0) +
+                             torch::mse_loss(torch::sigmoid(logits.select(1, 3)), dist);
+        adam.zero_grad();
+        loss.backward();
+        adam.step();
+        const double sec = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+        if (s > 0) times.push_back(sec);  // the first step warms up allocators and oneDNN
+      }
+      std::sort(times.begin(), times.end());
+      const double median = times[times.size() / 2];
+      std::printf("%-6s %-6s %12.3f %12.2f %14.0f\n", precision.c_str(), layout.c_str(), median, batch / median,
+                  peak_rss_mb());
+      std::fflush(stdout);
+    }
+  return 0;
+}
