@@ -16,6 +16,17 @@ namespace {
   throw ModelError("model option '" + key + "': expected " + expected + ", found '" + value + "'");
 }
 
+// Parses all of `v` with a strtoll/strtod-style function: no leading blanks, no leftovers
+// ("12abc"), no overflow.
+template <typename T, typename Parse>
+bool parse_whole(const std::string& v, Parse parse, T& out) {
+  if (v.empty() || std::isspace(static_cast<unsigned char>(v[0]))) return false;
+  char* end = nullptr;
+  errno = 0;
+  out = parse(v.c_str(), &end);
+  return end == v.c_str() + v.size() && errno != ERANGE;
+}
+
 }  // namespace
 
 ModelOptions::ModelOptions(std::map<std::string, std::string> values) : values_(std::move(values)) {}
@@ -24,12 +35,9 @@ int64_t ModelOptions::integer(const std::string& key, int64_t fallback) const {
   used_.insert(key);
   auto it = values_.find(key);
   if (it == values_.end()) return fallback;
-  const std::string& v = it->second;
-  char* end = nullptr;
-  errno = 0;
-  long long parsed = std::strtoll(v.c_str(), &end, 10);
-  if (v.empty() || end != v.c_str() + v.size() || errno == ERANGE || std::isspace(static_cast<unsigned char>(v[0])))
-    bad_value(key, "an integer", v);
+  long long parsed = 0;
+  if (!parse_whole(it->second, [](const char* s, char** end) { return std::strtoll(s, end, 10); }, parsed))
+    bad_value(key, "an integer", it->second);
   return static_cast<int64_t>(parsed);
 }
 
@@ -37,12 +45,9 @@ double ModelOptions::number(const std::string& key, double fallback) const {
   used_.insert(key);
   auto it = values_.find(key);
   if (it == values_.end()) return fallback;
-  const std::string& v = it->second;
-  char* end = nullptr;
-  errno = 0;
-  double parsed = std::strtod(v.c_str(), &end);
-  if (v.empty() || end != v.c_str() + v.size() || errno == ERANGE || std::isspace(static_cast<unsigned char>(v[0])))
-    bad_value(key, "a number", v);
+  double parsed = 0;
+  if (!parse_whole(it->second, [](const char* s, char** end) { return std::strtod(s, end); }, parsed))
+    bad_value(key, "a number", it->second);
   return parsed;
 }
 
