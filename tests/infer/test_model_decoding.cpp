@@ -1,6 +1,8 @@
 // Instance decodings of head maps, classes and scores.
 #include <gtest/gtest.h>
 
+#include <cmath>
+
 #include "nucleisam/errors.h"
 #include "nucleisam/infer/model_decoding.h"
 

@@ -8,7 +8,7 @@
 
 #include "nucleisam/data/dataset.h"
 
-namespace nucleisam::testing {
+namespace nucleisam::fixtures {
 
 class SyntheticNuclei : public data::Dataset {
  public:
@@ -65,4 +65,4 @@ class SyntheticNuclei : public data::Dataset {
   data::ClassNames names_;
 };
 
-}  // namespace nucleisam::testing
+}  // namespace nucleisam::fixtures

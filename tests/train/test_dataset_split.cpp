@@ -8,7 +8,7 @@
 using namespace nucleisam;
 
 TEST(SubsetDataset, IncludeExcludeKeepBaseOrder) {
-  auto base = std::make_shared<testing::SyntheticNuclei>(5, 32);
+  auto base = std::make_shared<fixtures::SyntheticNuclei>(5, 32);
   train::SubsetDataset held(base, {"syn3", "syn1"}, {}, "mem");
   ASSERT_EQ(held.size(), 2u);
   EXPECT_EQ(held.name(0), "syn1");
@@ -21,7 +21,7 @@ TEST(SubsetDataset, IncludeExcludeKeepBaseOrder) {
 }
 
 TEST(SubsetDataset, UnknownNameAndEmptySelectionAreErrors) {
-  auto base = std::make_shared<testing::SyntheticNuclei>(2, 32);
+  auto base = std::make_shared<fixtures::SyntheticNuclei>(2, 32);
   try {
     train::SubsetDataset s(base, {}, {"syn9"}, "monuseg/train");
     FAIL();
@@ -33,15 +33,15 @@ TEST(SubsetDataset, UnknownNameAndEmptySelectionAreErrors) {
 }
 
 TEST(ConcatDataset, IndexesAcrossPartsAndChecksClasses) {
-  auto a = std::make_shared<testing::SyntheticNuclei>(2, 32);
-  auto b = std::make_shared<testing::SyntheticNuclei>(3, 32);
+  auto a = std::make_shared<fixtures::SyntheticNuclei>(2, 32);
+  auto b = std::make_shared<fixtures::SyntheticNuclei>(3, 32);
   train::ConcatDataset c({a, b});
   ASSERT_EQ(c.size(), 5u);
   EXPECT_EQ(c.name(1), "syn1");
   EXPECT_EQ(c.name(2), "syn0");
   EXPECT_EQ(c.get(4).name, "syn2");
   EXPECT_THROW(c.get(5), DataError);
-  auto classed = std::make_shared<testing::SyntheticNuclei>(2, 32, 2);
+  auto classed = std::make_shared<fixtures::SyntheticNuclei>(2, 32, 2);
   EXPECT_THROW(train::ConcatDataset({a, classed}), DataError);
 }
 
@@ -52,7 +52,7 @@ TEST(SubsetDataset, WildcardPatterns) {
   EXPECT_TRUE(train::name_matches("a*b*c", "aXbYbZc"));
   EXPECT_FALSE(train::name_matches("a*b*c", "aXbYbZ"));
   EXPECT_FALSE(train::name_matches("abc", "abcd"));
-  auto base = std::make_shared<testing::SyntheticNuclei>(12, 32);
+  auto base = std::make_shared<fixtures::SyntheticNuclei>(12, 32);
   train::SubsetDataset ones(base, {"syn1*"}, {}, "mem");  // syn1, syn10, syn11
   ASSERT_EQ(ones.size(), 3u);
   EXPECT_EQ(ones.name(2), "syn11");

@@ -54,7 +54,7 @@ void expect_same_weights(const models::SegmentationNetwork& a, const models::Seg
 }  // namespace
 
 TEST(Trainer, LearningRateSchedules) {
-  testing::SyntheticNuclei data(3, 32);
+  fixtures::SyntheticNuclei data(3, 32);
   train::TrainConfig c = tiny_config();
   c.lr = 1.0;
   c.epochs = 4;
@@ -77,7 +77,7 @@ TEST(Trainer, LearningRateSchedules) {
 }
 
 TEST(Trainer, EpochOrderRepeatsEachImageAndDependsOnTheEpoch) {
-  testing::SyntheticNuclei data(4, 32);
+  fixtures::SyntheticNuclei data(4, 32);
   train::TrainConfig c = tiny_config();
   c.crops_per_image = 3;
   train::Trainer t(c, data, fresh_dir("order"));
@@ -91,7 +91,7 @@ TEST(Trainer, EpochOrderRepeatsEachImageAndDependsOnTheEpoch) {
 }
 
 TEST(Trainer, BadConfigurationsAreRefused) {
-  testing::SyntheticNuclei data(2, 32);
+  fixtures::SyntheticNuclei data(2, 32);
   train::TrainConfig c = tiny_config();
   c.augment.crop_size = 30;  // not a multiple of 4 (depth 3)
   EXPECT_THROW(train::Trainer(c, data, fresh_dir("bad")), ModelError);
@@ -101,7 +101,7 @@ TEST(Trainer, BadConfigurationsAreRefused) {
 }
 
 TEST(Trainer, LossFallsOnALearnableTask) {
-  testing::SyntheticNuclei data(4, 32);
+  fixtures::SyntheticNuclei data(4, 32);
   train::TrainConfig c = tiny_config();
   c.epochs = 6;
   c.lr = 1e-2;
@@ -129,7 +129,7 @@ TEST(Trainer, LossFallsOnALearnableTask) {
 }
 
 TEST(Trainer, InterruptedAndResumedRunEndsWithIdenticalWeights) {
-  testing::SyntheticNuclei data(3, 32);
+  fixtures::SyntheticNuclei data(3, 32);
   train::TrainConfig c = tiny_config();
   c.card.arch = "eunet3plus";  // dropout and batch norm: random state and buffers must resume too
   c.card.options = {{"width", "4"}, {"depth", "3"}};
@@ -169,7 +169,7 @@ TEST(Trainer, InterruptedAndResumedRunEndsWithIdenticalWeights) {
 }
 
 TEST(Trainer, ValidatorPicksTheBestEpochAndItsDecoding) {
-  testing::SyntheticNuclei data(2, 32);
+  fixtures::SyntheticNuclei data(2, 32);
   train::TrainConfig c = tiny_config();
   c.epochs = 3;
   const std::string dir = fresh_dir("val");
@@ -193,7 +193,7 @@ TEST(Trainer, ValidatorPicksTheBestEpochAndItsDecoding) {
 }
 
 TEST(Trainer, DamagedCheckpointIsACheckpointErrorNamingTheFile) {
-  testing::SyntheticNuclei data(2, 32);
+  fixtures::SyntheticNuclei data(2, 32);
   const std::string dir = fresh_dir("damaged");
   fs::create_directories(dir);
   std::ofstream(dir + "/last.ckpt") << "not a checkpoint";
