@@ -11,6 +11,7 @@
 #include "nucleisam/cpu_features.h"
 #include "nucleisam/log.h"
 #include "nucleisam/predict/model_segmenter.h"
+#include "nucleisam/predict/sam_guidance.h"
 
 namespace nucleisam::cli {
 namespace {
@@ -18,6 +19,7 @@ namespace {
 struct SegmentArgs {
   std::string input, out, model = "classical", formats = "geojson,csv,labels,overlay", precision = "auto";
   int batch_size = 4;
+  std::string sam_checkpoint;
   int min_area = 30;
   float split_depth = 2.0f;
   float threshold_scale = 1.0f;
@@ -38,6 +40,8 @@ CommandRegistration reg(
       app.add_option("--precision", a->precision, "Model arithmetic: fp32, bf16, or auto (bf16 where the CPU has it)")
           ->check(CLI::IsMember({"fp32", "bf16", "auto"}))
           ->capture_default_str();
+      app.add_option("--sam-checkpoint", a->sam_checkpoint,
+                     "SAM checkpoint for SAM-guided models (sam_vit_b_01ec64.pth, mobile_sam.pt, ...)");
       app.add_option("--batch-size", a->batch_size, "Model windows run together")
           ->check(CLI::Range(1, 1024))
           ->capture_default_str();
@@ -77,7 +81,20 @@ CommandRegistration reg(
           options.precision = resolve_precision(a->precision);
           options.batch_size = a->batch_size;
           const std::string path = predict::find_model_file(a->model);
-          segmenter = predict::ModelSegmenter::from_file(path, options);
+          models::LoadedModel model = models::load_model(path);
+          if (model.network->needs_guidance()) {
+            if (a->sam_checkpoint.empty())
+              throw UsageError(path + " is SAM-guided: give the SAM checkpoint it was trained with (--sam-checkpoint)");
+            auto it = model.card.info.find("sam.input_size");
+            const int input_size = it == model.card.info.end() ? 1024 : std::stoi(it->second);
+            auto sam = std::make_shared<predict::SamGuidance>(a->sam_checkpoint, input_size);
+            auto type = model.card.info.find("sam.model_type");
+            if (type != model.card.info.end() && type->second != sam->model_type())
+              log::warn("segment: ", path, " was trained with a ", type->second, " SAM encoder, ", a->sam_checkpoint,
+                        " is ", sam->model_type());
+            options.guidance = [sam](const torch::Tensor& rgb) { return sam->embed(rgb); };
+          }
+          segmenter = std::make_unique<predict::ModelSegmenter>(model.network, model.card, options);
           log::info("segment: model ", path, " (", options.precision, ")");
         }
 

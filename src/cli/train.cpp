@@ -16,6 +16,7 @@
 #include "nucleisam/log.h"
 #include "nucleisam/metrics/evaluation.h"
 #include "nucleisam/predict/model_segmenter.h"
+#include "nucleisam/predict/sam_guidance.h"
 #include "nucleisam/train/dataset_split.h"
 #include "nucleisam/train/trainer.h"
 
@@ -90,6 +91,8 @@ std::shared_ptr<const data::Dataset> open_spec(const DataSpec& d) {
 // Everything the command needs, parsed from a recipe (and written back, resolved).
 struct Recipe {
   train::TrainConfig config;
+  std::string sam_checkpoint;  // SAM-guided networks: the frozen encoder's checkpoint
+  int sam_input_size = 1024;
   std::vector<DataSpec> train_data;
   std::optional<DataSpec> validation;
   bool classes = false;
@@ -99,7 +102,7 @@ struct Recipe {
 };
 
 Recipe parse_recipe(const json& j, const std::string& where, const fs::path& base) {
-  reject_unknown(j, {"name", "model", "data", "train", "loss", "inference", "threads"}, where);
+  reject_unknown(j, {"name", "model", "data", "train", "loss", "inference", "threads", "sam"}, where);
   Recipe r;
   train::TrainConfig& c = r.config;
   models::ModelCard& card = c.card;
@@ -198,6 +201,16 @@ Recipe parse_recipe(const json& j, const std::string& where, const fs::path& bas
   read(loss, "distance_weight", c.loss.distance_weight, where);
   read(loss, "class_weight", c.loss.class_weight, where);
 
+  const json sam = j.value("sam", json::object());
+  reject_unknown(sam, {"checkpoint", "input_size"}, where + " sam");
+  read(sam, "checkpoint", r.sam_checkpoint, where + " sam");
+  read(sam, "input_size", r.sam_input_size, where + " sam");
+  if (!r.sam_checkpoint.empty()) {
+    fs::path p(r.sam_checkpoint);
+    if (p.is_relative()) p = base / p;
+    r.sam_checkpoint = fs::weakly_canonical(p).string();
+  }
+
   const json inf = j.value("inference", json::object());
   reject_unknown(inf, {"tile_size", "tile_overlap"}, where + " inference");
   card.tile_size = c.augment.crop_size;
@@ -240,6 +253,8 @@ Recipe parse_recipe(const json& j, const std::string& where, const fs::path& bas
         {"three_class_weights", c.loss.three_class_weights}, {"distance_weight", c.loss.distance_weight},
         {"class_weight", c.loss.class_weight}}},
       {"inference", {{"tile_size", card.tile_size}, {"tile_overlap", card.tile_overlap}}}};
+  if (!r.sam_checkpoint.empty())
+    r.resolved["sam"] = {{"checkpoint", r.sam_checkpoint}, {"input_size", r.sam_input_size}};
   return r;
 }
 
@@ -267,14 +282,16 @@ std::vector<std::pair<std::string, DecodingOptions>> candidate_decodings(const m
   return c;
 }
 
-train::Validator make_validator(std::shared_ptr<const data::Dataset> validation, const std::string& precision) {
+train::Validator make_validator(std::shared_ptr<const data::Dataset> validation, const std::string& precision,
+                                predict::WindowGuidance guidance) {
   // Samples are loaded once and kept: validation runs every epoch.
   auto samples = std::make_shared<std::vector<data::Sample>>();
   for (size_t i = 0; i < validation->size(); ++i) samples->push_back(validation->get(i));
-  return [samples, precision](models::SegmentationNetworkImpl& network, models::ModelCard& card) {
+  return [samples, precision, guidance](models::SegmentationNetworkImpl& network, models::ModelCard& card) {
     models::SegmentationNetwork view(&network, [](models::SegmentationNetworkImpl*) {});
     predict::ModelSegmenterOptions o;
     o.precision = precision;
+    o.guidance = guidance;
     predict::ModelSegmenter segmenter(view, card, o);
     const auto candidates = candidate_decodings(card.heads);
     metrics::EvaluationOptions eo;
@@ -345,17 +362,36 @@ int run_training(const std::string& run_dir, const json& recipe_json, const std:
   card.info["train_samples"] = std::to_string(train_set->size());
   card.info["precision"] = r.config.precision;
 
+  // SAM guidance: one frozen encoder shared by training batches and validation windows.
+  predict::WindowGuidance window_guidance;
+  train::GuidanceProvider batch_guidance;
+  if (models::build_network(card)->needs_guidance()) {
+    if (r.sam_checkpoint.empty())
+      throw UsageError(recipe_source + ": " + card.arch + " needs \"sam\": {\"checkpoint\": ...} (a SAM checkpoint)");
+    auto sam = std::make_shared<predict::SamGuidance>(r.sam_checkpoint, r.sam_input_size);
+    log::info("train: SAM guidance from ", r.sam_checkpoint, " (", sam->model_type(), ", input ", r.sam_input_size, ")");
+    card.info["sam.checkpoint"] = fs::path(r.sam_checkpoint).filename().string();
+    card.info["sam.model_type"] = sam->model_type();
+    card.info["sam.input_size"] = std::to_string(r.sam_input_size);
+    window_guidance = [sam](const torch::Tensor& rgb) { return sam->embed(rgb); };
+    batch_guidance = [sam](const data::Batch& b) {
+      return sam->embed(torch::from_blob(const_cast<float*>(b.images.data()), b.image_shape(), torch::kFloat32));
+    };
+  } else if (!r.sam_checkpoint.empty()) {
+    log::warn("train: ", card.arch, " takes no SAM guidance; the \"sam\" entry is ignored");
+  }
+
   train::Validator validator;
   if (r.validation) {
     std::shared_ptr<const data::Dataset> val = open_spec(*r.validation);
     log::info("train: ", train_set->size(), " training images, ", val->size(), " validation images");
-    validator = make_validator(val, r.config.precision);
+    validator = make_validator(val, r.config.precision, window_guidance);
   } else {
     log::info("train: ", train_set->size(), " training images, no validation (the last epoch is exported)");
   }
   log::info("train: ", card.arch, ", precision ", r.config.precision, " on ", cpu_features().summary(), ", ",
             torch::get_num_threads(), " threads");
-  train::Trainer trainer(r.config, *train_set, run_dir, validator);
+  train::Trainer trainer(r.config, *train_set, run_dir, validator, batch_guidance);
   train::TrainResult result = trainer.run();
   log::info("train: done, ", result.steps, " steps; model in ", result.model_path,
             result.best_epoch > 0 ? " (best epoch " + std::to_string(result.best_epoch) + ")" : "");
