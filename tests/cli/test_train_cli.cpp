@@ -1,0 +1,134 @@
+// `nucleisam train`: a recipe trains and exports a model that `segment` runs; a run killed with
+// SIGKILL and resumed writes a byte-identical model; bad recipes are one-line usage errors.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "nucleisam/image_io.h"
+#include "support/test_support.h"
+#include "train/synthetic_nuclei.h"
+
+using namespace nucleisam;
+using nucleisam::test::run_cli;
+using nucleisam::test::TempDir;
+namespace fs = std::filesystem;
+
+namespace {
+
+std::string slurp(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  std::stringstream s;
+  s << f.rdbuf();
+  return s.str();
+}
+
+// A folder dataset of 4 synthetic 64 x 64 tiles and a recipe training a tiny U-Net on 3 of them.
+std::string make_recipe(const TempDir& dir, const std::string& extra_train = "") {
+  fs::create_directories(dir.file("data/images"));
+  fs::create_directories(dir.file("data/labels"));
+  fixtures::SyntheticNuclei syn(4, 64);
+  for (size_t i = 0; i < syn.size(); ++i) {
+    data::Sample s = syn.get(i);
+    write_image(dir.file("data/images/" + s.name + ".png"), s.image);
+    write_label_map(dir.file("data/labels/" + s.name + ".png"), s.instances);
+  }
+  const std::string recipe = dir.file("recipe.json");
+  std::ofstream(recipe) << R"({
+  "name": "tiny",
+  "model": {"arch": "unet", "options": {"width": 4, "depth": 3}},
+  "data": {"train": [{"path": ")" << dir.file("data") << R"(", "exclude": ["syn3"]}],
+           "validation": {"path": ")" << dir.file("data") << R"(", "include": ["syn3"]},
+           "crop_size": 32, "crops_per_image": 4},
+  "train": {"epochs": 3, "batch_size": 2, "lr": 0.003, "precision": "fp32", "checkpoint_every": 1,
+            "seed": 5)" << extra_train << R"(},
+  "inference": {"tile_size": 32, "tile_overlap": 8}
+})";
+  return recipe;
+}
+
+}  // namespace
+
+TEST(TrainCli, TrainsExportsAndSegments) {
+  TempDir dir;
+  const std::string recipe = make_recipe(dir);
+  auto r = run_cli("--threads 1 train --config " + recipe + " --out " + dir.file("run"));
+  ASSERT_EQ(r.code, 0) << r.out;
+  ASSERT_TRUE(fs::exists(dir.file("run/best.safetensors"))) << r.out;
+  const std::string config = slurp(dir.file("run/config.json"));
+  EXPECT_NE(config.find("\"threads\": 1"), std::string::npos) << config;
+  EXPECT_NE(config.find("\"precision\": \"fp32\""), std::string::npos);
+  // 3 images x 4 crops / batch 2 = 6 steps per epoch, 18 in all: one step row (log_every 10, step
+  // 10) and one row per epoch, each with validation metrics.
+  std::istringstream log(slurp(dir.file("run/log.csv")));
+  int epochs = 0, steps = 0;
+  for (std::string line; std::getline(log, line);) {
+    if (line.rfind("epoch,", 0) == 0) {
+      ++epochs;
+      EXPECT_EQ(line.find(",,,,,"), std::string::npos) << "validation metrics missing: " << line;
+    }
+    steps += line.rfind("step,", 0) == 0;
+  }
+  EXPECT_EQ(epochs, 3);
+  EXPECT_EQ(steps, 1);
+
+  auto s = run_cli("segment --model " + dir.file("run/best.safetensors") + " --input " +
+                   dir.file("data/images/syn3.png") + " --out " + dir.file("seg") + " --formats geojson,csv");
+  ASSERT_EQ(s.code, 0) << s.out;
+  EXPECT_TRUE(fs::exists(dir.file("seg/syn3.geojson")));
+  EXPECT_TRUE(fs::exists(dir.file("seg/syn3_nuclei.csv")));
+
+  // A second train into the same folder would overwrite the run: refused.
+  auto again = run_cli("train --config " + recipe + " --out " + dir.file("run"));
+  EXPECT_EQ(again.code, 2) << again.out;
+  EXPECT_NE(again.out.find("--resume"), std::string::npos) << again.out;
+}
+
+TEST(TrainCli, KilledAndResumedRunWritesTheSameModel) {
+  TempDir dir;
+  const std::string recipe = make_recipe(dir);
+  auto whole = run_cli("--threads 1 train --config " + recipe + " --out " + dir.file("whole"));
+  ASSERT_EQ(whole.code, 0) << whole.out;
+  // Start a second run, SIGKILL it as soon as its first checkpoint exists, then resume it.
+  const std::string bin = nucleisam::test::binary_dir() + "/nucleisam";
+  const std::string script = "( " + bin + " --threads 1 --quiet train --config " + recipe + " --out " +
+                             dir.file("parts") + " & pid=$!; while [ ! -f " + dir.file("parts/last.ckpt") +
+                             " ]; do sleep 0.01; done; kill -9 $pid && wait $pid; echo killed=$? )";
+  FILE* p = popen(script.c_str(), "r");
+  ASSERT_NE(p, nullptr);
+  char buf[256];
+  std::string out;
+  while (fgets(buf, sizeof buf, p)) out += buf;
+  pclose(p);
+  ASSERT_NE(out.find("killed=137"), std::string::npos) << "the run ended before it could be killed: " << out;
+  EXPECT_FALSE(fs::exists(dir.file("parts/best.safetensors")) &&
+               slurp(dir.file("parts/best.safetensors")) == slurp(dir.file("whole/best.safetensors")));
+  auto resumed = run_cli("--threads 1 train --resume " + dir.file("parts"));
+  ASSERT_EQ(resumed.code, 0) << resumed.out;
+  EXPECT_EQ(slurp(dir.file("parts/best.safetensors")), slurp(dir.file("whole/best.safetensors")));
+}
+
+TEST(TrainCli, BadRecipesAreOneLineUsageErrors) {
+  TempDir dir;
+  const std::string recipe = make_recipe(dir, ", \"epochz\": 3");
+  auto r = run_cli("train --config " + recipe + " --out " + dir.file("run"));
+  EXPECT_EQ(r.code, 2) << r.out;
+  EXPECT_EQ(nucleisam::test::count_lines(r.out), 1) << r.out;
+  EXPECT_NE(r.out.find("epochz"), std::string::npos) << r.out;
+
+  std::ofstream(dir.file("broken.json")) << "{\"model\": ";
+  r = run_cli("train --config " + dir.file("broken.json") + " --out " + dir.file("run2"));
+  EXPECT_EQ(r.code, 2) << r.out;
+  EXPECT_NE(r.out.find("broken.json"), std::string::npos) << r.out;
+
+  std::ofstream(dir.file("noarch.json")) << R"({"data": {"train": [{"path": "x"}]}})";
+  r = run_cli("train --config " + dir.file("noarch.json") + " --out " + dir.file("run3"));
+  EXPECT_EQ(r.code, 2) << r.out;
+  EXPECT_NE(r.out.find("arch"), std::string::npos) << r.out;
+
+  r = run_cli("train --resume " + dir.path());
+  EXPECT_EQ(r.code, 2) << r.out;
+  EXPECT_NE(r.out.find("not a training run"), std::string::npos) << r.out;
+  EXPECT_FALSE(fs::exists(dir.file("run/last.ckpt")));
+}
