@@ -15,6 +15,7 @@
 #include "nucleisam/errors.h"
 #include "nucleisam/log.h"
 #include "nucleisam/metrics/evaluation.h"
+#include "nucleisam/predict/decoding_search.h"
 #include "nucleisam/predict/model_segmenter.h"
 #include "nucleisam/predict/sam_guidance.h"
 #include "nucleisam/train/dataset_split.h"
@@ -267,21 +268,6 @@ json read_json_file(const std::string& path) {
   }
 }
 
-// The decodings compared on validation; the best by AJI goes into the exported model's card.
-std::vector<std::pair<std::string, DecodingOptions>> candidate_decodings(const models::HeadLayout& heads) {
-  std::vector<std::pair<std::string, DecodingOptions>> c;
-  DecodingOptions three;
-  c.emplace_back("three_class", three);
-  if (heads.distance)
-    for (float level : {0.4f, 0.55f}) {
-      DecodingOptions d;
-      d.method = "distance";
-      d.marker_threshold = level;
-      c.emplace_back("distance_" + std::to_string(static_cast<int>(level * 100)), d);
-    }
-  return c;
-}
-
 train::Validator make_validator(std::shared_ptr<const data::Dataset> validation, const std::string& precision,
                                 predict::WindowGuidance guidance) {
   // Samples are loaded once and kept: validation runs every epoch.
@@ -293,38 +279,20 @@ train::Validator make_validator(std::shared_ptr<const data::Dataset> validation,
     o.precision = precision;
     o.guidance = guidance;
     predict::ModelSegmenter segmenter(view, card, o);
-    const auto candidates = candidate_decodings(card.heads);
-    metrics::EvaluationOptions eo;
-    eo.num_classes = card.heads.num_classes;
-    std::vector<metrics::Evaluation> evals(candidates.size(), metrics::Evaluation(eo));
-    for (const data::Sample& s : *samples) {
-      HeadMaps maps = segmenter.predict(s.image);
-      for (size_t k = 0; k < candidates.size(); ++k) {
-        Segmentation seg = assemble_segmentation(maps, decode_instances(maps, candidates[k].second), card.class_names);
-        std::vector<double> scores(seg.scores.begin(), seg.scores.end());
-        const std::vector<int>* gt_classes = eo.num_classes > 0 ? &s.classes : nullptr;
-        const std::vector<int>* pred_classes = eo.num_classes > 0 ? &seg.classes : nullptr;
-        evals[k].add_image(s.name, {&s.instances, gt_classes, nullptr}, {&seg.instances, pred_classes, &scores});
-      }
-    }
+    const auto candidates = predict::validation_candidates(card.heads);
+    const predict::DecodingComparison cmp = predict::compare_decodings(segmenter, *samples, candidates);
     std::map<std::string, double> out;
-    size_t best = 0;
-    std::vector<metrics::EvaluationSummary> summaries;
-    for (size_t k = 0; k < candidates.size(); ++k) {
-      summaries.push_back(evals[k].summary());
-      out["aji." + candidates[k].first] = summaries[k].aji.mean;
-      if (summaries[k].aji.mean > summaries[best].aji.mean) best = k;
-    }
-    const metrics::EvaluationSummary& s = summaries[best];
+    for (size_t k = 0; k < candidates.size(); ++k) out["aji." + candidates[k].label] = cmp.summaries[k].aji.mean;
+    const metrics::EvaluationSummary& s = cmp.summaries[cmp.best];
     out["dice"] = s.dice.mean;
     out["iou"] = s.iou.mean;
     out["aji"] = s.aji.mean;
     out["pq"] = s.pq.mean;
-    if (eo.num_classes > 0) {
+    if (card.heads.num_classes > 0) {
       out["mpq_plus"] = s.mpq_plus;
       out["mean_f1"] = s.mean_f1;
     }
-    card.decoding = decoding_to_map(candidates[best].second);
+    card.decoding = decoding_to_map(candidates[cmp.best].options);
     card.info["decoding_chosen_on"] = "validation AJI";
     return out;
   };

@@ -1,0 +1,39 @@
+// Choosing a model's instance decoding on annotated images: the network runs once per image, then
+// each candidate decoding (infer/model_decoding.h) is evaluated with the library's metrics and the
+// best by AJI wins. The trainer's validation compares a few candidates every epoch; `nucleisam
+// export --tune-on` searches a grid once training is done (on validation images, never test ones).
+#pragma once
+
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "nucleisam/data/dataset.h"
+#include "nucleisam/infer/model_decoding.h"
+#include "nucleisam/metrics/evaluation.h"
+#include "nucleisam/predict/model_segmenter.h"
+
+namespace nucleisam::predict {
+
+struct DecodingCandidate {
+  std::string label;
+  DecodingOptions options;
+};
+
+// The small set the trainer compares each validation: three_class, and distance at two marker levels
+// when the model has a distance head.
+std::vector<DecodingCandidate> validation_candidates(const models::HeadLayout& heads);
+// A grid around the defaults of both methods (a few dozen candidates).
+std::vector<DecodingCandidate> tuning_grid(const models::HeadLayout& heads);
+
+struct DecodingComparison {
+  std::vector<metrics::EvaluationSummary> summaries;  // by candidate
+  size_t best = 0;                                    // index of the best AJI
+};
+
+// Runs `segmenter` on every sample once and evaluates every candidate against the sample's
+// instances (and classes when the model has a type head).
+DecodingComparison compare_decodings(ModelSegmenter& segmenter, const std::vector<data::Sample>& samples,
+                                     const std::vector<DecodingCandidate>& candidates);
+
+}  // namespace nucleisam::predict
