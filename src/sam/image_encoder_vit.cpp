@@ -13,8 +13,7 @@
 #include <sstream>
 
 #include "nucleisam/errors.h"
-#include "nucleisam/sam/checkpoint.h"
-#include "sam/checkpoint_formats.h"
+#include "nucleisam/weights/state_dict.h"
 
 namespace nucleisam::sam {
 namespace F = torch::nn::functional;
@@ -62,19 +61,19 @@ std::string ImageEncoderViTConfig::name() const {
 
 namespace {
 
-const torch::Tensor& require(const StateDict& state, const std::string& key, int64_t dims,
+const torch::Tensor& require(const weights::StateDict& state, const std::string& key, int64_t dims,
                              const std::string& source) {
   if (!state.contains(key)) throw CheckpointError(source + ": not a SAM ViT checkpoint: missing " + key);
   const auto& t = state.at(key);
   if (t.dim() != dims)
-    throw CheckpointError(source + ": " + key + " has shape " + shape_string(t.sizes()) + ", expected " +
+    throw CheckpointError(source + ": " + key + " has shape " + weights::shape_string(t.sizes()) + ", expected " +
                           std::to_string(dims) + " dimensions");
   return t;
 }
 
 }  // namespace
 
-ImageEncoderViTConfig ImageEncoderViTConfig::from_state_dict(const StateDict& state,
+ImageEncoderViTConfig ImageEncoderViTConfig::from_state_dict(const weights::StateDict& state,
                                                              const std::string& source,
                                                              const std::string& prefix) {
   ImageEncoderViTConfig c;

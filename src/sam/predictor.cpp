@@ -7,7 +7,7 @@
 
 #include "nucleisam/errors.h"
 #include "nucleisam/sam/pillow_resize.h"
-#include "sam/checkpoint_formats.h"
+#include "nucleisam/weights/state_dict.h"
 
 namespace nucleisam::sam {
 namespace F = torch::nn::functional;
@@ -82,7 +82,7 @@ void SamPredictor::set_embedding(const torch::Tensor& embedding, int original_h,
   const int64_t g = input_size_ / 16;
   if (!embedding.defined() || embedding.dim() != 4 || embedding.size(0) != 1 || embedding.size(1) != 256 ||
       embedding.size(2) != g || embedding.size(3) != g)
-    throw DataError("image embedding has shape " + (embedding.defined() ? shape_string(embedding.sizes()) : "[]") +
+    throw DataError("image embedding has shape " + (embedding.defined() ? weights::shape_string(embedding.sizes()) : "[]") +
                     ", expected [1, 256, " + std::to_string(g) + ", " + std::to_string(g) +
                     "] for input size " + std::to_string(input_size_));
   if (original_h <= 0 || original_w <= 0) throw DataError("original image size must be positive");
@@ -154,7 +154,7 @@ SamPrediction SamPredictor::predict(const SamPrompt& prompt) const {
     auto mi = prompt.mask_input;
     if (mi.dim() == 3) mi = mi.unsqueeze(0);
     if (mi.dim() != 4 || mi.size(0) != 1 || mi.size(1) != 1 || mi.size(2) != m || mi.size(3) != m)
-      throw DataError("mask input has shape " + shape_string(prompt.mask_input.sizes()) + ", expected [1, " +
+      throw DataError("mask input has shape " + weights::shape_string(prompt.mask_input.sizes()) + ", expected [1, " +
                       std::to_string(m) + ", " + std::to_string(m) + "]");
     masks = mi.to(torch::kFloat);
   }

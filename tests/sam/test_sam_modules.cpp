@@ -8,12 +8,13 @@
 #include <cmath>
 
 #include "nucleisam/errors.h"
-#include "nucleisam/sam/checkpoint.h"
+#include "nucleisam/weights/state_dict.h"
 #include "nucleisam/sam/pillow_resize.h"
 #include "nucleisam/sam/predictor.h"
 
 using namespace nucleisam;
 using namespace nucleisam::sam;
+using namespace nucleisam::weights;
 
 namespace {
 

@@ -10,9 +10,11 @@
 
 #include "nucleisam/sam/layer_norm_2d.h"
 
-namespace nucleisam::sam {
-
+namespace nucleisam::weights {
 struct StateDict;
+}  // namespace nucleisam::weights
+
+namespace nucleisam::sam {
 
 struct ImageEncoderViTConfig {
   int img_size = 1024;  // size the checkpoint was trained at (pos_embed grid = img_size / patch)
@@ -33,7 +35,7 @@ struct ImageEncoderViTConfig {
   // the block count, head_dim from rel_pos_h's width, global blocks from rel_pos_h's length
   // (2 * grid - 1 rows). Throws CheckpointError naming `source_name` when keys are missing or
   // inconsistent.
-  static ImageEncoderViTConfig from_state_dict(const StateDict& state, const std::string& source_name,
+  static ImageEncoderViTConfig from_state_dict(const weights::StateDict& state, const std::string& source_name,
                                                const std::string& prefix = "image_encoder.");
   // "vit_b", "vit_l", "vit_h" when the config equals a preset, else "vit(E=..,depth=..,heads=..)".
   std::string name() const;

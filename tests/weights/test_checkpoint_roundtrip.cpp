@@ -7,14 +7,14 @@
 #include <fstream>
 #include <sstream>
 
-#include "nucleisam/sam/checkpoint.h"
-#include "sam/checkpoint_formats.h"
-#include "sam/state_pickle.h"
-#include "sam/zip_archive.h"
+#include "nucleisam/weights/state_dict.h"
+#include "weights/checkpoint_formats.h"
+#include "weights/state_pickle.h"
+#include "weights/zip_archive.h"
 #include "support/test_support.h"
 
 using namespace nucleisam;
-using nucleisam::sam::StateDict;
+using nucleisam::weights::StateDict;
 
 namespace {
 
@@ -60,7 +60,7 @@ void expect_same(const StateDict& a, const StateDict& b) {
 
 std::string archive_with(const std::string& pickle, const std::vector<std::pair<std::string, std::string>>& data) {
   std::ostringstream out;
-  sam::ZipWriter zip(out);
+  weights::ZipWriter zip(out);
   zip.add("hand/data.pkl", pickle.data(), pickle.size());
   for (const auto& [name, bytes] : data) zip.add("hand/data/" + name, bytes.data(), bytes.size());
   zip.add("hand/version", "3\n", 2);
@@ -77,16 +77,16 @@ std::string floats(std::initializer_list<float> v) {
 TEST(CheckpointRoundTrip, PthKeepsEveryDtypeShapeValueAndOrder) {
   test::TempDir dir;
   StateDict sd = every_dtype_and_layout();
-  sam::write_pth(dir.file("all.pth"), sd);
-  expect_same(sd, sam::read_checkpoint(dir.file("all.pth")));
+  weights::write_pth(dir.file("all.pth"), sd);
+  expect_same(sd, weights::read_checkpoint(dir.file("all.pth")));
 }
 
 TEST(CheckpointRoundTrip, SafetensorsKeepsEveryDtypeShapeValueAndOrder) {
   test::TempDir dir;
   StateDict sd = every_dtype_and_layout();
-  sam::write_safetensors(dir.file("all.safetensors"), sd, {{"format", "pt"}, {"note", "quote \" and \\ ok"}});
-  expect_same(sd, sam::read_checkpoint(dir.file("all.safetensors")));
-  auto meta = sam::read_safetensors_metadata(dir.file("all.safetensors"));
+  weights::write_safetensors(dir.file("all.safetensors"), sd, {{"format", "pt"}, {"note", "quote \" and \\ ok"}});
+  expect_same(sd, weights::read_checkpoint(dir.file("all.safetensors")));
+  auto meta = weights::read_safetensors_metadata(dir.file("all.safetensors"));
   EXPECT_EQ(meta.size(), 2u);
   EXPECT_EQ(meta["note"], "quote \" and \\ ok");
 }
@@ -94,11 +94,11 @@ TEST(CheckpointRoundTrip, SafetensorsKeepsEveryDtypeShapeValueAndOrder) {
 TEST(CheckpointRoundTrip, ForcedZip64RecordsReadBack) {
   test::TempDir dir;
   StateDict sd = every_dtype_and_layout();
-  sam::write_pth_archive(dir.file("z64.pth"), sd, /*force_zip64=*/true);
+  weights::write_pth_archive(dir.file("z64.pth"), sd, /*force_zip64=*/true);
   std::string bytes = slurp(dir.file("z64.pth"));
   EXPECT_NE(bytes.find(std::string("PK\x06\x06", 4)), std::string::npos);  // ZIP64 end record
   EXPECT_NE(bytes.find(std::string("\xff\xff\xff\xff", 4)), std::string::npos);  // sizes moved to extras
-  expect_same(sd, sam::read_checkpoint(dir.file("z64.pth")));
+  expect_same(sd, weights::read_checkpoint(dir.file("z64.pth")));
 }
 
 // The layout torch.save uses: members under "<file stem>/", data starting on 64-byte
@@ -108,16 +108,16 @@ TEST(CheckpointRoundTrip, PthLayoutMatchesTorchSave) {
   StateDict sd;
   sd.entries.emplace_back("a", torch::ones({3}));
   sd.entries.emplace_back("b", torch::zeros({2, 2}, torch::kLong));
-  sam::write_pth(dir.file("my_model.pth"), sd);
+  weights::write_pth(dir.file("my_model.pth"), sd);
   std::string bytes = slurp(dir.file("my_model.pth"));
-  auto entries = sam::read_zip_directory(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size(), "x");
+  auto entries = weights::read_zip_directory(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size(), "x");
   std::vector<std::string> names;
   for (const auto& e : entries) names.push_back(e.name);
   EXPECT_EQ(names, (std::vector<std::string>{"my_model/data.pkl", "my_model/data/0", "my_model/data/1", "my_model/version"}));
   for (const auto& e : entries) {
     EXPECT_EQ(e.data_offset % 64, 0u) << e.name;
     EXPECT_EQ(e.method, 0) << e.name;
-    EXPECT_EQ(e.crc32, sam::crc32(bytes.data() + e.data_offset, e.size)) << e.name;
+    EXPECT_EQ(e.crc32, weights::crc32(bytes.data() + e.data_offset, e.size)) << e.name;
   }
   EXPECT_EQ(bytes.substr(entries[3].data_offset, entries[3].size), "3\n");
   EXPECT_EQ(bytes.substr(entries[1].data_offset, 12), floats({1, 1, 1}));
@@ -125,14 +125,14 @@ TEST(CheckpointRoundTrip, PthLayoutMatchesTorchSave) {
 
 TEST(CheckpointRoundTrip, Crc32KnownAnswer) {
   // The standard check value of CRC-32/ISO-HDLC.
-  EXPECT_EQ(sam::crc32("123456789", 9), 0xCBF43926u);
-  EXPECT_EQ(sam::crc32("", 0), 0u);
+  EXPECT_EQ(weights::crc32("123456789", 9), 0xCBF43926u);
+  EXPECT_EQ(weights::crc32("", 0), 0u);
 }
 
 // Three tensors over one storage of 12 floats 0..11: a 3x4 matrix, its transpose, and a 2x3
 // window at offset 5 (rows 1-2, columns 1-3). They must share memory, like torch.load's.
 TEST(CheckpointRoundTrip, TensorsSharingOneStorageAreViews) {
-  std::vector<sam::TensorRecord> recs(3);
+  std::vector<weights::TensorRecord> recs(3);
   for (auto& r : recs) {
     r.storage_type = "Float";
     r.storage_key = "0";
@@ -150,9 +150,9 @@ TEST(CheckpointRoundTrip, TensorsSharingOneStorageAreViews) {
   recs[2].strides = {4, 1};
   std::string storage = floats({0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11});
   test::TempDir dir;
-  std::ofstream(dir.file("views.pth"), std::ios::binary) << archive_with(sam::write_state_pickle(recs), {{"0", storage}});
+  std::ofstream(dir.file("views.pth"), std::ios::binary) << archive_with(weights::write_state_pickle(recs), {{"0", storage}});
 
-  StateDict sd = sam::read_checkpoint(dir.file("views.pth"));
+  StateDict sd = weights::read_checkpoint(dir.file("views.pth"));
   torch::Tensor m = sd.at("m"), mt = sd.at("m_t"), w = sd.at("window");
   EXPECT_TRUE(torch::equal(m, torch::arange(12, torch::kFloat).view({3, 4})));
   EXPECT_TRUE(torch::equal(mt, m.t()));
@@ -161,7 +161,7 @@ TEST(CheckpointRoundTrip, TensorsSharingOneStorageAreViews) {
   EXPECT_EQ(mt[2][1].item<float>(), 100.f);
   EXPECT_EQ(w[0][1].item<float>(), 100.f);
   // Writing into a loaded tensor never touches the file (private copy-on-write mapping).
-  EXPECT_EQ(sam::read_checkpoint(dir.file("views.pth")).at("m")[1][2].item<float>(), 6.f);
+  EXPECT_EQ(weights::read_checkpoint(dir.file("views.pth")).at("m")[1][2].item<float>(), 6.f);
 }
 
 // {'model': OrderedDict(w=tensor([1.5, -2.0])), 'epoch': 3} pickled by hand, protocol 2.
@@ -179,12 +179,12 @@ TEST(CheckpointRoundTrip, NestedDictsFlattenAndScalarsAreSkipped) {
        "K\x03u.";
   test::TempDir dir;
   std::ofstream(dir.file("nested.pth"), std::ios::binary) << archive_with(p, {{"0", floats({1.5f, -2.f})}});
-  StateDict sd = sam::read_checkpoint(dir.file("nested.pth"));
+  StateDict sd = weights::read_checkpoint(dir.file("nested.pth"));
   ASSERT_EQ(sd.size(), 1u);
   EXPECT_EQ(sd.entries[0].first, "model.w");
   EXPECT_TRUE(torch::equal(sd.entries[0].second, torch::tensor({1.5f, -2.f})));
-  EXPECT_TRUE(sam::has_prefix(sd, "model."));
-  EXPECT_FALSE(sam::has_prefix(sd, "epoch"));
+  EXPECT_TRUE(weights::has_prefix(sd, "model."));
+  EXPECT_FALSE(weights::has_prefix(sd, "epoch"));
 }
 
 // The exact bytes of a one-tensor safetensors file, worked out from the format description:
@@ -193,7 +193,7 @@ TEST(CheckpointRoundTrip, SafetensorsExactBytes) {
   StateDict sd;
   sd.entries.emplace_back("a", torch::tensor({1.5f, -2.f}));
   test::TempDir dir;
-  sam::write_safetensors(dir.file("a.safetensors"), sd);
+  weights::write_safetensors(dir.file("a.safetensors"), sd);
   std::string header = R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}})";
   ASSERT_EQ(header.size(), 54u);
   header += "  ";
@@ -208,23 +208,23 @@ TEST(CheckpointRoundTrip, MisalignedSafetensorsDataIsCopied) {
   std::string bytes = std::string("\x36\0\0\0\0\0\0\0", 8) + header + floats({0.25f, 4.f});
   test::TempDir dir;
   std::ofstream(dir.file("odd.safetensors"), std::ios::binary) << bytes;
-  StateDict sd = sam::read_checkpoint(dir.file("odd.safetensors"));
+  StateDict sd = weights::read_checkpoint(dir.file("odd.safetensors"));
   EXPECT_TRUE(torch::equal(sd.at("a"), torch::tensor({0.25f, 4.f})));
 }
 
 TEST(CheckpointRoundTrip, FixtureSurvivesPthAndSafetensors) {
   NUCLEISAM_REQUIRE_SHARED("fixtures/sam/vit_t_mobilesam");
-  StateDict sd = sam::read_checkpoint(test::shared_path("fixtures/sam/vit_t_mobilesam/mobile_sam_random.pth"));
+  StateDict sd = weights::read_checkpoint(test::shared_path("fixtures/sam/vit_t_mobilesam/mobile_sam_random.pth"));
   test::TempDir dir;
-  sam::write_pth(dir.file("copy.pth"), sd);
-  sam::write_safetensors(dir.file("copy.safetensors"), sd);
-  expect_same(sd, sam::read_checkpoint(dir.file("copy.pth")));
-  expect_same(sd, sam::read_checkpoint(dir.file("copy.safetensors")));
+  weights::write_pth(dir.file("copy.pth"), sd);
+  weights::write_safetensors(dir.file("copy.safetensors"), sd);
+  expect_same(sd, weights::read_checkpoint(dir.file("copy.pth")));
+  expect_same(sd, weights::read_checkpoint(dir.file("copy.safetensors")));
 }
 
 // Storages past 2^31 elements (ViT-H scale and beyond) need LONG1 integers in the pickle.
 TEST(CheckpointRoundTrip, PickleIntegersBeyond32Bits) {
-  sam::TensorRecord r;
+  weights::TensorRecord r;
   r.name = "big";
   r.storage_type = "Byte";
   r.storage_key = "0";
@@ -232,9 +232,9 @@ TEST(CheckpointRoundTrip, PickleIntegersBeyond32Bits) {
   r.offset = (int64_t{3} << 30) + 7;
   r.sizes = {int64_t{1} << 31};
   r.strides = {1};
-  std::string p = sam::write_state_pickle({r});
-  sam::PickleRef root = sam::read_state_pickle(reinterpret_cast<const uint8_t*>(p.data()), p.size(), "x");
-  ASSERT_EQ(root->kind, sam::PickleValue::Kind::dict);
+  std::string p = weights::write_state_pickle({r});
+  weights::PickleRef root = weights::read_state_pickle(reinterpret_cast<const uint8_t*>(p.data()), p.size(), "x");
+  ASSERT_EQ(root->kind, weights::PickleValue::Kind::dict);
   ASSERT_EQ(root->entries.size(), 1u);
   const auto& t = *root->entries[0].second->tensor;
   EXPECT_EQ(t.storage->numel, int64_t{5} << 30);

@@ -3,9 +3,9 @@
 #include <set>
 
 #include "nucleisam/errors.h"
-#include "sam/header_json.h"
+#include "weights/header_json.h"
 
-namespace nucleisam::sam {
+namespace nucleisam::weights {
 namespace {
 
 class JsonParser {
@@ -224,4 +224,4 @@ std::string json_quote(const std::string& s) {
   return out + "\"";
 }
 
-}  // namespace nucleisam::sam
+}  // namespace nucleisam::weights

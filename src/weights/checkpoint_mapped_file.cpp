@@ -1,5 +1,5 @@
 // mmap of a checkpoint file (see mapped_file.h).
-#include "sam/mapped_file.h"
+#include "weights/mapped_file.h"
 
 #include <fcntl.h>
 #include <sys/mman.h>
@@ -11,7 +11,7 @@
 
 #include "nucleisam/errors.h"
 
-namespace nucleisam::sam {
+namespace nucleisam::weights {
 
 std::shared_ptr<const MappedFile> MappedFile::open(const std::string& path) {
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
@@ -45,4 +45,4 @@ std::shared_ptr<const MappedFile> MappedFile::open(const std::string& path) {
 
 MappedFile::~MappedFile() { ::munmap(data_, size_); }
 
-}  // namespace nucleisam::sam
+}  // namespace nucleisam::weights

@@ -7,10 +7,10 @@
 #include <memory>
 #include <string>
 
-#include "nucleisam/sam/checkpoint.h"
-#include "sam/mapped_file.h"
+#include "nucleisam/weights/state_dict.h"
+#include "weights/mapped_file.h"
 
-namespace nucleisam::sam {
+namespace nucleisam::weights {
 
 // A 1-D tensor of `numel` elements of `dtype` over file bytes [offset, ...). Aliases the mapping
 // (keeping it alive) when the address is aligned for the type, else copies. The caller has
@@ -30,7 +30,4 @@ StateDict read_safetensors(const std::shared_ptr<const MappedFile>& file,
 // > 4 GB layout on small files.
 void write_pth_archive(const std::string& path, const StateDict& state, bool force_zip64);
 
-// "[256, 3, 16, 16]"
-std::string shape_string(torch::IntArrayRef sizes);
-
-}  // namespace nucleisam::sam
+}  // namespace nucleisam::weights

@@ -8,9 +8,9 @@
 #include <sstream>
 
 #include "nucleisam/errors.h"
-#include "nucleisam/sam/checkpoint.h"
-#include "sam/state_pickle.h"
-#include "sam/zip_archive.h"
+#include "nucleisam/weights/state_dict.h"
+#include "weights/state_pickle.h"
+#include "weights/zip_archive.h"
 #include "support/test_support.h"
 
 using namespace nucleisam;
@@ -27,7 +27,7 @@ std::string slurp(const std::string& path) {
 // Parses a data.pkl; returns false when it is refused with a CheckpointError.
 bool parses(const std::string& pkl) {
   try {
-    sam::read_state_pickle(reinterpret_cast<const uint8_t*>(pkl.data()), pkl.size(), "fuzz");
+    weights::read_state_pickle(reinterpret_cast<const uint8_t*>(pkl.data()), pkl.size(), "fuzz");
     return true;
   } catch (const CheckpointError&) {
     return false;
@@ -36,7 +36,7 @@ bool parses(const std::string& pkl) {
 
 std::string fixture_pickle() {
   std::string bytes = slurp(test::shared_path("fixtures/sam/vit_tiny/sam_vit_tiny.pth"));
-  auto entries = sam::read_zip_directory(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size(), "fixture");
+  auto entries = weights::read_zip_directory(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size(), "fixture");
   for (const auto& e : entries)
     if (e.name == "sam_vit_tiny/data.pkl") return bytes.substr(e.data_offset, e.size);
   ADD_FAILURE() << "no data.pkl in the fixture";
@@ -71,7 +71,7 @@ TEST(CheckpointFuzz, RandomlyDamagedPicklesNeverCrash) {
 TEST(CheckpointFuzz, RandomlyDamagedArchivesNeverCrash) {
   NUCLEISAM_REQUIRE_SHARED("fixtures/sam/vit_tiny");
   std::string pkl = fixture_pickle();
-  sam::StateDict sd = sam::read_checkpoint(test::shared_path("fixtures/sam/vit_tiny/sam_vit_tiny.pth"));
+  weights::StateDict sd = weights::read_checkpoint(test::shared_path("fixtures/sam/vit_tiny/sam_vit_tiny.pth"));
   test::TempDir dir;
   std::mt19937 rng(99);
   for (int round = 0; round < 60; ++round) {
@@ -79,7 +79,7 @@ TEST(CheckpointFuzz, RandomlyDamagedArchivesNeverCrash) {
     for (int k = 0; k < 2; ++k) damaged[rng() % damaged.size()] = static_cast<char>(rng() & 0xFF);
     std::ostringstream out;
     {
-      sam::ZipWriter zip(out);
+      weights::ZipWriter zip(out);
       zip.add("f/data.pkl", damaged.data(), damaged.size());
       for (size_t i = 0; i < sd.size(); ++i) {
         torch::Tensor t = sd.entries[i].second.contiguous();
@@ -94,7 +94,7 @@ TEST(CheckpointFuzz, RandomlyDamagedArchivesNeverCrash) {
     std::string path = dir.file("f.pth");
     std::ofstream(path, std::ios::binary) << bytes;
     try {
-      sam::StateDict got = sam::read_checkpoint(path);
+      weights::StateDict got = weights::read_checkpoint(path);
       for (const auto& e : got.entries) e.second.sum();  // every view must be readable
     } catch (const CheckpointError&) {
     }

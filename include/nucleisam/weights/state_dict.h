@@ -1,5 +1,7 @@
-// Model checkpoints: the official SAM / MobileSAM .pth files (torch.save zip archive with a pickled
-// (Ordered)Dict of tensors) read directly with no Python, and .safetensors. The pickle reader is
+// Model weights, independent of any one model: a state dict (named tensors in file order), read
+// from and written to PyTorch .pth files (torch.save zip archive with a pickled (Ordered)Dict of
+// tensors, e.g. the official SAM / MobileSAM checkpoints) with no Python, and .safetensors; and
+// copied into / taken from any torch::nn::Module. The pickle reader is
 // safe by construction: it understands only what a tensor state dict needs and rejects any other
 // pickle content with a CheckpointError. See docs/checkpoints.md.
 #pragma once
@@ -12,7 +14,7 @@
 #include <utility>
 #include <vector>
 
-namespace nucleisam::sam {
+namespace nucleisam::weights {
 
 // Tensors in file order (the order of the pickled dict / the safetensors header).
 struct StateDict {
@@ -70,4 +72,7 @@ void load_into(torch::nn::Module& module, const StateDict& state, const std::str
 StateDict state_of(const torch::nn::Module& module, const std::string& prefix = "",
                    const std::set<std::string>& non_persistent = {});
 
-}  // namespace nucleisam::sam
+// "[256, 3, 16, 16]": a tensor shape as error messages print it.
+std::string shape_string(torch::IntArrayRef sizes);
+
+}  // namespace nucleisam::weights

@@ -3,9 +3,9 @@
 #include <unordered_map>
 
 #include "nucleisam/errors.h"
-#include "sam/state_pickle.h"
+#include "weights/state_pickle.h"
 
-namespace nucleisam::sam {
+namespace nucleisam::weights {
 
 const char* PickleValue::kind_name(Kind k) {
   switch (k) {
@@ -491,4 +491,4 @@ std::string write_state_pickle(const std::vector<TensorRecord>& records) {
   return s;
 }
 
-}  // namespace nucleisam::sam
+}  // namespace nucleisam::weights

@@ -4,10 +4,10 @@
 
 #include "nucleisam/atomic_file.h"
 #include "nucleisam/errors.h"
-#include "sam/checkpoint_formats.h"
-#include "sam/header_json.h"
+#include "weights/checkpoint_formats.h"
+#include "weights/header_json.h"
 
-namespace nucleisam::sam {
+namespace nucleisam::weights {
 namespace {
 
 // The format's own limit: anything larger is not a header but garbage (or an attack).
@@ -155,4 +155,4 @@ void write_safetensors(const std::string& path, const StateDict& state,
   out_file.commit();
 }
 
-}  // namespace nucleisam::sam
+}  // namespace nucleisam::weights

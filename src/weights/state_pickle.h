@@ -12,7 +12,7 @@
 #include <utility>
 #include <vector>
 
-namespace nucleisam::sam {
+namespace nucleisam::weights {
 
 struct PickleValue;
 using PickleRef = std::shared_ptr<PickleValue>;
@@ -68,4 +68,4 @@ struct TensorRecord {
 // the same opcode shapes torch.save writes, so torch.load and read_state_pickle both accept it.
 std::string write_state_pickle(const std::vector<TensorRecord>& records);
 
-}  // namespace nucleisam::sam
+}  // namespace nucleisam::weights

@@ -11,11 +11,11 @@
 #include <sstream>
 
 #include "nucleisam/errors.h"
-#include "nucleisam/sam/checkpoint.h"
+#include "nucleisam/weights/state_dict.h"
 #include "support/test_support.h"
 
 using namespace nucleisam;
-using nucleisam::sam::StateDict;
+using nucleisam::weights::StateDict;
 
 namespace {
 
@@ -82,7 +82,7 @@ const Fixture kMobileSam{"fixtures/sam/vit_t_mobilesam", "mobile_sam_random.pth"
 
 void check_against_key_list(const Fixture& f) {
   std::string dir = test::shared_path(f.folder);
-  StateDict sd = sam::read_checkpoint(dir + "/" + f.file);
+  StateDict sd = weights::read_checkpoint(dir + "/" + f.file);
   std::vector<KeyLine> keys = read_keys(dir + "/state_dict_keys.txt");
   ASSERT_EQ(keys.size(), f.entries);
   ASSERT_EQ(sd.size(), keys.size());
@@ -99,7 +99,7 @@ void check_against_key_list(const Fixture& f) {
 // torch.save numbers storages in the order it meets them, so tensor i lives in data/<i>.
 void check_bytes_against_zip_members(const Fixture& f) {
   std::string path = test::shared_path(f.folder) + "/" + f.file;
-  StateDict sd = sam::read_checkpoint(path);
+  StateDict sd = weights::read_checkpoint(path);
   std::string bytes = slurp(path);
   auto members = local_member_offsets(bytes);
   ASSERT_EQ(members.size(), f.entries + 2);  // + data.pkl + version
@@ -152,7 +152,7 @@ TEST(CheckpointFixtures, MobileSamTensorBytesEqualTheRawZipMembers) {
 // randn / sqrt(fan_in). Means and spreads over thousands of draws pin these down to a few %.
 TEST(CheckpointFixtures, VitTinyValuesFollowTheDocumentedRecipe) {
   NUCLEISAM_REQUIRE_SHARED("fixtures/sam/vit_tiny");
-  StateDict sd = sam::read_checkpoint(test::shared_path("fixtures/sam/vit_tiny/sam_vit_tiny.pth"));
+  StateDict sd = weights::read_checkpoint(test::shared_path("fixtures/sam/vit_tiny/sam_vit_tiny.pth"));
   EXPECT_NEAR(mean_of(sd, "norm1.weight"), 1.0, 0.02);
   torch::Tensor pos = sd.at("image_encoder.pos_embed");
   EXPECT_NEAR(pos.std().item<double>(), 0.02, 0.0005);
@@ -164,7 +164,7 @@ TEST(CheckpointFixtures, VitTinyValuesFollowTheDocumentedRecipe) {
 
 TEST(CheckpointFixtures, MobileSamBatchNormStateFollowsTheDocumentedRecipe) {
   NUCLEISAM_REQUIRE_SHARED("fixtures/sam/vit_t_mobilesam");
-  StateDict sd = sam::read_checkpoint(test::shared_path("fixtures/sam/vit_t_mobilesam/mobile_sam_random.pth"));
+  StateDict sd = weights::read_checkpoint(test::shared_path("fixtures/sam/vit_t_mobilesam/mobile_sam_random.pth"));
   int counters = 0;
   for (const auto& [k, t] : sd.entries) {
     if (k.find("num_batches_tracked") != std::string::npos) {
@@ -195,7 +195,7 @@ TEST(CheckpointFixtures, EveryTruncationIsRefused) {
     std::string path = dir.file("cut_" + std::to_string(cut) + ".pth");
     std::ofstream(path, std::ios::binary).write(bytes.data(), static_cast<std::streamsize>(cut));
     try {
-      sam::read_checkpoint(path);
+      weights::read_checkpoint(path);
       ADD_FAILURE() << "a file cut at " << cut << " of " << n << " bytes was accepted";
     } catch (const CheckpointError& e) {
       EXPECT_NE(std::string(e.what()).find(path), std::string::npos) << e.what();
@@ -212,7 +212,7 @@ TEST(CheckpointFixtures, CorruptPickleBytesFailTheCrcCheck) {
   bytes[pkl + 500] = static_cast<char>(bytes[pkl + 500] ^ 0x5A);
   std::ofstream(path, std::ios::binary) << bytes;
   try {
-    sam::read_checkpoint(path);
+    weights::read_checkpoint(path);
     FAIL() << "corrupt data.pkl accepted";
   } catch (const CheckpointError& e) {
     EXPECT_NE(std::string(e.what()).find("CRC"), std::string::npos) << e.what();

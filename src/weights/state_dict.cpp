@@ -1,17 +1,17 @@
-// Checkpoint entry points: format detection, StateDict, loading into / taking from modules.
+// State dicts: format detection when reading, loading into / taking from modules.
 #include <chrono>
 #include <cstring>
 #include <unordered_map>
 
 #include "nucleisam/errors.h"
 #include "nucleisam/log.h"
-#include "sam/checkpoint_formats.h"
+#include "weights/checkpoint_formats.h"
 
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
 #error "checkpoint tensors are mapped in place, which assumes a little-endian host"
 #endif
 
-namespace nucleisam::sam {
+namespace nucleisam::weights {
 
 bool StateDict::contains(const std::string& key) const {
   for (const auto& e : entries)
@@ -204,4 +204,4 @@ StateDict state_of(const torch::nn::Module& module, const std::string& prefix,
   return out;
 }
 
-}  // namespace nucleisam::sam
+}  // namespace nucleisam::weights

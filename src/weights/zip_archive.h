@@ -8,7 +8,7 @@
 #include <string>
 #include <vector>
 
-namespace nucleisam::sam {
+namespace nucleisam::weights {
 
 struct ZipEntry {
   std::string name;
@@ -56,4 +56,4 @@ class ZipWriter {
   std::vector<Written> written_;
 };
 
-}  // namespace nucleisam::sam
+}  // namespace nucleisam::weights

@@ -7,7 +7,7 @@
 #include <memory>
 #include <string>
 
-namespace nucleisam::sam {
+namespace nucleisam::weights {
 
 class MappedFile {
  public:
@@ -31,4 +31,4 @@ class MappedFile {
   size_t size_;
 };
 
-}  // namespace nucleisam::sam
+}  // namespace nucleisam::weights

@@ -8,11 +8,11 @@
 #include "nucleisam/atomic_file.h"
 #include "nucleisam/errors.h"
 #include "nucleisam/log.h"
-#include "sam/checkpoint_formats.h"
-#include "sam/state_pickle.h"
-#include "sam/zip_archive.h"
+#include "weights/checkpoint_formats.h"
+#include "weights/state_pickle.h"
+#include "weights/zip_archive.h"
 
-namespace nucleisam::sam {
+namespace nucleisam::weights {
 namespace {
 
 struct StorageType {
@@ -204,4 +204,4 @@ void write_pth_archive(const std::string& path, const StateDict& state, bool for
 
 void write_pth(const std::string& path, const StateDict& state) { write_pth_archive(path, state, false); }
 
-}  // namespace nucleisam::sam
+}  // namespace nucleisam::weights

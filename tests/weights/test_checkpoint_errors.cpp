@@ -6,19 +6,19 @@
 #include <sstream>
 
 #include "nucleisam/errors.h"
-#include "nucleisam/sam/checkpoint.h"
-#include "sam/state_pickle.h"
-#include "sam/zip_archive.h"
+#include "nucleisam/weights/state_dict.h"
+#include "weights/state_pickle.h"
+#include "weights/zip_archive.h"
 #include "support/test_support.h"
 
 using namespace nucleisam;
-using nucleisam::sam::StateDict;
+using nucleisam::weights::StateDict;
 
 namespace {
 
 std::string zip_of(const std::vector<std::pair<std::string, std::string>>& members) {
   std::ostringstream out;
-  sam::ZipWriter zip(out);
+  weights::ZipWriter zip(out);
   for (const auto& [name, bytes] : members) zip.add(name, bytes.data(), bytes.size());
   zip.finish();
   return out.str();
@@ -33,7 +33,7 @@ std::string write_bytes(const test::TempDir& dir, const std::string& name, const
 // The message of the CheckpointError that reading `path` raises ("" if none: the test fails).
 std::string read_error(const std::string& path) {
   try {
-    sam::read_checkpoint(path);
+    weights::read_checkpoint(path);
   } catch (const CheckpointError& e) {
     std::string m = e.what();
     EXPECT_NE(m.find(path), std::string::npos) << "message does not name the file: " << m;
@@ -45,14 +45,14 @@ std::string read_error(const std::string& path) {
 
 std::string one_tensor_pickle(const std::string& storage_type, int64_t numel, std::vector<int64_t> sizes,
                               std::vector<int64_t> strides, const std::string& key = "0") {
-  sam::TensorRecord r;
+  weights::TensorRecord r;
   r.name = "w";
   r.storage_type = storage_type;
   r.storage_key = key;
   r.numel = numel;
   r.sizes = std::move(sizes);
   r.strides = std::move(strides);
-  return sam::write_state_pickle({r});
+  return weights::write_state_pickle({r});
 }
 
 std::string floats(size_t n) { return std::string(n * 4, '\0'); }
@@ -167,8 +167,8 @@ TEST(CheckpointErrors, UnwritableDtype) {
   test::TempDir dir;
   StateDict sd;
   sd.entries.emplace_back("c", torch::zeros({2}, torch::kComplexFloat));
-  EXPECT_THROW(sam::write_pth(dir.file("c.pth"), sd), CheckpointError);
-  EXPECT_THROW(sam::write_safetensors(dir.file("c.safetensors"), sd), CheckpointError);
+  EXPECT_THROW(weights::write_pth(dir.file("c.pth"), sd), CheckpointError);
+  EXPECT_THROW(weights::write_safetensors(dir.file("c.safetensors"), sd), CheckpointError);
 }
 
 // --- load_into / state_of ------------------------------------------------------------------------
@@ -190,7 +190,7 @@ const std::set<std::string> kNonPersistent{"pixel_mean"};
 
 std::string load_error(TinyNet& net, const StateDict& sd, const std::string& prefix = "", bool strict = true) {
   try {
-    sam::load_into(net, sd, "file.pth", prefix, strict, kNonPersistent);
+    weights::load_into(net, sd, "file.pth", prefix, strict, kNonPersistent);
   } catch (const CheckpointError& e) {
     return e.what();
   }
@@ -214,11 +214,11 @@ void replace(StateDict& sd, const std::string& key, torch::Tensor t) {
 TEST(CheckpointLoadInto, StateOfFollowsPyTorchOrder) {
   TinyNet net;
   std::vector<std::string> keys;
-  for (const auto& e : sam::state_of(net, "", kNonPersistent).entries) keys.push_back(e.first);
+  for (const auto& e : weights::state_of(net, "", kNonPersistent).entries) keys.push_back(e.first);
   EXPECT_EQ(keys, (std::vector<std::string>{"fc.weight", "fc.bias", "bn.weight", "bn.bias", "bn.running_mean",
                                             "bn.running_var", "bn.num_batches_tracked"}));
   keys.clear();
-  for (const auto& e : sam::state_of(net, "m.").entries) keys.push_back(e.first);
+  for (const auto& e : weights::state_of(net, "m.").entries) keys.push_back(e.first);
   EXPECT_EQ(keys.front(), "m.pixel_mean");  // persistent unless said otherwise
 }
 
@@ -228,9 +228,9 @@ TEST(CheckpointLoadInto, RoundTripThroughAFileRestoresEveryTensor) {
   a.bn->running_mean.fill_(0.25);
   a.bn->num_batches_tracked.fill_(17);
   test::TempDir dir;
-  sam::write_pth(dir.file("net.pth"), sam::state_of(a, "", kNonPersistent));
-  StateDict sd = sam::read_checkpoint(dir.file("net.pth"));
-  sam::load_into(b, sd, "net.pth", "", true, kNonPersistent);
+  weights::write_pth(dir.file("net.pth"), weights::state_of(a, "", kNonPersistent));
+  StateDict sd = weights::read_checkpoint(dir.file("net.pth"));
+  weights::load_into(b, sd, "net.pth", "", true, kNonPersistent);
   EXPECT_TRUE(torch::equal(a.fc->weight, b.fc->weight));
   EXPECT_TRUE(torch::equal(a.fc->bias, b.fc->bias));
   EXPECT_TRUE(torch::equal(b.bn->running_mean, torch::full({2}, 0.25f)));
@@ -240,7 +240,7 @@ TEST(CheckpointLoadInto, RoundTripThroughAFileRestoresEveryTensor) {
 
 TEST(CheckpointLoadInto, EveryProblemIsReportedByNameAndNothingIsCopied) {
   TinyNet net, other;
-  StateDict sd = without(sam::state_of(other, "", kNonPersistent), "fc.bias");
+  StateDict sd = without(weights::state_of(other, "", kNonPersistent), "fc.bias");
   replace(sd, "fc.weight", torch::zeros({2, 4}));
   replace(sd, "bn.num_batches_tracked", torch::zeros({}, torch::kFloat));
   sd.entries.emplace_back("extra.w", torch::zeros({1}));
@@ -257,23 +257,23 @@ TEST(CheckpointLoadInto, EveryProblemIsReportedByNameAndNothingIsCopied) {
 
 TEST(CheckpointLoadInto, NonStrictIgnoresUnexpectedButNotMissing) {
   TinyNet net, other;
-  StateDict sd = sam::state_of(other, "", kNonPersistent);
+  StateDict sd = weights::state_of(other, "", kNonPersistent);
   sd.entries.emplace_back("extra.w", torch::zeros({1}));
-  EXPECT_NO_THROW(sam::load_into(net, sd, "file.pth", "", /*strict=*/false, kNonPersistent));
+  EXPECT_NO_THROW(weights::load_into(net, sd, "file.pth", "", /*strict=*/false, kNonPersistent));
   EXPECT_CONTAINS(load_error(net, without(sd, "bn.bias"), "", false), "1 missing (bn.bias)");
   // A file that carries a non-persistent buffer is flagged, as PyTorch does under strict.
-  StateDict with_mean = sam::state_of(other);
+  StateDict with_mean = weights::state_of(other);
   EXPECT_CONTAINS(load_error(net, with_mean), "1 unexpected (pixel_mean)");
 }
 
 TEST(CheckpointLoadInto, PrefixSelectsASubtreeAndFloatsConvert) {
   torch::manual_seed(5);
   TinyNet net, other;
-  StateDict sd = sam::state_of(other, "model.", kNonPersistent);
+  StateDict sd = weights::state_of(other, "model.", kNonPersistent);
   for (auto& e : sd.entries)
     if (e.second.is_floating_point()) e.second = e.second.to(torch::kHalf);
   sd.entries.emplace_back("optimizer.step", torch::zeros({1}));  // outside the prefix: ignored
-  sam::load_into(net, sd, "file.pth", "model.", true, kNonPersistent);
+  weights::load_into(net, sd, "file.pth", "model.", true, kNonPersistent);
   EXPECT_TRUE(torch::equal(net.fc->weight, other.fc->weight.to(torch::kHalf).to(torch::kFloat)));
   EXPECT_EQ(net.fc->weight.scalar_type(), torch::kFloat);
 }
@@ -283,7 +283,7 @@ TEST(CheckpointLoadInto, PrefixSelectsASubtreeAndFloatsConvert) {
 TEST(CheckpointLoadInto, FixtureMissingTensorAndWrongShape) {
   NUCLEISAM_REQUIRE_SHARED("fixtures/sam/vit_tiny");
   std::string path = test::shared_path("fixtures/sam/vit_tiny/sam_vit_tiny.pth");
-  StateDict sd = sam::read_checkpoint(path);
+  StateDict sd = weights::read_checkpoint(path);
 
   struct Encoder : torch::nn::Module {
     Encoder(int64_t channels, bool wants_extra) {
@@ -293,7 +293,7 @@ TEST(CheckpointLoadInto, FixtureMissingTensorAndWrongShape) {
   };
   Encoder wants_more(96, true);
   try {
-    sam::load_into(wants_more, sd, path, "image_encoder.", /*strict=*/false);
+    weights::load_into(wants_more, sd, path, "image_encoder.", /*strict=*/false);
     FAIL() << "missing tensor accepted";
   } catch (const CheckpointError& e) {
     EXPECT_EQ(std::string(e.what()), path + ": does not match the model (keys under image_encoder.): 1 missing "
@@ -301,13 +301,13 @@ TEST(CheckpointLoadInto, FixtureMissingTensorAndWrongShape) {
   }
   Encoder wrong(128, false);
   try {
-    sam::load_into(wrong, sd, path, "image_encoder.", /*strict=*/false);
+    weights::load_into(wrong, sd, path, "image_encoder.", /*strict=*/false);
     FAIL() << "wrong shape accepted";
   } catch (const CheckpointError& e) {
     EXPECT_EQ(std::string(e.what()), path + ": does not match the model (keys under image_encoder.): 1 wrong shape "
                                             "(image_encoder.pos_embed expected [1, 64, 64, 128] found [1, 64, 64, 96])");
   }
   Encoder right(96, false);
-  sam::load_into(right, sd, path, "image_encoder.", false);
+  weights::load_into(right, sd, path, "image_encoder.", false);
   EXPECT_TRUE(torch::equal(right.named_parameters()["pos_embed"], sd.at("image_encoder.pos_embed")));
 }

@@ -1,5 +1,5 @@
 // The small JSON subset a safetensors header uses (objects, arrays, strings, integers, true,
-// false, null), kept in src/sam so the compute core needs no JSON library. Object members keep
+// false, null), kept in src/weights so the compute core needs no JSON library. Object members keep
 // their file order, which is the tensor order of a safetensors file.
 #pragma once
 
@@ -8,7 +8,7 @@
 #include <utility>
 #include <vector>
 
-namespace nucleisam::sam {
+namespace nucleisam::weights {
 
 struct JsonValue {
   enum class Kind { null, boolean, integer, string, array, object };
@@ -27,4 +27,4 @@ JsonValue parse_json(const std::string& text, const std::string& where);
 // `s` as a JSON string literal, quotes included.
 std::string json_quote(const std::string& s);
 
-}  // namespace nucleisam::sam
+}  // namespace nucleisam::weights

@@ -4,9 +4,9 @@
 #include <cstring>
 
 #include "nucleisam/errors.h"
-#include "sam/zip_archive.h"
+#include "weights/zip_archive.h"
 
-namespace nucleisam::sam {
+namespace nucleisam::weights {
 namespace {
 
 constexpr uint32_t kLocalHeaderSig = 0x04034b50;
@@ -307,4 +307,4 @@ void ZipWriter::finish() {
   write_bytes(tail.data(), tail.size());
 }
 
-}  // namespace nucleisam::sam
+}  // namespace nucleisam::weights
