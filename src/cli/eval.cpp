@@ -16,7 +16,7 @@
 
 #include "cli/command.h"
 #include "nucleisam/atomic_file.h"
-#include "nucleisam/data/dataset.h"
+#include "nucleisam/data/readers.h"
 #include "nucleisam/errors.h"
 #include "nucleisam/image_io.h"
 #include "nucleisam/io/nucleus_table.h"

@@ -14,8 +14,8 @@
 #include <map>
 #include <memory>
 
-#include "data/dataset_readers.h"
-#include "data/npy_slices.h"
+#include "data/readers/dataset_readers.h"
+#include "data/readers/npy_slices.h"
 #include "nucleisam/errors.h"
 
 namespace fs = std::filesystem;

@@ -1,4 +1,4 @@
-// Private to src/data: one opener per format and the checks every reader shares.
+// Private to src/data/readers: one opener per format and the checks every reader shares.
 #pragma once
 
 #include <map>
@@ -6,6 +6,7 @@
 #include <string>
 
 #include "nucleisam/data/dataset.h"
+#include "nucleisam/data/readers.h"
 
 namespace nucleisam::data {
 

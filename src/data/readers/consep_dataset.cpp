@@ -7,7 +7,7 @@
 #include <map>
 #include <sstream>
 
-#include "data/dataset_readers.h"
+#include "data/readers/dataset_readers.h"
 #include "nucleisam/errors.h"
 #include "nucleisam/image_io.h"
 #include "nucleisam/io/mat_file.h"

@@ -8,7 +8,7 @@
 #include <set>
 
 #include "nucleisam/atomic_file.h"
-#include "nucleisam/data/dataset.h"
+#include "nucleisam/data/readers.h"
 #include "nucleisam/errors.h"
 #include "nucleisam/image_io.h"
 #include "nucleisam/io/aperio_xml.h"

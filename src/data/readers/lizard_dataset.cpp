@@ -6,7 +6,7 @@
 #include <filesystem>
 #include <map>
 
-#include "data/dataset_readers.h"
+#include "data/readers/dataset_readers.h"
 #include "nucleisam/errors.h"
 #include "nucleisam/image_io.h"
 #include "nucleisam/io/mat_file.h"

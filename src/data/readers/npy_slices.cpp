@@ -1,5 +1,5 @@
 // Header parsing and per-slice reads of .npy files (format versions 1-3, little-endian, C order).
-#include "data/npy_slices.h"
+#include "data/readers/npy_slices.h"
 
 #include <cstring>
 #include <fstream>

@@ -9,7 +9,7 @@
 #include <set>
 #include <sstream>
 
-#include "data/dataset_readers.h"
+#include "data/readers/dataset_readers.h"
 #include "nucleisam/errors.h"
 #include "nucleisam/image_io.h"
 

@@ -3,7 +3,7 @@
 // (Aperio polygons, rasterised by nucleisam::rasterize_regions). No classes.
 #include <filesystem>
 
-#include "data/dataset_readers.h"
+#include "data/readers/dataset_readers.h"
 #include "nucleisam/errors.h"
 #include "nucleisam/image_io.h"
 #include "nucleisam/io/aperio_xml.h"
