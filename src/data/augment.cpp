@@ -38,6 +38,7 @@ Sample like(const Sample& s, int h, int w) {
   o.name = s.name;
   o.classes = s.classes;
   o.classed = s.classed;
+  o.extras = s.extras;
   o.image = Image(h, w, 3);
   o.instances = LabelMap(h, w);
   return o;

@@ -5,12 +5,19 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <string>
 #include <vector>
 
 #include "nucleisam/raster.h"
 
 namespace nucleisam::data {
+
+// A dense float array of one sample, row-major (C order); data.size() == product of shape.
+struct SampleExtra {
+  std::vector<int64_t> shape;
+  std::vector<float> data;
+};
 
 struct Sample {
   std::string name;           // stem, unique within the dataset (used to match predictions)
@@ -20,6 +27,11 @@ struct Sample {
   // (classes.size() == number of instances). Empty when the dataset has no classes.
   std::vector<int> classes;
   bool classed = false;       // the dataset annotates classes (true even when there are no nuclei)
+  // Optional extra per-sample data by name (e.g. "sam_embedding": a cached SAM image embedding of
+  // shape {256, 64, 64}; "class_presence": {num_classes}), carried into Batch::extras. Augmentation
+  // copies extras unchanged: they must not depend on the pixel geometry (a spatial extra such as
+  // an embedding is only valid when the geometric augmentations are off).
+  std::map<std::string, SampleExtra> extras;
   int instance_count() const;
   // Per-pixel class map built from instances + classes (0 = background). For an unclassed sample
   // every instance pixel is 1.
