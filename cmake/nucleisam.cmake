@@ -19,7 +19,7 @@ endfunction()
 # A static module library nucleisam_<name> from every .cpp in src/<name>/ (or src/<DIR>/ when
 # given; not recursive), so new files need no CMake edit.
 function(nucleisam_module name)
-  cmake_parse_arguments(ARG "TORCH" "DIR" "DEPS" ${ARGN})
+  cmake_parse_arguments(ARG "TORCH" "DIR" "DEPS;PRIVATE_DEPS" ${ARGN})
   if(NOT ARG_DIR)
     set(ARG_DIR ${name})
   endif()
@@ -30,7 +30,7 @@ function(nucleisam_module name)
   add_library(nucleisam_${name} STATIC ${sources})
   target_include_directories(nucleisam_${name} PUBLIC ${PROJECT_SOURCE_DIR}/include
                                                 PRIVATE ${PROJECT_SOURCE_DIR}/src)
-  target_link_libraries(nucleisam_${name} PUBLIC ${ARG_DEPS})
+  target_link_libraries(nucleisam_${name} PUBLIC ${ARG_DEPS} PRIVATE ${ARG_PRIVATE_DEPS})
   if(ARG_TORCH)
     target_link_libraries(nucleisam_${name} PUBLIC ${TORCH_LIBRARIES})
     nucleisam_torch_pch(nucleisam_${name})
