@@ -178,26 +178,6 @@ Sample random_crop(const Sample& s, int size, std::mt19937_64& rng, uint8_t fill
   return crop(s, y, x, size, size, fill);
 }
 
-std::vector<Window> sliding_windows(int height, int width, int size, int stride) {
-  if (size <= 0 || stride <= 0) throw DataError("sliding_windows: size and stride must be positive");
-  auto starts = [&](int length) {
-    std::vector<int> v;
-    if (length <= size) return std::vector<int>{0};
-    for (int p = 0;; p += stride) {
-      if (p + size >= length) {
-        v.push_back(length - size);
-        break;
-      }
-      v.push_back(p);
-    }
-    return v;
-  };
-  std::vector<Window> out;
-  for (int y : starts(height))
-    for (int x : starts(width)) out.push_back({y, x, size, size});
-  return out;
-}
-
 // ---- colour -------------------------------------------------------------------------------
 
 namespace {

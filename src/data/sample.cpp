@@ -1,6 +1,5 @@
-// Sample helpers and instance relabelling: the standard-library part of the dataset interface.
+// Sample helpers: the standard-library part of the dataset interface.
 #include <algorithm>
-#include <map>
 
 #include "nucleisam/data/dataset.h"
 #include "nucleisam/errors.h"
@@ -28,41 +27,6 @@ LabelMap Sample::class_map() const {
     }
   }
   return out;
-}
-
-std::vector<int32_t> relabel_consecutive(LabelMap& instances, const std::string& file) {
-  int32_t maxid = 0;
-  for (int32_t v : instances.data) {
-    if (v < 0)
-      throw DataError((file.empty() ? std::string("instance map") : file) + ": negative instance id " +
-                      std::to_string(v));
-    maxid = std::max(maxid, v);
-  }
-  std::vector<int32_t> old_ids;
-  // A lookup table when ids are small (every real dataset), a sorted map otherwise.
-  if (maxid <= (1 << 24)) {
-    std::vector<int32_t> table(static_cast<size_t>(maxid) + 1, 0);
-    for (int32_t v : instances.data) table[v] = 1;
-    table[0] = 0;
-    for (int32_t id = 1; id <= maxid; ++id)
-      if (table[id]) {
-        old_ids.push_back(id);
-        table[id] = static_cast<int32_t>(old_ids.size());
-      }
-    if (static_cast<int32_t>(old_ids.size()) != maxid)
-      for (int32_t& v : instances.data) v = table[v];
-  } else {
-    std::map<int32_t, int32_t> table;
-    for (int32_t v : instances.data)
-      if (v) table[v] = 0;
-    for (auto& kv : table) {
-      old_ids.push_back(kv.first);
-      kv.second = static_cast<int32_t>(old_ids.size());
-    }
-    for (int32_t& v : instances.data)
-      if (v) v = table[v];
-  }
-  return old_ids;
 }
 
 }  // namespace nucleisam::data

@@ -2,16 +2,15 @@
 // class maps beside a label map.
 #include <algorithm>
 #include <filesystem>
-#include <fstream>
 #include <map>
 #include <optional>
-#include <sstream>
 
 #include "eval/label_files.h"
 #include "nucleisam/eval/evaluate.h"
 #include "nucleisam/data/dataset.h"
 #include "nucleisam/errors.h"
 #include "nucleisam/image_io.h"
+#include "nucleisam/io/csv.h"
 #include "nucleisam/io/nucleus_table.h"
 
 namespace fs = std::filesystem;
@@ -55,20 +54,9 @@ struct SidecarRow {
 // "<stem>.csv" beside a label map: a header naming the columns (id or instance; class; score),
 // then one row per instance id.
 std::map<int32_t, SidecarRow> read_sidecar_csv(const std::string& path, bool& has_class, bool& has_score) {
-  std::ifstream in(path);
-  if (!in) throw IoError(path + ": cannot open");
-  auto split = [](std::string line) {
-    if (!line.empty() && line.back() == '\r') line.pop_back();
-    std::vector<std::string> cells;
-    std::stringstream ss(line);
-    std::string cell;
-    while (std::getline(ss, cell, ',')) cells.push_back(cell);
-    return cells;
-  };
-  std::string line;
-  if (!std::getline(in, line))
-    throw IoError(path + ": empty file (expected a header such as 'id,class,score')");
-  std::vector<std::string> header = split(line);
+  const std::vector<CsvRecord> records = read_csv(path);
+  if (records.empty()) throw IoError(path + ": empty file (expected a header such as 'id,class,score')");
+  const std::vector<std::string>& header = records[0].fields;
   int id_col = -1, class_col = -1, score_col = -1;
   for (int i = 0; i < static_cast<int>(header.size()); ++i) {
     if (header[i] == "id" || header[i] == "instance")
@@ -78,34 +66,25 @@ std::map<int32_t, SidecarRow> read_sidecar_csv(const std::string& path, bool& ha
     else if (header[i] == "score")
       score_col = i;
   }
-  if (id_col < 0 || (class_col < 0 && score_col < 0))
+  if (id_col < 0 || (class_col < 0 && score_col < 0)) {
+    std::string line;
+    for (size_t i = 0; i < header.size(); ++i) line += (i ? "," : "") + header[i];
     throw IoError(path + ": header must name an 'id' column and a 'class' and/or 'score' column, got '" +
                   line + "'");
+  }
   has_class = class_col >= 0;
   has_score = score_col >= 0;
   std::map<int32_t, SidecarRow> rows;
-  int lineno = 1;
-  while (std::getline(in, line)) {
-    ++lineno;
-    std::vector<std::string> cells = split(line);
-    if (cells.empty() || (cells.size() == 1 && cells[0].empty())) continue;
-    auto cell = [&](int col) -> const std::string& {
-      if (col >= static_cast<int>(cells.size()))
-        throw IoError(path + ":" + std::to_string(lineno) + ": missing column " + header[col]);
-      return cells[col];
-    };
+  for (size_t r = 1; r < records.size(); ++r) {
+    const CsvRecord& rec = records[r];
     SidecarRow row;
-    int32_t id = 0;
-    try {
-      id = std::stoi(cell(id_col));
-      if (has_class) row.cls = std::stoi(cell(class_col));
-      if (has_score) row.score = std::stod(cell(score_col));
-    } catch (const std::logic_error&) {
-      throw IoError(path + ":" + std::to_string(lineno) + ": not a number in '" + line + "'");
-    }
-    if (!rows.emplace(id, row).second)
-      throw IoError(path + ":" + std::to_string(lineno) + ": instance " + std::to_string(id) +
-                    " listed twice");
+    const int64_t id = rec.integer(static_cast<size_t>(id_col), path);
+    if (has_class) row.cls = static_cast<int>(rec.integer(static_cast<size_t>(class_col), path));
+    if (has_score) row.score = rec.number(static_cast<size_t>(score_col), path);
+    if (id < INT32_MIN || id > INT32_MAX)
+      throw IoError(path + ": line " + std::to_string(rec.line) + ": instance id " + rec.fields[id_col] + " out of range");
+    if (!rows.emplace(static_cast<int32_t>(id), row).second)
+      throw IoError(path + ": line " + std::to_string(rec.line) + ": instance " + std::to_string(id) + " listed twice");
   }
   // Class 0 means "unclassified" (what a class-agnostic model such as segment's classical
   // baseline writes): a table with no other class carries no classes.
@@ -192,7 +171,7 @@ LabelledInstances read_labelled_instances(const std::string& label_file) {
   if (out.instances.channels != 1)
     throw DataError(file.string() + ": expected a single-channel label map, got " +
                     std::to_string(out.instances.channels) + " channels");
-  const std::vector<int32_t> old_ids = data::relabel_consecutive(out.instances, file.string());
+  const std::vector<int32_t> old_ids = relabel_consecutive(out.instances, file.string());
 
   const fs::path csv = sidecar_csv_for(file);
   if (fs::exists(csv)) {

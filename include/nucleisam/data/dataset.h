@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "nucleisam/raster.h"
+#include "nucleisam/relabel.h"  // relabel_consecutive, used by every reader
 
 namespace nucleisam::data {
 
@@ -53,10 +54,5 @@ class Dataset {
   // Format name as accepted by open_dataset ("consep", ...); "" for other implementations.
   virtual std::string format() const { return ""; }
 };
-
-// Renumbers the non-zero ids of `instances` to 1..N keeping their ascending order and returns the
-// original id of each new id (result[k] is the old id of new id k + 1). Negative ids throw
-// DataError naming `file`.
-std::vector<int32_t> relabel_consecutive(LabelMap& instances, const std::string& file = "");
 
 }  // namespace nucleisam::data

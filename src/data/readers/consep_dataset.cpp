@@ -10,6 +10,7 @@
 #include "data/readers/dataset_readers.h"
 #include "nucleisam/errors.h"
 #include "nucleisam/image_io.h"
+#include "nucleisam/io/csv.h"
 #include "nucleisam/io/mat_file.h"
 
 namespace fs = std::filesystem;
@@ -24,31 +25,17 @@ struct ConsepEntry {
 using ClassTable = std::map<std::string, std::map<int32_t, int>>;  // stem -> label -> type
 
 ClassTable read_instances_csv(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) throw IoError(path + ": cannot open");
-  ClassTable table;
-  std::string line;
-  std::getline(in, line);
-  if (line.rfind("tile,inst_label,type", 0) != 0)
+  const std::vector<CsvRecord> records = read_csv(path);
+  if (records.empty() || records[0].fields.size() < 3 || records[0].fields[0] != "tile" ||
+      records[0].fields[1] != "inst_label" || records[0].fields[2] != "type")
     throw IoError(path + ": expected a header starting with tile,inst_label,type");
-  int lineno = 1;
-  while (std::getline(in, line)) {
-    ++lineno;
-    if (!line.empty() && line.back() == '\r') line.pop_back();  // CRLF files
-    if (line.empty()) continue;
-    std::stringstream ss(line);
-    std::string tile, label, type;
-    std::getline(ss, tile, ',');
-    std::getline(ss, label, ',');
-    std::getline(ss, type, ',');
-    try {
-      size_t a = 0, b = 0;
-      int l = std::stoi(label, &a), t = std::stoi(type, &b);
-      if (a != label.size() || b != type.size()) throw std::invalid_argument("trailing text");
-      table[tile][l] = t;
-    } catch (const std::exception&) {
-      throw IoError(path + ": line " + std::to_string(lineno) + ": cannot read inst_label/type");
-    }
+  ClassTable table;
+  for (size_t r = 1; r < records.size(); ++r) {
+    const CsvRecord& rec = records[r];
+    const int64_t label = rec.integer(1, path), type = rec.integer(2, path);
+    if (label < INT32_MIN || label > INT32_MAX || type < INT32_MIN || type > INT32_MAX)
+      throw IoError(path + ": line " + std::to_string(rec.line) + ": inst_label/type out of range");
+    table[rec.fields[0]][static_cast<int32_t>(label)] = static_cast<int>(type);
   }
   return table;
 }

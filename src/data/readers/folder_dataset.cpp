@@ -12,6 +12,7 @@
 #include "data/readers/dataset_readers.h"
 #include "nucleisam/errors.h"
 #include "nucleisam/image_io.h"
+#include "nucleisam/io/csv.h"
 
 namespace fs = std::filesystem;
 
@@ -23,34 +24,19 @@ struct FolderEntry {
 };
 
 std::map<int32_t, int> read_class_csv(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) throw IoError(path + ": cannot open");
-  std::string line;
-  std::getline(in, line);
-  if (!line.empty() && line.back() == '\r') line.pop_back();
-  if (line != "instance,class") throw IoError(path + ": expected the header line 'instance,class'");
+  const std::vector<CsvRecord> records = read_csv(path);
+  if (records.empty() || records[0].fields != std::vector<std::string>{"instance", "class"})
+    throw IoError(path + ": expected the header line 'instance,class'");
   std::map<int32_t, int> out;
-  int lineno = 1;
-  while (std::getline(in, line)) {
-    ++lineno;
-    if (!line.empty() && line.back() == '\r') line.pop_back();
-    if (line.empty()) continue;
-    std::stringstream ss(line);
-    std::string a, b;
-    std::getline(ss, a, ',');
-    std::getline(ss, b, ',');
-    try {
-      size_t na = 0, nb = 0;
-      int32_t id = std::stoi(a, &na);
-      int c = std::stoi(b, &nb);
-      if (na != a.size() || nb != b.size()) throw std::invalid_argument("trailing text");
-      if (!out.emplace(id, c).second)
-        throw IoError(path + ": line " + std::to_string(lineno) + ": instance " + a + " listed twice");
-    } catch (const IoError&) {
-      throw;
-    } catch (const std::exception&) {
-      throw IoError(path + ": line " + std::to_string(lineno) + ": expected two integers 'instance,class'");
-    }
+  for (size_t r = 1; r < records.size(); ++r) {
+    const CsvRecord& rec = records[r];
+    if (rec.fields.size() != 2)
+      throw IoError(path + ": line " + std::to_string(rec.line) + ": expected two integers 'instance,class'");
+    const int64_t id = rec.integer(0, path), c = rec.integer(1, path);
+    if (id < 0 || id > INT32_MAX || c < INT32_MIN || c > INT32_MAX)
+      throw IoError(path + ": line " + std::to_string(rec.line) + ": value out of range");
+    if (!out.emplace(static_cast<int32_t>(id), static_cast<int>(c)).second)
+      throw IoError(path + ": line " + std::to_string(rec.line) + ": instance " + rec.fields[0] + " listed twice");
   }
   return out;
 }

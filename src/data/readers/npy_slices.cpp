@@ -1,11 +1,11 @@
-// Header parsing and per-slice reads of .npy files (format versions 1-3, little-endian, C order).
+// Per-slice reads of .npy files; the header is parsed by the one .npy header parser (npy.h).
 #include "data/readers/npy_slices.h"
 
 #include <cstring>
 #include <fstream>
-#include <regex>
 
 #include "nucleisam/errors.h"
+#include "nucleisam/npy.h"
 
 namespace nucleisam::data {
 namespace {
@@ -24,48 +24,18 @@ void widen(const char* bytes, size_t n, double* out) {
 NpySlices::NpySlices(std::string path) : path_(std::move(path)) {
   std::ifstream in(path_, std::ios::binary);
   if (!in) throw IoError(path_ + ": cannot open");
-  char magic[10];
-  if (!in.read(magic, 10) || std::memcmp(magic, "\x93NUMPY", 6) != 0)
-    throw IoError(path_ + ": not a .npy file (bad magic)");
-  int major = static_cast<unsigned char>(magic[6]);
-  uint32_t header_len = 0;
-  int64_t prefix = 10;
-  if (major == 1) {
-    header_len = static_cast<unsigned char>(magic[8]) | (static_cast<unsigned char>(magic[9]) << 8);
-  } else if (major == 2 || major == 3) {
-    char extra[2];
-    if (!in.read(extra, 2)) throw IoError(path_ + ": truncated .npy header");
-    unsigned char b[4] = {static_cast<unsigned char>(magic[8]), static_cast<unsigned char>(magic[9]),
-                          static_cast<unsigned char>(extra[0]), static_cast<unsigned char>(extra[1])};
-    header_len = b[0] | (b[1] << 8) | (b[2] << 16) | (static_cast<uint32_t>(b[3]) << 24);
-    prefix = 12;
-  } else {
-    throw IoError(path_ + ": unsupported .npy version " + std::to_string(major));
-  }
-  if (header_len > (1u << 20)) throw IoError(path_ + ": .npy header too long");
-  std::string header(header_len, '\0');
-  if (!in.read(header.data(), header_len)) throw IoError(path_ + ": truncated .npy header");
-  data_offset_ = prefix + header_len;
-
-  std::smatch m;
-  if (!std::regex_search(header, m, std::regex("'descr'\\s*:\\s*'([<|>=])([a-z])(\\d+)'")))
-    throw IoError(path_ + ": .npy header has no simple 'descr' (structured or string arrays are not supported)");
-  if (m[1] == ">") throw IoError(path_ + ": big-endian .npy data is not supported");
-  kind_ = m[2].str()[0];
-  itemsize_ = std::stoi(m[3]);
-  bool known = (kind_ == 'u' || kind_ == 'i') ? (itemsize_ == 1 || itemsize_ == 2 || itemsize_ == 4 || itemsize_ == 8)
-               : kind_ == 'f'               ? (itemsize_ == 4 || itemsize_ == 8)
-               : kind_ == 'b'               ? itemsize_ == 1
-                                            : false;
-  if (!known) throw IoError(path_ + ": unsupported .npy dtype " + m[2].str() + m[3].str());
-  if (std::regex_search(header, std::regex("'fortran_order'\\s*:\\s*True")))
-    throw IoError(path_ + ": Fortran-order .npy data is not supported");
-  if (!std::regex_search(header, m, std::regex("'shape'\\s*:\\s*\\(([^)]*)\\)")))
-    throw IoError(path_ + ": .npy header has no 'shape'");
-  std::string dims = m[1];
-  std::regex number("\\d+");
-  for (auto it = std::sregex_iterator(dims.begin(), dims.end(), number); it != std::sregex_iterator(); ++it)
-    shape_.push_back(std::stoll(it->str()));
+  std::string head(12, '\0');
+  in.read(head.data(), 12);
+  head.resize(static_cast<size_t>(in.gcount()));
+  head.resize(npy_header_size(head.data(), head.size(), path_), '\0');
+  in.clear();
+  in.seekg(0);
+  if (!in.read(head.data(), static_cast<std::streamsize>(head.size()))) throw IoError(path_ + ": truncated .npy header");
+  const NpyHeader h = parse_npy_header(head.data(), head.size(), path_);
+  kind_ = h.kind;
+  itemsize_ = h.itemsize;
+  shape_ = h.shape;
+  data_offset_ = static_cast<int64_t>(h.data_offset);
   if (shape_.empty()) throw IoError(path_ + ": .npy array is a scalar, expected samples on the first axis");
   slice_elements_ = 1;
   for (size_t d = 1; d < shape_.size(); ++d) slice_elements_ *= shape_[d];

@@ -133,6 +133,11 @@ TEST(FolderDataset, BadDataNamesTheFile) {
   write_text(dir.file("images/b.png"), "not a png");
   e = error_of([&] { ds->get(1); });
   EXPECT_NE(e.find("images/b.png"), std::string::npos) << e;
+  // Numbers are strict: "12abc" is an error naming the file and the line.
+  write_text(dir.file("classes/b.csv"), "instance,class\n4,1\n9,12abc\n");
+  write_image(dir.file("images/b.png"), test_image());
+  e = error_of([&] { ds->get(1); });
+  EXPECT_NE(e.find("classes/b.csv: line 3: \"12abc\" is not a number (expected an integer)"), std::string::npos) << e;
   // An instance missing from the class CSV.
   write_text(dir.file("classes/b.csv"), "instance,class\n4,1\n");
   write_image(dir.file("images/b.png"), test_image());
