@@ -12,6 +12,7 @@
 #include <sstream>
 
 #include "nucleisam/image_io.h"
+#include "nucleisam/infer/nucleus.h"
 #include "nucleisam/io/nucleus_table.h"
 #include "support/test_support.h"
 

@@ -9,7 +9,7 @@
 #include <string>
 #include <vector>
 
-#include "nucleisam/infer/nucleus.h"
+#include "nucleisam/nucleus.h"
 
 namespace nucleisam {
 

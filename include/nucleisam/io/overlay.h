@@ -3,7 +3,7 @@
 
 #include <vector>
 
-#include "nucleisam/infer/nucleus.h"
+#include "nucleisam/nucleus.h"
 #include "nucleisam/raster.h"
 
 namespace nucleisam {
