@@ -16,7 +16,7 @@ struct TileWindow {
 
 // Windows of tile_size x tile_size (smaller only when the image is) stepping by tile_size -
 // overlap; the last window of a row/column is moved back to end at the image border instead of
-// hanging over it. Row-major order. Throws UsageError unless tile_size >= 1 and 0 <= overlap < tile_size.
+// hanging over it. Row-major order. Throws OptionError unless tile_size >= 1 and 0 <= overlap < tile_size.
 std::vector<TileWindow> plan_tiles(int image_height, int image_width, int tile_size, int overlap);
 
 }  // namespace nucleisam

@@ -35,9 +35,9 @@ std::vector<Span> plan_axis(int size, int tile, int overlap) {
 }  // namespace
 
 std::vector<TileWindow> plan_tiles(int image_height, int image_width, int tile_size, int overlap) {
-  if (tile_size < 1) throw UsageError("tile size must be at least 1 pixel (got " + std::to_string(tile_size) + ")");
+  if (tile_size < 1) throw OptionError("tile size must be at least 1 pixel (got " + std::to_string(tile_size) + ")");
   if (overlap < 0 || overlap >= tile_size)
-    throw UsageError("tile overlap must be at least 0 and smaller than the tile size (got " + std::to_string(overlap) +
+    throw OptionError("tile overlap must be at least 0 and smaller than the tile size (got " + std::to_string(overlap) +
                      " for tiles of " + std::to_string(tile_size) + ")");
   std::vector<TileWindow> tiles;
   if (image_height <= 0 || image_width <= 0) return tiles;

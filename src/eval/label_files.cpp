@@ -191,7 +191,7 @@ LabelledInstances read_labelled_instances(const std::string& label_file) {
   }
   if (auto class_file = class_map_beside(file)) {
     if (out.classed)
-      throw UsageError(file.string() + " has both " + csv.string() + " with classes and class map " +
+      throw DataError(file.string() + " has both " + csv.string() + " with classes and class map " +
                        class_file->string() + ": keep one");
     LabelMap class_map = read_label_map(class_file->string());
     if (class_map.channels != 1 || !class_map.same_size(out.instances))

@@ -51,10 +51,10 @@ OutputFormats parse_output_formats(const std::string& list) {
     else if (item == "labels") f.labels = true;
     else if (item == "overlay") f.overlay = true;
     else
-      throw UsageError("--formats: unknown output \"" + item + "\" (choose from geojson,csv,labels,overlay)");
+      throw OptionError("--formats: unknown output \"" + item + "\" (choose from geojson,csv,labels,overlay)");
     any = true;
   }
-  if (!any) throw UsageError("--formats: name at least one of geojson,csv,labels,overlay");
+  if (!any) throw OptionError("--formats: name at least one of geojson,csv,labels,overlay");
   return f;
 }
 
@@ -111,7 +111,7 @@ std::vector<std::string> find_input_images(const std::string& input, const std::
   for (const auto& p : images) {
     auto [it, fresh] = by_stem.emplace(fs::path(p).stem().string(), p);
     if (!fresh)
-      throw UsageError(p + " and " + it->second + " share the name \"" + it->first +
+      throw OptionError(p + " and " + it->second + " share the name \"" + it->first +
                        "\", so their outputs would overwrite each other; rename one");
   }
   return images;
@@ -120,7 +120,7 @@ std::vector<std::string> find_input_images(const std::string& input, const std::
 SegmentRunReport run_segmentation(const std::vector<std::string>& images, Segmenter& segmenter,
                                   const SegmentRunOptions& options) {
   SegmentRunReport report;
-  if (options.tile_size > 0) plan_tiles(1, 1, options.tile_size, options.tile_overlap);  // bad sizes: UsageError now
+  if (options.tile_size > 0) plan_tiles(1, 1, options.tile_size, options.tile_overlap);  // bad sizes: OptionError now
   Progress progress("segment", static_cast<int64_t>(images.size()), "img");
   for (const std::string& path : images) {
     const std::string stem = fs::path(path).stem().string();

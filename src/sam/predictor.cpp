@@ -17,6 +17,10 @@ namespace {
 constexpr float kPixelMean[3] = {123.675f, 116.28f, 103.53f};
 constexpr float kPixelStd[3] = {58.395f, 57.12f, 57.375f};
 
+std::string first_line(const std::string& s) { return s.substr(0, s.find('\n')); }
+
+std::string shape_or_none(const torch::Tensor& t) { return t.defined() ? weights::shape_string(t.sizes()) : "none"; }
+
 }  // namespace
 
 std::pair<int, int> resized_shape(int h, int w, int long_side) {
@@ -45,7 +49,7 @@ torch::Tensor normalize_and_pad(const Image& img, int S) {
 
 SamPredictor::SamPredictor(Sam model, int input_size) : model_(std::move(model)), input_size_(input_size) {
   if (input_size <= 0 || input_size % 16 != 0)
-    throw UsageError("SAM input size must be a positive multiple of 16, got " + std::to_string(input_size));
+    throw OptionError("SAM input size must be a positive multiple of 16, got " + std::to_string(input_size));
   model_->prompt_encoder->set_input_size(input_size);
   model_->eval();
 }
@@ -71,7 +75,13 @@ void SamPredictor::set_resized_image(const Image& resized, int original_h, int o
                     std::to_string(expected.first));
   torch::NoGradGuard no_grad;
   auto input = normalize_and_pad(resized, input_size_).to(device());
-  embedding_ = model_->encode_image(input);
+  try {
+    embedding_ = model_->encode_image(input);
+  } catch (const c10::Error& e) {
+    throw DataError("SAM cannot encode the " + std::to_string(resized.width) + "x" + std::to_string(resized.height) +
+                    " resized image at input size " + std::to_string(input_size_) + " (" +
+                    first_line(e.what_without_backtrace()) + ")");
+  }
   orig_h_ = original_h;
   orig_w_ = original_w;
   resized_h_ = resized.height;
@@ -101,12 +111,21 @@ std::pair<torch::Tensor, torch::Tensor> SamPredictor::predict_low_res(const torc
                                                                       const torch::Tensor& boxes,
                                                                       const torch::Tensor& masks,
                                                                       bool multimask) const {
+  if (!has_image()) throw DataError("SAM predictor: no image set (call set_image or set_embedding first)");
   torch::NoGradGuard no_grad;
   auto dev = device();
   auto mv = [&](const torch::Tensor& t) { return t.defined() ? t.to(dev) : t; };
-  auto [sparse, dense] = model_->prompt_encoder->forward(mv(points), mv(labels), mv(boxes), mv(masks));
-  return model_->mask_decoder->forward(embedding_, model_->prompt_encoder->dense_pe(), sparse, dense,
-                                       multimask);
+  try {
+    auto [sparse, dense] = model_->prompt_encoder->forward(mv(points), mv(labels), mv(boxes), mv(masks));
+    return model_->mask_decoder->forward(embedding_, model_->prompt_encoder->dense_pe(), sparse, dense,
+                                         multimask);
+  } catch (const c10::Error& e) {
+    // Prompt tensors of the wrong shape fail inside LibTorch: say which prompt and why.
+    throw DataError("SAM prompt does not fit the model (points " + shape_or_none(points) + ", labels " +
+                    shape_or_none(labels) + ", boxes " + shape_or_none(boxes) + ", masks " + shape_or_none(masks) +
+                    "; expected points B x N x 2, labels B x N, boxes B x 4, masks B x 1 x 4g x 4g): " +
+                    first_line(e.what_without_backtrace()));
+  }
 }
 
 torch::Tensor SamPredictor::postprocess_masks(const torch::Tensor& low_res) const {

@@ -5,6 +5,11 @@
 #include "nucleisam/weights/state_dict.h"
 
 namespace nucleisam::sam {
+namespace {
+
+std::string first_line(const std::string& s) { return s.substr(0, s.find('\n')); }
+
+}  // namespace
 
 SamImpl::SamImpl(const ImageEncoderViTConfig& cfg) {
   vit = register_module("image_encoder", ImageEncoderViT(cfg));
@@ -45,12 +50,18 @@ std::string detect_encoder_family(const weights::StateDict& state, const std::st
 
 Sam build_sam(const weights::StateDict& state, const std::string& source) {
   Sam model{nullptr};
-  if (detect_encoder_family(state, source) == "vit_t") {
-    model = Sam(TinyViTConfig::mobile_sam());
-  } else {
-    model = Sam(ImageEncoderViTConfig::from_state_dict(state, source));
+  try {
+    if (detect_encoder_family(state, source) == "vit_t") {
+      model = Sam(TinyViTConfig::mobile_sam());
+    } else {
+      model = Sam(ImageEncoderViTConfig::from_state_dict(state, source));
+    }
+    weights::load_into(*model, state, source, "", /*strict=*/true);
+  } catch (const c10::Error& e) {
+    // A checkpoint whose shapes passed our checks but not LibTorch's: name the file.
+    throw CheckpointError(source + ": cannot build a SAM model from this checkpoint (" +
+                          first_line(e.what_without_backtrace()) + ")");
   }
-  weights::load_into(*model, state, source, "", /*strict=*/true);
   model->eval();
   return model;
 }

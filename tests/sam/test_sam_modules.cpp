@@ -238,7 +238,7 @@ TEST(SamPredictor, SmallInputSizeEndToEnd) {
 TEST(SamPredictor, RejectsWhatItCannotUse) {
   torch::manual_seed(5);
   Sam model(small_vit());
-  EXPECT_THROW(SamPredictor(model, 100), UsageError);
+  EXPECT_THROW(SamPredictor(model, 100), OptionError);
   SamPredictor pred(model, 256);
   SamPrompt p;
   p.points = {{1, 1, 1}};
@@ -249,7 +249,13 @@ TEST(SamPredictor, RejectsWhatItCannotUse) {
   EXPECT_THROW(pred.predict(p), DataError);  // label 2
   p.points = {{1, 1, 1}};
   p.mask_input = torch::zeros({1, 256, 256});
-  EXPECT_THROW(pred.predict(p), DataError);  // mask input for 1024, not 256
+  EXPECT_THROW(pred.predict(p), DataError);  // mask input for 1024, not 256  // Prompt tensors of the wrong shape: a DataError naming them, not LibTorch's c10::Error.
+  try {
+    pred.predict_low_res(torch::zeros({1, 2, 3}), torch::zeros({1, 2}), {}, {}, false);
+    ADD_FAILURE() << "a 3-coordinate point was accepted";
+  } catch (const DataError& e) {
+    EXPECT_NE(std::string(e.what()).find("points [1, 2, 3]"), std::string::npos) << e.what();
+  }
 }
 
 TEST(SamPredictor, TinyViTRunsAtASmallerInputSize) {

@@ -70,7 +70,7 @@ class SamPredictor {
   SamPrediction predict(const SamPrompt& prompt) const;
   // Prompts already in the input frame, on any device: points B x N x 2, labels B x N,
   // boxes B x 4, masks B x 1 x 4g x 4g (any may be undefined). Returns low-res logits and IoU on
-  // the model's device.
+  // the model's device. Throws DataError naming the tensors' shapes when they do not fit.
   std::pair<torch::Tensor, torch::Tensor> predict_low_res(const torch::Tensor& points,
                                                           const torch::Tensor& labels,
                                                           const torch::Tensor& boxes,
