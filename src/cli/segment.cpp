@@ -6,7 +6,7 @@
 
 #include "cli/command.h"
 #include "nucleisam/errors.h"
-#include "nucleisam/infer/classical_segmenter.h"
+#include "nucleisam/infer/segmenter_registry.h"
 #include "nucleisam/infer/segment_run.h"
 #include "nucleisam/log.h"
 
@@ -15,6 +15,7 @@ namespace {
 
 struct SegmentArgs {
   std::string input, out, model = "classical", formats = "geojson,csv,labels,overlay";
+  std::string model_file, sam_checkpoint;
   int min_area = 30;
   float split_depth = 2.0f;
   float threshold_scale = 1.0f;
@@ -28,9 +29,21 @@ CommandRegistration reg(
       auto a = std::make_shared<SegmentArgs>();
       app.add_option("-i,--input", a->input, "Image file, or a folder of images (.png .jpg .tif ...)")->required();
       app.add_option("-o,--out", a->out, "Output folder (created if missing)")->required();
-      app.add_option("--model", a->model, "Segmentation method (classical: training-free baseline)")
-          ->check(CLI::IsMember({"classical"}))
+      // The methods come from the segmenter registry (infer/segmenter_registry.h): other code adds
+      // one without editing this file.
+      std::vector<std::string> names;
+      std::string methods;
+      for (const auto& e : segmenters()) {
+        names.push_back(e.name);
+        methods += "\n  " + e.name + ": " + e.description;
+        if (e.needs.model_file) methods += " (needs --model-file)";
+        if (e.needs.sam_checkpoint) methods += " (needs --sam-checkpoint)";
+      }
+      app.add_option("--model", a->model, "Segmentation method:" + methods)
+          ->check(CLI::IsMember(names))
           ->capture_default_str();
+      app.add_option("--model-file", a->model_file, "Trained weights, for methods that need them");
+      app.add_option("--sam-checkpoint", a->sam_checkpoint, "Official SAM checkpoint, for methods that need one");
       app.add_option("--min-area", a->min_area, "Smallest nucleus kept, in pixels")
           ->check(CLI::Range(1, 1 << 30))
           ->capture_default_str();
@@ -55,11 +68,14 @@ CommandRegistration reg(
       app.add_flag("--overwrite", a->overwrite, "Redo images whose outputs already exist (default: skip them)");
       return [a]() {
         OutputFormats formats = parse_output_formats(a->formats);
-        ClassicalOptions options;
-        options.split.min_area = a->min_area;
-        options.split.split_depth = a->split_depth;
+        SegmenterOptions options;
+        options.min_area = a->min_area;
+        options.split_depth = a->split_depth;
         options.threshold_scale = a->threshold_scale;
-        ClassicalSegmenter segmenter(options);
+        options.model_file = a->model_file;
+        options.sam_checkpoint = a->sam_checkpoint;
+        options.device = global_options().device;
+        std::unique_ptr<Segmenter> segmenter = build_segmenter(a->model, options);
 
         std::vector<std::string> images = find_input_images(a->input, a->out);
         SegmentRunOptions run;
@@ -70,7 +86,7 @@ CommandRegistration reg(
         run.tile_overlap = a->tile_overlap;
         // One named file: its failure is the command's failure, reported as one line by main.
         run.stop_on_error = images.size() == 1 && images[0] == a->input;
-        SegmentRunReport report = run_segmentation(images, segmenter, run);
+        SegmentRunReport report = run_segmentation(images, *segmenter, run);
 
         log::info("segment: ", report.segmented, " segmented, ", report.skipped, " skipped (outputs existed), ",
                   report.failures.size(), " failed; ", report.nuclei, " nuclei; outputs in ", a->out);

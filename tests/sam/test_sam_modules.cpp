@@ -85,6 +85,19 @@ TEST(ImageEncoderViT, RunsAtOtherInputSizes) {
   EXPECT_THROW(enc->forward(torch::randn({1, 3, 250, 250})), c10::Error);
 }
 
+TEST(ImageEncoderViT, StagesComposeToForward) {
+  torch::manual_seed(3);
+  ImageEncoderViT enc(small_vit());
+  enc->eval();
+  torch::NoGradGuard no_grad;
+  auto x = torch::randn({2, 3, 64, 64});
+  auto tokens = enc->embed_patches(x);
+  EXPECT_EQ(tokens.sizes(), (std::vector<int64_t>{2, 4, 4, small_vit().embed_dim}));
+  // A module inserted between the stages changes the output; the identity does not.
+  EXPECT_TRUE(torch::equal(enc->apply_neck(enc->run_blocks(tokens)), enc->forward(x)));
+  EXPECT_FALSE(torch::equal(enc->apply_neck(enc->run_blocks(tokens * 2)), enc->forward(x)));
+}
+
 TEST(ImageEncoderViT, PresetsAreDetectedFromTheirOwnStateDicts) {
   auto vit_b = ImageEncoderViTConfig::vit_b();
   ImageEncoderViT enc(vit_b);

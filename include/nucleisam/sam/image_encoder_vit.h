@@ -83,6 +83,15 @@ struct ImageEncoderViTImpl : torch::nn::Module {
   // official path; any other S interpolates pos_embed (bicubic) and the global rel-pos tables
   // (linear, as get_rel_pos does). Returns B,out_chans,S/16,S/16.
   torch::Tensor forward(const torch::Tensor& x);
+  // forward's three stages, so a module can be inserted between the patch embedding and the
+  // blocks (a SAM-guided model adapts the tokens there): forward(x) is
+  // apply_neck(run_blocks(embed_patches(x))), bit for bit.
+  //   embed_patches: B,3,S,S -> B,S/p,S/p,E tokens, position embedding added (checks x as forward)
+  //   run_blocks:    B,g,g,E -> B,g,g,E through every transformer block
+  //   apply_neck:    B,g,g,E -> B,out_chans,g,g
+  torch::Tensor embed_patches(const torch::Tensor& x);
+  torch::Tensor run_blocks(const torch::Tensor& tokens);
+  torch::Tensor apply_neck(const torch::Tensor& tokens);
   // pos_embed resampled to a grid x grid token grid (1,grid,grid,E); returns pos_embed unchanged
   // when grid is the trained grid.
   torch::Tensor pos_embed_for_grid(int grid) const;
