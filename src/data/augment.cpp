@@ -295,11 +295,6 @@ const StainBasis& basis() {
 
 }  // namespace
 
-std::vector<double> stain_vector(int k) {
-  const auto& b = basis();
-  return {b.m[k][0], b.m[k][1], b.m[k][2]};
-}
-
 Image stain_jitter(const Image& image, const StainFactors& f) {
   const auto& b = basis();
   // The jitter is affine in OD space: OD' = OD A + beta M with A = M^-1 diag(alpha) M. So

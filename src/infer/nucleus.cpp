@@ -111,8 +111,6 @@ std::vector<ContourPoint> outer_ring(const LabelMap& m, int32_t id, const Instan
 
 }  // namespace
 
-size_t count_instances(const LabelMap& instances) { return collect_stats(instances).size(); }
-
 std::vector<Nucleus> nuclei_from_instances(const LabelMap& instances, const std::vector<int>& classes,
                                            const std::vector<float>& scores,
                                            const std::vector<std::string>& class_names) {

@@ -56,11 +56,6 @@ SamPredictor::SamPredictor(Sam model, int input_size) : model_(std::move(model))
 
 torch::Device SamPredictor::device() const { return model_->mask_decoder->iou_token->weight.device(); }
 
-void SamPredictor::reset() {
-  embedding_ = torch::Tensor();
-  orig_h_ = orig_w_ = resized_h_ = resized_w_ = 0;
-}
-
 void SamPredictor::set_image(const Image& rgb) {
   if (rgb.empty() || rgb.channels != 3) throw DataError("SAM expects a non-empty RGB image");
   const auto [h, w] = resized_shape(rgb.height, rgb.width, input_size_);

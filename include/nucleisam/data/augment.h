@@ -68,8 +68,6 @@ struct StainFactors {
   double beta[3] = {0, 0, 0};   // shift, in natural-log OD units
 };
 Image stain_jitter(const Image& image, const StainFactors& f);
-// The unit OD vector of stain k (0 H, 1 E, 2 DAB), in RGB order.
-std::vector<double> stain_vector(int k);
 
 struct StainRanges {
   double alpha = 0.05;  // alpha_k drawn from [1 - a, 1 + a]

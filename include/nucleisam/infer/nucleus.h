@@ -29,7 +29,4 @@ std::vector<Nucleus> nuclei_from_instances(const LabelMap& instances, const std:
                                            const std::vector<float>& scores = {},
                                            const std::vector<std::string>& class_names = {});
 
-// Number of distinct positive ids (the nucleus count the label map, CSV and GeoJSON share).
-size_t count_instances(const LabelMap& instances);
-
 }  // namespace nucleisam

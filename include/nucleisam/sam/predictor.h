@@ -55,7 +55,6 @@ class SamPredictor {
   // Reuses embeddings computed earlier for an image of the given original size (1 x 256 x g x g).
   // Throws DataError when the shape does not match this predictor's input size.
   void set_embedding(const torch::Tensor& embedding, int original_height, int original_width);
-  void reset();
 
   bool has_image() const { return embedding_.defined(); }
   const torch::Tensor& embedding() const { return embedding_; }  // on the model's device
