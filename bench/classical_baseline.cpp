@@ -18,6 +18,7 @@
 #include "nucleisam/metrics/instance_metrics.h"
 
 using namespace nucleisam;
+using namespace nucleisam::infer;
 
 namespace {
 

@@ -115,7 +115,7 @@ CommandRegistration reg("sam", "Segment with SAM from point / box / mask prompts
                          std::to_string(side.input_size) + " (" + sam::embedding_sidecar_path(o->embedding) + ")");
       input_size = side.input_size;
     } else {
-      image = read_image(o->image);
+      image = io::read_image(o->image);
       height = image.height;
       width = image.width;
     }
@@ -189,7 +189,7 @@ CommandRegistration reg("sam", "Segment with SAM from point / box / mask prompts
       for (size_t k = 0; k < m.data.size(); ++k) m.data[k] = src[k] ? 255 : 0;
       const std::string png = "mask_" + std::to_string(i) + ".png";
       const std::string npy = "mask_" + std::to_string(i) + "_logits.npy";
-      write_image(o->out + "/" + png, m);
+      io::write_image(o->out + "/" + png, m);
       auto l = logits[0][i].unsqueeze(0).contiguous();
       write_npy<float>(o->out + "/" + npy, l.data_ptr<float>(), {1, l.size(1), l.size(2)});
       int64_t area = 0;

@@ -33,7 +33,7 @@ CommandRegistration reg(
         if (o->input_size <= 0 || o->input_size % 16 != 0)
           throw UsageError("--input-size must be a positive multiple of 16, got " +
                            std::to_string(o->input_size));
-        Image image = read_image(o->image);
+        Image image = io::read_image(o->image);
         auto model = sam::load_sam(o->checkpoint);
         model->to(torch::Device(global_options().device));
         sam::SamPredictor predictor(model, o->input_size);

@@ -33,7 +33,7 @@ CommandRegistration reg(
       // one without editing this file.
       std::vector<std::string> names;
       std::string methods;
-      for (const auto& e : segmenters()) {
+      for (const auto& e : infer::segmenters()) {
         names.push_back(e.name);
         methods += "\n  " + e.name + ": " + e.description;
         if (e.needs.model_file) methods += " (needs --model-file)";
@@ -67,18 +67,18 @@ CommandRegistration reg(
           ->capture_default_str();
       app.add_flag("--overwrite", a->overwrite, "Redo images whose outputs already exist (default: skip them)");
       return [a]() {
-        OutputFormats formats = parse_output_formats(a->formats);
-        SegmenterOptions options;
+        infer::OutputFormats formats = infer::parse_output_formats(a->formats);
+        infer::SegmenterOptions options;
         options.min_area = a->min_area;
         options.split_depth = a->split_depth;
         options.threshold_scale = a->threshold_scale;
         options.model_file = a->model_file;
         options.sam_checkpoint = a->sam_checkpoint;
         options.device = global_options().device;
-        std::unique_ptr<Segmenter> segmenter = build_segmenter(a->model, options);
+        std::unique_ptr<infer::Segmenter> segmenter = infer::build_segmenter(a->model, options);
 
-        std::vector<std::string> images = find_input_images(a->input, a->out);
-        SegmentRunOptions run;
+        std::vector<std::string> images = infer::find_input_images(a->input, a->out);
+        infer::SegmentRunOptions run;
         run.out_dir = a->out;
         run.formats = formats;
         run.overwrite = a->overwrite;
@@ -86,7 +86,7 @@ CommandRegistration reg(
         run.tile_overlap = a->tile_overlap;
         // One named file: its failure is the command's failure, reported as one line by main.
         run.stop_on_error = images.size() == 1 && images[0] == a->input;
-        SegmentRunReport report = run_segmentation(images, *segmenter, run);
+        infer::SegmentRunReport report = infer::run_segmentation(images, *segmenter, run);
 
         log::info("segment: ", report.segmented, " segmented, ", report.skipped, " skipped (outputs existed), ",
                   report.failures.size(), " failed; ", report.nuclei, " nuclei; outputs in ", a->out);

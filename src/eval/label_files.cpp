@@ -31,7 +31,7 @@ bool ends_with(const std::string& s, const std::string& tail) {
 }
 
 bool is_label_file(const fs::path& p) {
-  const std::string ext = lower_extension(p.string());
+  const std::string ext = io::lower_extension(p.string());
   return std::find(kLabelExtensions.begin(), kLabelExtensions.end(), ext) != kLabelExtensions.end() &&
          !ends_with(p.stem().string(), kClassMapSuffix) && !ends_with(p.stem().string(), kOverlaySuffix);
 }
@@ -54,7 +54,7 @@ struct SidecarRow {
 // "<stem>.csv" beside a label map: a header naming the columns (id or instance; class; score),
 // then one row per instance id.
 std::map<int32_t, SidecarRow> read_sidecar_csv(const std::string& path, bool& has_class, bool& has_score) {
-  const std::vector<CsvRecord> records = read_csv(path);
+  const std::vector<io::CsvRecord> records = io::read_csv(path);
   if (records.empty()) throw IoError(path + ": empty file (expected a header such as 'id,class,score')");
   const std::vector<std::string>& header = records[0].fields;
   int id_col = -1, class_col = -1, score_col = -1;
@@ -76,7 +76,7 @@ std::map<int32_t, SidecarRow> read_sidecar_csv(const std::string& path, bool& ha
   has_score = score_col >= 0;
   std::map<int32_t, SidecarRow> rows;
   for (size_t r = 1; r < records.size(); ++r) {
-    const CsvRecord& rec = records[r];
+    const io::CsvRecord& rec = records[r];
     SidecarRow row;
     const int64_t id = rec.integer(static_cast<size_t>(id_col), path);
     if (has_class) row.cls = static_cast<int>(rec.integer(static_cast<size_t>(class_col), path));
@@ -100,7 +100,7 @@ std::map<int32_t, SidecarRow> read_sidecar(const fs::path& csv, bool& has_class,
   std::map<int32_t, SidecarRow> rows;
   has_class = false;
   has_score = true;
-  for (const Nucleus& n : read_nucleus_table(csv.string())) {
+  for (const Nucleus& n : io::read_nucleus_table(csv.string())) {
     rows[n.id] = SidecarRow{n.class_id, n.score};
     has_class = has_class || n.class_id != 0;  // class 0 = unclassified, as in read_sidecar_csv
   }
@@ -167,7 +167,7 @@ std::vector<int> majority_classes(const LabelMap& instances, int instance_count,
 LabelledInstances read_labelled_instances(const std::string& label_file) {
   const fs::path file(label_file);
   LabelledInstances out;
-  out.instances = read_label_map(file.string());
+  out.instances = io::read_label_map(file.string());
   if (out.instances.channels != 1)
     throw DataError(file.string() + ": expected a single-channel label map, got " +
                     std::to_string(out.instances.channels) + " channels");
@@ -193,7 +193,7 @@ LabelledInstances read_labelled_instances(const std::string& label_file) {
     if (out.classed)
       throw DataError(file.string() + " has both " + csv.string() + " with classes and class map " +
                        class_file->string() + ": keep one");
-    LabelMap class_map = read_label_map(class_file->string());
+    LabelMap class_map = io::read_label_map(class_file->string());
     if (class_map.channels != 1 || !class_map.same_size(out.instances))
       throw DataError(class_file->string() + ": class map is " + std::to_string(class_map.width) + "x" +
                       std::to_string(class_map.height) + " but " + file.string() + " is " +

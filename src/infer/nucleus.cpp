@@ -8,7 +8,7 @@
 
 #include "nucleisam/errors.h"
 
-namespace nucleisam {
+namespace nucleisam::infer {
 namespace {
 
 struct InstanceStats {
@@ -147,4 +147,4 @@ std::vector<Nucleus> nuclei_from_instances(const LabelMap& instances, const std:
   return out;
 }
 
-}  // namespace nucleisam
+}  // namespace nucleisam::infer

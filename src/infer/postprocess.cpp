@@ -13,7 +13,7 @@
 #include "nucleisam/errors.h"
 #include "nucleisam/relabel.h"
 
-namespace nucleisam {
+namespace nucleisam::infer {
 namespace {
 
 constexpr int kDx[8] = {-1, 0, 1, -1, 1, -1, 0, 1};
@@ -234,4 +234,4 @@ LabelMap instances_from_three_class(const ProbabilityMap& interior, const Probab
   return options.min_area > 1 ? remove_small_instances(labels, options.min_area) : labels;
 }
 
-}  // namespace nucleisam
+}  // namespace nucleisam::infer

@@ -4,7 +4,7 @@
 #include "nucleisam/errors.h"
 #include "nucleisam/infer/classical_segmenter.h"
 
-namespace nucleisam {
+namespace nucleisam::infer {
 namespace {
 
 std::unique_ptr<Segmenter> build_classical(const SegmenterOptions& o) {
@@ -55,4 +55,4 @@ std::unique_ptr<Segmenter> build_segmenter(const std::string& name, const Segmen
   throw OptionError("--model " + name + ": unknown segmentation method (known: " + names() + ")");
 }
 
-}  // namespace nucleisam
+}  // namespace nucleisam::infer

@@ -7,7 +7,7 @@
 #include "nucleisam/errors.h"
 #include "nucleisam/relabel.h"
 
-namespace nucleisam {
+namespace nucleisam::infer {
 
 InstanceStitcher::InstanceStitcher(int height, int width) { result_.instances = LabelMap(height, width); }
 
@@ -89,4 +89,4 @@ Segmentation segment_in_tiles(Segmenter& segmenter, const Image& image, const st
   return out;
 }
 
-}  // namespace nucleisam
+}  // namespace nucleisam::infer

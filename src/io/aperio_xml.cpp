@@ -12,7 +12,7 @@
 #include "nucleisam/errors.h"
 #include "nucleisam/relabel.h"
 
-namespace nucleisam {
+namespace nucleisam::io {
 namespace {
 
 double parse_coordinate(const pugi::xml_node& vertex, const char* attr, const std::string& name,
@@ -106,4 +106,4 @@ LabelMap rasterize_regions(const std::vector<AperioRegion>& regions, int height,
   return rasterize_polygons(polys, height, width);
 }
 
-}  // namespace nucleisam
+}  // namespace nucleisam::io

@@ -7,7 +7,7 @@
 #include "nucleisam/atomic_file.h"
 #include "nucleisam/errors.h"
 
-namespace nucleisam {
+namespace nucleisam::io {
 
 std::vector<CsvRecord> parse_csv(const std::string& text, const std::string& path) {
   std::vector<CsvRecord> records;
@@ -102,4 +102,4 @@ std::string csv_field(const std::string& s) {
   return out + '"';
 }
 
-}  // namespace nucleisam
+}  // namespace nucleisam::io

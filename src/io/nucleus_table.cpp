@@ -7,7 +7,7 @@
 #include "nucleisam/errors.h"
 #include "nucleisam/io/csv.h"
 
-namespace nucleisam {
+namespace nucleisam::io {
 std::string nucleus_table_csv(const std::vector<Nucleus>& nuclei) {
   std::string out = std::string(kNucleusTableHeader) + "\n";
   char buf[256];
@@ -56,4 +56,4 @@ std::vector<Nucleus> read_nucleus_table(const std::string& path) {
   return out;
 }
 
-}  // namespace nucleisam
+}  // namespace nucleisam::io

@@ -17,6 +17,8 @@
 #include "support/test_support.h"
 
 using namespace nucleisam;
+using namespace nucleisam::io;
+using namespace nucleisam::infer;
 namespace fs = std::filesystem;
 
 namespace {

@@ -13,6 +13,7 @@
 #include "support/test_support.h"
 
 using namespace nucleisam;
+using namespace nucleisam::io;
 using namespace nucleisam::eval;
 namespace fs = std::filesystem;
 

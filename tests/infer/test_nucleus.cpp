@@ -9,6 +9,7 @@
 #include "nucleisam/infer/nucleus.h"
 
 using namespace nucleisam;
+using namespace nucleisam::infer;
 
 namespace {
 

@@ -7,6 +7,7 @@
 #include "nucleisam/infer/segmenter_registry.h"
 
 using namespace nucleisam;
+using namespace nucleisam::infer;
 
 namespace {
 

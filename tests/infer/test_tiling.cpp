@@ -10,6 +10,7 @@
 #include "nucleisam/infer/tiling.h"
 
 using namespace nucleisam;
+using namespace nucleisam::infer;
 
 namespace {
 

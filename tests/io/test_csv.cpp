@@ -5,6 +5,7 @@
 #include "nucleisam/io/csv.h"
 
 using namespace nucleisam;
+using namespace nucleisam::io;
 
 namespace {
 std::string error_of(const std::function<void()>& f) {

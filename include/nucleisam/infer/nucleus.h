@@ -9,7 +9,7 @@
 #include "nucleisam/nucleus.h"
 #include "nucleisam/raster.h"
 
-namespace nucleisam {
+namespace nucleisam::infer {
 
 // One Nucleus per instance id present in `instances` (ids <= 0 are background), sorted by id.
 // classes / scores / class_names follow the data::Sample convention: element i belongs to
@@ -29,4 +29,4 @@ std::vector<Nucleus> nuclei_from_instances(const LabelMap& instances, const std:
                                            const std::vector<float>& scores = {},
                                            const std::vector<std::string>& class_names = {});
 
-}  // namespace nucleisam
+}  // namespace nucleisam::infer

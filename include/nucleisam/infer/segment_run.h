@@ -9,7 +9,7 @@
 #include "nucleisam/infer/nucleus.h"
 #include "nucleisam/infer/segmenter.h"
 
-namespace nucleisam {
+namespace nucleisam::infer {
 
 struct OutputFormats {
   bool geojson = true;  // <stem>.geojson
@@ -61,4 +61,4 @@ struct SegmentRunReport {
 SegmentRunReport run_segmentation(const std::vector<std::string>& images, Segmenter& segmenter,
                                   const SegmentRunOptions& options);
 
-}  // namespace nucleisam
+}  // namespace nucleisam::infer

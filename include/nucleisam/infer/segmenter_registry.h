@@ -19,7 +19,7 @@
 
 #include "nucleisam/infer/segmenter.h"
 
-namespace nucleisam {
+namespace nucleisam::infer {
 
 // The options of `nucleisam segment` a segmenter may read. Defaults are the command's defaults.
 struct SegmenterOptions {
@@ -56,4 +56,4 @@ struct SegmenterRegistration {
   explicit SegmenterRegistration(SegmenterEntry entry) { register_segmenter(std::move(entry)); }
 };
 
-}  // namespace nucleisam
+}  // namespace nucleisam::infer

@@ -9,7 +9,7 @@
 #include "nucleisam/infer/segmenter.h"
 #include "nucleisam/tile_plan.h"
 
-namespace nucleisam {
+namespace nucleisam::infer {
 
 // Collects per-tile segmentations into one image-sized segmentation. An instance is kept by the
 // tile whose owned region holds its centroid, so a nucleus seen by two overlapping tiles is kept
@@ -34,4 +34,4 @@ class InstanceStitcher {
 Segmentation segment_in_tiles(Segmenter& segmenter, const Image& image, const std::string& source, int tile_size,
                               int overlap);
 
-}  // namespace nucleisam
+}  // namespace nucleisam::infer

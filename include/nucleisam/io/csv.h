@@ -9,7 +9,7 @@
 #include <string>
 #include <vector>
 
-namespace nucleisam {
+namespace nucleisam::io {
 
 struct CsvRecord {
   int line = 0;  // 1-based line on which the record starts
@@ -35,4 +35,4 @@ double parse_number(const std::string& text, const std::string& where);
 // `s` as a CSV field: quoted (quotes doubled) when it holds a comma, quote or line break.
 std::string csv_field(const std::string& s);
 
-}  // namespace nucleisam
+}  // namespace nucleisam::io

@@ -25,13 +25,13 @@ struct ConsepEntry {
 using ClassTable = std::map<std::string, std::map<int32_t, int>>;  // stem -> label -> type
 
 ClassTable read_instances_csv(const std::string& path) {
-  const std::vector<CsvRecord> records = read_csv(path);
+  const std::vector<io::CsvRecord> records = io::read_csv(path);
   if (records.empty() || records[0].fields.size() < 3 || records[0].fields[0] != "tile" ||
       records[0].fields[1] != "inst_label" || records[0].fields[2] != "type")
     throw IoError(path + ": expected a header starting with tile,inst_label,type");
   ClassTable table;
   for (size_t r = 1; r < records.size(); ++r) {
-    const CsvRecord& rec = records[r];
+    const io::CsvRecord& rec = records[r];
     const int64_t label = rec.integer(1, path), type = rec.integer(2, path);
     if (label < INT32_MIN || label > INT32_MAX || type < INT32_MIN || type > INT32_MAX)
       throw IoError(path + ": line " + std::to_string(rec.line) + ": inst_label/type out of range");
@@ -53,12 +53,12 @@ class ConsepDataset : public Dataset {
     const ConsepEntry& e = entries_.at(i);
     Sample s;
     s.name = e.name;
-    s.image = read_image(e.image);
-    s.instances = read_label_map(e.labels);
+    s.image = io::read_image(e.image);
+    s.instances = io::read_label_map(e.labels);
     check_same_size(s.image, s.instances, e.image, e.labels);
     const int num_classes = static_cast<int>(consep_class_names().size()) - 1;
     if (!e.type_mat.empty()) {
-      auto vars = read_mat(e.type_mat, {"inst_type"});
+      auto vars = io::read_mat(e.type_mat, {"inst_type"});
       if (!vars.count("inst_type")) throw DataError(e.type_mat + ": no variable 'inst_type'");
       std::vector<int32_t> types = vars["inst_type"].to_int32(e.type_mat);
       // type_mat rows follow the ascending instance labels of the PNG.

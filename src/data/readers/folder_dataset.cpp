@@ -24,12 +24,12 @@ struct FolderEntry {
 };
 
 std::map<int32_t, int> read_class_csv(const std::string& path) {
-  const std::vector<CsvRecord> records = read_csv(path);
+  const std::vector<io::CsvRecord> records = io::read_csv(path);
   if (records.empty() || records[0].fields != std::vector<std::string>{"instance", "class"})
     throw IoError(path + ": expected the header line 'instance,class'");
   std::map<int32_t, int> out;
   for (size_t r = 1; r < records.size(); ++r) {
-    const CsvRecord& rec = records[r];
+    const io::CsvRecord& rec = records[r];
     if (rec.fields.size() != 2)
       throw IoError(path + ": line " + std::to_string(rec.line) + ": expected two integers 'instance,class'");
     const int64_t id = rec.integer(0, path), c = rec.integer(1, path);
@@ -54,8 +54,8 @@ class FolderDataset : public Dataset {
     const FolderEntry& e = entries_.at(i);
     Sample s;
     s.name = e.name;
-    s.image = read_image(e.image);
-    s.instances = read_label_map(e.labels);
+    s.image = io::read_image(e.image);
+    s.instances = io::read_label_map(e.labels);
     check_same_size(s.image, s.instances, e.image, e.labels);
     if (!classed_) {
       finish_sample(s, nullptr, 0, e.labels);

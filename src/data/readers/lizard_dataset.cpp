@@ -32,11 +32,11 @@ class LizardDataset : public Dataset {
     const LizardEntry& e = entries_.at(i);
     Sample s;
     s.name = e.name;
-    s.image = read_image(e.image);
-    auto vars = read_mat(e.mat, {"inst_map", "id", "class"});
+    s.image = io::read_image(e.image);
+    auto vars = io::read_mat(e.mat, {"inst_map", "id", "class"});
     for (const char* v : {"inst_map", "id", "class"})
       if (!vars.count(v)) throw DataError(e.mat + ": no variable '" + v + "'");
-    const MatArray& map = vars["inst_map"];
+    const io::MatArray& map = vars["inst_map"];
     if (map.dims.size() != 2) throw DataError(e.mat + ": 'inst_map' is not a 2-D array");
     s.instances = LabelMap(static_cast<int>(map.rows()), static_cast<int>(map.cols()));
     s.instances.data = map.to_int32(e.mat);

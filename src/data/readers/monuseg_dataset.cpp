@@ -30,11 +30,11 @@ class MonusegDataset : public Dataset {
     const MonusegEntry& e = entries_.at(i);
     Sample s;
     s.name = e.name;
-    s.image = read_image(e.image);
+    s.image = io::read_image(e.image);
     if (e.xml) {
-      s.instances = rasterize_regions(read_aperio_xml(e.labels), s.image.height, s.image.width);
+      s.instances = io::rasterize_regions(io::read_aperio_xml(e.labels), s.image.height, s.image.width);
     } else {
-      s.instances = read_label_map(e.labels);
+      s.instances = io::read_label_map(e.labels);
       check_same_size(s.image, s.instances, e.image, e.labels);
     }
     finish_sample(s, nullptr, 0, e.labels);

@@ -44,7 +44,7 @@ std::vector<std::string> list_files(const std::string& folder, const std::vector
   for (fs::directory_iterator it(folder, ec), end; !ec && it != end; it.increment(ec)) {
     if (!it->is_regular_file(ec)) continue;
     std::string p = it->path().string();
-    if (std::find(extensions.begin(), extensions.end(), lower_extension(p)) != extensions.end())
+    if (std::find(extensions.begin(), extensions.end(), io::lower_extension(p)) != extensions.end())
       out.push_back(p);
   }
   if (ec) throw IoError(folder + ": cannot list folder (" + ec.message() + ")");
@@ -83,7 +83,7 @@ bool is_file(const fs::path& p) {
 bool has_mat_files(const fs::path& folder, int depth) {
   std::error_code ec;
   for (fs::directory_iterator it(folder, ec), end; !ec && it != end; it.increment(ec)) {
-    if (it->is_regular_file(ec) && lower_extension(it->path().string()) == ".mat") return true;
+    if (it->is_regular_file(ec) && io::lower_extension(it->path().string()) == ".mat") return true;
     if (depth > 0 && it->is_directory(ec) && has_mat_files(it->path(), depth - 1)) return true;
   }
   return false;

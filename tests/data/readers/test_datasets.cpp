@@ -17,6 +17,7 @@
 #include "support/test_support.h"
 
 using namespace nucleisam;
+using namespace nucleisam::io;
 using namespace nucleisam::data;
 namespace fs = std::filesystem;
 
