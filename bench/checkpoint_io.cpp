@@ -10,7 +10,7 @@
 #include <string>
 #include <vector>
 
-#include "nucleisam/sam/checkpoint.h"
+#include "nucleisam/weights/state_dict.h"
 
 using namespace nucleisam;
 using Clock = std::chrono::steady_clock;
@@ -20,8 +20,8 @@ namespace {
 double ms_since(Clock::time_point t) { return std::chrono::duration<double, std::milli>(Clock::now() - t).count(); }
 
 // Roughly SAM ViT-B's tensors: 12 blocks of qkv/proj/MLP weights, pos_embed, neck, decoder.
-sam::StateDict vit_b_sized() {
-  sam::StateDict sd;
+weights::StateDict vit_b_sized() {
+  weights::StateDict sd;
   auto add = [&](const std::string& k, std::vector<int64_t> shape) { sd.entries.emplace_back(k, torch::randn(shape)); };
   add("image_encoder.pos_embed", {1, 64, 64, 768});
   add("image_encoder.patch_embed.proj.weight", {768, 3, 16, 16});
@@ -47,7 +47,7 @@ sam::StateDict vit_b_sized() {
 
 void row(const std::string& name, int64_t bytes, double write_ms, const std::string& path) {
   auto t0 = Clock::now();
-  sam::StateDict sd = sam::read_checkpoint(path);
+  weights::StateDict sd = weights::read_checkpoint(path);
   double read_ms = ms_since(t0);
   t0 = Clock::now();
   double sum = 0;
@@ -86,13 +86,13 @@ int main(int argc, char** argv) {
       row(std::filesystem::path(f).filename().string(), static_cast<int64_t>(std::filesystem::file_size(f)), -1, f);
 
     torch::manual_seed(0);
-    sam::StateDict sd = vit_b_sized();
+    weights::StateDict sd = vit_b_sized();
     std::string pth = scratch + "/bench_vit_b_sized.pth", st = scratch + "/bench_vit_b_sized.safetensors";
     auto t0 = Clock::now();
-    sam::write_pth(pth, sd);
+    weights::write_pth(pth, sd);
     double w_pth = ms_since(t0);
     t0 = Clock::now();
-    sam::write_safetensors(st, sd);
+    weights::write_safetensors(st, sd);
     double w_st = ms_since(t0);
     sd.entries.clear();
     row("synthetic ViT-B size .pth", static_cast<int64_t>(std::filesystem::file_size(pth)), w_pth, pth);

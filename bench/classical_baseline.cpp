@@ -10,7 +10,7 @@
 #include <string>
 #include <vector>
 
-#include "nucleisam/data/dataset.h"
+#include "nucleisam/data/readers.h"
 #include "nucleisam/errors.h"
 #include "nucleisam/infer/classical_segmenter.h"
 #include "nucleisam/infer/tiling.h"
@@ -18,6 +18,7 @@
 #include "nucleisam/metrics/instance_metrics.h"
 
 using namespace nucleisam;
+using namespace nucleisam::infer;
 
 namespace {
 

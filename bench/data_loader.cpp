@@ -10,7 +10,7 @@
 #include <thread>
 
 #include "nucleisam/data/augment.h"
-#include "nucleisam/data/dataset.h"
+#include "nucleisam/data/readers.h"
 #include "nucleisam/data/loader.h"
 #include "nucleisam/errors.h"
 

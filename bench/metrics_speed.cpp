@@ -16,6 +16,7 @@
 #include "nucleisam/metrics/evaluation.h"
 
 using namespace nucleisam;
+using namespace nucleisam::io;
 using namespace nucleisam::metrics;
 namespace fs = std::filesystem;
 

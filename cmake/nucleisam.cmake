@@ -16,17 +16,21 @@ function(nucleisam_torch_pch target)
   target_precompile_headers(${target} REUSE_FROM nucleisam_torch_pch_owner)
 endfunction()
 
-# A static module library from every .cpp in src/<name>/ (new files need no CMake edit).
+# A static module library nucleisam_<name> from every .cpp in src/<name>/ (or src/<DIR>/ when
+# given; not recursive), so new files need no CMake edit.
 function(nucleisam_module name)
-  cmake_parse_arguments(ARG "TORCH" "" "DEPS" ${ARGN})
-  file(GLOB sources CONFIGURE_DEPENDS ${PROJECT_SOURCE_DIR}/src/${name}/*.cpp)
+  cmake_parse_arguments(ARG "TORCH" "DIR" "DEPS;PRIVATE_DEPS" ${ARGN})
+  if(NOT ARG_DIR)
+    set(ARG_DIR ${name})
+  endif()
+  file(GLOB sources CONFIGURE_DEPENDS ${PROJECT_SOURCE_DIR}/src/${ARG_DIR}/*.cpp)
   if(NOT sources)
     return()
   endif()
   add_library(nucleisam_${name} STATIC ${sources})
   target_include_directories(nucleisam_${name} PUBLIC ${PROJECT_SOURCE_DIR}/include
                                                 PRIVATE ${PROJECT_SOURCE_DIR}/src)
-  target_link_libraries(nucleisam_${name} PUBLIC ${ARG_DEPS})
+  target_link_libraries(nucleisam_${name} PUBLIC ${ARG_DEPS} PRIVATE ${ARG_PRIVATE_DEPS})
   if(ARG_TORCH)
     target_link_libraries(nucleisam_${name} PUBLIC ${TORCH_LIBRARIES})
     nucleisam_torch_pch(nucleisam_${name})
@@ -34,11 +38,14 @@ function(nucleisam_module name)
   nucleisam_warnings(nucleisam_${name})
 endfunction()
 
-# One GoogleTest executable per tests/<name>/<stem>.cpp, named test_<name>_<stem>, so a broken
-# or slow-to-build test file never blocks the others.
+# One GoogleTest executable per tests/<name>/<stem>.cpp (or tests/<DIR>/<stem>.cpp), named
+# test_<name>_<stem>, so a broken or slow-to-build test file never blocks the others.
 function(nucleisam_test name)
-  cmake_parse_arguments(ARG "TORCH" "" "DEPS" ${ARGN})
-  file(GLOB sources CONFIGURE_DEPENDS ${PROJECT_SOURCE_DIR}/tests/${name}/*.cpp)
+  cmake_parse_arguments(ARG "TORCH" "DIR" "DEPS" ${ARGN})
+  if(NOT ARG_DIR)
+    set(ARG_DIR ${name})
+  endif()
+  file(GLOB sources CONFIGURE_DEPENDS ${PROJECT_SOURCE_DIR}/tests/${ARG_DIR}/*.cpp)
   foreach(src ${sources})
     get_filename_component(stem ${src} NAME_WE)
     string(REGEX REPLACE "^test_" "" stem ${stem})
@@ -54,5 +61,5 @@ function(nucleisam_test name)
                          PROPERTIES ENVIRONMENT "NUCLEISAM_SHARED=${NUCLEISAM_SHARED_DIR}")
     list(APPEND made ${t})
   endforeach()
-  set(NUCLEISAM_TESTS_${name} ${made} PARENT_SCOPE)
+  set(NUCLEISAM_TESTS_${name} ${NUCLEISAM_TESTS_${name}} ${made} PARENT_SCOPE)
 endfunction()

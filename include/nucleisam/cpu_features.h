@@ -19,7 +19,7 @@ CpuFeatures parse_cpuinfo(const std::string& text);
 const CpuFeatures& cpu_features();
 
 // "fp32" | "bf16" | "auto" -> "fp32" | "bf16"; auto picks bf16 on a GPU or where the CPU has
-// native bf16. Throws UsageError for any other value.
+// native bf16. Throws OptionError for any other value.
 std::string resolve_precision(const std::string& precision, bool on_gpu = false);
 
 }  // namespace nucleisam

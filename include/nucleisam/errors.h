@@ -1,5 +1,7 @@
-// Typed exceptions. The CLI catches them, prints what() on one line and exits:
-// UsageError -> 2, every other Error -> 1.
+// The library's typed exceptions. Library code throws only these (never the CLI's UsageError,
+// never a raw c10::Error for bad input: LibTorch errors are translated at the module boundary
+// into a message that names the input). The CLI catches them, prints what() on one line and
+// exits: OptionError -> 2 (like its own UsageError), every other Error -> 1.
 #pragma once
 
 #include <stdexcept>
@@ -13,8 +15,9 @@ struct Error : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
-// The command line was wrong (unknown option value, conflicting flags). Exit code 2.
-struct UsageError : Error {
+// A function was given an option value it cannot use (a tile size, an output format name, a SAM
+// input size, an unknown segmenter). The CLI exits with code 2 for it, as for its UsageError.
+struct OptionError : Error {
   using Error::Error;
 };
 

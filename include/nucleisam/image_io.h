@@ -5,7 +5,7 @@
 
 #include "nucleisam/raster.h"
 
-namespace nucleisam {
+namespace nucleisam::io {
 
 // Largest image read whole into memory (pixels). Whole slides go through the slide reader.
 constexpr long long kMaxTilePixels = 1LL << 30;
@@ -27,4 +27,4 @@ void write_label_map(const std::string& path, const LabelMap& labels);
 // Lower-case extension including the dot (".tif"), "" when none.
 std::string lower_extension(const std::string& path);
 
-}  // namespace nucleisam
+}  // namespace nucleisam::io

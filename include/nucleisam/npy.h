@@ -21,6 +21,26 @@ struct NpyArray {
   std::vector<T> to_vector() const;
 };
 
+// The header of a .npy file: element type, shape, and where the data starts. The one parser of
+// .npy headers: read_npy and the datasets' slice reader both use it. Accepted: format versions
+// 1-3, descr '<' or '|' (and '>' for one-byte types, whose byte order is moot) with kinds
+// f4 f8 i1 i2 i4 i8 u1 u2 u4 u8 b1, 'fortran_order': False (the key is required), a shape of
+// non-negative integers ("()" is a scalar).
+struct NpyHeader {
+  char kind = 'f';
+  int itemsize = 4;
+  std::vector<int64_t> shape;
+  size_t data_offset = 0;  // bytes before the data: magic, version, length, header dict
+  int64_t numel() const;
+};
+// Bytes before the data of a .npy file, from its first `size` bytes (12 suffice; 10 for
+// version 1). Throws IoError naming `name` for a bad magic, an unknown version, a header over
+// 1 MB, or too few bytes.
+size_t npy_header_size(const char* first, size_t size, const std::string& name);
+// Parses the header at the start of `data` (at least npy_header_size bytes). Throws IoError
+// naming `name` and the cause.
+NpyHeader parse_npy_header(const char* data, size_t size, const std::string& name);
+
 // Throws IoError naming the path for a missing file, a bad header, big-endian or Fortran-order
 // data, or a payload shorter than the header promises.
 NpyArray read_npy(const std::string& path);

@@ -61,7 +61,7 @@ const CpuFeatures& cpu_features() {
 std::string resolve_precision(const std::string& precision, bool on_gpu) {
   if (precision == "fp32" || precision == "bf16") return precision;
   if (precision == "auto") return on_gpu || cpu_features().native_bf16() ? "bf16" : "fp32";
-  throw UsageError("precision '" + precision + "' is not fp32, bf16 or auto");
+  throw OptionError("precision '" + precision + "' is not fp32, bf16 or auto");
 }
 
 }  // namespace nucleisam

@@ -3,8 +3,6 @@
 
 #include <string>
 
-namespace c10 { struct Device; }
-
 namespace nucleisam::cli {
 
 // Throws nucleisam::Error when "cuda" is asked for but this LibTorch has no usable GPU.

@@ -10,7 +10,7 @@
 #include "cli/command.h"
 #include "nucleisam/errors.h"
 #include "nucleisam/cpu_features.h"
-#include "nucleisam/data/dataset.h"
+#include "nucleisam/data/readers.h"
 #include "nucleisam/log.h"
 #include "nucleisam/models/model_file.h"
 #include "nucleisam/predict/decoding_search.h"
@@ -47,7 +47,7 @@ void tune_decoding(models::LoadedModel& m, const ExportArgs& a) {
     const auto& s = cmp.summaries[order[r]];
     std::printf("%.4f  %.4f  %.4f  %s\n", s.aji.mean, s.dice.mean, s.pq.mean, grid[order[r]].label.c_str());
   }
-  m.card.decoding = decoding_to_map(grid[cmp.best].options);
+  m.card.decoding = infer::decoding_to_map(grid[cmp.best].options);
   m.card.info["decoding_chosen_on"] = "AJI on " + a.tune_on + (a.tune_include.empty() ? "" : " (subset)");
   m.card.info["decoding_tuned_aji"] = std::to_string(cmp.summaries[cmp.best].aji.mean);
 }

@@ -14,7 +14,7 @@ nlohmann::json describe(const std::string& path, bool labels) {
   nlohmann::json j;
   j["file"] = path;
   if (labels) {
-    LabelMap m = read_label_map(path);
+    LabelMap m = io::read_label_map(path);
     std::set<int32_t> ids(m.data.begin(), m.data.end());
     ids.erase(0);
     j["kind"] = "label map";
@@ -23,7 +23,7 @@ nlohmann::json describe(const std::string& path, bool labels) {
     j["labels"] = ids.size();
     j["max_label"] = ids.empty() ? 0 : *ids.rbegin();
   } else {
-    Image img = read_image(path);
+    Image img = io::read_image(path);
     double sum[3] = {0, 0, 0};
     for (size_t i = 0; i < img.pixels(); ++i)
       for (int c = 0; c < 3; ++c) sum[c] += img.data[3 * i + c];

@@ -106,7 +106,10 @@ int main(int argc, char** argv) {
   using namespace nucleisam;
   try {
     return cli::run_main(argc, argv);
-  } catch (const UsageError& e) {
+  } catch (const cli::UsageError& e) {
+    std::cerr << "nucleisam: " << e.what() << '\n';
+    return 2;
+  } catch (const OptionError& e) {
     std::cerr << "nucleisam: " << e.what() << '\n';
     return 2;
   } catch (const Error& e) {

@@ -7,12 +7,12 @@
 #include <sstream>
 
 #include "cli/command.h"
-#include "cli/embedding_sidecar.h"
 #include "nucleisam/atomic_file.h"
 #include "nucleisam/errors.h"
 #include "nucleisam/image_io.h"
 #include "nucleisam/log.h"
 #include "nucleisam/npy.h"
+#include "nucleisam/sam/embedding_cache.h"
 #include "nucleisam/sam/predictor.h"
 
 namespace nucleisam::cli {
@@ -105,24 +105,17 @@ CommandRegistration reg("sam", "Segment with SAM from point / box / mask prompts
 
     int height = 0, width = 0, input_size = o->input_size ? o->input_size : 1024;
     Image image;
-    nlohmann::json side;
+    sam::EmbeddingInfo side;
     if (!o->embedding.empty()) {
-      const auto side_path = embedding_sidecar_path(o->embedding);
-      try {
-        side = nlohmann::json::parse(read_file(side_path));
-        height = side.at("original_height").get<int>();
-        width = side.at("original_width").get<int>();
-        const int emb_size = side.at("input_size").get<int>();
-        if (o->input_size != 0 && o->input_size != emb_size)
-          throw UsageError("--input-size " + std::to_string(o->input_size) +
-                           " differs from the embedding's " + std::to_string(emb_size) + " (" + side_path +
-                           ")");
-        input_size = emb_size;
-      } catch (const nlohmann::json::exception& e) {
-        throw IoError(side_path + ": not a sam-embed sidecar (" + e.what() + ")");
-      }
+      side = sam::read_embedding_info(o->embedding);
+      height = side.original_height;
+      width = side.original_width;
+      if (o->input_size != 0 && o->input_size != side.input_size)
+        throw UsageError("--input-size " + std::to_string(o->input_size) + " differs from the embedding's " +
+                         std::to_string(side.input_size) + " (" + sam::embedding_sidecar_path(o->embedding) + ")");
+      input_size = side.input_size;
     } else {
-      image = read_image(o->image);
+      image = io::read_image(o->image);
       height = image.height;
       width = image.width;
     }
@@ -153,11 +146,11 @@ CommandRegistration reg("sam", "Segment with SAM from point / box / mask prompts
     model->to(torch::Device(global_options().device));
     sam::SamPredictor predictor(model, input_size);
     if (!o->embedding.empty()) {
-      const std::string type = side.value("model_type", "");
+      const std::string& type = side.model_type;
       if (type != model->model_type())
         throw DataError(o->embedding + ": embedding was made by a " + type + " model, the checkpoint is " +
                         model->model_type());
-      predictor.set_embedding(read_tensor(o->embedding), height, width);
+      predictor.set_embedding(sam::read_embedding(o->embedding), height, width);
     } else {
       log::info("encoding ", o->image, " (", width, "x", height, ") with ", model->model_type(), " at input ",
                 input_size);
@@ -196,7 +189,7 @@ CommandRegistration reg("sam", "Segment with SAM from point / box / mask prompts
       for (size_t k = 0; k < m.data.size(); ++k) m.data[k] = src[k] ? 255 : 0;
       const std::string png = "mask_" + std::to_string(i) + ".png";
       const std::string npy = "mask_" + std::to_string(i) + "_logits.npy";
-      write_image(o->out + "/" + png, m);
+      io::write_image(o->out + "/" + png, m);
       auto l = logits[0][i].unsqueeze(0).contiguous();
       write_npy<float>(o->out + "/" + npy, l.data_ptr<float>(), {1, l.size(1), l.size(2)});
       int64_t area = 0;

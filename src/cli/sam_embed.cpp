@@ -3,15 +3,11 @@
 // can answer many prompts without re-encoding.
 #include <torch/torch.h>
 
-#include <nlohmann/json.hpp>
-
 #include "cli/command.h"
-#include "cli/embedding_sidecar.h"
-#include "nucleisam/atomic_file.h"
 #include "nucleisam/errors.h"
 #include "nucleisam/image_io.h"
 #include "nucleisam/log.h"
-#include "nucleisam/npy.h"
+#include "nucleisam/sam/embedding_cache.h"
 #include "nucleisam/sam/predictor.h"
 
 namespace nucleisam::cli {
@@ -37,28 +33,24 @@ CommandRegistration reg(
         if (o->input_size <= 0 || o->input_size % 16 != 0)
           throw UsageError("--input-size must be a positive multiple of 16, got " +
                            std::to_string(o->input_size));
-        Image image = read_image(o->image);
+        Image image = io::read_image(o->image);
         auto model = sam::load_sam(o->checkpoint);
         model->to(torch::Device(global_options().device));
         sam::SamPredictor predictor(model, o->input_size);
         log::info("encoding ", o->image, " (", image.width, "x", image.height, ") with ", model->model_type(),
                   " at input ", o->input_size);
         predictor.set_image(image);
-        auto emb = predictor.embedding().to(torch::kCPU).contiguous();
-        std::vector<int64_t> shape(emb.sizes().begin(), emb.sizes().end());
-        write_npy<float>(o->out, emb.data_ptr<float>(), shape);
-        nlohmann::json j;
-        j["model_type"] = model->model_type();
-        j["checkpoint"] = o->checkpoint;
-        j["image"] = o->image;
-        j["input_size"] = o->input_size;
-        j["original_height"] = predictor.original_height();
-        j["original_width"] = predictor.original_width();
-        j["resized_height"] = predictor.resized_height();
-        j["resized_width"] = predictor.resized_width();
-        j["shape"] = shape;
-        write_file_atomic(embedding_sidecar_path(o->out), j.dump(2) + "\n");
-        log::info("wrote ", o->out, " and ", embedding_sidecar_path(o->out));
+        sam::EmbeddingInfo info;
+        info.model_type = model->model_type();
+        info.checkpoint = o->checkpoint;
+        info.image = o->image;
+        info.input_size = o->input_size;
+        info.original_height = predictor.original_height();
+        info.original_width = predictor.original_width();
+        info.resized_height = predictor.resized_height();
+        info.resized_width = predictor.resized_width();
+        sam::write_embedding(o->out, predictor.embedding(), info);
+        log::info("wrote ", o->out, " and ", sam::embedding_sidecar_path(o->out));
         return 0;
       };
     });

@@ -6,20 +6,18 @@
 
 #include "cli/command.h"
 #include "nucleisam/errors.h"
-#include "nucleisam/infer/classical_segmenter.h"
+#include "nucleisam/infer/segmenter_registry.h"
 #include "nucleisam/infer/segment_run.h"
-#include "nucleisam/cpu_features.h"
 #include "nucleisam/log.h"
 #include "nucleisam/predict/model_segmenter.h"
-#include "nucleisam/predict/sam_guidance.h"
 
 namespace nucleisam::cli {
 namespace {
 
 struct SegmentArgs {
   std::string input, out, model = "classical", formats = "geojson,csv,labels,overlay", precision = "auto";
+  std::string model_file, sam_checkpoint;
   int batch_size = 4;
-  std::string sam_checkpoint;
   int min_area = 30;
   float split_depth = 2.0f;
   float threshold_scale = 1.0f;
@@ -33,15 +31,26 @@ CommandRegistration reg(
       auto a = std::make_shared<SegmentArgs>();
       app.add_option("-i,--input", a->input, "Image file, or a folder of images (.png .jpg .tif ...)")->required();
       app.add_option("-o,--out", a->out, "Output folder (created if missing)")->required();
+      // The methods come from the segmenter registry (infer/segmenter_registry.h): other code adds
+      // one without editing this file.
+      std::vector<std::string> names;
+      std::string methods;
+      for (const auto& e : infer::segmenters()) {
+        names.push_back(e.name);
+        methods += "\n  " + e.name + ": " + e.description;
+        if (e.needs.model_file) methods += " (needs --model-file)";
+        if (e.needs.sam_checkpoint) methods += " (needs --sam-checkpoint)";
+      }
       app.add_option("--model", a->model,
-                     "A trained model: a shipped name (he-nuclei, he-nuclei-classes) or a .safetensors file; "
-                     "'classical' is the training-free baseline")
+                     "A shipped model (he-nuclei, he-nuclei-classes), a model file (.safetensors from "
+                     "`nucleisam train`), or a method:" + methods)
           ->capture_default_str();
+      app.add_option("--model-file", a->model_file, "Trained weights, for methods that need them");
+      app.add_option("--sam-checkpoint", a->sam_checkpoint,
+                     "Official SAM checkpoint, for methods and SAM-guided models that need one");
       app.add_option("--precision", a->precision, "Model arithmetic: fp32, bf16, or auto (bf16 where the CPU has it)")
           ->check(CLI::IsMember({"fp32", "bf16", "auto"}))
           ->capture_default_str();
-      app.add_option("--sam-checkpoint", a->sam_checkpoint,
-                     "SAM checkpoint for SAM-guided models (sam_vit_b_01ec64.pth, mobile_sam.pt, ...)");
       app.add_option("--batch-size", a->batch_size, "Model windows run together")
           ->check(CLI::Range(1, 1024))
           ->capture_default_str();
@@ -68,38 +77,29 @@ CommandRegistration reg(
           ->capture_default_str();
       app.add_flag("--overwrite", a->overwrite, "Redo images whose outputs already exist (default: skip them)");
       return [a]() {
-        OutputFormats formats = parse_output_formats(a->formats);
-        std::unique_ptr<Segmenter> segmenter;
-        if (a->model == "classical") {
-          ClassicalOptions options;
-          options.split.min_area = a->min_area;
-          options.split.split_depth = a->split_depth;
-          options.threshold_scale = a->threshold_scale;
-          segmenter = std::make_unique<ClassicalSegmenter>(options);
-        } else {
-          predict::ModelSegmenterOptions options;
-          options.precision = resolve_precision(a->precision);
-          options.batch_size = a->batch_size;
-          const std::string path = predict::find_model_file(a->model);
-          models::LoadedModel model = models::load_model(path);
-          if (model.network->needs_guidance()) {
-            if (a->sam_checkpoint.empty())
-              throw UsageError(path + " is SAM-guided: give the SAM checkpoint it was trained with (--sam-checkpoint)");
-            auto it = model.card.info.find("sam.input_size");
-            const int input_size = it == model.card.info.end() ? 1024 : std::stoi(it->second);
-            auto sam = std::make_shared<predict::SamGuidance>(a->sam_checkpoint, input_size);
-            auto type = model.card.info.find("sam.model_type");
-            if (type != model.card.info.end() && type->second != sam->model_type())
-              log::warn("segment: ", path, " was trained with a ", type->second, " SAM encoder, ", a->sam_checkpoint,
-                        " is ", sam->model_type());
-            options.guidance = [sam](const torch::Tensor& rgb) { return sam->embed(rgb); };
-          }
-          segmenter = std::make_unique<predict::ModelSegmenter>(model.network, model.card, options);
-          log::info("segment: model ", path, " (", options.precision, ")");
+        infer::OutputFormats formats = infer::parse_output_formats(a->formats);
+        infer::SegmenterOptions options;
+        options.min_area = a->min_area;
+        options.split_depth = a->split_depth;
+        options.threshold_scale = a->threshold_scale;
+        options.model_file = a->model_file;
+        options.sam_checkpoint = a->sam_checkpoint;
+        options.device = global_options().device;
+        options.precision = a->precision;
+        options.batch_size = a->batch_size;
+        // A registered method by name; anything else is a trained model (shipped name or file).
+        bool registered = false;
+        for (const auto& e : infer::segmenters()) registered = registered || e.name == a->model;
+        std::string method = a->model;
+        if (!registered) {
+          if (!a->model_file.empty()) throw UsageError("--model " + a->model + " is a model already; drop --model-file");
+          options.model_file = predict::find_model_file(a->model);
+          method = "trained";
         }
+        std::unique_ptr<infer::Segmenter> segmenter = infer::build_segmenter(method, options);
 
-        std::vector<std::string> images = find_input_images(a->input, a->out);
-        SegmentRunOptions run;
+        std::vector<std::string> images = infer::find_input_images(a->input, a->out);
+        infer::SegmentRunOptions run;
         run.out_dir = a->out;
         run.formats = formats;
         run.overwrite = a->overwrite;
@@ -107,7 +107,7 @@ CommandRegistration reg(
         run.tile_overlap = a->tile_overlap;
         // One named file: its failure is the command's failure, reported as one line by main.
         run.stop_on_error = images.size() == 1 && images[0] == a->input;
-        SegmentRunReport report = run_segmentation(images, *segmenter, run);
+        infer::SegmentRunReport report = infer::run_segmentation(images, *segmenter, run);
 
         log::info("segment: ", report.segmented, " segmented, ", report.skipped, " skipped (outputs existed), ",
                   report.failures.size(), " failed; ", report.nuclei, " nuclei; outputs in ", a->out);

@@ -12,6 +12,7 @@
 #include "cli/command.h"
 #include "nucleisam/atomic_file.h"
 #include "nucleisam/cpu_features.h"
+#include "nucleisam/data/readers.h"
 #include "nucleisam/errors.h"
 #include "nucleisam/log.h"
 #include "nucleisam/metrics/evaluation.h"
@@ -292,7 +293,7 @@ train::Validator make_validator(std::shared_ptr<const data::Dataset> validation,
       out["mpq_plus"] = s.mpq_plus;
       out["mean_f1"] = s.mean_f1;
     }
-    card.decoding = decoding_to_map(candidates[cmp.best].options);
+    card.decoding = infer::decoding_to_map(candidates[cmp.best].options);
     card.info["decoding_chosen_on"] = "validation AJI";
     return out;
   };

@@ -38,6 +38,7 @@ Sample like(const Sample& s, int h, int w) {
   o.name = s.name;
   o.classes = s.classes;
   o.classed = s.classed;
+  o.extras = s.extras;
   o.image = Image(h, w, 3);
   o.instances = LabelMap(h, w);
   return o;
@@ -177,26 +178,6 @@ Sample random_crop(const Sample& s, int size, std::mt19937_64& rng, uint8_t fill
   return crop(s, y, x, size, size, fill);
 }
 
-std::vector<Window> sliding_windows(int height, int width, int size, int stride) {
-  if (size <= 0 || stride <= 0) throw DataError("sliding_windows: size and stride must be positive");
-  auto starts = [&](int length) {
-    std::vector<int> v;
-    if (length <= size) return std::vector<int>{0};
-    for (int p = 0;; p += stride) {
-      if (p + size >= length) {
-        v.push_back(length - size);
-        break;
-      }
-      v.push_back(p);
-    }
-    return v;
-  };
-  std::vector<Window> out;
-  for (int y : starts(height))
-    for (int x : starts(width)) out.push_back({y, x, size, size});
-  return out;
-}
-
 // ---- colour -------------------------------------------------------------------------------
 
 namespace {
@@ -313,11 +294,6 @@ const StainBasis& basis() {
 }
 
 }  // namespace
-
-std::vector<double> stain_vector(int k) {
-  const auto& b = basis();
-  return {b.m[k][0], b.m[k][1], b.m[k][2]};
-}
 
 Image stain_jitter(const Image& image, const StainFactors& f) {
   const auto& b = basis();

@@ -9,6 +9,58 @@
 #include "nucleisam/errors.h"
 
 namespace nucleisam::data {
+namespace {
+
+std::string shape_text(const std::vector<int64_t>& shape) {
+  std::string t = "[";
+  for (size_t i = 0; i < shape.size(); ++i) t += (i ? ", " : "") + std::to_string(shape[i]);
+  return t + "]";
+}
+
+// Throws DataError unless the extra's data matches its shape.
+void check_extra(const Sample& s, const std::string& name, const SampleExtra& extra) {
+  size_t n = 1;
+  for (int64_t d : extra.shape) {
+    if (d < 0) throw DataError(s.name + ": extra '" + name + "' has a negative dimension " + shape_text(extra.shape));
+    n *= static_cast<size_t>(d);
+  }
+  if (extra.data.size() != n)
+    throw DataError(s.name + ": extra '" + name + "' holds " + std::to_string(extra.data.size()) +
+                    " values, its shape " + shape_text(extra.shape) + " needs " + std::to_string(n));
+}
+
+// Appends sample k's extras to the batch; the first sample fixes the names and shapes.
+void append_extras(Batch& b, const Sample& s, size_t batch_size, size_t k) {
+  if (k == 0)
+    for (const auto& [name, extra] : s.extras) {
+      b.extra_shapes[name] = extra.shape;
+      b.extras[name].reserve(batch_size * extra.data.size());
+    }
+  if (s.extras.size() != b.extra_shapes.size())
+    throw DataError(s.name + ": sample has " + std::to_string(s.extras.size()) + " extras, the batch's first sample " +
+                    std::to_string(b.extra_shapes.size()));
+  for (const auto& [name, extra] : s.extras) {
+    auto shape = b.extra_shapes.find(name);
+    if (shape == b.extra_shapes.end())
+      throw DataError(s.name + ": extra '" + name + "' is not in the batch's first sample");
+    if (shape->second != extra.shape)
+      throw DataError(s.name + ": extra '" + name + "' has shape " + shape_text(extra.shape) + ", the batch's " +
+                      shape_text(shape->second));
+    check_extra(s, name, extra);
+    std::vector<float>& out = b.extras[name];
+    out.insert(out.end(), extra.data.begin(), extra.data.end());
+  }
+}
+
+}  // namespace
+
+std::vector<int64_t> Batch::extra_shape(const std::string& name) const {
+  auto it = extra_shapes.find(name);
+  if (it == extra_shapes.end()) throw DataError("batch has no extra '" + name + "'");
+  std::vector<int64_t> shape{size};
+  shape.insert(shape.end(), it->second.begin(), it->second.end());
+  return shape;
+}
 
 Batch make_batch(const std::vector<Sample>& samples, const std::vector<size_t>& indices) {
   Batch b;
@@ -35,6 +87,7 @@ Batch make_batch(const std::vector<Sample>& samples, const std::vector<size_t>& 
     std::copy(cls.data.begin(), cls.data.end(), b.classes.begin() + k * plane);
     LabelMap three = three_class_map(s.instances);
     std::copy(three.data.begin(), three.data.end(), b.three_class.begin() + k * plane);
+    append_extras(b, s, samples.size(), k);
     b.instance_classes.push_back(s.classes);
     b.names.push_back(s.name);
     b.indices.push_back(k < indices.size() ? indices[k] : 0);

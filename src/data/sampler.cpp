@@ -62,14 +62,4 @@ std::vector<size_t> repeat_factor_epoch(const std::vector<double>& factors, uint
   return out;
 }
 
-std::vector<std::vector<int>> classes_per_image(const Dataset& dataset) {
-  std::vector<std::vector<int>> out(dataset.size());
-  for (size_t i = 0; i < dataset.size(); ++i) {
-    Sample s = dataset.get(i);
-    std::set<int> c(s.classes.begin(), s.classes.end());
-    out[i].assign(c.begin(), c.end());
-  }
-  return out;
-}
-
 }  // namespace nucleisam::data

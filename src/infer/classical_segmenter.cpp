@@ -11,7 +11,7 @@
 #include "nucleisam/errors.h"
 #include "nucleisam/log.h"
 
-namespace nucleisam {
+namespace nucleisam::infer {
 namespace {
 
 // Per 8-bit intensity: optical density -log10((I + 1) / 256); +1 keeps black pixels finite.
@@ -150,4 +150,4 @@ Segmentation ClassicalSegmenter::segment(const Image& image, const std::string& 
   return result;
 }
 
-}  // namespace nucleisam
+}  // namespace nucleisam::infer

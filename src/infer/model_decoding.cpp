@@ -8,7 +8,7 @@
 
 #include "nucleisam/errors.h"
 
-namespace nucleisam {
+namespace nucleisam::infer {
 namespace {
 
 float parse_float(const std::string& text, const std::string& key, const std::string& source) {
@@ -138,4 +138,4 @@ Segmentation assemble_segmentation(const HeadMaps& maps, LabelMap instances,
   return s;
 }
 
-}  // namespace nucleisam
+}  // namespace nucleisam::infer

@@ -8,7 +8,7 @@
 
 #include "nucleisam/errors.h"
 
-namespace nucleisam {
+namespace nucleisam::infer {
 namespace {
 
 struct InstanceStats {
@@ -111,8 +111,6 @@ std::vector<ContourPoint> outer_ring(const LabelMap& m, int32_t id, const Instan
 
 }  // namespace
 
-size_t count_instances(const LabelMap& instances) { return collect_stats(instances).size(); }
-
 std::vector<Nucleus> nuclei_from_instances(const LabelMap& instances, const std::vector<int>& classes,
                                            const std::vector<float>& scores,
                                            const std::vector<std::string>& class_names) {
@@ -149,4 +147,4 @@ std::vector<Nucleus> nuclei_from_instances(const LabelMap& instances, const std:
   return out;
 }
 
-}  // namespace nucleisam
+}  // namespace nucleisam::infer

@@ -11,8 +11,9 @@
 #include <string>
 
 #include "nucleisam/errors.h"
+#include "nucleisam/relabel.h"
 
-namespace nucleisam {
+namespace nucleisam::infer {
 namespace {
 
 constexpr int kDx[8] = {-1, 0, 1, -1, 1, -1, 0, 1};
@@ -133,19 +134,18 @@ LabelMap components(const cv::Mat1b& mask) {
 }  // namespace
 
 LabelMap remove_small_instances(const LabelMap& instances, int min_area) {
-  std::map<int32_t, int64_t> area;
-  for (int32_t v : instances.data)
-    if (v > 0) ++area[v];
-  std::map<int32_t, int32_t> renumber;
-  LabelMap out(instances.height, instances.width);
-  int32_t next = 1;
-  for (size_t i = 0; i < instances.data.size(); ++i) {
-    int32_t v = instances.data[i];
-    if (v <= 0 || area[v] < min_area) continue;
-    auto it = renumber.find(v);
-    if (it == renumber.end()) it = renumber.emplace(v, next++).first;
-    out.data[i] = it->second;
-  }
+  LabelMap out = instances;
+  for (int32_t& v : out.data) v = std::max(v, 0);  // negative labels are background here
+  const std::vector<int32_t> old_ids = relabel_consecutive(out, "", RelabelOrder::first_seen);
+  std::vector<int64_t> area(old_ids.size() + 1, 0);
+  for (int32_t v : out.data) ++area[v];
+  bool dropped = false;
+  for (int32_t& v : out.data)
+    if (v > 0 && area[v] < min_area) {
+      v = 0;
+      dropped = true;
+    }
+  if (dropped) relabel_consecutive(out, "", RelabelOrder::first_seen);
   return out;
 }
 
@@ -234,4 +234,4 @@ LabelMap instances_from_three_class(const ProbabilityMap& interior, const Probab
   return options.min_area > 1 ? remove_small_instances(labels, options.min_area) : labels;
 }
 
-}  // namespace nucleisam
+}  // namespace nucleisam::infer

@@ -20,7 +20,7 @@
 
 namespace fs = std::filesystem;
 
-namespace nucleisam {
+namespace nucleisam::infer {
 namespace {
 
 bool ends_with(const std::string& s, const std::string& suffix) {
@@ -51,10 +51,10 @@ OutputFormats parse_output_formats(const std::string& list) {
     else if (item == "labels") f.labels = true;
     else if (item == "overlay") f.overlay = true;
     else
-      throw UsageError("--formats: unknown output \"" + item + "\" (choose from geojson,csv,labels,overlay)");
+      throw OptionError("--formats: unknown output \"" + item + "\" (choose from geojson,csv,labels,overlay)");
     any = true;
   }
-  if (!any) throw UsageError("--formats: name at least one of geojson,csv,labels,overlay");
+  if (!any) throw OptionError("--formats: name at least one of geojson,csv,labels,overlay");
   return f;
 }
 
@@ -80,10 +80,10 @@ std::vector<Nucleus> write_segmentation_outputs(const std::string& out_dir, cons
                                                       segmentation.scores, segmentation.class_names);
   const std::string base = (fs::path(out_dir) / stem).string();
   ensure_parent_dir(base + ".x");
-  if (formats.geojson) write_qupath_geojson(base + ".geojson", nuclei);
-  if (formats.csv) write_nucleus_table(base + "_nuclei.csv", nuclei);
-  if (formats.labels) write_label_map(base + "_labels.tif", segmentation.instances);
-  if (formats.overlay) write_image(base + "_overlay.png", draw_nucleus_overlay(image, nuclei));
+  if (formats.geojson) io::write_qupath_geojson(base + ".geojson", nuclei);
+  if (formats.csv) io::write_nucleus_table(base + "_nuclei.csv", nuclei);
+  if (formats.labels) io::write_label_map(base + "_labels.tif", segmentation.instances);
+  if (formats.overlay) io::write_image(base + "_overlay.png", io::draw_nucleus_overlay(image, nuclei));
   return nuclei;
 }
 
@@ -99,7 +99,7 @@ std::vector<std::string> find_input_images(const std::string& input, const std::
     if (!entry.is_regular_file(ec)) continue;
     const std::string name = entry.path().filename().string();
     if (name.empty() || name[0] == '.') continue;
-    const std::string ext = lower_extension(name);
+    const std::string ext = io::lower_extension(name);
     if (std::find(kImageExtensions.begin(), kImageExtensions.end(), ext) == kImageExtensions.end()) continue;
     if (outputs_here && (ends_with(name, "_labels.tif") || ends_with(name, "_overlay.png"))) continue;
     images.push_back(entry.path().string());
@@ -111,7 +111,7 @@ std::vector<std::string> find_input_images(const std::string& input, const std::
   for (const auto& p : images) {
     auto [it, fresh] = by_stem.emplace(fs::path(p).stem().string(), p);
     if (!fresh)
-      throw UsageError(p + " and " + it->second + " share the name \"" + it->first +
+      throw OptionError(p + " and " + it->second + " share the name \"" + it->first +
                        "\", so their outputs would overwrite each other; rename one");
   }
   return images;
@@ -120,7 +120,7 @@ std::vector<std::string> find_input_images(const std::string& input, const std::
 SegmentRunReport run_segmentation(const std::vector<std::string>& images, Segmenter& segmenter,
                                   const SegmentRunOptions& options) {
   SegmentRunReport report;
-  if (options.tile_size > 0) plan_tiles(1, 1, options.tile_size, options.tile_overlap);  // bad sizes: UsageError now
+  if (options.tile_size > 0) plan_tiles(1, 1, options.tile_size, options.tile_overlap);  // bad sizes: OptionError now
   Progress progress("segment", static_cast<int64_t>(images.size()), "img");
   for (const std::string& path : images) {
     const std::string stem = fs::path(path).stem().string();
@@ -136,7 +136,7 @@ SegmentRunReport run_segmentation(const std::vector<std::string>& images, Segmen
     Image image;
     Segmentation segmentation;
     try {
-      image = read_image(path);
+      image = io::read_image(path);
       segmentation = segment_in_tiles(segmenter, image, path, options.tile_size, options.tile_overlap);
     } catch (const std::exception& e) {
       // cv::Exception and bad_alloc are per-image too: a corrupt or huge tile must not cost the rest.
@@ -164,4 +164,4 @@ SegmentRunReport run_segmentation(const std::vector<std::string>& images, Segmen
   return report;
 }
 
-}  // namespace nucleisam
+}  // namespace nucleisam::infer

@@ -1,52 +1,13 @@
-// Tile planning with ownership regions, and centroid-ownership stitching of tile instances.
+// Centroid-ownership stitching of tile instances, and tiled segmentation.
 #include "nucleisam/infer/tiling.h"
 
 #include <algorithm>
 #include <vector>
 
 #include "nucleisam/errors.h"
+#include "nucleisam/relabel.h"
 
-namespace nucleisam {
-namespace {
-
-struct Span {
-  int start, length, own0, own1;
-};
-
-std::vector<Span> plan_axis(int size, int tile, int overlap) {
-  std::vector<Span> spans;
-  if (size <= tile) return {{0, size, 0, size}};
-  const int stride = tile - overlap;
-  for (int s = 0;; s += stride) {
-    if (s + tile >= size) {
-      spans.push_back({size - tile, tile, 0, 0});
-      break;
-    }
-    spans.push_back({s, tile, 0, 0});
-  }
-  for (size_t i = 0; i < spans.size(); ++i) {
-    spans[i].own0 = i == 0 ? 0 : spans[i - 1].own1;
-    // The middle of the overlap with the next window.
-    spans[i].own1 = i + 1 == spans.size() ? size : (spans[i + 1].start + spans[i].start + spans[i].length) / 2;
-  }
-  return spans;
-}
-
-}  // namespace
-
-std::vector<TileWindow> plan_tiles(int image_height, int image_width, int tile_size, int overlap) {
-  if (tile_size < 1) throw UsageError("tile size must be at least 1 pixel (got " + std::to_string(tile_size) + ")");
-  if (overlap < 0 || overlap >= tile_size)
-    throw UsageError("tile overlap must be at least 0 and smaller than the tile size (got " + std::to_string(overlap) +
-                     " for tiles of " + std::to_string(tile_size) + ")");
-  std::vector<TileWindow> tiles;
-  if (image_height <= 0 || image_width <= 0) return tiles;
-  auto rows = plan_axis(image_height, tile_size, overlap);
-  auto cols = plan_axis(image_width, tile_size, overlap);
-  for (const Span& r : rows)
-    for (const Span& c : cols) tiles.push_back({c.start, r.start, c.length, r.length, c.own0, r.own0, c.own1, r.own1});
-  return tiles;
-}
+namespace nucleisam::infer {
 
 InstanceStitcher::InstanceStitcher(int height, int width) { result_.instances = LabelMap(height, width); }
 
@@ -114,29 +75,18 @@ Segmentation segment_in_tiles(Segmenter& segmenter, const Image& image, const st
   }
   Segmentation out = stitcher.result();
   // Nuclei whose pixels all went to an earlier tile's nucleus vanish: renumber to keep ids dense.
-  int32_t max_id = 0;
-  for (int32_t v : out.instances.data) max_id = std::max(max_id, v);
-  std::vector<int64_t> area(static_cast<size_t>(max_id) + 1, 0);
-  for (int32_t v : out.instances.data)
-    if (v > 0) ++area[v];
-  std::vector<int32_t> renumber(area.size(), 0);
-  int32_t used = 0;
-  for (int32_t id = 1; id <= max_id; ++id)
-    if (area[id] > 0) renumber[id] = ++used;
-  if (used != max_id) {
-    Segmentation dense;
-    dense.class_names = out.class_names;
-    dense.instances = LabelMap(out.instances.height, out.instances.width);
-    for (int32_t id = 1; id <= max_id; ++id) {
-      if (renumber[id] == 0) continue;
-      if (!out.classes.empty()) dense.classes.push_back(out.classes[id - 1]);
-      if (!out.scores.empty()) dense.scores.push_back(out.scores[id - 1]);
+  const std::vector<int32_t> old_ids = relabel_consecutive(out.instances);
+  if (!out.classes.empty() || !out.scores.empty()) {
+    std::vector<int> classes;
+    std::vector<float> scores;
+    for (int32_t id : old_ids) {
+      if (!out.classes.empty()) classes.push_back(out.classes[id - 1]);
+      if (!out.scores.empty()) scores.push_back(out.scores[id - 1]);
     }
-    for (size_t i = 0; i < out.instances.data.size(); ++i)
-      if (out.instances.data[i] > 0) dense.instances.data[i] = renumber[out.instances.data[i]];
-    out = std::move(dense);
+    out.classes = std::move(classes);
+    out.scores = std::move(scores);
   }
   return out;
 }
 
-}  // namespace nucleisam
+}  // namespace nucleisam::infer

@@ -10,8 +10,9 @@
 
 #include "nucleisam/atomic_file.h"
 #include "nucleisam/errors.h"
+#include "nucleisam/relabel.h"
 
-namespace nucleisam {
+namespace nucleisam::io {
 namespace {
 
 double parse_coordinate(const pugi::xml_node& vertex, const char* attr, const std::string& name,
@@ -93,13 +94,8 @@ LabelMap rasterize_polygons(const std::vector<std::vector<PolygonPoint>>& polygo
       }
     }
   }
-  // Renumber survivors 1..N in drawing order.
-  std::vector<int32_t> remap(polygons.size() + 1, 0);
-  for (int32_t v : out.data) remap[v] = 1;
-  remap[0] = 0;
-  int32_t next = 0;
-  for (size_t i = 1; i < remap.size(); ++i) remap[i] = remap[i] ? ++next : 0;
-  for (int32_t& v : out.data) v = remap[v];
+  // Renumber survivors 1..N in drawing order (ids were given in drawing order).
+  relabel_consecutive(out);
   return out;
 }
 
@@ -110,4 +106,4 @@ LabelMap rasterize_regions(const std::vector<AperioRegion>& regions, int height,
   return rasterize_polygons(polys, height, width);
 }
 
-}  // namespace nucleisam
+}  // namespace nucleisam::io

@@ -6,7 +6,7 @@
 
 #include "nucleisam/atomic_file.h"
 
-namespace nucleisam {
+namespace nucleisam::io {
 
 std::array<uint8_t, 3> class_colour(int class_id) {
   static const std::array<std::array<uint8_t, 3>, 10> palette = {{{230, 25, 75},
@@ -48,4 +48,4 @@ void write_qupath_geojson(const std::string& path, const std::vector<Nucleus>& n
   write_file_atomic(path, qupath_geojson(nuclei));
 }
 
-}  // namespace nucleisam
+}  // namespace nucleisam::io

@@ -19,7 +19,7 @@
 
 namespace fs = std::filesystem;
 
-namespace nucleisam {
+namespace nucleisam::io {
 namespace {
 
 // libtiff reports through global handlers; keep the last message per thread for our errors.
@@ -294,4 +294,4 @@ void write_label_map(const std::string& path, const LabelMap& labels) {
   file.commit();
 }
 
-}  // namespace nucleisam
+}  // namespace nucleisam::io

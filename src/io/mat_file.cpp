@@ -12,7 +12,7 @@
 #include "nucleisam/atomic_file.h"
 #include "nucleisam/errors.h"
 
-namespace nucleisam {
+namespace nucleisam::io {
 namespace {
 
 struct MatCloser {
@@ -214,4 +214,4 @@ void write_mat(const std::string& path, const std::vector<MatArray>& arrays, boo
   file.commit();
 }
 
-}  // namespace nucleisam
+}  // namespace nucleisam::io

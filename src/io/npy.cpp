@@ -88,56 +88,81 @@ NUCLEISAM_NPY_INSTANTIATE(uint8_t)
 NUCLEISAM_NPY_INSTANTIATE(uint16_t)
 NUCLEISAM_NPY_INSTANTIATE(uint32_t)
 
-NpyArray parse_npy(const std::string& bytes, const std::string& name) {
-  const std::string magic = "\x93NUMPY";
-  if (bytes.size() < 10 || bytes.compare(0, 6, magic) != 0)
-    throw IoError(name + ": not a .npy file (bad magic)");
-  int major = static_cast<uint8_t>(bytes[6]);
-  size_t header_len = 0, offset = 0;
+int64_t NpyHeader::numel() const {
+  int64_t n = 1;
+  for (auto d : shape) n *= d;
+  return n;
+}
+
+size_t npy_header_size(const char* first, size_t size, const std::string& name) {
+  if (size < 10 || std::memcmp(first, "\x93NUMPY", 6) != 0) throw IoError(name + ": not a .npy file (bad magic)");
+  const int major = static_cast<uint8_t>(first[6]);
+  const auto* p = reinterpret_cast<const uint8_t*>(first);
+  size_t header_len = 0, prefix = 0;
   if (major == 1) {
-    header_len = load<uint16_t>(reinterpret_cast<const uint8_t*>(bytes.data()) + 8);
-    offset = 10;
+    header_len = load<uint16_t>(p + 8);
+    prefix = 10;
   } else if (major == 2 || major == 3) {
-    if (bytes.size() < 12) throw IoError(name + ": truncated .npy header");
-    header_len = load<uint32_t>(reinterpret_cast<const uint8_t*>(bytes.data()) + 8);
-    offset = 12;
+    if (size < 12) throw IoError(name + ": truncated .npy header");
+    header_len = load<uint32_t>(p + 8);
+    prefix = 12;
   } else {
     throw IoError(name + ": unsupported .npy format version " + std::to_string(major));
   }
-  if (bytes.size() < offset + header_len) throw IoError(name + ": truncated .npy header");
-  std::string header = bytes.substr(offset, header_len);
+  if (header_len > (1u << 20)) throw IoError(name + ": .npy header too long");
+  return prefix + header_len;
+}
+
+NpyHeader parse_npy_header(const char* data, size_t size, const std::string& name) {
+  NpyHeader h;
+  h.data_offset = npy_header_size(data, size, name);
+  if (size < h.data_offset) throw IoError(name + ": truncated .npy header");
+  const size_t prefix = static_cast<uint8_t>(data[6]) == 1 ? 10 : 12;
+  const std::string header(data + prefix, h.data_offset - prefix);
 
   std::smatch m;
-  static const std::regex descr_re(R"('descr'\s*:\s*'([<>|=])([fiub])(\d+)')");
+  static const std::regex descr_re(R"('descr'\s*:\s*'([<>|=])([a-z])(\d+)')");
   static const std::regex fortran_re(R"('fortran_order'\s*:\s*(True|False))");
   static const std::regex shape_re(R"('shape'\s*:\s*\(([^)]*)\))");
   if (!std::regex_search(header, m, descr_re))
-    throw IoError(name + ": unsupported .npy dtype in header " + header);
-  NpyArray a;
-  char order = m[1].str()[0];
-  a.kind = m[2].str()[0];
-  a.itemsize = std::stoi(m[3].str());
-  if (order == '>' && a.itemsize > 1)
-    throw IoError(name + ": big-endian .npy data is not supported");
+    throw IoError(name + ": unsupported .npy dtype in header " + header +
+                  " (structured or string arrays are not supported)");
+  const char order = m[1].str()[0];
+  h.kind = m[2].str()[0];
+  h.itemsize = std::stoi(m[3].str());
+  const bool known = (h.kind == 'u' || h.kind == 'i')
+                         ? (h.itemsize == 1 || h.itemsize == 2 || h.itemsize == 4 || h.itemsize == 8)
+                     : h.kind == 'f' ? (h.itemsize == 4 || h.itemsize == 8)
+                     : h.kind == 'b' ? h.itemsize == 1
+                                     : false;
+  if (!known) throw IoError(name + ": unsupported .npy dtype " + m[2].str() + m[3].str());
+  if (order == '>' && h.itemsize > 1) throw IoError(name + ": big-endian .npy data is not supported");
   if (!std::regex_search(header, m, fortran_re)) throw IoError(name + ": .npy header lacks fortran_order");
   if (m[1] == "True") throw IoError(name + ": Fortran-order .npy arrays are not supported");
   if (!std::regex_search(header, m, shape_re)) throw IoError(name + ": .npy header lacks shape");
-  std::string dims = m[1].str();
+  const std::string dims = m[1].str();
   std::stringstream ss(dims);
   std::string tok;
   while (std::getline(ss, tok, ',')) {
     auto b = tok.find_first_not_of(" \t");
     if (b == std::string::npos) continue;
-    try {
-      long long d = std::stoll(tok.substr(b));
-      if (d < 0) throw std::out_of_range("negative");
-      a.shape.push_back(d);
-    } catch (const std::exception&) {
+    auto e = tok.find_last_not_of(" \t");
+    const std::string digits = tok.substr(b, e - b + 1);
+    if (digits.empty() || digits.size() > 18 || digits.find_first_not_of("0123456789") != std::string::npos)
       throw IoError(name + ": bad .npy shape (" + dims + ")");
-    }
+    h.shape.push_back(std::stoll(digits));
   }
+  return h;
+}
+
+NpyArray parse_npy(const std::string& bytes, const std::string& name) {
+  const NpyHeader h = parse_npy_header(bytes.data(), bytes.size(), name);
+  NpyArray a;
+  a.kind = h.kind;
+  a.itemsize = h.itemsize;
+  a.shape = h.shape;
   size_t payload = static_cast<size_t>(a.numel()) * static_cast<size_t>(a.itemsize);
-  size_t start = offset + header_len;
+  size_t start = h.data_offset;
   if (bytes.size() - start < payload)
     throw IoError(name + ": truncated .npy data (expected " + std::to_string(payload) +
                   " bytes, found " + std::to_string(bytes.size() - start) + ")");

@@ -7,7 +7,7 @@
 #include "nucleisam/errors.h"
 #include "nucleisam/io/geojson.h"
 
-namespace nucleisam {
+namespace nucleisam::io {
 
 Image draw_nucleus_overlay(const Image& image, const std::vector<Nucleus>& nuclei) {
   if (image.channels != 3) throw DataError("overlay: expected an RGB image");
@@ -27,4 +27,4 @@ Image draw_nucleus_overlay(const Image& image, const std::vector<Nucleus>& nucle
   return out;
 }
 
-}  // namespace nucleisam
+}  // namespace nucleisam::io

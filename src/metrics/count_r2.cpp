@@ -51,14 +51,4 @@ double CountR2::mean_r2() const {
   return sum / num_classes_;
 }
 
-double CountR2::total_r2() const {
-  std::vector<double> gt(gt_[0].size(), 0.0), pred(gt_[0].size(), 0.0);
-  for (int c = 0; c < num_classes_; ++c)
-    for (size_t i = 0; i < gt.size(); ++i) {
-      gt[i] += gt_[c][i];
-      pred[i] += pred_[c][i];
-    }
-  return r2_score(gt, pred);
-}
-
 }  // namespace nucleisam::metrics

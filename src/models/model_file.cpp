@@ -5,7 +5,7 @@
 #include <sstream>
 
 #include "nucleisam/errors.h"
-#include "nucleisam/sam/checkpoint.h"
+#include "nucleisam/weights/state_dict.h"
 
 namespace nucleisam::models {
 namespace {
@@ -123,24 +123,24 @@ SegmentationNetwork build_network(const ModelCard& card) {
 
 void save_model(const std::string& path, SegmentationNetworkImpl& network, const ModelCard& card,
                 bool half_precision) {
-  sam::StateDict state = sam::state_of(network);
+  weights::StateDict state = weights::state_of(network);
   for (auto& [key, t] : state.entries) {
     t = t.detach().to(torch::kCPU).contiguous();
     if (half_precision && t.is_floating_point()) t = t.to(torch::kFloat16);
     else if (t.is_floating_point()) t = t.to(torch::kFloat32);
   }
-  sam::write_safetensors(path, state, card_metadata(card));
+  weights::write_safetensors(path, state, card_metadata(card));
 }
 
 LoadedModel load_model(const std::string& path) {
   LoadedModel m;
-  m.card = card_from_metadata(sam::read_safetensors_metadata(path), path);
+  m.card = card_from_metadata(weights::read_safetensors_metadata(path), path);
   try {
     m.network = build_network(m.card);
   } catch (const ModelError& e) {
     throw ModelError(path + ": " + e.what());
   }
-  sam::load_into(*m.network, sam::read_checkpoint(path), path);
+  weights::load_into(*m.network, weights::read_checkpoint(path), path);
   m.network->eval();
   return m;
 }

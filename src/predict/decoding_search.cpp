@@ -4,6 +4,7 @@
 #include <cmath>
 
 namespace nucleisam::predict {
+using namespace nucleisam::infer;
 
 std::vector<DecodingCandidate> validation_candidates(const models::HeadLayout& heads) {
   std::vector<DecodingCandidate> c;

@@ -9,10 +9,11 @@
 #include <cstdlib>
 #include <filesystem>
 
-#include "nucleisam/data/augment.h"
+#include "nucleisam/tile_plan.h"
 #include "nucleisam/errors.h"
 
 namespace nucleisam::predict {
+using namespace nucleisam::infer;
 namespace {
 
 // Weight of a pixel at distance d (pixels) from the nearest window edge: rises linearly over the
@@ -52,15 +53,15 @@ ModelSegmenter::ModelSegmenter(models::SegmentationNetwork network, models::Mode
   if (options_.tile_overlap < 0) options_.tile_overlap = card_.tile_overlap;
   const int64_t m = network_->input_multiple();
   if (options_.tile_size % m != 0)
-    throw UsageError("tile size " + std::to_string(options_.tile_size) + " must be a multiple of " +
+    throw OptionError("tile size " + std::to_string(options_.tile_size) + " must be a multiple of " +
                      std::to_string(m) + " for model " + card_.name);
   if (options_.tile_overlap >= options_.tile_size)
-    throw UsageError("tile overlap must be smaller than the tile size");
+    throw OptionError("tile overlap must be smaller than the tile size");
   if (options_.batch_size < 1) options_.batch_size = 1;
   if (options_.precision != "fp32" && options_.precision != "bf16")
-    throw UsageError("precision must be fp32 or bf16");
+    throw OptionError("precision must be fp32 or bf16");
   if (network_->needs_guidance() && !options_.guidance)
-    throw UsageError("model " + card_.name + " is SAM-guided: give it a SAM checkpoint");
+    throw OptionError("model " + card_.name + " is SAM-guided: give it a SAM checkpoint");
   decoding_ = decoding_from_map(card_.decoding, card_.name);
 }
 
@@ -74,8 +75,7 @@ HeadMaps ModelSegmenter::predict(const Image& original) {
   const int tile = options_.tile_size;
   const Image image = pad_to(original, tile, tile);
   const int H = image.height, W = image.width;
-  const int stride = tile - options_.tile_overlap;
-  const std::vector<data::Window> windows = data::sliding_windows(H, W, tile, stride);
+  const std::vector<TileWindow> windows = plan_tiles(H, W, tile, options_.tile_overlap);
   const models::HeadLayout& heads = card_.heads;
   const int64_t channels = heads.channels();
   const int types = heads.num_classes > 0 ? heads.num_classes + 1 : 0;
@@ -102,7 +102,7 @@ HeadMaps ModelSegmenter::predict(const Image& original) {
     float* dst = rgb.data_ptr<float>();
     const size_t plane = size_t(tile) * tile;
     for (size_t k = 0; k < count; ++k) {
-      const data::Window& win = windows[first + k];
+      const TileWindow& win = windows[first + k];
       for (int y = 0; y < tile; ++y) {
         const uint8_t* row = image.row(win.y + y) + size_t(win.x) * 3;
         for (int x = 0; x < tile; ++x)
@@ -140,7 +140,7 @@ HeadMaps ModelSegmenter::predict(const Image& original) {
     torch::Tensor probs = torch::cat(parts, 1).contiguous();
     const float* p = probs.data_ptr<float>();
     for (size_t k = 0; k < count; ++k) {
-      const data::Window& win = windows[first + k];
+      const TileWindow& win = windows[first + k];
       for (int y = 0; y < tile; ++y)
         for (int x = 0; x < tile; ++x) {
           const size_t o = size_t(win.y + y) * W + (win.x + x);

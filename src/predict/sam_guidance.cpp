@@ -12,7 +12,7 @@ namespace nucleisam::predict {
 SamGuidance::SamGuidance(const std::string& checkpoint, int input_size)
     : sam_(sam::load_sam(checkpoint)), input_size_(input_size) {
   if (input_size <= 0 || input_size % 16 != 0)
-    throw UsageError("SAM input size must be a positive multiple of 16, got " + std::to_string(input_size));
+    throw OptionError("SAM input size must be a positive multiple of 16, got " + std::to_string(input_size));
   model_type_ = sam_->model_type();
   sam_->eval();
   for (auto& p : sam_->parameters()) p.set_requires_grad(false);

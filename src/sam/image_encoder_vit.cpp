@@ -13,8 +13,7 @@
 #include <sstream>
 
 #include "nucleisam/errors.h"
-#include "nucleisam/sam/checkpoint.h"
-#include "sam/checkpoint_formats.h"
+#include "nucleisam/weights/state_dict.h"
 
 namespace nucleisam::sam {
 namespace F = torch::nn::functional;
@@ -62,19 +61,19 @@ std::string ImageEncoderViTConfig::name() const {
 
 namespace {
 
-const torch::Tensor& require(const StateDict& state, const std::string& key, int64_t dims,
+const torch::Tensor& require(const weights::StateDict& state, const std::string& key, int64_t dims,
                              const std::string& source) {
   if (!state.contains(key)) throw CheckpointError(source + ": not a SAM ViT checkpoint: missing " + key);
   const auto& t = state.at(key);
   if (t.dim() != dims)
-    throw CheckpointError(source + ": " + key + " has shape " + shape_string(t.sizes()) + ", expected " +
+    throw CheckpointError(source + ": " + key + " has shape " + weights::shape_string(t.sizes()) + ", expected " +
                           std::to_string(dims) + " dimensions");
   return t;
 }
 
 }  // namespace
 
-ImageEncoderViTConfig ImageEncoderViTConfig::from_state_dict(const StateDict& state,
+ImageEncoderViTConfig ImageEncoderViTConfig::from_state_dict(const weights::StateDict& state,
                                                              const std::string& source,
                                                              const std::string& prefix) {
   ImageEncoderViTConfig c;
@@ -288,16 +287,26 @@ torch::Tensor ImageEncoderViTImpl::pos_embed_for_grid(int grid) const {
   return resized.permute({0, 2, 3, 1});
 }
 
-torch::Tensor ImageEncoderViTImpl::forward(const torch::Tensor& x) {
+torch::Tensor ImageEncoderViTImpl::embed_patches(const torch::Tensor& x) {
   TORCH_CHECK(x.dim() == 4 && x.size(1) == config.in_chans, "image encoder expects B x ", config.in_chans,
               " x H x W input, got ", x.sizes());
   TORCH_CHECK(x.size(2) == x.size(3) && x.size(2) % config.patch_size == 0,
               "image encoder expects a square input whose side is a multiple of ", config.patch_size,
               ", got ", x.sizes());
   auto h = patch_embed(x);
-  h = h + pos_embed_for_grid(static_cast<int>(h.size(1)));
-  for (const auto& block : *blocks) h = block->as<ViTBlockImpl>()->forward(h);
-  return neck->forward(h.permute({0, 3, 1, 2}));
+  return h + pos_embed_for_grid(static_cast<int>(h.size(1)));
 }
+
+torch::Tensor ImageEncoderViTImpl::run_blocks(const torch::Tensor& tokens) {
+  torch::Tensor h = tokens;
+  for (const auto& block : *blocks) h = block->as<ViTBlockImpl>()->forward(h);
+  return h;
+}
+
+torch::Tensor ImageEncoderViTImpl::apply_neck(const torch::Tensor& tokens) {
+  return neck->forward(tokens.permute({0, 3, 1, 2}));
+}
+
+torch::Tensor ImageEncoderViTImpl::forward(const torch::Tensor& x) { return apply_neck(run_blocks(embed_patches(x))); }
 
 }  // namespace nucleisam::sam

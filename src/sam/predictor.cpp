@@ -7,7 +7,7 @@
 
 #include "nucleisam/errors.h"
 #include "nucleisam/sam/pillow_resize.h"
-#include "sam/checkpoint_formats.h"
+#include "nucleisam/weights/state_dict.h"
 
 namespace nucleisam::sam {
 namespace F = torch::nn::functional;
@@ -16,6 +16,10 @@ namespace {
 
 constexpr float kPixelMean[3] = {123.675f, 116.28f, 103.53f};
 constexpr float kPixelStd[3] = {58.395f, 57.12f, 57.375f};
+
+std::string first_line(const std::string& s) { return s.substr(0, s.find('\n')); }
+
+std::string shape_or_none(const torch::Tensor& t) { return t.defined() ? weights::shape_string(t.sizes()) : "none"; }
 
 }  // namespace
 
@@ -45,17 +49,12 @@ torch::Tensor normalize_and_pad(const Image& img, int S) {
 
 SamPredictor::SamPredictor(Sam model, int input_size) : model_(std::move(model)), input_size_(input_size) {
   if (input_size <= 0 || input_size % 16 != 0)
-    throw UsageError("SAM input size must be a positive multiple of 16, got " + std::to_string(input_size));
+    throw OptionError("SAM input size must be a positive multiple of 16, got " + std::to_string(input_size));
   model_->prompt_encoder->set_input_size(input_size);
   model_->eval();
 }
 
 torch::Device SamPredictor::device() const { return model_->mask_decoder->iou_token->weight.device(); }
-
-void SamPredictor::reset() {
-  embedding_ = torch::Tensor();
-  orig_h_ = orig_w_ = resized_h_ = resized_w_ = 0;
-}
 
 void SamPredictor::set_image(const Image& rgb) {
   if (rgb.empty() || rgb.channels != 3) throw DataError("SAM expects a non-empty RGB image");
@@ -71,7 +70,13 @@ void SamPredictor::set_resized_image(const Image& resized, int original_h, int o
                     std::to_string(expected.first));
   torch::NoGradGuard no_grad;
   auto input = normalize_and_pad(resized, input_size_).to(device());
-  embedding_ = model_->encode_image(input);
+  try {
+    embedding_ = model_->encode_image(input);
+  } catch (const c10::Error& e) {
+    throw DataError("SAM cannot encode the " + std::to_string(resized.width) + "x" + std::to_string(resized.height) +
+                    " resized image at input size " + std::to_string(input_size_) + " (" +
+                    first_line(e.what_without_backtrace()) + ")");
+  }
   orig_h_ = original_h;
   orig_w_ = original_w;
   resized_h_ = resized.height;
@@ -82,7 +87,7 @@ void SamPredictor::set_embedding(const torch::Tensor& embedding, int original_h,
   const int64_t g = input_size_ / 16;
   if (!embedding.defined() || embedding.dim() != 4 || embedding.size(0) != 1 || embedding.size(1) != 256 ||
       embedding.size(2) != g || embedding.size(3) != g)
-    throw DataError("image embedding has shape " + (embedding.defined() ? shape_string(embedding.sizes()) : "[]") +
+    throw DataError("image embedding has shape " + (embedding.defined() ? weights::shape_string(embedding.sizes()) : "[]") +
                     ", expected [1, 256, " + std::to_string(g) + ", " + std::to_string(g) +
                     "] for input size " + std::to_string(input_size_));
   if (original_h <= 0 || original_w <= 0) throw DataError("original image size must be positive");
@@ -101,12 +106,21 @@ std::pair<torch::Tensor, torch::Tensor> SamPredictor::predict_low_res(const torc
                                                                       const torch::Tensor& boxes,
                                                                       const torch::Tensor& masks,
                                                                       bool multimask) const {
+  if (!has_image()) throw DataError("SAM predictor: no image set (call set_image or set_embedding first)");
   torch::NoGradGuard no_grad;
   auto dev = device();
   auto mv = [&](const torch::Tensor& t) { return t.defined() ? t.to(dev) : t; };
-  auto [sparse, dense] = model_->prompt_encoder->forward(mv(points), mv(labels), mv(boxes), mv(masks));
-  return model_->mask_decoder->forward(embedding_, model_->prompt_encoder->dense_pe(), sparse, dense,
-                                       multimask);
+  try {
+    auto [sparse, dense] = model_->prompt_encoder->forward(mv(points), mv(labels), mv(boxes), mv(masks));
+    return model_->mask_decoder->forward(embedding_, model_->prompt_encoder->dense_pe(), sparse, dense,
+                                         multimask);
+  } catch (const c10::Error& e) {
+    // Prompt tensors of the wrong shape fail inside LibTorch: say which prompt and why.
+    throw DataError("SAM prompt does not fit the model (points " + shape_or_none(points) + ", labels " +
+                    shape_or_none(labels) + ", boxes " + shape_or_none(boxes) + ", masks " + shape_or_none(masks) +
+                    "; expected points B x N x 2, labels B x N, boxes B x 4, masks B x 1 x 4g x 4g): " +
+                    first_line(e.what_without_backtrace()));
+  }
 }
 
 torch::Tensor SamPredictor::postprocess_masks(const torch::Tensor& low_res) const {
@@ -154,7 +168,7 @@ SamPrediction SamPredictor::predict(const SamPrompt& prompt) const {
     auto mi = prompt.mask_input;
     if (mi.dim() == 3) mi = mi.unsqueeze(0);
     if (mi.dim() != 4 || mi.size(0) != 1 || mi.size(1) != 1 || mi.size(2) != m || mi.size(3) != m)
-      throw DataError("mask input has shape " + shape_string(prompt.mask_input.sizes()) + ", expected [1, " +
+      throw DataError("mask input has shape " + weights::shape_string(prompt.mask_input.sizes()) + ", expected [1, " +
                       std::to_string(m) + ", " + std::to_string(m) + "]");
     masks = mi.to(torch::kFloat);
   }

@@ -2,9 +2,14 @@
 #include "nucleisam/sam/sam_model.h"
 
 #include "nucleisam/errors.h"
-#include "nucleisam/sam/checkpoint.h"
+#include "nucleisam/weights/state_dict.h"
 
 namespace nucleisam::sam {
+namespace {
+
+std::string first_line(const std::string& s) { return s.substr(0, s.find('\n')); }
+
+}  // namespace
 
 SamImpl::SamImpl(const ImageEncoderViTConfig& cfg) {
   vit = register_module("image_encoder", ImageEncoderViT(cfg));
@@ -29,9 +34,9 @@ std::shared_ptr<torch::nn::Module> SamImpl::image_encoder() const {
 
 std::string SamImpl::model_type() const { return vit.is_empty() ? "vit_t" : vit->config.name(); }
 
-std::string detect_encoder_family(const StateDict& state, const std::string& source) {
-  const bool blocks = has_prefix(state, "image_encoder.blocks.");
-  const bool layers = has_prefix(state, "image_encoder.layers.");
+std::string detect_encoder_family(const weights::StateDict& state, const std::string& source) {
+  const bool blocks = weights::has_prefix(state, "image_encoder.blocks.");
+  const bool layers = weights::has_prefix(state, "image_encoder.layers.");
   if (layers && !blocks) return "vit_t";
   if (blocks && !layers) return "vit";
   if (blocks && layers)
@@ -43,18 +48,24 @@ std::string detect_encoder_family(const StateDict& state, const std::string& sou
                         std::to_string(state.size()) + " tensors");
 }
 
-Sam build_sam(const StateDict& state, const std::string& source) {
+Sam build_sam(const weights::StateDict& state, const std::string& source) {
   Sam model{nullptr};
-  if (detect_encoder_family(state, source) == "vit_t") {
-    model = Sam(TinyViTConfig::mobile_sam());
-  } else {
-    model = Sam(ImageEncoderViTConfig::from_state_dict(state, source));
+  try {
+    if (detect_encoder_family(state, source) == "vit_t") {
+      model = Sam(TinyViTConfig::mobile_sam());
+    } else {
+      model = Sam(ImageEncoderViTConfig::from_state_dict(state, source));
+    }
+    weights::load_into(*model, state, source, "", /*strict=*/true);
+  } catch (const c10::Error& e) {
+    // A checkpoint whose shapes passed our checks but not LibTorch's: name the file.
+    throw CheckpointError(source + ": cannot build a SAM model from this checkpoint (" +
+                          first_line(e.what_without_backtrace()) + ")");
   }
-  load_into(*model, state, source, "", /*strict=*/true);
   model->eval();
   return model;
 }
 
-Sam load_sam(const std::string& path) { return build_sam(read_checkpoint(path), path); }
+Sam load_sam(const std::string& path) { return build_sam(weights::read_checkpoint(path), path); }
 
 }  // namespace nucleisam::sam

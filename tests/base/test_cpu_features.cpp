@@ -34,5 +34,5 @@ TEST(CpuFeatures, ResolvePrecision) {
   EXPECT_EQ(resolve_precision("bf16"), "bf16");
   EXPECT_EQ(resolve_precision("auto", true), "bf16");
   EXPECT_EQ(resolve_precision("auto"), cpu_features().native_bf16() ? "bf16" : "fp32");
-  EXPECT_THROW(resolve_precision("fp16"), UsageError);
+  EXPECT_THROW(resolve_precision("fp16"), OptionError);
 }

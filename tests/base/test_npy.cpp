@@ -98,3 +98,57 @@ TEST(Npy, BadInputsNameTheFile) {
   fo.replace(p, 5, "True ");
   EXPECT_THROW(parse_npy(fo, "fo"), IoError);
 }
+
+namespace {
+
+// A version-1 .npy file with the given header dict and payload (header padded to 64 bytes).
+std::string npy_with_header(std::string dict, const std::string& payload) {
+  size_t total = 10 + dict.size() + 1;
+  dict.append((total + 63) / 64 * 64 - total, ' ');
+  dict.push_back('\n');
+  std::string out = "\x93NUMPY";
+  out.push_back(1);
+  out.push_back(0);
+  out.push_back(static_cast<char>(dict.size() & 0xff));
+  out.push_back(static_cast<char>(dict.size() >> 8));
+  return out + dict + payload;
+}
+
+std::string header_error(const std::string& bytes) {
+  try {
+    parse_npy_header(bytes.data(), bytes.size(), "h.npy");
+  } catch (const IoError& e) {
+    return e.what();
+  }
+  return "";
+}
+
+}  // namespace
+
+TEST(NpyHeader, OneParserWithOneSetOfRules) {
+  // '>u1' is a byte: no byte order to get wrong, so it is read.
+  std::string bytes = npy_with_header("{'descr': '>u1', 'fortran_order': False, 'shape': (2, 3), }", "abcdef");
+  NpyHeader h = parse_npy_header(bytes.data(), bytes.size(), "h.npy");
+  EXPECT_EQ(h.kind, 'u');
+  EXPECT_EQ(h.itemsize, 1);
+  EXPECT_EQ(h.shape, (std::vector<int64_t>{2, 3}));
+  EXPECT_EQ(h.data_offset, 128u);  // 10 + 60-byte dict + newline, padded to 64
+  EXPECT_EQ(npy_header_size(bytes.data(), 12, "h.npy"), 128u);
+  EXPECT_EQ(parse_npy(bytes, "h.npy").to_vector<int>()[0], 'a');
+  // A scalar.
+  bytes = npy_with_header("{'descr': '<f8', 'fortran_order': False, 'shape': (), }", std::string(8, '\0'));
+  EXPECT_TRUE(parse_npy_header(bytes.data(), bytes.size(), "h.npy").shape.empty());
+
+  EXPECT_NE(header_error(npy_with_header("{'descr': '>i2', 'fortran_order': False, 'shape': (1,), }", "")).find("big-endian"),
+            std::string::npos);
+  EXPECT_NE(header_error(npy_with_header("{'descr': '<u1', 'shape': (1,), }", "")).find("h.npy: .npy header lacks fortran_order"),
+            std::string::npos);
+  EXPECT_NE(header_error(npy_with_header("{'descr': '<f2', 'fortran_order': False, 'shape': (1,), }", "")).find("dtype f2"),
+            std::string::npos);
+  EXPECT_NE(header_error(npy_with_header("{'descr': '<u1', 'fortran_order': False, 'shape': (12abc,), }", "")).find("bad .npy shape"),
+            std::string::npos);
+  EXPECT_NE(header_error(npy_with_header("{'descr': '<u1', 'fortran_order': False, 'shape': (-1,), }", "")).find("bad .npy shape"),
+            std::string::npos);
+  EXPECT_NE(header_error(bytes.substr(0, 40)).find("truncated"), std::string::npos);
+  EXPECT_NE(header_error("\x93NUMPY\x04").find("bad magic"), std::string::npos);  // too short to be one
+}

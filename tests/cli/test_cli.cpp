@@ -64,7 +64,7 @@ TEST(Cli, InfoReportsWhatItRead) {
   nucleisam::LabelMap m(4, 6);
   m.at(0, 0) = 3;
   m.at(1, 1) = 9;
-  nucleisam::write_label_map(dir.file("l.png"), m);
+  nucleisam::io::write_label_map(dir.file("l.png"), m);
   Result r = run("--quiet info --labels --json " + dir.file("l.png"));
   EXPECT_EQ(r.code, 0) << r.out;
   EXPECT_NE(r.out.find("\"labels\":2"), std::string::npos) << r.out;

@@ -12,10 +12,13 @@
 #include <sstream>
 
 #include "nucleisam/image_io.h"
+#include "nucleisam/infer/nucleus.h"
 #include "nucleisam/io/nucleus_table.h"
 #include "support/test_support.h"
 
 using namespace nucleisam;
+using namespace nucleisam::io;
+using namespace nucleisam::infer;
 namespace fs = std::filesystem;
 
 namespace {

@@ -44,7 +44,7 @@ void expect_matches_fixture(const std::string& out, const std::string& prefix, i
   ASSERT_EQ(static_cast<int64_t>(scores["masks"].size()), count);
   int64_t mismatched = 0;
   for (int64_t i = 0; i < count; ++i) {
-    auto m = nucleisam::read_image(out + "/mask_" + std::to_string(i) + ".png");
+    auto m = nucleisam::io::read_image(out + "/mask_" + std::to_string(i) + ".png");
     ASSERT_EQ(m.width, 512);
     ASSERT_EQ(m.height, 384);
     for (size_t p = 0; p < m.pixels(); ++p) {
@@ -113,7 +113,7 @@ TEST_F(SamCli, SmallerInputSizeKeepsTheOriginalFrame) {
   Result r = run("sam " + ckpt() + " --image " + fixture("image.png") +
                  " --point 100,80 --input-size 256 --out " + dir.file("s") + " --quiet");
   ASSERT_EQ(r.code, 0) << r.out;
-  auto m = nucleisam::read_image(dir.file("s/mask_0.png"));
+  auto m = nucleisam::io::read_image(dir.file("s/mask_0.png"));
   EXPECT_EQ(m.width, 512);  // masks come back at the original size
   EXPECT_EQ(m.height, 384);
   EXPECT_EQ(nucleisam::read_npy(dir.file("s/mask_0_logits.npy")).shape, (std::vector<int64_t>{1, 64, 64}));

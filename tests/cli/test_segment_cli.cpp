@@ -17,6 +17,7 @@
 
 namespace fs = std::filesystem;
 using namespace nucleisam;
+using namespace nucleisam::io;
 
 namespace {
 

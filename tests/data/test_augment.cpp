@@ -166,25 +166,6 @@ TEST(Geometry, CropPadsDropsAndRenumbers) {
   EXPECT_THROW(crop(s, 0, 0, 0, 4), DataError);
 }
 
-TEST(Geometry, SlidingWindowsCoverEveryPixelInside) {
-  auto w = sliding_windows(10, 7, 4, 3);
-  std::set<std::pair<int, int>> starts;
-  for (auto& win : w) starts.insert({win.y, win.x});
-  EXPECT_EQ(starts, (std::set<std::pair<int, int>>{{0, 0}, {0, 3}, {3, 0}, {3, 3}, {6, 0}, {6, 3}}));
-  for (int H : {4, 9, 300, 1000})
-    for (int stride : {7, 100, 200, 256}) {
-      std::vector<int> covered(static_cast<size_t>(H) * H, 0);
-      for (auto& win : sliding_windows(H, H, std::min(256, H), stride)) {
-        ASSERT_GE(win.y, 0);
-        ASSERT_LE(win.y + win.height, H);
-        for (int y = win.y; y < win.y + win.height; ++y)
-          for (int x = win.x; x < win.x + win.width; ++x) covered[y * H + x] = 1;
-      }
-      EXPECT_EQ(std::count(covered.begin(), covered.end(), 0), 0) << H << " " << stride;
-    }
-  EXPECT_EQ(sliding_windows(100, 50, 256, 128).size(), 1u);
-}
-
 TEST(Geometry, RandomCropIsSeededAndPadsSmallImages) {
   Sample s = block_sample(50, 60, 4);
   std::mt19937_64 a(7), b(7), c(8);

@@ -176,3 +176,62 @@ TEST(Loader, MixedSizesWithoutCropAreNamed) {
   }
   EXPECT_THROW(DataLoader(MemoryDataset(2, 4, 4), {0, 5}, LoaderConfig{}), DataError);
 }
+
+namespace {
+
+Sample with_extras(const std::string& name, float base) {
+  Sample s;
+  s.name = name;
+  s.image = Image(4, 4, 3, 7);
+  s.instances = LabelMap(4, 4);
+  s.instances.at(1, 1) = 1;
+  s.extras["presence"] = SampleExtra{{3}, {base, base + 1, base + 2}};
+  s.extras["embedding"] = SampleExtra{{2, 1, 2}, {base * 10, base * 10 + 1, base * 10 + 2, base * 10 + 3}};
+  return s;
+}
+
+}  // namespace
+
+TEST(Batch, ExtrasAreConcatenatedSampleMajorWithTheirShapes) {
+  Batch b = make_batch({with_extras("a", 1), with_extras("b", 5)}, {3, 4});
+  ASSERT_EQ(b.extras.size(), 2u);
+  EXPECT_EQ(b.extra_shape("presence"), (std::vector<int64_t>{2, 3}));
+  EXPECT_EQ(b.extra_shape("embedding"), (std::vector<int64_t>{2, 2, 1, 2}));
+  EXPECT_EQ(b.extras.at("presence"), (std::vector<float>{1, 2, 3, 5, 6, 7}));
+  EXPECT_EQ(b.extras.at("embedding"), (std::vector<float>{10, 11, 12, 13, 50, 51, 52, 53}));
+  EXPECT_THROW(b.extra_shape("absent"), DataError);
+  // No extras: none in the batch.
+  Sample plain = with_extras("c", 0);
+  plain.extras.clear();
+  EXPECT_TRUE(make_batch({plain}, {0}).extras.empty());
+}
+
+TEST(Batch, ExtrasThatDisagreeNameTheSample) {
+  Sample a = with_extras("a", 1), b = with_extras("b", 2);
+  b.extras["presence"].shape = {1, 3};
+  try {
+    make_batch({a, b}, {0, 1});
+    ADD_FAILURE() << "mismatching extra shapes were batched";
+  } catch (const DataError& e) {
+    EXPECT_NE(std::string(e.what()).find("b: extra 'presence' has shape [1, 3]"), std::string::npos) << e.what();
+  }
+  Sample c = with_extras("c", 3);
+  c.extras.erase("embedding");
+  EXPECT_THROW(make_batch({a, c}, {0, 1}), DataError);
+  Sample d = with_extras("d", 4);
+  d.extras["presence"].data.pop_back();  // 2 values for shape [3]
+  EXPECT_THROW(make_batch({d}, {0}), DataError);
+  EXPECT_THROW(make_batch({a, d}, {0, 1}), DataError);
+}
+
+TEST(Batch, AugmentationCarriesExtrasUnchanged) {
+  Sample a = with_extras("a", 1);
+  a.image = Image(8, 8, 3, 100);
+  a.instances = LabelMap(8, 8);
+  AugmentConfig cfg;
+  cfg.crop_size = 4;
+  std::mt19937_64 rng(5);
+  Sample o = augment(a, cfg, rng);
+  EXPECT_EQ(o.extras.at("embedding").data, a.extras.at("embedding").data);
+  EXPECT_EQ(o.extras.at("presence").shape, a.extras.at("presence").shape);
+}

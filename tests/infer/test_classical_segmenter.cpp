@@ -10,6 +10,8 @@
 #include "support/test_support.h"
 
 using namespace nucleisam;
+using namespace nucleisam::io;
+using namespace nucleisam::infer;
 
 namespace {
 

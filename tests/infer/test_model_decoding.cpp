@@ -7,6 +7,7 @@
 #include "nucleisam/infer/model_decoding.h"
 
 using namespace nucleisam;
+using namespace nucleisam::infer;
 
 namespace {
 // Head maps of two discs (radius 6) whose centres are 10 pixels apart, so they touch along a

@@ -8,6 +8,7 @@
 #include "nucleisam/infer/postprocess.h"
 
 using namespace nucleisam;
+using namespace nucleisam::infer;
 
 namespace {
 

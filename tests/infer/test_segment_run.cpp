@@ -14,6 +14,8 @@
 #include "support/test_support.h"
 
 using namespace nucleisam;
+using namespace nucleisam::io;
+using namespace nucleisam::infer;
 namespace fs = std::filesystem;
 
 namespace {
@@ -47,8 +49,8 @@ TEST(SegmentRun, ParseFormats) {
   EXPECT_TRUE(f.csv);
   EXPECT_FALSE(f.labels);
   EXPECT_TRUE(f.overlay);
-  EXPECT_THROW(parse_output_formats("csv,png"), UsageError);
-  EXPECT_THROW(parse_output_formats(""), UsageError);
+  EXPECT_THROW(parse_output_formats("csv,png"), OptionError);
+  EXPECT_THROW(parse_output_formats(""), OptionError);
   EXPECT_EQ(output_paths("out", "x", OutputFormats{}),
             (std::vector<std::string>{"out/x.geojson", "out/x_nuclei.csv", "out/x_labels.tif", "out/x_overlay.png"}));
 }
@@ -105,7 +107,7 @@ TEST(SegmentRun, FindInputImages) {
   fs::create_directories(dir.file("empty"));
   EXPECT_THROW(find_input_images(dir.file("empty"), dir.file("out")), IoError);
   write_image(dir.file("in/b.tif"), grey(4, 4));
-  EXPECT_THROW(find_input_images(dir.file("in"), dir.file("out")), UsageError);
+  EXPECT_THROW(find_input_images(dir.file("in"), dir.file("out")), OptionError);
 }
 
 TEST(SegmentRun, ResumesAndCarriesOnPastBadImages) {

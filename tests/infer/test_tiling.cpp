@@ -10,6 +10,7 @@
 #include "nucleisam/infer/tiling.h"
 
 using namespace nucleisam;
+using namespace nucleisam::infer;
 
 namespace {
 
@@ -74,9 +75,9 @@ TEST(Tiling, OwnedRegionsPartitionTheImage) {
     }
     for (int n : owners) ASSERT_EQ(n, 1) << h << "x" << w << " tile " << tile << " overlap " << overlap;
   }
-  EXPECT_THROW(plan_tiles(10, 10, 0, 0), UsageError);
-  EXPECT_THROW(plan_tiles(10, 10, 8, 8), UsageError);
-  EXPECT_THROW(plan_tiles(10, 10, 8, -1), UsageError);
+  EXPECT_THROW(plan_tiles(10, 10, 0, 0), OptionError);
+  EXPECT_THROW(plan_tiles(10, 10, 8, 8), OptionError);
+  EXPECT_THROW(plan_tiles(10, 10, 8, -1), OptionError);
 }
 
 TEST(Tiling, StitchingKeepsEveryNucleusOnceAndWhole) {

@@ -10,6 +10,7 @@
 #include "support/test_support.h"
 
 using namespace nucleisam;
+using namespace nucleisam::io;
 
 namespace {
 

@@ -9,6 +9,7 @@
 #include "support/test_support.h"
 
 using namespace nucleisam;
+using namespace nucleisam::io;
 
 TEST(MatFile, RoundTripKeepsCOrderAndClass) {
   test::TempDir dir;

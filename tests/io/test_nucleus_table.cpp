@@ -7,6 +7,7 @@
 #include "support/test_support.h"
 
 using namespace nucleisam;
+using namespace nucleisam::io;
 
 TEST(NucleusTable, ExactTextForHandMadeNuclei) {
   Nucleus a;

@@ -7,7 +7,7 @@
 
 #include "nucleisam/errors.h"
 #include "nucleisam/models/model_file.h"
-#include "nucleisam/sam/checkpoint.h"
+#include "nucleisam/weights/state_dict.h"
 
 using namespace nucleisam;
 using namespace nucleisam::models;
@@ -113,9 +113,9 @@ TEST(ModelFile, WeightsRoundTripInBothPrecisions) {
 
 TEST(ModelFile, ASamCheckpointIsNotAModel) {
   const std::string path = temp_file("plain");
-  sam::StateDict s;
+  weights::StateDict s;
   s.entries.emplace_back("w", torch::zeros({2}));
-  sam::write_safetensors(path, s);
+  weights::write_safetensors(path, s);
   try {
     load_model(path);
     FAIL();

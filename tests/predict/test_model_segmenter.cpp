@@ -6,6 +6,7 @@
 #include "nucleisam/predict/model_segmenter.h"
 
 using namespace nucleisam;
+using namespace nucleisam::infer;
 
 namespace {
 
@@ -95,10 +96,10 @@ TEST(ModelSegmenter, RefusesTilesThatDoNotFitTheNetwork) {
   auto net = std::make_shared<PointwiseImpl>(card.heads.channels());
   predict::ModelSegmenterOptions o;
   o.tile_size = 36;  // not a multiple of 8
-  EXPECT_THROW(predict::ModelSegmenter(net, card, o), UsageError);
+  EXPECT_THROW(predict::ModelSegmenter(net, card, o), OptionError);
   o.tile_size = 32;
   o.tile_overlap = 32;
-  EXPECT_THROW(predict::ModelSegmenter(net, card, o), UsageError);
+  EXPECT_THROW(predict::ModelSegmenter(net, card, o), OptionError);
 }
 
 TEST(ModelSegmenter, FindModelFileExplainsWhereItLooked) {

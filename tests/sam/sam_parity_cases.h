@@ -11,7 +11,7 @@
 #include <string>
 
 #include "nucleisam/npy.h"
-#include "nucleisam/sam/checkpoint.h"
+#include "nucleisam/weights/state_dict.h"
 #include "nucleisam/sam/pillow_resize.h"
 #include "nucleisam/sam/predictor.h"
 #include "sam/fixture_png.h"

@@ -8,12 +8,13 @@
 #include <cmath>
 
 #include "nucleisam/errors.h"
-#include "nucleisam/sam/checkpoint.h"
+#include "nucleisam/weights/state_dict.h"
 #include "nucleisam/sam/pillow_resize.h"
 #include "nucleisam/sam/predictor.h"
 
 using namespace nucleisam;
 using namespace nucleisam::sam;
+using namespace nucleisam::weights;
 
 namespace {
 
@@ -82,6 +83,19 @@ TEST(ImageEncoderViT, RunsAtOtherInputSizes) {
     EXPECT_TRUE(torch::isfinite(y).all().item<bool>());
   }
   EXPECT_THROW(enc->forward(torch::randn({1, 3, 250, 250})), c10::Error);
+}
+
+TEST(ImageEncoderViT, StagesComposeToForward) {
+  torch::manual_seed(3);
+  ImageEncoderViT enc(small_vit());
+  enc->eval();
+  torch::NoGradGuard no_grad;
+  auto x = torch::randn({2, 3, 64, 64});
+  auto tokens = enc->embed_patches(x);
+  EXPECT_EQ(tokens.sizes(), (std::vector<int64_t>{2, 4, 4, small_vit().embed_dim}));
+  // A module inserted between the stages changes the output; the identity does not.
+  EXPECT_TRUE(torch::equal(enc->apply_neck(enc->run_blocks(tokens)), enc->forward(x)));
+  EXPECT_FALSE(torch::equal(enc->apply_neck(enc->run_blocks(tokens * 2)), enc->forward(x)));
 }
 
 TEST(ImageEncoderViT, PresetsAreDetectedFromTheirOwnStateDicts) {
@@ -237,7 +251,7 @@ TEST(SamPredictor, SmallInputSizeEndToEnd) {
 TEST(SamPredictor, RejectsWhatItCannotUse) {
   torch::manual_seed(5);
   Sam model(small_vit());
-  EXPECT_THROW(SamPredictor(model, 100), UsageError);
+  EXPECT_THROW(SamPredictor(model, 100), OptionError);
   SamPredictor pred(model, 256);
   SamPrompt p;
   p.points = {{1, 1, 1}};
@@ -248,7 +262,13 @@ TEST(SamPredictor, RejectsWhatItCannotUse) {
   EXPECT_THROW(pred.predict(p), DataError);  // label 2
   p.points = {{1, 1, 1}};
   p.mask_input = torch::zeros({1, 256, 256});
-  EXPECT_THROW(pred.predict(p), DataError);  // mask input for 1024, not 256
+  EXPECT_THROW(pred.predict(p), DataError);  // mask input for 1024, not 256  // Prompt tensors of the wrong shape: a DataError naming them, not LibTorch's c10::Error.
+  try {
+    pred.predict_low_res(torch::zeros({1, 2, 3}), torch::zeros({1, 2}), {}, {}, false);
+    ADD_FAILURE() << "a 3-coordinate point was accepted";
+  } catch (const DataError& e) {
+    EXPECT_NE(std::string(e.what()).find("points [1, 2, 3]"), std::string::npos) << e.what();
+  }
 }
 
 TEST(SamPredictor, TinyViTRunsAtASmallerInputSize) {

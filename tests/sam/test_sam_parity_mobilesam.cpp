@@ -12,12 +12,12 @@ INSTANTIATE_TEST_SUITE_P(MobileSam, SamParity,
 TEST(MobileSamModel, DetectedAsTinyViT) {
   NUCLEISAM_REQUIRE_SHARED("fixtures/sam/vit_t_mobilesam/mobile_sam_random.pth");
   const auto path = shared_path("fixtures/sam/vit_t_mobilesam/mobile_sam_random.pth");
-  auto state = sam::read_checkpoint(path);
+  auto state = weights::read_checkpoint(path);
   EXPECT_EQ(sam::detect_encoder_family(state, path), "vit_t");
   auto model = sam::build_sam(state, path);
   EXPECT_TRUE(model->is_tiny_vit());
   EXPECT_EQ(model->model_type(), "vit_t");
-  EXPECT_EQ(sam::state_of(*model).size(), 439u);
+  EXPECT_EQ(weights::state_of(*model).size(), 439u);
 }
 
 }  // namespace nucleisam::test

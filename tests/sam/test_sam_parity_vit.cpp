@@ -18,7 +18,7 @@ class VitTinyModel : public ::testing::Test {
 };
 
 TEST_F(VitTinyModel, ArchitectureIsDetectedFromTheStateDict) {
-  auto state = sam::read_checkpoint(path());
+  auto state = weights::read_checkpoint(path());
   EXPECT_EQ(state.size(), 202u);
   EXPECT_EQ(sam::detect_encoder_family(state, path()), "vit");
   auto c = sam::ImageEncoderViTConfig::from_state_dict(state, path());
@@ -34,14 +34,14 @@ TEST_F(VitTinyModel, ArchitectureIsDetectedFromTheStateDict) {
   EXPECT_EQ(c.name(), "vit(E=96,depth=4,heads=4,global=[1,3])");
   // The built model has exactly the checkpoint's tensors (pixel_mean/std are not among them).
   auto model = sam::build_sam(state, path());
-  EXPECT_EQ(sam::state_of(*model).size(), 202u);
-  EXPECT_EQ(sam::state_of(*model).numel(), 5609424);
+  EXPECT_EQ(weights::state_of(*model).size(), 202u);
+  EXPECT_EQ(weights::state_of(*model).numel(), 5609424);
 }
 
 TEST_F(VitTinyModel, MissingKeyIsNamed) {
-  auto state = sam::read_checkpoint(path());
+  auto state = weights::read_checkpoint(path());
   const std::string victim = "mask_decoder.iou_prediction_head.layers.2.bias";
-  sam::StateDict cut;
+  weights::StateDict cut;
   for (auto& e : state.entries)
     if (e.first != victim) cut.entries.push_back(e);
   try {
@@ -54,7 +54,7 @@ TEST_F(VitTinyModel, MissingKeyIsNamed) {
 }
 
 TEST_F(VitTinyModel, WrongShapeIsNamed) {
-  auto state = sam::read_checkpoint(path());
+  auto state = weights::read_checkpoint(path());
   const std::string victim = "prompt_encoder.no_mask_embed.weight";
   for (auto& e : state.entries)
     if (e.first == victim) e.second = torch::zeros({1, 128});
@@ -68,7 +68,7 @@ TEST_F(VitTinyModel, WrongShapeIsNamed) {
 }
 
 TEST_F(VitTinyModel, NotASamCheckpointIsRejected) {
-  sam::StateDict other;
+  weights::StateDict other;
   other.entries.emplace_back("backbone.conv1.weight", torch::zeros({4, 3, 3, 3}));
   EXPECT_THROW(sam::detect_encoder_family(other, "other.pth"), CheckpointError);
   EXPECT_THROW(sam::build_sam(other, "other.pth"), CheckpointError);

@@ -9,13 +9,14 @@
 
 #include "nucleisam/errors.h"
 #include "nucleisam/npy.h"
-#include "nucleisam/sam/checkpoint.h"
+#include "nucleisam/weights/state_dict.h"
 #include "nucleisam/sam/tiny_vit.h"
 #include "sam/fixture_png.h"
 #include "support/test_support.h"
 
 using namespace nucleisam;
 using namespace nucleisam::sam;
+using namespace nucleisam::weights;
 
 namespace {
 

@@ -41,14 +41,6 @@ Sample crop(const Sample& s, int y, int x, int height, int width, uint8_t fill =
 // A uniformly placed size x size window (padded when the image is smaller).
 Sample random_crop(const Sample& s, int size, std::mt19937_64& rng, uint8_t fill = 255);
 
-struct Window {
-  int y = 0, x = 0, height = 0, width = 0;
-};
-// Windows of size x size at the given stride covering the whole image: the last window on each
-// axis is moved back to end at the border (never past it), so every pixel is covered and no
-// window is padded unless the image is smaller than `size`.
-std::vector<Window> sliding_windows(int height, int width, int size, int stride);
-
 // ---- colour -------------------------------------------------------------------------------
 
 struct ColorJitterFactors {
@@ -76,8 +68,6 @@ struct StainFactors {
   double beta[3] = {0, 0, 0};   // shift, in natural-log OD units
 };
 Image stain_jitter(const Image& image, const StainFactors& f);
-// The unit OD vector of stain k (0 H, 1 E, 2 DAB), in RGB order.
-std::vector<double> stain_vector(int k);
 
 struct StainRanges {
   double alpha = 0.05;  // alpha_k drawn from [1 - a, 1 + a]

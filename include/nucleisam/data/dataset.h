@@ -1,16 +1,24 @@
-// Datasets of annotated nucleus images. Every reader yields the same Sample so training,
-// evaluation and benchmarks never care where the data came from. Formats, split handling and the
-// relabelling rule are described in docs/data.md.
+// Datasets of annotated nucleus images: the Sample every reader yields and the Dataset interface,
+// so training, evaluation and benchmarks never care where the data came from. Standard library
+// only (part of the data core, nucleisam_data_core); the readers of the file formats are in
+// nucleisam/data/readers.h. Formats, split handling and the relabelling rule: docs/data.md.
 #pragma once
 
 #include <cstdint>
-#include <memory>
+#include <map>
 #include <string>
 #include <vector>
 
 #include "nucleisam/raster.h"
+#include "nucleisam/relabel.h"  // relabel_consecutive, used by every reader
 
 namespace nucleisam::data {
+
+// A dense float array of one sample, row-major (C order); data.size() == product of shape.
+struct SampleExtra {
+  std::vector<int64_t> shape;
+  std::vector<float> data;
+};
 
 struct Sample {
   std::string name;           // stem, unique within the dataset (used to match predictions)
@@ -20,6 +28,11 @@ struct Sample {
   // (classes.size() == number of instances). Empty when the dataset has no classes.
   std::vector<int> classes;
   bool classed = false;       // the dataset annotates classes (true even when there are no nuclei)
+  // Optional extra per-sample data by name (e.g. "sam_embedding": a cached SAM image embedding of
+  // shape {256, 64, 64}; "class_presence": {num_classes}), carried into Batch::extras. Augmentation
+  // copies extras unchanged: they must not depend on the pixel geometry (a spatial extra such as
+  // an embedding is only valid when the geometric augmentations are off).
+  std::map<std::string, SampleExtra> extras;
   int instance_count() const;
   // Per-pixel class map built from instances + classes (0 = background). For an unclassed sample
   // every instance pixel is 1.
@@ -41,24 +54,5 @@ class Dataset {
   // Format name as accepted by open_dataset ("consep", ...); "" for other implementations.
   virtual std::string format() const { return ""; }
 };
-
-// Opens a dataset by format name ("monuseg", "consep", "lizard", "conic", "pannuke", "folder")
-// or, with format "auto", by looking at the folder (detect_format). `path` is one split: e.g.
-// .../monuseg/test or .../consep256/train; a dataset root that only holds split folders is
-// rejected with a message listing them. Throws DataError / IoError naming the path.
-std::unique_ptr<Dataset> open_dataset(const std::string& path, const std::string& format = "auto");
-
-// The format open_dataset("auto") would pick for `path`; throws DataError when none fits.
-std::string detect_format(const std::string& path);
-
-// Renumbers the non-zero ids of `instances` to 1..N keeping their ascending order and returns the
-// original id of each new id (result[k] is the old id of new id k + 1). Negative ids throw
-// DataError naming `file`.
-std::vector<int32_t> relabel_consecutive(LabelMap& instances, const std::string& file = "");
-
-// Class names of the supported classed formats (index 0 = background).
-const ClassNames& consep_class_names();   // other, inflammatory, epithelial, spindle-shaped
-const ClassNames& lizard_class_names();   // CoNIC / Lizard: neutrophil ... connective
-const ClassNames& pannuke_class_names();  // neoplastic, inflammatory, connective, dead, epithelial
 
 }  // namespace nucleisam::data

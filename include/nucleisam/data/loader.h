@@ -28,8 +28,15 @@ struct Batch {
   std::vector<std::vector<int>> instance_classes;  // per sample: class of instance k + 1
   std::vector<std::string> names;
   std::vector<size_t> indices;        // dataset index of each sample
+  // Optional extra per-sample tensors, from Sample::extras: for each name, the samples' arrays
+  // concatenated sample-major (size x per-sample shape, C order), ready for torch::from_blob with
+  // extra_shape(name). Every sample of a batch must carry the same names with the same shapes.
+  std::map<std::string, std::vector<float>> extras;
+  std::map<std::string, std::vector<int64_t>> extra_shapes;  // per-sample shape, without the batch
   std::vector<int64_t> image_shape() const { return {size, 3, height, width}; }
   std::vector<int64_t> map_shape() const { return {size, height, width}; }
+  // {size, per-sample shape...} of extras[name]; throws DataError when the batch has no such extra.
+  std::vector<int64_t> extra_shape(const std::string& name) const;
 };
 
 struct LoaderConfig {
@@ -43,7 +50,8 @@ struct LoaderConfig {
   AugmentConfig augmentation;
 };
 
-// Turns samples of one size into a batch; throws DataError naming the sample whose size differs.
+// Turns samples of one size into a batch; throws DataError naming the sample whose size differs
+// or whose extras differ (names or shapes) from the first sample's.
 Batch make_batch(const std::vector<Sample>& samples, const std::vector<size_t>& indices);
 
 class DataLoader {

@@ -20,9 +20,6 @@ std::vector<double> repeat_factors(const std::vector<std::vector<int>>& classes_
 std::vector<size_t> repeat_factor_epoch(const std::vector<double>& factors, uint64_t seed, uint64_t epoch,
                                         bool shuffle = true);
 
-// The classes in each sample of a dataset (loads every sample once).
-std::vector<std::vector<int>> classes_per_image(const Dataset& dataset);
-
 // Mixes (seed, a, b) into a well-spread 64-bit value (splitmix64 steps): the seed of the random
 // stream for one draw, so results do not depend on the order or thread that makes them.
 uint64_t mix_seed(uint64_t seed, uint64_t a, uint64_t b = 0);

@@ -5,7 +5,7 @@
 #include "nucleisam/infer/postprocess.h"
 #include "nucleisam/infer/segmenter.h"
 
-namespace nucleisam {
+namespace nucleisam::infer {
 
 struct ClassicalOptions {
   float smoothing_sigma = 1.0f;  // Gaussian blur of the hematoxylin channel (pixels); 0 = none
@@ -41,4 +41,4 @@ class ClassicalSegmenter : public Segmenter {
   ClassicalOptions options_;
 };
 
-}  // namespace nucleisam
+}  // namespace nucleisam::infer

@@ -15,7 +15,7 @@
 #include "nucleisam/infer/postprocess.h"
 #include "nucleisam/infer/segmenter.h"
 
-namespace nucleisam {
+namespace nucleisam::infer {
 
 // Probability maps of one image (every map the image's size).
 struct HeadMaps {
@@ -46,4 +46,4 @@ LabelMap decode_instances(const HeadMaps& maps, const DecodingOptions& options);
 Segmentation assemble_segmentation(const HeadMaps& maps, LabelMap instances,
                                    const std::vector<std::string>& class_names);
 
-}  // namespace nucleisam
+}  // namespace nucleisam::infer

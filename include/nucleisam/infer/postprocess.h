@@ -5,7 +5,7 @@
 
 #include "nucleisam/raster.h"
 
-namespace nucleisam {
+namespace nucleisam::infer {
 
 // A single-channel float map (probabilities in [0, 1], or any score where higher = more nucleus).
 using ProbabilityMap = Raster<float>;
@@ -54,4 +54,4 @@ LabelMap watershed_from_markers(const ProbabilityMap& elevation, const LabelMap&
 // Removes instances smaller than min_area and renumbers the rest 1..N in raster order.
 LabelMap remove_small_instances(const LabelMap& instances, int min_area);
 
-}  // namespace nucleisam
+}  // namespace nucleisam::infer

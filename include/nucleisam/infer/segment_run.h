@@ -9,7 +9,7 @@
 #include "nucleisam/infer/nucleus.h"
 #include "nucleisam/infer/segmenter.h"
 
-namespace nucleisam {
+namespace nucleisam::infer {
 
 struct OutputFormats {
   bool geojson = true;  // <stem>.geojson
@@ -18,7 +18,7 @@ struct OutputFormats {
   bool overlay = true;  // <stem>_overlay.png
 };
 
-// "geojson,csv,labels,overlay" (any subset, any order, at least one). Throws UsageError naming
+// "geojson,csv,labels,overlay" (any subset, any order, at least one). Throws OptionError naming
 // the unknown entry.
 OutputFormats parse_output_formats(const std::string& list);
 
@@ -34,7 +34,7 @@ std::vector<Nucleus> write_segmentation_outputs(const std::string& out_dir, cons
 // The images to segment: `input` itself when it is a file; else the image files (.png .jpg
 // .jpeg .tif .tiff .bmp, not hidden) directly in the folder, sorted by name. When out_dir is the
 // same folder, files named like our own outputs (*_labels.tif, *_overlay.png) are left out.
-// Throws IoError when the input is missing or the folder holds no images, UsageError when two
+// Throws IoError when the input is missing or the folder holds no images, OptionError when two
 // images share a stem (their outputs would collide).
 std::vector<std::string> find_input_images(const std::string& input, const std::string& out_dir);
 
@@ -61,4 +61,4 @@ struct SegmentRunReport {
 SegmentRunReport run_segmentation(const std::vector<std::string>& images, Segmenter& segmenter,
                                   const SegmentRunOptions& options);
 
-}  // namespace nucleisam
+}  // namespace nucleisam::infer

@@ -9,7 +9,7 @@
 
 #include "nucleisam/raster.h"
 
-namespace nucleisam {
+namespace nucleisam::infer {
 
 struct Segmentation {
   LabelMap instances;                    // 0 background, 1..N nuclei
@@ -26,4 +26,4 @@ class Segmenter {
   virtual Segmentation segment(const Image& image, const std::string& source) = 0;
 };
 
-}  // namespace nucleisam
+}  // namespace nucleisam::infer

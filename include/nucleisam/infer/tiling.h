@@ -7,20 +7,9 @@
 #include <vector>
 
 #include "nucleisam/infer/segmenter.h"
+#include "nucleisam/tile_plan.h"
 
-namespace nucleisam {
-
-struct TileWindow {
-  int x = 0, y = 0, width = 0, height = 0;  // the window read from the image
-  // The half-open part of the image this tile owns. Owned regions of all tiles partition the image
-  // (neighbours split their overlap in the middle), which is what makes stitching exact.
-  int own_x0 = 0, own_y0 = 0, own_x1 = 0, own_y1 = 0;
-};
-
-// Windows of tile_size x tile_size (smaller only when the image is) stepping by tile_size -
-// overlap; the last window of a row/column is moved back to end at the image border instead of
-// hanging over it. Row-major order. Throws UsageError unless tile_size >= 1 and 0 <= overlap < tile_size.
-std::vector<TileWindow> plan_tiles(int image_height, int image_width, int tile_size, int overlap);
+namespace nucleisam::infer {
 
 // Collects per-tile segmentations into one image-sized segmentation. An instance is kept by the
 // tile whose owned region holds its centroid, so a nucleus seen by two overlapping tiles is kept
@@ -45,4 +34,4 @@ class InstanceStitcher {
 Segmentation segment_in_tiles(Segmenter& segmenter, const Image& image, const std::string& source, int tile_size,
                               int overlap);
 
-}  // namespace nucleisam
+}  // namespace nucleisam::infer

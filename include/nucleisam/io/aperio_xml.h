@@ -7,7 +7,7 @@
 
 #include "nucleisam/raster.h"
 
-namespace nucleisam {
+namespace nucleisam::io {
 
 struct PolygonPoint {
   double x = 0;
@@ -38,4 +38,4 @@ std::vector<AperioRegion> parse_aperio_xml(const std::string& text, const std::s
 LabelMap rasterize_polygons(const std::vector<std::vector<PolygonPoint>>& polygons, int height, int width);
 LabelMap rasterize_regions(const std::vector<AperioRegion>& regions, int height, int width);
 
-}  // namespace nucleisam
+}  // namespace nucleisam::io

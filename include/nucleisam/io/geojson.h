@@ -9,9 +9,9 @@
 #include <string>
 #include <vector>
 
-#include "nucleisam/infer/nucleus.h"
+#include "nucleisam/nucleus.h"
 
-namespace nucleisam {
+namespace nucleisam::io {
 
 // Display colour of a class id, shared by GeoJSON classifications and overlays. Class 0
 // (unclassified) is drawn green; classes 1.. cycle through a fixed palette of distinct colours.
@@ -22,4 +22,4 @@ std::string qupath_geojson(const std::vector<Nucleus>& nuclei);
 // Writes qupath_geojson(nuclei) atomically; throws IoError naming the path.
 void write_qupath_geojson(const std::string& path, const std::vector<Nucleus>& nuclei);
 
-}  // namespace nucleisam
+}  // namespace nucleisam::io

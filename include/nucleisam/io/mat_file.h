@@ -7,7 +7,7 @@
 #include <string>
 #include <vector>
 
-namespace nucleisam {
+namespace nucleisam::io {
 
 // Storage class of a numeric MATLAB array.
 enum class MatClass { float64, float32, int8, uint8, int16, uint16, int32, uint32, int64, uint64 };
@@ -38,4 +38,4 @@ std::map<std::string, MatArray> read_mat(const std::string& path,
 // array's `type`.
 void write_mat(const std::string& path, const std::vector<MatArray>& arrays, bool compress = false);
 
-}  // namespace nucleisam
+}  // namespace nucleisam::io

@@ -5,9 +5,9 @@
 #include <string>
 #include <vector>
 
-#include "nucleisam/infer/nucleus.h"
+#include "nucleisam/nucleus.h"
 
-namespace nucleisam {
+namespace nucleisam::io {
 
 // id: label-map id; class: class id (0 unclassified); class_name: "" when unclassified;
 // centroid in image coordinates (pixel centres at +0.5); area in pixels; bbox_* half-open pixel box.
@@ -22,4 +22,4 @@ void write_nucleus_table(const std::string& path, const std::vector<Nucleus>& nu
 // Throws IoError naming the path, the line and the cause for a malformed file.
 std::vector<Nucleus> read_nucleus_table(const std::string& path);
 
-}  // namespace nucleisam
+}  // namespace nucleisam::io

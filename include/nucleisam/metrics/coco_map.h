@@ -41,7 +41,6 @@ class CocoAveragePrecision {
   };
   Result result() const;
 
-  int num_categories() const { return num_categories_; }
   int max_detections() const { return max_detections_; }
 
  private:

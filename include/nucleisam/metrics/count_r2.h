@@ -19,7 +19,6 @@ class CountR2 {
   void add_image(const std::vector<int64_t>& gt_counts, const std::vector<int64_t>& pred_counts);
   double r2(int c) const;   // class c in 1..C
   double mean_r2() const;   // mean over classes (NaN if any class is NaN, as numpy's mean)
-  double total_r2() const;  // R^2 of the all-class totals per image
   int num_classes() const { return num_classes_; }
 
  private:

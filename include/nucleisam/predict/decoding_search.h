@@ -14,6 +14,7 @@
 #include "nucleisam/predict/model_segmenter.h"
 
 namespace nucleisam::predict {
+using infer::DecodingOptions;
 
 struct DecodingCandidate {
   std::string label;

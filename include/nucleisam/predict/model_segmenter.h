@@ -28,26 +28,26 @@ struct ModelSegmenterOptions {
   WindowGuidance guidance;         // required for networks with needs_guidance()
 };
 
-class ModelSegmenter : public Segmenter {
+class ModelSegmenter : public infer::Segmenter {
  public:
   ModelSegmenter(models::SegmentationNetwork network, models::ModelCard card, ModelSegmenterOptions options = {});
   // Loads a model file (models/model_file.h).
   static std::unique_ptr<ModelSegmenter> from_file(const std::string& path, ModelSegmenterOptions options = {});
 
   std::string name() const override { return card_.name; }
-  Segmentation segment(const Image& image, const std::string& source) override;
+  infer::Segmentation segment(const Image& image, const std::string& source) override;
 
   // The blended head probabilities of the whole image.
-  HeadMaps predict(const Image& image);
+  infer::HeadMaps predict(const Image& image);
   const models::ModelCard& card() const { return card_; }
-  const DecodingOptions& decoding() const { return decoding_; }
-  void set_decoding(const DecodingOptions& decoding) { decoding_ = decoding; }
+  const infer::DecodingOptions& decoding() const { return decoding_; }
+  void set_decoding(const infer::DecodingOptions& decoding) { decoding_ = decoding; }
 
  private:
   models::SegmentationNetwork network_;
   models::ModelCard card_;
   ModelSegmenterOptions options_;
-  DecodingOptions decoding_;
+  infer::DecodingOptions decoding_;
 };
 
 // The file of a model given by path or by the name of a shipped model ("he-nuclei"): a path that

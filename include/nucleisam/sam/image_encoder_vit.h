@@ -10,9 +10,11 @@
 
 #include "nucleisam/sam/layer_norm_2d.h"
 
-namespace nucleisam::sam {
-
+namespace nucleisam::weights {
 struct StateDict;
+}  // namespace nucleisam::weights
+
+namespace nucleisam::sam {
 
 struct ImageEncoderViTConfig {
   int img_size = 1024;  // size the checkpoint was trained at (pos_embed grid = img_size / patch)
@@ -33,7 +35,7 @@ struct ImageEncoderViTConfig {
   // the block count, head_dim from rel_pos_h's width, global blocks from rel_pos_h's length
   // (2 * grid - 1 rows). Throws CheckpointError naming `source_name` when keys are missing or
   // inconsistent.
-  static ImageEncoderViTConfig from_state_dict(const StateDict& state, const std::string& source_name,
+  static ImageEncoderViTConfig from_state_dict(const weights::StateDict& state, const std::string& source_name,
                                                const std::string& prefix = "image_encoder.");
   // "vit_b", "vit_l", "vit_h" when the config equals a preset, else "vit(E=..,depth=..,heads=..)".
   std::string name() const;
@@ -81,6 +83,15 @@ struct ImageEncoderViTImpl : torch::nn::Module {
   // official path; any other S interpolates pos_embed (bicubic) and the global rel-pos tables
   // (linear, as get_rel_pos does). Returns B,out_chans,S/16,S/16.
   torch::Tensor forward(const torch::Tensor& x);
+  // forward's three stages, so a module can be inserted between the patch embedding and the
+  // blocks (a SAM-guided model adapts the tokens there): forward(x) is
+  // apply_neck(run_blocks(embed_patches(x))), bit for bit.
+  //   embed_patches: B,3,S,S -> B,S/p,S/p,E tokens, position embedding added (checks x as forward)
+  //   run_blocks:    B,g,g,E -> B,g,g,E through every transformer block
+  //   apply_neck:    B,g,g,E -> B,out_chans,g,g
+  torch::Tensor embed_patches(const torch::Tensor& x);
+  torch::Tensor run_blocks(const torch::Tensor& tokens);
+  torch::Tensor apply_neck(const torch::Tensor& tokens);
   // pos_embed resampled to a grid x grid token grid (1,grid,grid,E); returns pos_embed unchanged
   // when grid is the trained grid.
   torch::Tensor pos_embed_for_grid(int grid) const;

@@ -55,7 +55,6 @@ class SamPredictor {
   // Reuses embeddings computed earlier for an image of the given original size (1 x 256 x g x g).
   // Throws DataError when the shape does not match this predictor's input size.
   void set_embedding(const torch::Tensor& embedding, int original_height, int original_width);
-  void reset();
 
   bool has_image() const { return embedding_.defined(); }
   const torch::Tensor& embedding() const { return embedding_; }  // on the model's device
@@ -70,7 +69,7 @@ class SamPredictor {
   SamPrediction predict(const SamPrompt& prompt) const;
   // Prompts already in the input frame, on any device: points B x N x 2, labels B x N,
   // boxes B x 4, masks B x 1 x 4g x 4g (any may be undefined). Returns low-res logits and IoU on
-  // the model's device.
+  // the model's device. Throws DataError naming the tensors' shapes when they do not fit.
   std::pair<torch::Tensor, torch::Tensor> predict_low_res(const torch::Tensor& points,
                                                           const torch::Tensor& labels,
                                                           const torch::Tensor& boxes,

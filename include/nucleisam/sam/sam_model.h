@@ -12,9 +12,11 @@
 #include "nucleisam/sam/prompt_encoder.h"
 #include "nucleisam/sam/tiny_vit.h"
 
-namespace nucleisam::sam {
-
+namespace nucleisam::weights {
 struct StateDict;
+}  // namespace nucleisam::weights
+
+namespace nucleisam::sam {
 
 struct SamImpl : torch::nn::Module {
   explicit SamImpl(const ImageEncoderViTConfig& vit_config);
@@ -37,11 +39,11 @@ TORCH_MODULE(Sam);
 
 // "vit_t" when the state dict has image_encoder.layers.* (TinyViT), "vit" for
 // image_encoder.blocks.* (ViT of any size). Throws CheckpointError naming source_name otherwise.
-std::string detect_encoder_family(const StateDict& state, const std::string& source_name);
+std::string detect_encoder_family(const weights::StateDict& state, const std::string& source_name);
 
 // Builds the architecture the state dict describes, loads it strictly (every key, every shape)
 // and returns it in eval mode on the CPU.
-Sam build_sam(const StateDict& state, const std::string& source_name);
+Sam build_sam(const weights::StateDict& state, const std::string& source_name);
 // read_checkpoint + build_sam.
 Sam load_sam(const std::string& checkpoint_path);
 
