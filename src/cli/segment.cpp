@@ -15,7 +15,7 @@ namespace nucleisam::cli {
 namespace {
 
 struct SegmentArgs {
-  std::string input, out, model = "classical", formats = "geojson,csv,labels,overlay", precision = "auto";
+  std::string input, out, model = "he-nuclei", formats = "geojson,csv,labels,overlay", precision = "auto";
   std::string model_file, sam_checkpoint;
   int batch_size = 4;
   int min_area = 30;

@@ -208,7 +208,7 @@ std::string find_model_file(const std::string& name_or_path) {
     if (fs::is_regular_file(candidate)) return candidate.string();
     looked += (looked.empty() ? "" : ", ") + f.string();
   }
-  throw IoError("model '" + name_or_path + "' not found (looked in " + looked +
+  throw OptionError("model '" + name_or_path + "' not found (looked in " + looked +
                 "); give a .safetensors path, or set NUCLEISAM_MODELS");
 }
 

@@ -63,7 +63,7 @@ std::string repo_root() { return fs::path(__FILE__).parent_path().parent_path().
 TEST(SegmentCli, SyntheticTileGivesTheDrawnNucleiInAgreeingOutputs) {
   test::TempDir dir;
   write_image(dir.file("tile.png"), synthetic_tile(3));
-  Result r = run("segment --input " + dir.file("tile.png") + " --out " + dir.file("out"));
+  Result r = run("segment --model classical --input " + dir.file("tile.png") + " --out " + dir.file("out"));
   ASSERT_EQ(r.code, 0) << r.out;
   EXPECT_TRUE(contains(r.out, "tile.png: 3 nuclei")) << r.out;
   for (const char* f : {"tile.geojson", "tile_nuclei.csv", "tile_labels.tif", "tile_overlay.png"})
@@ -88,7 +88,7 @@ TEST(SegmentCli, SecondRunSkipsFinishedImages) {
   test::TempDir dir;
   write_image(dir.file("in/a.png"), synthetic_tile(1));
   write_image(dir.file("in/b.png"), synthetic_tile(2));
-  std::string args = "segment --input " + dir.file("in") + " --out " + dir.file("out");
+  std::string args = "segment --model classical --input " + dir.file("in") + " --out " + dir.file("out");
   ASSERT_EQ(run(args).code, 0);
   auto before = fs::last_write_time(dir.file("out/a.geojson"));
   fs::remove(dir.file("out/b_nuclei.csv"));  // as if interrupted between two outputs of b
@@ -106,7 +106,7 @@ TEST(SegmentCli, BadImageInAFolderIsListedAndTheOthersAreDone) {
   test::TempDir dir;
   write_image(dir.file("in/good.png"), synthetic_tile(2));
   write_file_atomic(dir.file("in/bad.png"), "not an image");
-  Result r = run("segment --input " + dir.file("in") + " --out " + dir.file("out"));
+  Result r = run("segment --model classical --input " + dir.file("in") + " --out " + dir.file("out"));
   EXPECT_EQ(r.code, 1) << r.out;
   EXPECT_TRUE(contains(r.out, "1 of 2 images failed:")) << r.out;
   EXPECT_TRUE(contains(r.out, "  " + dir.file("in/bad.png") + ": cannot decode")) << r.out;
@@ -119,10 +119,10 @@ TEST(SegmentCli, BadImageInAFolderIsListedAndTheOthersAreDone) {
 TEST(SegmentCli, SingleBadOrMissingFileIsOneLineExitOne) {
   test::TempDir dir;
   write_file_atomic(dir.file("bad.jpg"), "not a jpeg");
-  Result r = run("segment --input " + dir.file("bad.jpg") + " --out " + dir.file("out"));
+  Result r = run("segment --model classical --input " + dir.file("bad.jpg") + " --out " + dir.file("out"));
   EXPECT_EQ(r.code, 1);
   EXPECT_TRUE(contains(r.out, "bad.jpg: cannot decode")) << r.out;
-  r = run("--quiet segment --input " + dir.file("missing.png") + " --out " + dir.file("out"));
+  r = run("--quiet segment --model classical --input " + dir.file("missing.png") + " --out " + dir.file("out"));
   EXPECT_EQ(r.code, 1);
   EXPECT_EQ(r.out, "nucleisam: " + dir.file("missing.png") + ": no such file or folder\n");
 }
@@ -130,7 +130,7 @@ TEST(SegmentCli, SingleBadOrMissingFileIsOneLineExitOne) {
 TEST(SegmentCli, BlankImageGivesZeroNucleiNotAnError) {
   test::TempDir dir;
   write_image(dir.file("glass.png"), Image(50, 70, 3, 250));
-  Result r = run("segment --input " + dir.file("glass.png") + " --out " + dir.file("out"));
+  Result r = run("segment --model classical --input " + dir.file("glass.png") + " --out " + dir.file("out"));
   EXPECT_EQ(r.code, 0) << r.out;
   EXPECT_TRUE(contains(r.out, "no tissue found")) << r.out;
   EXPECT_EQ(counts(dir.file("out"), "glass"), (std::array<size_t, 3>{0, 0, 0}));
@@ -139,16 +139,16 @@ TEST(SegmentCli, BlankImageGivesZeroNucleiNotAnError) {
 TEST(SegmentCli, FormatsSelectOutputsAndUsageErrorsExitTwo) {
   test::TempDir dir;
   write_image(dir.file("t.png"), synthetic_tile(1));
-  Result r = run("segment --input " + dir.file("t.png") + " --out " + dir.file("out") + " --formats csv");
+  Result r = run("segment --model classical --input " + dir.file("t.png") + " --out " + dir.file("out") + " --formats csv");
   EXPECT_EQ(r.code, 0) << r.out;
   EXPECT_TRUE(fs::exists(dir.file("out/t_nuclei.csv")));
   EXPECT_FALSE(fs::exists(dir.file("out/t.geojson")));
-  EXPECT_EQ(run("segment --input " + dir.file("t.png") + " --out " + dir.file("o") + " --formats csv,svg").code, 2);
+  EXPECT_EQ(run("segment --model classical --input " + dir.file("t.png") + " --out " + dir.file("o") + " --formats csv,svg").code, 2);
   EXPECT_EQ(run("segment --input " + dir.file("t.png") + " --out " + dir.file("o") + " --model unet").code, 2);
-  EXPECT_EQ(run("segment --input " + dir.file("t.png")).code, 2);  // --out missing
+  EXPECT_EQ(run("segment --model classical --input " + dir.file("t.png")).code, 2);  // --out missing
   write_image(dir.file("in/x.png"), synthetic_tile(1));
   write_image(dir.file("in/x.jpg"), synthetic_tile(1));
-  r = run("segment --input " + dir.file("in") + " --out " + dir.file("o"));
+  r = run("segment --model classical --input " + dir.file("in") + " --out " + dir.file("o"));
   EXPECT_EQ(r.code, 2);
   EXPECT_TRUE(contains(r.out, "share the name \"x\"")) << r.out;
 }
@@ -156,12 +156,12 @@ TEST(SegmentCli, FormatsSelectOutputsAndUsageErrorsExitTwo) {
 TEST(SegmentCli, TiledRunStitchesNucleiOnce) {
   test::TempDir dir;
   write_image(dir.file("t.png"), synthetic_tile(4));  // 160 x 60: discs at x = 30, 60, 90, 120
-  Result r = run("segment --input " + dir.file("t.png") + " --out " + dir.file("out") +
+  Result r = run("segment --model classical --input " + dir.file("t.png") + " --out " + dir.file("out") +
                  " --tile-size 48 --tile-overlap 40");
   EXPECT_EQ(r.code, 0) << r.out;
   EXPECT_TRUE(contains(r.out, "t.png: 4 nuclei")) << r.out;
   EXPECT_EQ(counts(dir.file("out"), "t"), (std::array<size_t, 3>{4, 4, 4}));
-  r = run("segment --input " + dir.file("t.png") + " --out " + dir.file("o2") + " --tile-size 48 --tile-overlap 48");
+  r = run("segment --model classical --input " + dir.file("t.png") + " --out " + dir.file("o2") + " --tile-size 48 --tile-overlap 48");
   EXPECT_EQ(r.code, 2) << r.out;
   EXPECT_TRUE(contains(r.out, "tile overlap")) << r.out;
 }

@@ -31,8 +31,8 @@ std::string make_recipe(const TempDir& dir, const std::string& extra_train = "")
   fixtures::SyntheticNuclei syn(4, 64);
   for (size_t i = 0; i < syn.size(); ++i) {
     data::Sample s = syn.get(i);
-    write_image(dir.file("data/images/" + s.name + ".png"), s.image);
-    write_label_map(dir.file("data/labels/" + s.name + ".png"), s.instances);
+    io::write_image(dir.file("data/images/" + s.name + ".png"), s.image);
+    io::write_label_map(dir.file("data/labels/" + s.name + ".png"), s.instances);
   }
   const std::string recipe = dir.file("recipe.json");
   std::ofstream(recipe) << R"({

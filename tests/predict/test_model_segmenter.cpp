@@ -106,7 +106,7 @@ TEST(ModelSegmenter, FindModelFileExplainsWhereItLooked) {
   try {
     predict::find_model_file("no-such-model-name");
     FAIL();
-  } catch (const IoError& e) {
+  } catch (const OptionError& e) {
     EXPECT_NE(std::string(e.what()).find("no-such-model-name"), std::string::npos);
     EXPECT_NE(std::string(e.what()).find("looked in"), std::string::npos);
   }

@@ -53,7 +53,8 @@ class ModelSegmenter : public infer::Segmenter {
 // The file of a model given by path or by the name of a shipped model ("he-nuclei"): a path that
 // exists is used as is; a name is looked up as <name>.safetensors in $NUCLEISAM_MODELS, then in
 // the models/ folder next to the executable's parent (an installed or built tree), then in the
-// source tree's models/. Throws IoError listing where it looked.
+// source tree's models/. A missing path is an IoError; an unknown name an OptionError listing where
+// it looked.
 std::string find_model_file(const std::string& name_or_path);
 
 }  // namespace nucleisam::predict
