@@ -12,9 +12,11 @@
 #include <cstdio>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "nucleisam/cpu_features.h"
+#include "nucleisam/threads.h"
 #include "nucleisam/models/heads.h"
 #include "nucleisam/models/segmentation_model.h"
 #include "nucleisam/train/losses.h"
@@ -43,6 +45,9 @@ int main(int argc, char** argv) {
   const int steps = argc > 5 ? std::stoi(argv[5]) : 5;
   const auto precisions = split(argc > 6 ? argv[6] : "fp32,bf16");
   const auto layouts = split(argc > 7 ? argv[7] : "nchw,nhwc");
+  const int threads = argc > 8 ? std::stoi(argv[8]) : static_cast<int>(std::thread::hardware_concurrency());
+  torch::set_num_threads(std::max(1, threads));
+  limit_blas_threads(std::max(1, threads));
   std::printf("CPU: %s, %d threads\n", cpu_features().summary().c_str(), torch::get_num_threads());
   std::printf("%s width %d, batch %d, %dx%d, three-class + distance heads, dice+focal loss, Adam\n", arch.c_str(),
               width, batch, size, size);

@@ -9,4 +9,7 @@ namespace nucleisam {
 // Returns true when a BLAS thread control was found and called.
 bool limit_blas_threads(int threads);
 
+// The number of CPUs this process may run on (its affinity mask, as `nproc` counts), at least 1.
+int available_cpus();
+
 }  // namespace nucleisam

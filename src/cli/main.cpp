@@ -86,10 +86,13 @@ int run_main(int argc, char** argv) {
   if (g_options.quiet) log::set_level(log::Level::quiet);
   else if (g_options.verbosity >= 2) log::set_level(log::Level::debug);
   else log::set_level(log::Level::info);
-  if (g_options.threads > 0) {
-    torch::set_num_threads(g_options.threads);
-    limit_blas_threads(g_options.threads);
-    cv::setNumThreads(g_options.threads);
+  {
+    // Debian's LibTorch starts with one intra-op thread whatever the machine: "all cores" must be
+    // asked for explicitly (the CPUs this process may run on, as nproc counts them).
+    const int threads = g_options.threads > 0 ? g_options.threads : available_cpus();
+    torch::set_num_threads(threads);
+    limit_blas_threads(threads);
+    cv::setNumThreads(threads);
   }
 
   for (auto* sub : app.get_subcommands()) {
