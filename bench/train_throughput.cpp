@@ -3,7 +3,6 @@
 // step, per precision and memory format. Prints samples/s (median of timed steps) and peak RSS.
 //   bench_train_throughput [arch] [width] [batch] [size] [steps] [precisions] [layouts]
 //   bench_train_throughput eunet3plus 32 16 256 5 fp32,bf16 nchw,nhwc
-#include <ATen/autocast_mode.h>
 #include <sys/resource.h>
 #include <torch/torch.h>
 
@@ -17,6 +16,7 @@
 
 #include "nucleisam/cpu_features.h"
 #include "nucleisam/threads.h"
+#include "nucleisam/models/autocast.h"
 #include "nucleisam/models/heads.h"
 #include "nucleisam/models/segmentation_model.h"
 #include "nucleisam/train/losses.h"
@@ -74,14 +74,9 @@ int main(int argc, char** argv) {
       for (int s = 0; s < steps + 1; ++s) {
         const auto t0 = std::chrono::steady_clock::now();
         torch::Tensor logits;
-        if (precision == "bf16") {
-          at::autocast::set_cpu_enabled(true);
-          at::autocast::set_autocast_cpu_dtype(at::kBFloat16);
-        }
-        logits = net->forward(x, guidance);
-        if (precision == "bf16") {
-          at::autocast::set_cpu_enabled(false);
-          at::autocast::clear_cache();
+        {
+          models::Bf16AutocastScope autocast(precision == "bf16");
+          logits = net->forward(x, guidance);
         }
         logits = logits.to(torch::kFloat32);
         torch::Tensor loss = train::dice_focal_loss(logits.narrow(1, 0, 3), target, {}, train::DiceVariant::standard, 2.0) +

@@ -1,8 +1,6 @@
 // Window-by-window network inference with blended overlaps (see model_segmenter.h).
 #include "nucleisam/predict/model_segmenter.h"
 
-#include <ATen/autocast_mode.h>
-
 #include <unistd.h>
 
 #include <algorithm>
@@ -11,6 +9,7 @@
 
 #include "nucleisam/tile_plan.h"
 #include "nucleisam/errors.h"
+#include "nucleisam/models/autocast.h"
 
 namespace nucleisam::predict {
 using namespace nucleisam::infer;
@@ -119,20 +118,8 @@ HeadMaps ModelSegmenter::predict(const Image& original) {
     torch::Tensor input = ((rgb - mean) / stdv).contiguous(torch::MemoryFormat::ChannelsLast);
     torch::Tensor logits;
     {
-      if (bf16) {
-        at::autocast::set_cpu_enabled(true);
-        at::autocast::set_autocast_cpu_dtype(at::kBFloat16);
-      }
-      try {
-        logits = network_->forward(input, guidance);
-      } catch (...) {
-        if (bf16) at::autocast::set_cpu_enabled(false);
-        throw;
-      }
-      if (bf16) {
-        at::autocast::set_cpu_enabled(false);
-        at::autocast::clear_cache();
-      }
+      models::Bf16AutocastScope autocast(bf16);
+      logits = network_->forward(input, guidance);
     }
     logits = logits.to(torch::kFloat32);
     if (logits.size(1) != channels)

@@ -1,8 +1,6 @@
 // The training loop, checkpoints and resume (see trainer.h).
 #include "nucleisam/train/trainer.h"
 
-#include <ATen/autocast_mode.h>
-
 #include <chrono>
 #include <cmath>
 #include <filesystem>
@@ -14,6 +12,7 @@
 #include "nucleisam/data/sampler.h"
 #include "nucleisam/errors.h"
 #include "nucleisam/log.h"
+#include "nucleisam/models/autocast.h"
 #include "nucleisam/progress.h"
 
 namespace nucleisam::train {
@@ -23,29 +22,6 @@ namespace {
 const char* kLogHeader =
     "kind,epoch,step,lr,loss,loss_three_class,loss_distance,loss_classes,val_dice,val_iou,val_aji,val_pq,"
     "val_score,seconds";
-
-// CPU autocast to bfloat16 for the forward pass; restores the previous state on exit.
-class AutocastScope {
- public:
-  explicit AutocastScope(bool enabled) : enabled_(enabled) {
-    if (!enabled_) return;
-    previous_ = at::autocast::is_cpu_enabled();
-    at::autocast::set_cpu_enabled(true);
-    at::autocast::set_autocast_cpu_dtype(at::kBFloat16);
-    at::autocast::increment_nesting();
-  }
-  ~AutocastScope() {
-    if (!enabled_) return;
-    if (at::autocast::decrement_nesting() == 0) at::autocast::clear_cache();
-    at::autocast::set_cpu_enabled(previous_);
-  }
-  AutocastScope(const AutocastScope&) = delete;
-  AutocastScope& operator=(const AutocastScope&) = delete;
-
- private:
-  bool enabled_;
-  bool previous_ = false;
-};
 
 std::string format_value(double v) {
   if (std::isnan(v)) return "";
@@ -258,7 +234,7 @@ TrainResult Trainer::run(int64_t stop_after_steps) {
       }
       torch::Tensor logits;
       {
-        AutocastScope autocast(bf16);
+        models::Bf16AutocastScope autocast(bf16);
         logits = network_->forward(images, guidance);
       }
       ObjectiveTerms terms = objective(logits, targets, config_.card.heads, config_.loss);
