@@ -42,4 +42,10 @@ struct DataError : Error {
   using Error::Error;
 };
 
+// Multi-process training failed: the rendezvous did not complete, or another process stopped
+// answering (it died, or a collective timed out).
+struct DistributedError : Error {
+  using Error::Error;
+};
+
 }  // namespace nucleisam

@@ -20,6 +20,7 @@
 #include "nucleisam/predict/model_segmenter.h"
 #include "nucleisam/predict/sam_guidance.h"
 #include "nucleisam/train/dataset_split.h"
+#include "nucleisam/train/distributed.h"
 #include "nucleisam/train/trainer.h"
 
 namespace nucleisam::cli {
@@ -29,6 +30,8 @@ using nlohmann::json;
 
 struct TrainArgs {
   std::string config, out, resume;
+  bool distributed = false;
+  double distributed_timeout = 1800;
 };
 
 // Reads `key` of object `j` into `value` when present, with a clear message for a wrong type.
@@ -64,15 +67,20 @@ std::string scalar_text(const json& v, const std::string& where) {
 struct DataSpec {
   std::string path, format = "auto";
   std::vector<std::string> include, exclude;
+  int repeat = 1;             // each sample this many times per epoch (weights datasets against each other)
+  bool keep_classes = true;   // false: train class-agnostic on a classed dataset
 };
 
 DataSpec parse_data_spec(const json& j, const std::string& where, const fs::path& base) {
-  reject_unknown(j, {"path", "format", "include", "exclude"}, where);
+  reject_unknown(j, {"path", "format", "include", "exclude", "repeat", "classes"}, where);
   DataSpec d;
   read(j, "path", d.path, where);
   read(j, "format", d.format, where);
   read(j, "include", d.include, where);
   read(j, "exclude", d.exclude, where);
+  read(j, "repeat", d.repeat, where);
+  read(j, "classes", d.keep_classes, where);
+  if (d.repeat < 1) throw UsageError(where + ": 'repeat' must be at least 1");
   if (d.path.empty()) throw UsageError(where + ": 'path' is required");
   fs::path p(d.path);
   if (p.is_relative()) p = base / p;
@@ -81,13 +89,17 @@ DataSpec parse_data_spec(const json& j, const std::string& where, const fs::path
 }
 
 json data_spec_json(const DataSpec& d) {
-  return {{"path", d.path}, {"format", d.format}, {"include", d.include}, {"exclude", d.exclude}};
+  return {{"path", d.path},       {"format", d.format}, {"include", d.include},
+          {"exclude", d.exclude}, {"repeat", d.repeat}, {"classes", d.keep_classes}};
 }
 
 std::shared_ptr<const data::Dataset> open_spec(const DataSpec& d) {
   std::shared_ptr<const data::Dataset> ds = data::open_dataset(d.path, d.format);
-  if (d.include.empty() && d.exclude.empty()) return ds;
-  return std::make_shared<train::SubsetDataset>(ds, d.include, d.exclude, d.path);
+  if (!d.include.empty() || !d.exclude.empty())
+    ds = std::make_shared<train::SubsetDataset>(ds, d.include, d.exclude, d.path);
+  if (!d.keep_classes) ds = std::make_shared<train::ClassAgnosticDataset>(ds);
+  if (d.repeat > 1) ds = std::make_shared<train::RepeatedDataset>(ds, d.repeat);
+  return ds;
 }
 
 // Everything the command needs, parsed from a recipe (and written back, resolved).
@@ -113,7 +125,7 @@ Recipe parse_recipe(const json& j, const std::string& where, const fs::path& bas
   read(j, "threads", r.threads, where);
 
   const json model = j.value("model", json::object());
-  reject_unknown(model, {"arch", "options", "distance_head", "classes"}, where + " model");
+  reject_unknown(model, {"arch", "options", "distance_head", "classes", "init_from"}, where + " model");
   read(model, "arch", card.arch, where + " model");
   if (card.arch.empty()) throw UsageError(where + ": model 'arch' is required (" + [] {
                                             std::string s;
@@ -128,6 +140,12 @@ Recipe parse_recipe(const json& j, const std::string& where, const fs::path& bas
   }
   read(model, "distance_head", card.heads.distance, where + " model");
   read(model, "classes", r.classes, where + " model");
+  read(model, "init_from", c.init_from, where + " model");
+  if (!c.init_from.empty()) {
+    fs::path p(c.init_from);
+    if (p.is_relative()) p = base / p;
+    c.init_from = fs::weakly_canonical(p).string();
+  }
 
   const json data = j.value("data", json::object());
   reject_unknown(data, {"train", "validation", "crop_size", "crops_per_image", "rfs_threshold", "mpp", "augment"},
@@ -166,11 +184,12 @@ Recipe parse_recipe(const json& j, const std::string& where, const fs::path& bas
 
   const json t = j.value("train", json::object());
   reject_unknown(t, {"epochs", "batch_size", "lr", "weight_decay", "schedule", "warmup_steps", "final_lr_ratio",
-                     "step_epochs", "step_gamma", "precision", "channels_last", "seed", "checkpoint_every",
+                     "step_epochs", "step_gamma", "precision", "channels_last", "seed", "checkpoint_every", "micro_batches",
                      "log_every", "loader_threads", "validate_every", "best_metric"},
                  where + " train");
   read(t, "epochs", c.epochs, where);
   read(t, "batch_size", c.batch_size, where);
+  read(t, "micro_batches", c.micro_batches, where);
   read(t, "lr", c.lr, where);
   read(t, "weight_decay", c.weight_decay, where);
   read(t, "schedule", c.schedule.kind, where);
@@ -227,7 +246,9 @@ Recipe parse_recipe(const json& j, const std::string& where, const fs::path& bas
   r.resolved = {
       {"name", card.name},
       {"threads", r.threads},
-      {"model", {{"arch", card.arch}, {"options", opts}, {"distance_head", card.heads.distance}, {"classes", r.classes}}},
+      {"model",
+       {{"arch", card.arch}, {"options", opts}, {"distance_head", card.heads.distance}, {"classes", r.classes},
+        {"init_from", c.init_from}}},
       {"data",
        {{"train", train_list},
         {"validation", r.validation ? data_spec_json(*r.validation) : json(nullptr)},
@@ -243,7 +264,8 @@ Recipe parse_recipe(const json& j, const std::string& where, const fs::path& bas
           {"hue", a.color.hue}, {"stain_probability", a.stain_probability}, {"stain_alpha", a.stain.alpha},
           {"stain_beta", a.stain.beta}}}}},
       {"train",
-       {{"epochs", c.epochs}, {"batch_size", c.batch_size}, {"lr", c.lr}, {"weight_decay", c.weight_decay},
+       {{"epochs", c.epochs}, {"batch_size", c.batch_size}, {"micro_batches", c.micro_batches}, {"lr", c.lr},
+        {"weight_decay", c.weight_decay},
         {"schedule", c.schedule.kind}, {"warmup_steps", c.schedule.warmup_steps},
         {"final_lr_ratio", c.schedule.final_ratio}, {"step_epochs", c.schedule.step_epochs},
         {"step_gamma", c.schedule.step_gamma}, {"precision", c.precision}, {"channels_last", c.channels_last},
@@ -300,13 +322,23 @@ train::Validator make_validator(std::shared_ptr<const data::Dataset> validation,
 }
 
 int run_training(const std::string& run_dir, const json& recipe_json, const std::string& recipe_source,
-                 const fs::path& base, bool resume) {
+                 const fs::path& base, bool resume, const TrainArgs& args) {
   Recipe r = parse_recipe(recipe_json, recipe_source, base);
+  train::DataParallel parallel;
+  if (args.distributed) {
+    const train::DistributedSetup setup = train::distributed_setup_from_environment();
+    if (setup.rank != 0) log::set_level(global_options().quiet ? log::Level::quiet : log::Level::warn);
+    log::info("train: rank ", setup.rank, " of ", setup.world_size, " (", setup.source, "), rendezvous at ",
+              setup.master_addr, ":", setup.master_port);
+    parallel.group = std::make_shared<train::ProcessGroup>(
+        setup, std::chrono::milliseconds(static_cast<int64_t>(args.distributed_timeout * 1000)));
+  }
+  const bool writer = parallel.rank() == 0;
   if (resume && r.threads > 0 && global_options().threads > 0 && global_options().threads != r.threads)
     log::warn("train: the run used --threads ", r.threads, "; resuming with ", global_options().threads,
               " gives the same model only up to floating-point rounding");
   if (r.threads > 0 && global_options().threads == 0) torch::set_num_threads(r.threads);
-  if (!resume) {
+  if (!resume && writer) {
     r.resolved["threads"] = global_options().threads > 0 ? global_options().threads : torch::get_num_threads();
     fs::create_directories(run_dir);
     write_file_atomic(run_dir + "/config.json", r.resolved.dump(2) + "\n");
@@ -329,6 +361,7 @@ int run_training(const std::string& run_dir, const json& recipe_json, const std:
     return s;
   }();
   card.info["train_samples"] = std::to_string(train_set->size());
+  if (!r.config.init_from.empty()) card.info["initialised_from"] = fs::path(r.config.init_from).filename().string();
   card.info["precision"] = r.config.precision;
 
   // SAM guidance: one frozen encoder shared by training batches and validation windows.
@@ -351,20 +384,20 @@ int run_training(const std::string& run_dir, const json& recipe_json, const std:
   }
 
   train::Validator validator;
-  if (r.validation) {
+  if (r.validation && writer) {  // rank 0 validates; the others go on to the next epoch
     std::shared_ptr<const data::Dataset> val = open_spec(*r.validation);
     log::info("train: ", train_set->size(), " training images, ", val->size(), " validation images");
     validator = make_validator(val, r.config.precision, window_guidance);
-  } else {
+  } else if (!r.validation) {
     log::info("train: ", train_set->size(), " training images, no validation (the last epoch is exported)");
   }
   log::info("train: ", card.arch, ", precision ", r.config.precision, " on ", cpu_features().summary(), ", ",
             torch::get_num_threads(), " threads");
-  train::Trainer trainer(r.config, *train_set, run_dir, validator, batch_guidance);
+  train::Trainer trainer(r.config, *train_set, run_dir, validator, batch_guidance, parallel);
   train::TrainResult result = trainer.run();
   log::info("train: done, ", result.steps, " steps; model in ", result.model_path,
             result.best_epoch > 0 ? " (best epoch " + std::to_string(result.best_epoch) + ")" : "");
-  std::cout << result.model_path << '\n';
+  if (writer) std::cout << result.model_path << '\n';
   return 0;
 }
 
@@ -375,20 +408,26 @@ CommandRegistration reg(
       app.add_option("-c,--config", a->config, "Training recipe (JSON); see configs/ and docs/training.md");
       app.add_option("-o,--out", a->out, "Run folder (checkpoints, log.csv, best.safetensors)");
       app.add_option("--resume", a->resume, "Run folder to continue (reads its config.json and last.ckpt)");
+      app.add_flag("--distributed", a->distributed,
+                   "Run as one process of several (data parallel, c10d/Gloo): reads RANK, WORLD_SIZE, MASTER_ADDR, "
+                   "MASTER_PORT (or Slurm's SLURM_PROCID, SLURM_NTASKS); see docs/training.md");
+      app.add_option("--distributed-timeout", a->distributed_timeout,
+                     "Seconds to wait for the other processes (rendezvous, each collective) before stopping with an error")
+          ->check(CLI::PositiveNumber);
       return [a]() {
         if (!a->resume.empty()) {
           if (!a->config.empty() || !a->out.empty())
             throw UsageError("train: --resume takes the run folder alone (its config.json is the recipe)");
           const std::string cfg = a->resume + "/config.json";
           if (!fs::exists(cfg)) throw UsageError(a->resume + ": not a training run folder (no config.json)");
-          return run_training(a->resume, read_json_file(cfg), cfg, fs::current_path(), true);
+          return run_training(a->resume, read_json_file(cfg), cfg, fs::current_path(), true, *a);
         }
         if (a->config.empty() || a->out.empty())
           throw UsageError("train: give --config and --out, or --resume <run folder>");
         if (fs::exists(a->out + "/last.ckpt"))
           throw UsageError(a->out + ": holds a training run already; continue it with --resume " + a->out +
                            " or choose another --out");
-        return run_training(a->out, read_json_file(a->config), a->config, fs::current_path(), false);
+        return run_training(a->out, read_json_file(a->config), a->config, fs::current_path(), false, *a);
       };
     });
 

@@ -104,6 +104,9 @@ DataLoader::DataLoader(const Dataset& dataset, std::vector<size_t> order, Loader
                       std::to_string(dataset_.size()) + " samples");
   batch_count_ = config_.drop_last ? order_.size() / config_.batch_size
                                    : (order_.size() + config_.batch_size - 1) / config_.batch_size;
+  if (!config_.positions.empty() && config_.positions.size() != order_.size())
+    throw DataError("data loader: " + std::to_string(config_.positions.size()) + " positions for " +
+                    std::to_string(order_.size()) + " samples");
   if (config_.prefetch == 0) config_.prefetch = 1;
   for (int t = 0; t < config_.threads; ++t) workers_.emplace_back([this] { work(); });
 }
@@ -126,7 +129,8 @@ Batch DataLoader::build(size_t b) const {
     Sample s = dataset_.get(order_[k]);
     if (config_.augment) {
       // Seeded by the sample's position in the epoch: independent of threads and timing.
-      std::mt19937_64 rng(mix_seed(config_.seed, config_.epoch, k));
+      const size_t position = config_.positions.empty() ? k : config_.positions[k];
+      std::mt19937_64 rng(mix_seed(config_.seed, config_.epoch, position));
       s = augment(s, config_.augmentation, rng);
     }
     samples.push_back(std::move(s));

@@ -77,4 +77,28 @@ std::string ConcatDataset::name(size_t i) const {
   return parts_[k]->name(j);
 }
 
+RepeatedDataset::RepeatedDataset(std::shared_ptr<const data::Dataset> base, int times)
+    : base_(std::move(base)), times_(times > 0 ? static_cast<size_t>(times) : 0) {
+  if (times <= 0) throw DataError("a dataset repeat must be at least 1 (got " + std::to_string(times) + ")");
+}
+
+data::Sample RepeatedDataset::get(size_t i) const {
+  data::Sample s = base_->get(i % base_->size());
+  s.name = name(i);
+  return s;
+}
+
+std::string RepeatedDataset::name(size_t i) const {
+  if (i >= size()) throw DataError("sample index " + std::to_string(i) + " is past the end of the repeated dataset");
+  const size_t copy = i / base_->size();
+  return base_->name(i % base_->size()) + (copy ? "#" + std::to_string(copy) : "");
+}
+
+data::Sample ClassAgnosticDataset::get(size_t i) const {
+  data::Sample s = base_->get(i);
+  s.classes.clear();
+  s.classed = false;
+  return s;
+}
+
 }  // namespace nucleisam::train

@@ -14,6 +14,7 @@
 #include "nucleisam/log.h"
 #include "nucleisam/models/autocast.h"
 #include "nucleisam/progress.h"
+#include "nucleisam/weights/state_dict.h"
 
 namespace nucleisam::train {
 namespace fs = std::filesystem;
@@ -60,24 +61,78 @@ void truncate_log(const std::string& path, int64_t step) {
 
 }  // namespace
 
+size_t initialise_from(models::SegmentationNetworkImpl& network, const std::string& path,
+                       std::vector<std::string>* kept_random) {
+  const weights::StateDict state = weights::read_checkpoint(path);
+  std::map<std::string, const torch::Tensor*> by_name;
+  for (const auto& [name, tensor] : state.entries) by_name[name] = &tensor;
+  size_t copied = 0;
+  int64_t weights_total = 0, weights_copied = 0;
+  torch::NoGradGuard no_grad;
+  auto visit = [&](const std::string& name, torch::Tensor& target, bool parameter) {
+    if (parameter) weights_total += target.numel();
+    auto it = by_name.find(name);
+    if (it == by_name.end() || it->second->sizes() != target.sizes() ||
+        it->second->is_floating_point() != target.is_floating_point()) {
+      if (kept_random) kept_random->push_back(name);
+      return;
+    }
+    target.copy_(*it->second);
+    ++copied;
+    if (parameter) weights_copied += target.numel();
+  };
+  for (auto& item : network.named_parameters()) visit(item.key(), item.value(), true);
+  for (auto& item : network.named_buffers()) visit(item.key(), item.value(), false);
+  // A new head on a trained backbone matches almost everything; another architecture or width
+  // matches at most a few biases by chance.
+  if (weights_copied * 2 < weights_total)
+    throw CheckpointError(path + ": matches only " + std::to_string(weights_copied) + " of the " +
+                          std::to_string(weights_total) +
+                          " weights (by name and shape) of the network being trained; is it another architecture "
+                          "or width?");
+  return copied;
+}
+
 Trainer::Trainer(TrainConfig config, const data::Dataset& train, std::string run_dir, Validator validate,
-                 GuidanceProvider guidance)
+                 GuidanceProvider guidance, DataParallel parallel)
     : config_(std::move(config)),
       train_(train),
       run_dir_(std::move(run_dir)),
       validate_(std::move(validate)),
-      guidance_(std::move(guidance)) {
+      guidance_(std::move(guidance)),
+      parallel_(std::move(parallel)) {
   if (config_.epochs <= 0) throw ModelError("training: epochs must be positive");
   if (config_.batch_size <= 0) throw ModelError("training: batch_size must be positive");
+  if (config_.micro_batches <= 0) throw ModelError("training: micro_batches must be positive");
+  const int shards = parallel_.world_size() * config_.micro_batches;
+  if (config_.batch_size % shards != 0)
+    throw ModelError("training: batch_size " + std::to_string(config_.batch_size) + " is not a multiple of " +
+                     std::to_string(parallel_.world_size()) + " processes x " + std::to_string(config_.micro_batches) +
+                     " micro-batches");
   if (config_.crops_per_image <= 0) throw ModelError("training: crops_per_image must be positive");
   if (config_.precision != "fp32" && config_.precision != "bf16")
     throw ModelError("training: precision must be fp32 or bf16 (got '" + config_.precision + "')");
   if (train_.size() == 0) throw DataError("training: the training set is empty");
   torch::manual_seed(config_.seed);  // the initial weights are a function of the seed alone
   network_ = models::build_network(config_.card);
+  if (!config_.init_from.empty() && !fs::exists(run_dir_ + "/last.ckpt")) {  // a resumed run has its own
+    std::vector<std::string> kept;
+    const size_t copied = initialise_from(*network_, config_.init_from, &kept);
+    std::string listed;
+    for (size_t i = 0; i < kept.size() && i < 6; ++i) listed += (i ? ", " : "") + kept[i];
+    if (kept.size() > 6) listed += ", ...";
+    log::info("train: initialised ", copied, " tensors from ", config_.init_from,
+              kept.empty() ? std::string() : "; " + std::to_string(kept.size()) + " kept random (" + listed + ")");
+  }
   if (config_.augment.crop_size <= 0 || config_.augment.crop_size % network_->input_multiple() != 0)
     throw ModelError("training: crop size " + std::to_string(config_.augment.crop_size) + " must be a multiple of " +
                      std::to_string(network_->input_multiple()) + " for " + config_.card.arch);
+  if (parallel_.group) {  // every rank starts from rank 0's weights
+    std::vector<torch::Tensor> state;
+    for (auto& p : network_->parameters()) state.push_back(p.data());
+    for (auto& b : network_->buffers()) state.push_back(b);
+    parallel_.group->broadcast(state, 0);
+  }
   if (config_.channels_last)
     for (auto& p : network_->parameters())
       if (p.dim() == 4) p.set_data(p.data().contiguous(torch::MemoryFormat::ChannelsLast));
@@ -97,7 +152,7 @@ Trainer::Trainer(TrainConfig config, const data::Dataset& train, std::string run
     std::vector<double> f = data::repeat_factors(classes, config_.rfs_threshold);
     for (size_t i = 0; i < f.size(); ++i) repeat_[i] *= f[i];
   }
-  fs::create_directories(run_dir_);
+  if (parallel_.rank() == 0) fs::create_directories(run_dir_);
 }
 
 std::vector<size_t> Trainer::epoch_order(int epoch) const {
@@ -172,15 +227,21 @@ TrainResult Trainer::run(int64_t stop_after_steps) {
   int64_t start_batch = 0, step = 0;
   double best = -std::numeric_limits<double>::infinity();
   int best_epoch = -1;
+  const bool writer = parallel_.rank() == 0;  // only rank 0 writes the run folder
   const std::string log_path = run_dir_ + "/log.csv";
   if (load_checkpoint(start_epoch, start_batch, step, best, best_epoch)) {
-    log::info("train: resuming ", run_dir_, " at epoch ", start_epoch + 1, ", step ", step);
-    truncate_log(log_path, step);
-  } else {
+    if (writer) {
+      log::info("train: resuming ", run_dir_, " at epoch ", start_epoch + 1, ", step ", step);
+      truncate_log(log_path, step);
+    }
+  } else if (writer) {
     write_file_atomic(log_path, std::string(kLogHeader) + "\n");
   }
-  std::ofstream log_file(log_path, std::ios::app);
-  if (!log_file) throw IoError(log_path + ": cannot open the training log for writing");
+  std::ofstream log_file;
+  if (writer) {
+    log_file.open(log_path, std::ios::app);
+    if (!log_file) throw IoError(log_path + ": cannot open the training log for writing");
+  }
 
   const bool bf16 = config_.precision == "bf16";
   double total_repeat = 0;
@@ -194,74 +255,126 @@ TrainResult Trainer::run(int64_t stop_after_steps) {
   auto seconds = [&] {
     return std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   };
+  // A global batch is world_size * micro_batches shards; this rank runs shards
+  // rank * micro_batches ... + micro_batches - 1 of each.
+  const int world = parallel_.world_size();
+  const int micro = config_.micro_batches;
+  const int64_t shards = static_cast<int64_t>(world) * micro;
+  const int64_t shard_size = config_.batch_size / shards;
+  std::vector<torch::Tensor> trainable;
+  for (auto& p : network_->parameters())
+    if (p.requires_grad()) trainable.push_back(p);
 
-  Progress progress("train", steps_per_epoch * config_.epochs, "step");
-  progress.set(step);
+  std::unique_ptr<Progress> progress;
+  if (writer) {
+    progress = std::make_unique<Progress>("train", steps_per_epoch * config_.epochs, "step");
+    progress->set(step);
+  }
   TrainResult result;
   for (int epoch = start_epoch; epoch < config_.epochs; ++epoch) {
-    std::vector<size_t> order = epoch_order(epoch);
+    const std::vector<size_t> order = epoch_order(epoch);
+    // This rank's share of the epoch's full global batches, with each sample's epoch position.
+    const int64_t batches = static_cast<int64_t>(order.size()) / config_.batch_size;  // full batches only
+    std::vector<size_t> mine, positions;
+    for (int64_t b = 0; b < batches; ++b)
+      for (int64_t k = 0; k < shard_size * micro; ++k) {
+        const size_t position = static_cast<size_t>(b * config_.batch_size + parallel_.rank() * shard_size * micro + k);
+        mine.push_back(order.at(position));
+        positions.push_back(position);
+      }
     data::LoaderConfig lc;
-    lc.batch_size = static_cast<size_t>(config_.batch_size);
+    lc.batch_size = static_cast<size_t>(shard_size);
     lc.threads = config_.loader_threads;
-    lc.prefetch = 2;
+    lc.prefetch = 2 * static_cast<size_t>(micro);
     lc.seed = config_.seed;
     lc.epoch = static_cast<uint64_t>(epoch);
     lc.drop_last = true;
     lc.augment = true;
     lc.augmentation = config_.augment;
-    data::DataLoader loader(train_, order, lc);
+    lc.positions = positions;
+    data::DataLoader loader(train_, mine, lc);
     data::Batch batch;
     const int64_t first_batch = epoch == start_epoch ? start_batch : 0;
-    for (int64_t b = 0; b < first_batch && loader.next(batch); ++b) {
+    for (int64_t b = 0; b < first_batch * micro && loader.next(batch); ++b) {
     }
     network_->train();
     double sums[4] = {0, 0, 0, 0};
     int64_t counted = 0;
-    for (int64_t b = first_batch; loader.next(batch); ++b) {
-      torch::manual_seed(data::mix_seed(config_.seed, static_cast<uint64_t>(step), 0x5eedULL));
+    double communication = 0;  // seconds in collectives this epoch
+    const double epoch_started = seconds();
+    for (int64_t b = first_batch; b < batches; ++b) {
       const double lr = learning_rate(step, steps_per_epoch);
       for (auto& group : optimizer_->param_groups())
         static_cast<torch::optim::AdamOptions&>(group.options()).lr(lr);
-
-      torch::Tensor images =
-          (torch::from_blob(batch.images.data(), batch.image_shape(), torch::kFloat32) - mean) / stdv;
-      if (config_.channels_last) images = images.contiguous(torch::MemoryFormat::ChannelsLast);
-      BatchTargets targets = targets_from_batch(batch, config_.card.heads);
-      torch::Tensor guidance;
-      if (network_->needs_guidance()) {
-        if (!guidance_) throw ModelError(config_.card.arch + " needs SAM guidance, but none was configured");
-        guidance = guidance_(batch);
+      optimizer_->zero_grad();
+      // Loss terms summed over this rank's shards (each shard's share of the global mean).
+      torch::Tensor terms_sum = torch::zeros({4}, torch::kFloat64);
+      for (int m = 0; m < micro; ++m) {
+        if (!loader.next(batch)) throw DataError("training: the data loader ended early in epoch " + std::to_string(epoch + 1));
+        const int64_t shard = static_cast<int64_t>(parallel_.rank()) * micro + m;
+        // Random draws of the forward pass (dropout) depend on the step and the shard only.
+        torch::manual_seed(data::mix_seed(config_.seed, static_cast<uint64_t>(step), 0x5eedULL + static_cast<uint64_t>(shard)));
+        torch::Tensor images =
+            (torch::from_blob(batch.images.data(), batch.image_shape(), torch::kFloat32) - mean) / stdv;
+        if (config_.channels_last) images = images.contiguous(torch::MemoryFormat::ChannelsLast);
+        BatchTargets targets = targets_from_batch(batch, config_.card.heads);
+        torch::Tensor guidance;
+        if (network_->needs_guidance()) {
+          if (!guidance_) throw ModelError(config_.card.arch + " needs SAM guidance, but none was configured");
+          guidance = guidance_(batch);
+        }
+        torch::Tensor logits;
+        {
+          models::Bf16AutocastScope autocast(bf16);
+          logits = network_->forward(images, guidance);
+        }
+        ObjectiveTerms terms = objective(logits, targets, config_.card.heads, config_.loss);
+        (terms.total / static_cast<double>(shards)).backward();
+        terms_sum[0] += terms.total.item<double>();
+        terms_sum[1] += terms.three_class.item<double>();
+        if (terms.distance.defined()) terms_sum[2] += terms.distance.item<double>();
+        if (terms.classes.defined()) terms_sum[3] += terms.classes.item<double>();
       }
-      torch::Tensor logits;
-      {
-        models::Bf16AutocastScope autocast(bf16);
-        logits = network_->forward(images, guidance);
+      if (parallel_.group) {
+        const auto t0 = std::chrono::steady_clock::now();
+        std::vector<torch::Tensor> grads;
+        for (auto& p : trainable)
+          if (p.grad().defined()) grads.push_back(p.grad());
+        grads.push_back(terms_sum);
+        parallel_.group->all_reduce_sum(grads);
+        communication += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
       }
-      ObjectiveTerms terms = objective(logits, targets, config_.card.heads, config_.loss);
-      const double loss = terms.total.item<double>();
+      terms_sum /= static_cast<double>(shards);
+      const double loss = terms_sum[0].item<double>();
       if (!std::isfinite(loss))
         throw ModelError("training diverged: the loss is " + std::to_string(loss) + " at step " +
                          std::to_string(step) + " (lower the learning rate, or use fp32)");
-      optimizer_->zero_grad();
-      terms.total.backward();
       optimizer_->step();
+      if (parallel_.group) {  // batch-norm statistics: every rank keeps rank 0's, like PyTorch's DDP
+        const auto t0 = std::chrono::steady_clock::now();
+        std::vector<torch::Tensor> buffers;
+        for (auto& t : network_->buffers()) buffers.push_back(t);
+        parallel_.group->broadcast(buffers, 0);
+        communication += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      }
       ++step;
+      const double loss_three_class = terms_sum[1].item<double>();
+      const double loss_distance = config_.card.heads.distance ? terms_sum[2].item<double>() : std::nan("");
+      const double loss_classes = config_.card.heads.num_classes > 0 ? terms_sum[3].item<double>() : std::nan("");
       sums[0] += loss;
-      sums[1] += terms.three_class.item<double>();
-      if (terms.distance.defined()) sums[2] += terms.distance.item<double>();
-      if (terms.classes.defined()) sums[3] += terms.classes.item<double>();
+      sums[1] += loss_three_class;
+      if (config_.card.heads.distance) sums[2] += loss_distance;
+      if (config_.card.heads.num_classes > 0) sums[3] += loss_classes;
       ++counted;
-      progress.advance();
-      if (config_.log_every > 0 && step % config_.log_every == 0) {
+      if (progress) progress->advance();
+      if (writer && config_.log_every > 0 && step % config_.log_every == 0) {
         log_file << "step," << epoch + 1 << ',' << step << ',' << format_value(lr) << ',' << format_value(loss) << ','
-                 << format_value(terms.three_class.item<double>()) << ','
-                 << (terms.distance.defined() ? format_value(terms.distance.item<double>()) : "") << ','
-                 << (terms.classes.defined() ? format_value(terms.classes.item<double>()) : "") << ",,,,,,"
-                 << format_value(seconds()) << '\n';
+                 << format_value(loss_three_class) << ',' << format_value(loss_distance) << ','
+                 << format_value(loss_classes) << ",,,,,," << format_value(seconds()) << '\n';
         log_file.flush();
       }
       const bool stop = stop_after_steps > 0 && step >= stop_after_steps;
-      if (stop || (config_.checkpoint_every > 0 && step % config_.checkpoint_every == 0))
+      if (writer && (stop || (config_.checkpoint_every > 0 && step % config_.checkpoint_every == 0)))
         save_checkpoint(epoch, b + 1, step, best, best_epoch);
       if (stop) {
         result.steps = step;
@@ -271,6 +384,14 @@ TrainResult Trainer::run(int64_t stop_after_steps) {
         return result;
       }
     }
+    if (parallel_.group && counted > 0) {
+      const double spent = seconds() - epoch_started;
+      log::info("train: epoch ", epoch + 1, ": ", counted * config_.batch_size / std::max(spent, 1e-9),
+                " samples/s over ", parallel_.world_size(), " processes; gradient all-reduce and buffer broadcast ",
+                format_value(communication), " s of ", format_value(spent), " s (",
+                format_value(100 * communication / std::max(spent, 1e-9)), "%)");
+    }
+    if (!writer) continue;  // validation, export and checkpoints are rank 0's
 
     // End of the epoch: validate, export the best model, checkpoint.
     std::map<std::string, double> metrics;
@@ -317,7 +438,7 @@ TrainResult Trainer::run(int64_t stop_after_steps) {
     log_file.flush();
     save_checkpoint(epoch + 1, 0, step, best, best_epoch);
   }
-  progress.finish();
+  if (progress) progress->finish();
   result.steps = step;
   result.epochs_done = config_.epochs;
   result.best_score = best;

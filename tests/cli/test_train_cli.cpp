@@ -132,3 +132,35 @@ TEST(TrainCli, BadRecipesAreOneLineUsageErrors) {
   EXPECT_NE(r.out.find("not a training run"), std::string::npos) << r.out;
   EXPECT_FALSE(fs::exists(dir.file("run/last.ckpt")));
 }
+
+TEST(TrainCli, FineTunesFromAModelWithRepeatedDataAndMicroBatches) {
+  TempDir dir;
+  const std::string recipe = make_recipe(dir);
+  auto first = run_cli("--threads 1 train --config " + recipe + " --out " + dir.file("first"));
+  ASSERT_EQ(first.code, 0) << first.out;
+  // The same recipe, started from the first run's model, each image twice per epoch, two micro-batches.
+  std::string text = slurp(recipe);
+  text.replace(text.find("\"options\": {\"width\": 4, \"depth\": 3}"), 0,
+               "\"init_from\": \"" + dir.file("first/best.safetensors") + "\", ");
+  text.replace(text.find("\"exclude\""), 0, "\"repeat\": 2, ");
+  text.replace(text.find("\"batch_size\": 2"), 0, "\"micro_batches\": 2, ");
+  std::ofstream(dir.file("tune.json")) << text;
+  auto tune = run_cli("--threads 1 train --config " + dir.file("tune.json") + " --out " + dir.file("tune"));
+  ASSERT_EQ(tune.code, 0) << tune.out;
+  EXPECT_NE(tune.out.find("6 training images"), std::string::npos) << tune.out;  // 3 images x 2
+  EXPECT_NE(tune.out.find("initialised"), std::string::npos) << tune.out;
+  const std::string config = slurp(dir.file("tune/config.json"));
+  EXPECT_NE(config.find("\"repeat\": 2"), std::string::npos) << config;
+  EXPECT_NE(config.find("\"micro_batches\": 2"), std::string::npos) << config;
+  EXPECT_NE(config.find("first/best.safetensors"), std::string::npos) << config;
+
+  // A missing starting model names the file; --distributed without a launcher names the variables.
+  text.replace(text.find("first/best.safetensors"), 5, "gone_");
+  std::ofstream(dir.file("missing.json")) << text;
+  auto missing = run_cli("train --config " + dir.file("missing.json") + " --out " + dir.file("missing"));
+  EXPECT_NE(missing.code, 0);
+  EXPECT_NE(missing.out.find("gone_/best.safetensors"), std::string::npos) << missing.out;
+  auto alone = run_cli("train --distributed --config " + recipe + " --out " + dir.file("alone"));
+  EXPECT_EQ(alone.code, 2) << alone.out;
+  EXPECT_NE(alone.out.find("WORLD_SIZE"), std::string::npos) << alone.out;
+}

@@ -235,3 +235,28 @@ TEST(Batch, AugmentationCarriesExtrasUnchanged) {
   EXPECT_EQ(o.extras.at("embedding").data, a.extras.at("embedding").data);
   EXPECT_EQ(o.extras.at("presence").shape, a.extras.at("presence").shape);
 }
+
+TEST(Loader, PositionsSeedAugmentationSoAShareMatchesTheWholeEpoch) {
+  MemoryDataset ds(8, 40, 40);
+  LoaderConfig cfg;
+  cfg.batch_size = 1;
+  cfg.threads = 0;
+  cfg.seed = 5;
+  cfg.augmentation.crop_size = 24;
+  cfg.augmentation.rotate_probability = 0.5;
+  DataLoader whole(ds, iota(8), cfg);
+  const std::vector<Batch> all = drain(whole);
+  // The second half of the epoch, loaded alone with its positions, is augmented identically.
+  cfg.positions = {4, 5, 6, 7};
+  DataLoader share(ds, {4, 5, 6, 7}, cfg);
+  const std::vector<Batch> part = drain(share);
+  ASSERT_EQ(part.size(), 4u);
+  for (size_t k = 0; k < 4; ++k) EXPECT_EQ(part[k].images, all[4 + k].images) << k;
+  // Without positions the same samples get the first positions' draws instead.
+  cfg.positions.clear();
+  DataLoader unpositioned(ds, {4, 5, 6, 7}, cfg);
+  EXPECT_NE(drain(unpositioned)[0].images, all[4].images);
+  // A positions list of the wrong length is refused.
+  cfg.positions = {1, 2};
+  EXPECT_THROW(DataLoader(ds, {4, 5, 6, 7}, cfg), DataError);
+}

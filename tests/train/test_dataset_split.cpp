@@ -58,3 +58,35 @@ TEST(SubsetDataset, WildcardPatterns) {
   EXPECT_EQ(ones.name(2), "syn11");
   EXPECT_THROW(train::SubsetDataset(base, {"val*"}, {}, "mem"), DataError);
 }
+
+TEST(RepeatedDataset, CopiesEverySampleWithDistinctNames) {
+  auto base = std::make_shared<fixtures::SyntheticNuclei>(3, 32);
+  train::RepeatedDataset r(base, 3);
+  ASSERT_EQ(r.size(), 9u);
+  EXPECT_EQ(r.name(0), "syn0");
+  EXPECT_EQ(r.name(2), "syn2");
+  EXPECT_EQ(r.name(4), "syn1#1");
+  EXPECT_EQ(r.name(8), "syn2#2");
+  const data::Sample a = base->get(1), b = r.get(7);  // the third copy of syn1
+  EXPECT_EQ(b.name, "syn1#2");
+  EXPECT_EQ(a.image.data, b.image.data);
+  EXPECT_EQ(a.instances.data, b.instances.data);
+  EXPECT_THROW(r.name(9), DataError);
+  EXPECT_THROW(train::RepeatedDataset(base, 0), DataError);
+}
+
+TEST(ClassAgnosticDataset, DropsClassesAndKeepsInstances) {
+  auto classed = std::make_shared<fixtures::SyntheticNuclei>(2, 32, 2);
+  ASSERT_EQ(classed->class_names().size(), 3u);
+  train::ClassAgnosticDataset plain(classed);
+  EXPECT_TRUE(plain.class_names().empty());
+  const data::Sample s = plain.get(1), original = classed->get(1);
+  EXPECT_FALSE(s.classed);
+  EXPECT_TRUE(s.classes.empty());
+  EXPECT_EQ(s.instances.data, original.instances.data);
+  // Now it concatenates with an unclassed dataset, which the classed one alone cannot.
+  auto unclassed = std::make_shared<fixtures::SyntheticNuclei>(2, 32);
+  EXPECT_THROW(train::ConcatDataset({classed, unclassed}), DataError);
+  train::ConcatDataset both({std::make_shared<train::ClassAgnosticDataset>(classed), unclassed});
+  EXPECT_EQ(both.size(), 4u);
+}

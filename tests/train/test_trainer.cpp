@@ -206,3 +206,51 @@ TEST(Trainer, DamagedCheckpointIsACheckpointErrorNamingTheFile) {
   }
   fs::remove_all(dir);
 }
+
+TEST(Trainer, InitialiseFromCopiesMatchingTensorsAndKeepsNewHeadsRandom) {
+  const std::string dir = fresh_dir("init");
+  fs::create_directories(dir);
+  // A class-agnostic model file, then a network with an extra class head initialised from it.
+  models::ModelCard source_card = tiny_config().card;
+  torch::manual_seed(3);
+  models::SegmentationNetwork source = models::build_network(source_card);
+  models::save_model(dir + "/source.safetensors", *source, source_card);
+
+  models::ModelCard target_card = source_card;
+  target_card.heads.num_classes = 3;
+  torch::manual_seed(4);
+  models::SegmentationNetwork target = models::build_network(target_card);
+  const auto before = target->named_parameters();
+  std::map<std::string, torch::Tensor> untouched;
+  for (const auto& item : before) untouched[item.key()] = item.value().clone();
+
+  std::vector<std::string> kept;
+  const size_t copied = train::initialise_from(*target, dir + "/source.safetensors", &kept);
+  const auto src = source->named_parameters();
+  size_t same = 0;
+  for (const auto& item : target->named_parameters()) {
+    const bool in_source = src.contains(item.key()) && src[item.key()].sizes() == item.value().sizes();
+    if (in_source) {
+      EXPECT_TRUE(torch::equal(item.value(), src[item.key()])) << item.key();
+      ++same;
+    } else {
+      EXPECT_TRUE(torch::equal(item.value(), untouched[item.key()])) << item.key();
+      EXPECT_NE(std::find(kept.begin(), kept.end(), item.key()), kept.end()) << item.key();
+    }
+  }
+  EXPECT_GT(same, 0u);
+  EXPECT_LT(same, target->named_parameters().size());  // the class head is new
+  EXPECT_EQ(copied, same + target->named_buffers().size());
+
+  // Another width matches a few biases at most: refused, naming the file.
+  models::ModelCard other = source_card;
+  other.options = {{"width", "6"}, {"depth", "3"}};
+  models::SegmentationNetwork unrelated = models::build_network(other);
+  try {
+    train::initialise_from(*unrelated, dir + "/source.safetensors");
+    FAIL() << "no error";
+  } catch (const CheckpointError& e) {
+    EXPECT_NE(std::string(e.what()).find("source.safetensors"), std::string::npos) << e.what();
+  }
+  fs::remove_all(dir);
+}

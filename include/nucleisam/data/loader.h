@@ -48,6 +48,10 @@ struct LoaderConfig {
   bool drop_last = false;    // drop a final batch smaller than batch_size
   bool augment = true;       // false: samples are used as loaded (they must share one size)
   AugmentConfig augmentation;
+  // The epoch position of each entry of `order`, which seeds its augmentation; empty = 0, 1, 2...
+  // A process that loads only its share of an epoch passes the shared positions, so a sample is
+  // augmented the same whichever process loads it.
+  std::vector<size_t> positions;
 };
 
 // Turns samples of one size into a batch; throws DataError naming the sample whose size differs

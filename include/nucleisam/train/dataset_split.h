@@ -46,4 +46,37 @@ class ConcatDataset : public data::Dataset {
   size_t size_ = 0;
 };
 
+// Every sample of `base` `times` times in a row of copies (index k * base.size() + i is sample i):
+// weights one dataset against another in a concatenation. The trainer draws a different crop and
+// augmentation for each copy. Names get "#k" for copies after the first.
+class RepeatedDataset : public data::Dataset {
+ public:
+  RepeatedDataset(std::shared_ptr<const data::Dataset> base, int times);
+  size_t size() const override { return base_->size() * times_; }
+  data::Sample get(size_t i) const override;
+  std::string name(size_t i) const override;
+  const data::ClassNames& class_names() const override { return base_->class_names(); }
+  std::string format() const override { return base_->format(); }
+
+ private:
+  std::shared_ptr<const data::Dataset> base_;
+  size_t times_;
+};
+
+// `base` with its classes dropped: every nucleus is just a nucleus, so a classed data set (CoNSeP)
+// can train a class-agnostic model together with an unclassed one (MoNuSeg).
+class ClassAgnosticDataset : public data::Dataset {
+ public:
+  explicit ClassAgnosticDataset(std::shared_ptr<const data::Dataset> base) : base_(std::move(base)) {}
+  size_t size() const override { return base_->size(); }
+  data::Sample get(size_t i) const override;
+  std::string name(size_t i) const override { return base_->name(i); }
+  const data::ClassNames& class_names() const override { return none_; }
+  std::string format() const override { return base_->format(); }
+
+ private:
+  std::shared_ptr<const data::Dataset> base_;
+  data::ClassNames none_;
+};
+
 }  // namespace nucleisam::train

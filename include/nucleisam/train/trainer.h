@@ -25,6 +25,7 @@
 #include "nucleisam/data/augment.h"
 #include "nucleisam/data/dataset.h"
 #include "nucleisam/models/model_file.h"
+#include "nucleisam/train/distributed.h"
 #include "nucleisam/train/objective.h"
 
 namespace nucleisam::train {
@@ -42,7 +43,12 @@ struct TrainConfig {
   ObjectiveOptions loss;
   data::AugmentConfig augment;
   int epochs = 50;
-  int batch_size = 16;
+  int batch_size = 16;         // the global batch: over all processes and micro-batches
+  // Each step runs the global batch as this many micro-batches per process, one after another,
+  // summing their gradients (the memory of a smaller batch, the update of the whole one). With P
+  // processes, batch_size must be a multiple of P * micro_batches; P processes with m
+  // micro-batches each compute the update of one process with P * m micro-batches.
+  int micro_batches = 1;
   int crops_per_image = 1;     // each training image appears this many times per epoch
   double rfs_threshold = 0;    // > 0: repeat-factor sampling over classes on top (LVIS t)
   double lr = 1e-3;
@@ -56,7 +62,20 @@ struct TrainConfig {
   int64_t log_every = 10;          // steps
   int validate_every = 1;          // epochs; 0 = never
   std::string best_metric = "aji"; // a key of the validation metrics; larger is better
+  // A model file (.safetensors from save_model, or a run's best.safetensors) whose weights start
+  // the run instead of random ones (fine-tuning, transfer to new data). Every parameter and buffer
+  // whose name and shape match is copied; the rest (e.g. a new class head) keeps its random
+  // initialisation and is listed in the log. A file that matches less than half of the weights is
+  // an error (another architecture or width).
+  std::string init_from;
 };
+
+// Copies into `network` every tensor of `path` whose name and shape match; returns the number of
+// tensors copied and fills `kept_random` with the names of the network's tensors left as they
+// were. CheckpointError naming the file when it cannot be read or matches less than half of the
+// network's weights (counted in elements).
+size_t initialise_from(models::SegmentationNetworkImpl& network, const std::string& path,
+                       std::vector<std::string>* kept_random = nullptr);
 
 // Validation is supplied by the caller (it runs the same segmenter and evaluation as inference),
 // so this core module does not depend on image files or postprocessing. Returns named metrics;
@@ -76,9 +95,14 @@ struct TrainResult {
 
 class Trainer {
  public:
-  // `train` must outlive the trainer. The run folder is created if missing.
+  // `train` must outlive the trainer. The run folder is created if missing. With `parallel`
+  // holding a process group, this trainer is one rank of several: the initial weights come from
+  // rank 0, each rank loads and runs its shards of every global batch, gradients are summed over
+  // the ranks before each update, and only rank 0 validates and writes the run folder (which must
+  // be on a file system every rank can read, for --resume). A run may resume with another number
+  // of processes (the update is the same up to float rounding).
   Trainer(TrainConfig config, const data::Dataset& train, std::string run_dir, Validator validate = {},
-          GuidanceProvider guidance = {});
+          GuidanceProvider guidance = {}, DataParallel parallel = {});
   // Trains to config.epochs, resuming from run_dir/last.ckpt when it exists. `stop_after_steps`
   // > 0 stops (after writing a checkpoint) once that many steps are done in total: tests use it
   // to interrupt a run.
@@ -98,6 +122,7 @@ class Trainer {
   std::string run_dir_;
   Validator validate_;
   GuidanceProvider guidance_;
+  DataParallel parallel_;
   models::SegmentationNetwork network_;
   std::unique_ptr<torch::optim::Adam> optimizer_;
   std::vector<double> repeat_;
