@@ -3,7 +3,10 @@
 // that the peak RSS column belongs to that model alone.
 //
 //   bench_sam_latency [--threads N] [--runs N] [--models vit_b,vit_t,vit_tiny] [--sizes 1024,256]
-//                     [--device cpu|cuda]
+//                     [--device cpu|cuda] [--precisions fp32,bf16]
+//
+// bf16 runs the encoder under bfloat16 autocast as `nucleisam sam --precision bf16` does; the
+// "rel err" column is |e_bf16 - e_fp32| / |e_fp32| of the embeddings of the same input.
 //
 // nucleisam-bench: core
 // vit_tiny is the fixture architecture (E=96, depth 4, 4 heads), for comparison with the Python
@@ -22,6 +25,7 @@
 #include <string>
 #include <vector>
 
+#include "nucleisam/models/autocast.h"
 #include "nucleisam/sam/predictor.h"
 #include "nucleisam/threads.h"
 
@@ -84,7 +88,8 @@ double time_ms(F&& f, const torch::Device& dev) {
   return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
 }
 
-void run_model(const std::string& name, const std::vector<int>& sizes, int runs, const torch::Device& dev) {
+void run_model(const std::string& name, const std::vector<int>& sizes, int runs, const torch::Device& dev,
+               const std::vector<std::string>& precisions) {
   torch::NoGradGuard no_grad;
   torch::manual_seed(0);
   Sam model = make_model(name);
@@ -94,31 +99,43 @@ void run_model(const std::string& name, const std::vector<int>& sizes, int runs,
   for (const auto& p : model->image_encoder()->parameters()) params += p.numel();
   for (int s : sizes) {
     auto x = torch::randn({1, 3, s, s}).to(dev);
-    model->encode_image(x);  // warm-up: allocator, thread pool, kernels
-    std::vector<double> enc, enc_cpu;
-    torch::Tensor emb;
-    for (int r = 0; r < runs; ++r) {
-      const double c0 = cpu_ms();
-      enc.push_back(time_ms([&] { emb = model->encode_image(x); }, dev));
-      enc_cpu.push_back(cpu_ms() - c0);
-    }
+    torch::Tensor reference;  // the fp32 embedding
+    for (const std::string& precision : precisions) {
+      const bool bf16 = precision == "bf16";
+      auto encode = [&] {
+        nucleisam::models::Bf16AutocastScope autocast(bf16);
+        return model->encode_image(x).to(torch::kFloat32);
+      };
+      encode();  // warm-up: allocator, thread pool, kernels
+      std::vector<double> enc, enc_cpu;
+      torch::Tensor emb;
+      for (int r = 0; r < runs; ++r) {
+        const double c0 = cpu_ms();
+        enc.push_back(time_ms([&] { emb = encode(); }, dev));
+        enc_cpu.push_back(cpu_ms() - c0);
+      }
+      if (!bf16) reference = emb;
+      const double rel =
+          reference.defined() && bf16 ? ((emb - reference).norm() / reference.norm()).item<double>() : 0;
 
-    SamPredictor predictor(model, s);
-    predictor.set_embedding(emb, 1000, 1000);
-    SamPrompt prompt;
-    prompt.points = {{500, 400, 1}, {200, 700, 0}};
-    prompt.multimask = true;
-    auto points = torch::tensor({1000.f, 800.f, 400.f, 1400.f}).reshape({1, 2, 2}) * (s / 2048.0);
-    auto labels = torch::tensor({1.f, 0.f}).reshape({1, 2});
-    predictor.predict(prompt);
-    std::vector<double> dec, full;
-    for (int r = 0; r < std::max(runs, 5); ++r) {
-      dec.push_back(time_ms([&] { predictor.predict_low_res(points, labels, {}, {}, true); }, dev));
-      full.push_back(time_ms([&] { predictor.predict(prompt); }, dev));
+      SamPredictor predictor(model, s);
+      predictor.set_embedding(emb, 1000, 1000);
+      SamPrompt prompt;
+      prompt.points = {{500, 400, 1}, {200, 700, 0}};
+      prompt.multimask = true;
+      auto points = torch::tensor({1000.f, 800.f, 400.f, 1400.f}).reshape({1, 2, 2}) * (s / 2048.0);
+      auto labels = torch::tensor({1.f, 0.f}).reshape({1, 2});
+      predictor.predict(prompt);
+      std::vector<double> dec, full;
+      for (int r = 0; r < std::max(runs, 5); ++r) {
+        dec.push_back(time_ms([&] { predictor.predict_low_res(points, labels, {}, {}, true); }, dev));
+        full.push_back(time_ms([&] { predictor.predict(prompt); }, dev));
+      }
+      std::printf("| %-8s | %5d | %-4s | %8.2fM | %10.1f | %10.1f | %10.1f | %10.1f | %10.0f | %8.2g |\n",
+                  name.c_str(), s, precision.c_str(), params / 1e6, median(enc), median(enc_cpu), median(dec),
+                  median(full), peak_rss_mib(), rel);
+      std::fflush(stdout);
     }
-    std::printf("| %-8s | %5d | %8.2fM | %10.1f | %10.1f | %10.1f | %10.1f | %10.0f |\n", name.c_str(), s,
-                params / 1e6, median(enc), median(enc_cpu), median(dec), median(full), peak_rss_mib());
-    std::fflush(stdout);
   }
 }
 
@@ -126,7 +143,7 @@ void run_model(const std::string& name, const std::vector<int>& sizes, int runs,
 
 int main(int argc, char** argv) {
   int threads = 0, runs = 3;
-  std::string models = "vit_b,vit_t", sizes_arg = "1024,256", device = "cpu";
+  std::string models = "vit_b,vit_t", sizes_arg = "1024,256", device = "cpu", precisions_arg = "fp32";
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     auto next = [&]() -> std::string {
@@ -146,11 +163,13 @@ int main(int argc, char** argv) {
       sizes_arg = next();
     else if (a == "--device")
       device = next();
+    else if (a == "--precisions")
+      precisions_arg = next();
     else {
       std::fprintf(
           stderr,
           "usage: bench_sam_latency [--threads N] [--runs N] [--models vit_b,vit_t,vit_tiny,vit_l,vit_h] "
-          "[--sizes 1024,256] [--device cpu|cuda]\n");
+          "[--sizes 1024,256] [--device cpu|cuda] [--precisions fp32,bf16]\n");
       return 2;
     }
   }
@@ -159,10 +178,13 @@ int main(int argc, char** argv) {
   std::printf("SAM latency, %s, threads %s, median of %d encoder runs (decoder: median of %d)\n",
               device.c_str(), threads ? std::to_string(threads).c_str() : "default", runs, std::max(runs, 5));
   std::printf(
-      "| model    | input | enc params | encoder ms | enc CPU ms | decoder ms | predict ms | peak RSS MiB "
-      "|\n");
+      "| model    | input | prec | enc params | encoder ms | enc CPU ms | decoder ms | predict ms | peak RSS "
+      "MiB "
+      "| rel err |\n");
   std::printf(
-      "|----------|-------|------------|------------|------------|------------|------------|------------|\n");
+      "|----------|-------|------|------------|------------|------------|------------|------------|----------"
+      "--|"
+      "---------|\n");
   std::fflush(stdout);
   for (const auto& name : split(models)) {
     // A child per model: peak RSS is per process, and the parent never starts torch's thread pool
@@ -174,7 +196,7 @@ int main(int argc, char** argv) {
         nucleisam::limit_blas_threads(threads);
       }
       try {
-        run_model(name, sizes, runs, torch::Device(device));
+        run_model(name, sizes, runs, torch::Device(device), split(precisions_arg));
       } catch (const std::exception& e) {
         std::fprintf(stderr, "%s: %s\n", name.c_str(), e.what());
         std::fflush(stdout);

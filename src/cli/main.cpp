@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "cli/command.h"
+#include "nucleisam/cpu_features.h"
 #include "cli/device.h"
 #include "nucleisam/errors.h"
 #include "nucleisam/log.h"
@@ -33,7 +34,8 @@ std::string version_string() {
                   std::to_string(TORCH_VERSION_PATCH) + ", CUDA " +
                   (torch::cuda::is_available() ? "available, " + std::to_string(torch::cuda::device_count()) + " device(s)"
                                                : std::string("not available")) +
-                  ", OpenCV " + CV_VERSION + ")";
+                  ", OpenCV " + CV_VERSION + ")\nCPU: " + cpu_features().summary() +
+                  "; --precision auto = " + resolve_precision("auto");
   return s;
 }
 

@@ -8,6 +8,7 @@
 
 #include "cli/command.h"
 #include "nucleisam/atomic_file.h"
+#include "nucleisam/cpu_features.h"
 #include "nucleisam/errors.h"
 #include "nucleisam/image_io.h"
 #include "nucleisam/log.h"
@@ -65,6 +66,7 @@ struct SamOptions {
   std::string box;
   bool multimask = false;
   int input_size = 0;  // 0: 1024, or the embedding's
+  std::string precision = "fp32";
 };
 
 CommandRegistration reg("sam", "Segment with SAM from point / box / mask prompts", [](CLI::App& app) {
@@ -83,8 +85,12 @@ CommandRegistration reg("sam", "Segment with SAM from point / box / mask prompts
                  "Low-res mask logits (.npy, 256x256 at input 1024) from a previous run");
   app.add_flag("--multimask", o->multimask, "Return 3 candidate masks instead of 1");
   app.add_option("--input-size", o->input_size, "Encoder input side, a multiple of 16 (default 1024)");
+  app.add_option("--precision", o->precision,
+                 "Image encoder arithmetic: fp32 (default; the official code's), bf16, or auto (bf16 where the CPU "
+                 "has native bf16)");
   app.add_option("--out", o->out, "Output folder")->required();
   return [o]() {
+    const std::string precision = resolve_precision(o->precision, global_options().device != "cpu");
     // Usage checks first: nothing is loaded for a malformed command line.
     std::vector<sam::SamPoint> points;
     for (const auto& p : o->points) points.push_back(parse_point(p));
@@ -144,7 +150,7 @@ CommandRegistration reg("sam", "Segment with SAM from point / box / mask prompts
 
     auto model = sam::load_sam(o->checkpoint);
     model->to(torch::Device(global_options().device));
-    sam::SamPredictor predictor(model, input_size);
+    sam::SamPredictor predictor(model, input_size, precision);
     if (!o->embedding.empty()) {
       const std::string& type = side.model_type;
       if (type != model->model_type())
@@ -153,7 +159,7 @@ CommandRegistration reg("sam", "Segment with SAM from point / box / mask prompts
       predictor.set_embedding(sam::read_embedding(o->embedding), height, width);
     } else {
       log::info("encoding ", o->image, " (", width, "x", height, ") with ", model->model_type(), " at input ",
-                input_size);
+                input_size, ", ", precision);
       predictor.set_image(image);
     }
 
@@ -171,6 +177,7 @@ CommandRegistration reg("sam", "Segment with SAM from point / box / mask prompts
     j["width"] = width;
     j["height"] = height;
     j["input_size"] = input_size;
+    j["precision"] = o->embedding.empty() ? precision : side.precision;
     nlohmann::json jp = nlohmann::json::array();
     for (const auto& p : points) jp.push_back({{"x", p.x}, {"y", p.y}, {"label", p.label}});
     j["prompts"] = {

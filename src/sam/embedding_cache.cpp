@@ -50,6 +50,7 @@ void write_embedding(const std::string& npy_path, const torch::Tensor& embedding
   field("model_type", weights::json_quote(info.model_type));
   field("original_height", std::to_string(info.original_height));
   field("original_width", std::to_string(info.original_width));
+  field("precision", weights::json_quote(info.precision));
   field("resized_height", std::to_string(info.resized_height));
   field("resized_width", std::to_string(info.resized_width));
   std::string shape = "[";
@@ -79,6 +80,7 @@ EmbeddingInfo read_embedding_info(const std::string& npy_path) {
     if (k == "model_type" && v.kind == JsonValue::Kind::string) info.model_type = v.string;
     if (k == "checkpoint" && v.kind == JsonValue::Kind::string) info.checkpoint = v.string;
     if (k == "image" && v.kind == JsonValue::Kind::string) info.image = v.string;
+    if (k == "precision" && v.kind == JsonValue::Kind::string) info.precision = v.string;
     if (k == "resized_height" && v.kind == JsonValue::Kind::integer) info.resized_height = static_cast<int>(v.integer);
     if (k == "resized_width" && v.kind == JsonValue::Kind::integer) info.resized_width = static_cast<int>(v.integer);
     if (k == "shape" && v.kind == JsonValue::Kind::array)

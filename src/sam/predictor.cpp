@@ -6,6 +6,7 @@
 #include <sstream>
 
 #include "nucleisam/errors.h"
+#include "nucleisam/models/autocast.h"  // header only: no dependency on the models library
 #include "nucleisam/sam/pillow_resize.h"
 #include "nucleisam/weights/state_dict.h"
 
@@ -47,9 +48,12 @@ torch::Tensor normalize_and_pad(const Image& img, int S) {
   return out;
 }
 
-SamPredictor::SamPredictor(Sam model, int input_size) : model_(std::move(model)), input_size_(input_size) {
+SamPredictor::SamPredictor(Sam model, int input_size, const std::string& precision)
+    : model_(std::move(model)), input_size_(input_size), precision_(precision) {
   if (input_size <= 0 || input_size % 16 != 0)
     throw OptionError("SAM input size must be a positive multiple of 16, got " + std::to_string(input_size));
+  if (precision != "fp32" && precision != "bf16")
+    throw OptionError("SAM precision must be fp32 or bf16, got '" + precision + "'");
   model_->prompt_encoder->set_input_size(input_size);
   model_->eval();
 }
@@ -71,7 +75,8 @@ void SamPredictor::set_resized_image(const Image& resized, int original_h, int o
   torch::NoGradGuard no_grad;
   auto input = normalize_and_pad(resized, input_size_).to(device());
   try {
-    embedding_ = model_->encode_image(input);
+    models::Bf16AutocastScope autocast(precision_ == "bf16");
+    embedding_ = model_->encode_image(input).to(torch::kFloat32);
   } catch (const c10::Error& e) {
     throw DataError("SAM cannot encode the " + std::to_string(resized.width) + "x" + std::to_string(resized.height) +
                     " resized image at input size " + std::to_string(input_size_) + " (" +

@@ -25,6 +25,9 @@ TEST(Cli, VersionNamesLibTorchAndCuda) {
   EXPECT_NE(r.out.find("nucleisam "), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("LibTorch "), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("CUDA "), std::string::npos) << r.out;
+  // What --precision auto resolves to on this machine, and why (the CPU's features).
+  const bool bf16 = r.out.find("AVX-512-BF16") != std::string::npos || r.out.find("AMX") != std::string::npos;
+  EXPECT_NE(r.out.find(std::string("--precision auto = ") + (bf16 ? "bf16" : "fp32")), std::string::npos) << r.out;
 }
 
 TEST(Cli, HelpForEverySubcommand) {

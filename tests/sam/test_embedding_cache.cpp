@@ -23,6 +23,7 @@ TEST(EmbeddingCache, RoundTripAndExactSidecar) {
   info.original_width = 40;
   info.resized_height = 48;
   info.resized_width = 64;
+  info.precision = "bf16";
   sam::write_embedding(npy, emb.to(torch::kDouble), info);
   EXPECT_EQ(sam::embedding_sidecar_path(npy), dir.file("e.json"));
   EXPECT_EQ(read_file(dir.file("e.json")),
@@ -33,6 +34,7 @@ TEST(EmbeddingCache, RoundTripAndExactSidecar) {
             "  \"model_type\": \"vit_t\",\n"
             "  \"original_height\": 30,\n"
             "  \"original_width\": 40,\n"
+            "  \"precision\": \"bf16\",\n"
             "  \"resized_height\": 48,\n"
             "  \"resized_width\": 64,\n"
             "  \"shape\": [\n"
@@ -51,6 +53,7 @@ TEST(EmbeddingCache, RoundTripAndExactSidecar) {
   EXPECT_EQ(back.input_size, 64);
   EXPECT_EQ(back.original_width, 40);
   EXPECT_EQ(back.resized_height, 48);
+  EXPECT_EQ(back.precision, "bf16");
   EXPECT_EQ(back.shape, (std::vector<int64_t>{1, 2, 3, 4}));
 }
 

@@ -5,7 +5,10 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include <ATen/autocast_mode.h>
+
 #include <cmath>
+#include <cstring>
 
 #include "nucleisam/errors.h"
 #include "nucleisam/weights/state_dict.h"
@@ -283,4 +286,27 @@ TEST(SamPredictor, TinyViTRunsAtASmallerInputSize) {
   auto out = pred.predict(p);
   EXPECT_EQ(out.masks.sizes(), (std::vector<int64_t>{1, 1, 50, 40}));
   EXPECT_EQ(out.low_res_logits.sizes(), (std::vector<int64_t>{1, 1, 64, 64}));
+}
+
+TEST(SamPredictor, Bf16EncoderStaysCloseToFp32AndReturnsFloat32) {
+  // A textured image: random pixels from a fixed seed.
+  torch::manual_seed(8);
+  const torch::Tensor pixels = torch::randint(0, 256, {64 * 80 * 3}, torch::kUInt8);
+  Image img(64, 80, 3);
+  std::memcpy(img.data.data(), pixels.data_ptr<uint8_t>(), img.data.size());
+  for (const bool tiny : {false, true}) {
+    torch::manual_seed(9);
+    Sam model = tiny ? Sam(TinyViTConfig::mobile_sam()) : Sam(small_vit());
+    SamPredictor fp32(model, 256, "fp32"), bf16(model, 256, "bf16");
+    fp32.set_image(img);
+    bf16.set_image(img);
+    ASSERT_EQ(bf16.embedding().scalar_type(), torch::kFloat32);
+    const double rel = ((bf16.embedding() - fp32.embedding()).norm() / fp32.embedding().norm()).item<double>();
+    // bf16 has 8 significant bits (relative rounding 2^-9 = 0.2%) and the errors add up over the
+    // blocks: measurably different from fp32 (bf16 really ran), and within a few percent.
+    EXPECT_GT(rel, 1e-4) << (tiny ? "vit_t" : "vit");
+    EXPECT_LT(rel, 5e-2) << (tiny ? "vit_t" : "vit");
+    EXPECT_FALSE(at::autocast::is_cpu_enabled());  // the scope ended with the encoder
+  }
+  EXPECT_THROW(SamPredictor(Sam(small_vit()), 256, "fp16"), OptionError);
 }

@@ -19,6 +19,7 @@ struct EmbeddingInfo {
   int input_size = 1024;   // encoder input side
   int original_height = 0, original_width = 0;
   int resized_height = 0, resized_width = 0;
+  std::string precision = "fp32";  // the encoder's arithmetic (fp32 | bf16); fp32 when not recorded
   std::vector<int64_t> shape;  // of the .npy array
 };
 

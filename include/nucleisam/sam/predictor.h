@@ -47,7 +47,11 @@ class SamPredictor {
  public:
   // input_size: side of the square encoder input, a multiple of 16 (1024 is the official size;
   // other sizes resample the encoder's position embeddings, see docs/sam.md).
-  explicit SamPredictor(Sam model, int input_size = 1024);
+  // precision: "fp32" (the official code's arithmetic; the parity tests) or "bf16": the image
+  // encoder runs under bfloat16 autocast (matrix products and convolutions in bf16, which AMX /
+  // AVX-512-BF16 CPUs run several times faster), its embedding is returned in float32, and the
+  // prompt encoder and mask decoder stay float32. Accuracy against fp32: docs/sam.md.
+  explicit SamPredictor(Sam model, int input_size = 1024, const std::string& precision = "fp32");
 
   void set_image(const Image& rgb);
   // Skips the resize: `resized` is the image already resized to resized_shape(original).
@@ -59,6 +63,7 @@ class SamPredictor {
   bool has_image() const { return embedding_.defined(); }
   const torch::Tensor& embedding() const { return embedding_; }  // on the model's device
   int input_size() const { return input_size_; }
+  const std::string& precision() const { return precision_; }
   int original_height() const { return orig_h_; }
   int original_width() const { return orig_w_; }
   int resized_height() const { return resized_h_; }
@@ -84,6 +89,7 @@ class SamPredictor {
   torch::Device device() const;
   mutable Sam model_;  // forward passes are not const in LibTorch; predict does not change the model
   int input_size_;
+  std::string precision_;
   torch::Tensor embedding_;
   int orig_h_ = 0, orig_w_ = 0, resized_h_ = 0, resized_w_ = 0;
 };
