@@ -2,6 +2,7 @@
 // instance label TIFF and overlay PNG per image; whole slides (OpenSlide) and cohorts of slides
 // (--manifest, --shard) -> streamed GeoJSON, CSV, summary and thumbnail per slide. Resumable; a bad
 // image or slide is reported at the end (exit 1) after the others are done.
+#include <algorithm>
 #include <cstdlib>
 #include <filesystem>
 #include <iostream>
@@ -183,10 +184,48 @@ CommandRegistration reg(
                    (std::filesystem::is_regular_file(a->input) && io::Slide::is_slide(a->input))) {
           slides = {a->input};
           single_slide = true;
+        } else if (std::filesystem::is_directory(a->input)) {
+          // Slides in a folder (by extension; tiled .tif files there are taken as images).
+          for (const auto& e : std::filesystem::directory_iterator(a->input)) {
+            const std::string name = e.path().filename().string();
+            if (e.is_regular_file() && !name.empty() && name[0] != '.' && io::Slide::has_slide_extension(name))
+              slides.push_back(e.path().string());
+          }
+          std::sort(slides.begin(), slides.end());
         }
         if (!a->manifest.empty() || single_slide) {
           std::unique_ptr<infer::Segmenter> segmenter = infer::build_segmenter(method, options);
           return run_slides(slides, *segmenter, slide_options, single_slide);
+        }
+        if (!slides.empty()) {
+          // A folder with slides, and perhaps images: the slides first, then the images.
+          std::vector<std::string> images;
+          try {
+            images = infer::find_input_images(a->input, a->out);
+          } catch (const IoError&) {  // no images, only slides
+          }
+          for (const auto& slide : slides)
+            for (const auto& image : images)
+              if (std::filesystem::path(slide).stem() == std::filesystem::path(image).stem())
+                throw OptionError(slide + " and " + image + " share the name \"" +
+                                  std::filesystem::path(slide).stem().string() +
+                                  "\", so their outputs would overwrite each other; rename one");
+          std::unique_ptr<infer::Segmenter> segmenter = infer::build_segmenter(method, options);
+          int code = run_slides(slides, *segmenter, slide_options, false);
+          if (images.empty()) return code;
+          infer::SegmentRunOptions run;
+          run.out_dir = a->out;
+          run.formats = formats;
+          run.overwrite = a->overwrite;
+          run.tile_size = a->tile_size;
+          run.tile_overlap = a->tile_overlap;
+          infer::SegmentRunReport report = infer::run_segmentation(images, *segmenter, run);
+          log::info("segment: ", report.segmented, " images segmented, ", report.skipped, " skipped, ",
+                    report.failures.size(), " failed; ", report.nuclei, " nuclei");
+          if (report.failures.empty()) return code;
+          std::cerr << "nucleisam: " << report.failures.size() << " of " << images.size() << " images failed:\n";
+          for (const auto& [image, cause] : report.failures) std::cerr << "  " << image << ": " << cause << '\n';
+          return 1;
         }
         if (a->mpp > 0 || !a->tissue_mask.empty() || a->process_all)
           log::warn("segment: --mpp, --tissue-mask and --process-all apply to slides only; ", a->input,

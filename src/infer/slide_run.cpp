@@ -747,7 +747,7 @@ SlideReport run_slide(const std::string& slide_path, Segmenter& segmenter, const
     << ",\n  \"tissue_area_mm2\": " << report.tissue_mm2 << ",\n  \"tiles\": " << report.tiles
     << ",\n  \"tissue_tiles\": " << report.tissue_tiles << ",\n  \"nuclei\": " << report.nuclei
     << ",\n  \"nuclei_per_mm2\": " << (report.tissue_mm2 > 0 ? report.nuclei / report.tissue_mm2 : 0.0)
-    << ",\n  \"nuclei_per_class\": {";
+    << ",\n  \"cut_nuclei\": " << report.cut_nuclei << ",\n  \"nuclei_per_class\": {";
   bool first = true;
   for (const auto& [name, count] : per_class) {
     s << (first ? "" : ", ") << json_string(name.empty() ? "Nucleus" : name) << ": " << count;

@@ -135,4 +135,9 @@ TEST(SlideCli, CohortGoesOnPastAFailingSlideAndShardsSplitIt) {
   EXPECT_FALSE(fs::exists(dir.file("out2/a.geojson")));
   r = run("segment --model classical --manifest " + dir.file("cohort.txt") + " --shard 2/2 --out " + dir.file("o"));
   EXPECT_EQ(r.code, 2) << r.out;
+  // A folder of slides: the same list without a manifest (the corrupt one listed at the end).
+  r = run("segment --model classical --input " + dir.path() + " --out " + dir.file("folder"));
+  EXPECT_EQ(r.code, 1);
+  EXPECT_TRUE(contains(r.out, "1 of 3 slides failed:\n  " + dir.file("b.svs") + ": ")) << r.out;
+  EXPECT_EQ(read_file(dir.file("folder/c.geojson")), read_file(dir.file("out/c.geojson")));
 }
