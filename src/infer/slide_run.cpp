@@ -506,6 +506,8 @@ SlideReport run_slide(const std::string& slide_path, Segmenter& segmenter, const
     if (any) todo.push_back(t);
   }
   report.tissue_tiles = static_cast<int64_t>(todo.size());
+  if (todo.empty())
+    log::warn(slide_path, ": no tissue found; writing empty outputs (--process-all segments every tile)");
 
   // Resume: the journal's first line says which run it belongs to.
   std::ostringstream fp;

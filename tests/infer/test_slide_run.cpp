@@ -457,3 +457,25 @@ TEST(Cohort, ShardsCoverEachSlideOnce) {
   write_file_atomic(dir.file("empty.txt"), "# nothing\n");
   EXPECT_THROW(read_manifest(dir.file("empty.txt")), IoError);
 }
+
+// Glass only: no tile is read at full resolution, and the outputs are valid and empty.
+TEST(SlideRun, BlankSlideGivesEmptyValidOutputs) {
+  test::TempDir dir;
+  io::TiledTiffOptions o;
+  o.tile_size = 128;
+  o.description = io::aperio_description(500, 400, 128, 0.5);
+  io::write_tiled_tiff(dir.file("glass.svs"), 500, 400, o,
+                       [](int, int64_t, int64_t, int w, int h) { return Image(h, w, 3, 244); });
+  DarkSpotSegmenter seg;
+  SlideReport r = run_slide(dir.file("glass.svs"), seg, options_in(dir.file("out"), 256, 64));
+  EXPECT_EQ(r.tissue_tiles, 0);
+  EXPECT_EQ(seg.calls, 0);
+  EXPECT_EQ(r.nuclei, 0);
+  EXPECT_EQ(r.tissue_mm2, 0);
+  auto doc = nlohmann::json::parse(read_file(dir.file("out/glass.geojson")));
+  EXPECT_EQ(doc["type"], "FeatureCollection");
+  EXPECT_TRUE(doc["features"].empty());
+  EXPECT_EQ(lines_of(dir.file("out/glass_nuclei.csv")), std::vector<std::string>{kSlideNucleusHeader});
+  auto summary = nlohmann::json::parse(read_file(dir.file("out/glass_summary.json")));
+  EXPECT_EQ(summary["nuclei_per_mm2"], 0);
+}
