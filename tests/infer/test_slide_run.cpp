@@ -376,6 +376,18 @@ TEST(SlideRun, TissueDetectionSkipsGlassAndMeasuresTissue) {
     std::getline(ss, cx, ',');
     EXPECT_LT(std::stod(cx), 300 + 200);  // kept by tiles whose owned region meets the mask
   }
+  // The same region as an image mask of another size, stretched over the slide (non-zero = tissue).
+  Image mask_image(70, 90, 3, 0);
+  for (int y = 0; y < 70; ++y)
+    for (int x = 0; x < 30; ++x) mask_image.at(y, x, 0) = 255;
+  io::write_image(dir.file("mask.png"), mask_image);
+  DarkSpotSegmenter by_image;
+  o = options_in(dir.file("masked_png"), 200, 48);
+  o.tissue = TissueSource::mask;
+  o.tissue_mask = dir.file("mask.png");
+  SlideReport rp = run_slide(path, by_image, o);
+  EXPECT_EQ(rp.tissue_tiles, rm.tissue_tiles);
+  EXPECT_EQ(read_file(dir.file("masked_png/s_nuclei.csv")), read_file(dir.file("masked/s_nuclei.csv")));
   o.out_dir = dir.file("missing_mask");
   o.tissue_mask = dir.file("nothing.geojson");
   EXPECT_THROW(run_slide(path, masked, o), IoError);
