@@ -21,6 +21,8 @@ class Progress {
   void advance(int64_t n = 1);
   // Sets the absolute count (for resumed work: start from what is already done).
   void set(int64_t done);
+  // Text appended to every line from now on ("12034 nuclei"). Thread-safe.
+  void set_note(std::string note);
   // Prints the final line. Called by the destructor if not called before.
   void finish();
 
@@ -34,7 +36,7 @@ class Progress {
  private:
   void maybe_print(bool force);
 
-  std::string label_, unit_;
+  std::string label_, unit_, note_;
   int64_t total_ = 0;
   int64_t done_ = 0;
   int64_t start_count_ = 0;

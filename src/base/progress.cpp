@@ -97,6 +97,11 @@ std::string Progress::format_line(const std::string& label, int64_t done, int64_
   return s.str();
 }
 
+void Progress::set_note(std::string note) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  note_ = std::move(note);
+}
+
 void Progress::maybe_print(bool force) {
   if (finished_ || log::level() < log::Level::info) return;
   auto now = std::chrono::steady_clock::now();
@@ -108,6 +113,7 @@ void Progress::maybe_print(bool force) {
       format_line(label_, done_ - start_count_, total_ - start_count_, elapsed, unit_, 0);
   if (terminal_) {
     line = format_line(label_, done_, total_, elapsed, unit_, 30);
+    if (!note_.empty()) line += "  " + note_;
     std::cerr << '\r' << line << "\033[K" << std::flush;
   } else {
     // Plain lines: report absolute progress, rate from this run only.
@@ -117,6 +123,7 @@ void Progress::maybe_print(bool force) {
     std::string rest = line.substr(line.find("  ") + 2);
     auto sp = rest.find(' ');
     s << (sp == std::string::npos ? "" : rest.substr(sp));
+    if (!note_.empty()) s << "  " << note_;
     std::cerr << s.str() << '\n' << std::flush;
   }
 }

@@ -1,6 +1,10 @@
 // `nucleisam segment`: nuclei in an image or a folder of images -> QuPath GeoJSON, nucleus CSV,
-// instance label TIFF and overlay PNG per image. Resumable; a bad image in a folder is reported at
-// the end (exit 1) after the others are done.
+// instance label TIFF and overlay PNG per image; whole slides (OpenSlide) and cohorts of slides
+// (--manifest, --shard) -> streamed GeoJSON, CSV, summary and thumbnail per slide. Resumable; a bad
+// image or slide is reported at the end (exit 1) after the others are done.
+#include <algorithm>
+#include <cstdlib>
+#include <filesystem>
 #include <iostream>
 #include <memory>
 
@@ -8,6 +12,8 @@
 #include "nucleisam/errors.h"
 #include "nucleisam/infer/segmenter_registry.h"
 #include "nucleisam/infer/segment_run.h"
+#include "nucleisam/infer/slide_run.h"
+#include "nucleisam/io/slide.h"
 #include "nucleisam/log.h"
 #include "nucleisam/predict/model_segmenter.h"
 
@@ -23,13 +29,55 @@ struct SegmentArgs {
   float threshold_scale = 1.0f;
   bool overwrite = false;
   int tile_size = 0, tile_overlap = 64;
+  double mpp = 0;
+  std::string tissue_mask, manifest, shard;
+  bool process_all = false;
 };
+
+std::string first_line(const std::string& what) { return what.substr(0, what.find('\n')); }
+
+// Slides one by one; a failing slide is recorded and the rest go on (unless it is the only input).
+int run_slides(const std::vector<std::string>& slides, infer::Segmenter& segmenter, const infer::SlideRunOptions& o,
+               bool stop_on_error) {
+  std::vector<std::pair<std::string, std::string>> failures;
+  int done = 0, skipped = 0;
+  long long nuclei = 0;
+  for (const std::string& slide : slides) {
+    try {
+      infer::SlideReport r = infer::run_slide(slide, segmenter, o);
+      if (r.skipped) {
+        ++skipped;
+        continue;
+      }
+      ++done;
+      nuclei += r.nuclei;
+      const auto& t = r.times;
+      log::info(slide, ": ", r.nuclei, " nuclei in ", r.tissue_tiles, " of ", r.tiles, " tiles (", r.tissue_mm2,
+                " mm2 tissue), ", t.wall, " s (read ", t.read, ", pre ", t.preprocess, ", model ", t.model, ", post ",
+                t.postprocess, ", write ", t.write, ")");
+    } catch (const std::exception& e) {
+      if (stop_on_error) throw;
+      std::string cause = first_line(e.what());
+      if (cause.rfind(slide + ": ", 0) == 0) cause = cause.substr(slide.size() + 2);
+      log::warn(slide, ": failed: ", cause);
+      failures.emplace_back(slide, cause);
+    }
+  }
+  log::info("segment: ", done, " slides segmented, ", skipped, " skipped (outputs existed), ", failures.size(),
+            " failed; ", nuclei, " nuclei; outputs in ", o.out_dir);
+  if (failures.empty()) return 0;
+  std::cerr << "nucleisam: " << failures.size() << " of " << slides.size() << " slides failed:\n";
+  for (const auto& [slide, cause] : failures) std::cerr << "  " << slide << ": " << cause << '\n';
+  return 1;
+}
 
 CommandRegistration reg(
     "segment", "Segment nuclei in an image or a folder of images (GeoJSON for QuPath, CSV, label TIFF, overlay)",
     [](CLI::App& app) {
       auto a = std::make_shared<SegmentArgs>();
-      app.add_option("-i,--input", a->input, "Image file, or a folder of images (.png .jpg .tif ...)")->required();
+      app.add_option("-i,--input", a->input,
+                     "Image file, folder of images (.png .jpg .tif ...), or whole-slide image (.svs .ndpi .mrxs "
+                     ".scn, tiled TIFF)");
       app.add_option("-o,--out", a->out, "Output folder (created if missing)")->required();
       // The methods come from the segmenter registry (infer/segmenter_registry.h): other code adds
       // one without editing this file.
@@ -76,6 +124,16 @@ CommandRegistration reg(
           ->check(CLI::Range(0, 1 << 20))
           ->capture_default_str();
       app.add_flag("--overwrite", a->overwrite, "Redo images whose outputs already exist (default: skip them)");
+      app.add_option("--mpp", a->mpp, "Slides: microns per pixel of level 0, overriding (or supplying) the slide's")
+          ->check(CLI::Range(1e-4, 1e3));
+      app.add_option("--tissue-mask", a->tissue_mask,
+                     "Slides: segment only this region (an image stretched over the slide, non-zero = tissue, or a "
+                     "GeoJSON of polygons in level-0 pixels) instead of detecting tissue");
+      app.add_flag("--process-all", a->process_all, "Slides: segment every tile, tissue or not");
+      app.add_option("--manifest", a->manifest, "A cohort: a text file listing one slide per line (instead of --input)");
+      app.add_option("--shard", a->shard,
+                     "With --manifest: process share i of N (\"i/N\", 0 <= i < N; slide k goes to share k mod N), or "
+                     "\"auto\" from a Slurm job array or a Kubernetes indexed Job");
       return [a]() {
         infer::OutputFormats formats = infer::parse_output_formats(a->formats);
         infer::SegmenterOptions options;
@@ -96,6 +154,82 @@ CommandRegistration reg(
           options.model_file = predict::find_model_file(a->model);
           method = "trained";
         }
+        if (a->input.empty() == a->manifest.empty()) throw UsageError("give either --input or --manifest");
+        if (!a->shard.empty() && a->manifest.empty()) throw UsageError("--shard needs --manifest");
+        if (!a->tissue_mask.empty() && a->process_all) throw UsageError("--tissue-mask and --process-all exclude each other");
+        infer::SlideRunOptions slide_options;
+        slide_options.out_dir = a->out;
+        slide_options.tile_size = a->tile_size > 0 ? a->tile_size : 1024;
+        slide_options.tile_overlap = a->tile_overlap;
+        slide_options.mpp = a->mpp;
+        slide_options.tissue = !a->tissue_mask.empty() ? infer::TissueSource::mask
+                               : a->process_all        ? infer::TissueSource::all
+                                                       : infer::TissueSource::detect;
+        slide_options.tissue_mask = a->tissue_mask;
+        slide_options.geojson = formats.geojson;
+        slide_options.csv = formats.csv;
+        slide_options.thumbnail = formats.overlay;
+        slide_options.overwrite = a->overwrite;
+
+        std::vector<std::string> slides;
+        bool single_slide = false;
+        if (!a->manifest.empty()) {
+          slides = infer::read_manifest(a->manifest);
+          if (!a->shard.empty()) {
+            const infer::Shard shard = infer::parse_shard(a->shard, [](const char* n) { return std::getenv(n); });
+            slides = infer::shard_slides(slides, shard);
+            log::info("segment: shard ", shard.index, "/", shard.count, ": ", slides.size(), " slides");
+          }
+        } else if (io::Slide::has_slide_extension(a->input) ||
+                   (std::filesystem::is_regular_file(a->input) && io::Slide::is_slide(a->input))) {
+          slides = {a->input};
+          single_slide = true;
+        } else if (std::filesystem::is_directory(a->input)) {
+          // Slides in a folder (by extension; tiled .tif files there are taken as images).
+          for (const auto& e : std::filesystem::directory_iterator(a->input)) {
+            const std::string name = e.path().filename().string();
+            if (e.is_regular_file() && !name.empty() && name[0] != '.' && io::Slide::has_slide_extension(name))
+              slides.push_back(e.path().string());
+          }
+          std::sort(slides.begin(), slides.end());
+        }
+        if (!a->manifest.empty() || single_slide) {
+          std::unique_ptr<infer::Segmenter> segmenter = infer::build_segmenter(method, options);
+          return run_slides(slides, *segmenter, slide_options, single_slide);
+        }
+        if (!slides.empty()) {
+          // A folder with slides, and perhaps images: the slides first, then the images.
+          std::vector<std::string> images;
+          try {
+            images = infer::find_input_images(a->input, a->out);
+          } catch (const IoError&) {  // no images, only slides
+          }
+          for (const auto& slide : slides)
+            for (const auto& image : images)
+              if (std::filesystem::path(slide).stem() == std::filesystem::path(image).stem())
+                throw OptionError(slide + " and " + image + " share the name \"" +
+                                  std::filesystem::path(slide).stem().string() +
+                                  "\", so their outputs would overwrite each other; rename one");
+          std::unique_ptr<infer::Segmenter> segmenter = infer::build_segmenter(method, options);
+          int code = run_slides(slides, *segmenter, slide_options, false);
+          if (images.empty()) return code;
+          infer::SegmentRunOptions run;
+          run.out_dir = a->out;
+          run.formats = formats;
+          run.overwrite = a->overwrite;
+          run.tile_size = a->tile_size;
+          run.tile_overlap = a->tile_overlap;
+          infer::SegmentRunReport report = infer::run_segmentation(images, *segmenter, run);
+          log::info("segment: ", report.segmented, " images segmented, ", report.skipped, " skipped, ",
+                    report.failures.size(), " failed; ", report.nuclei, " nuclei");
+          if (report.failures.empty()) return code;
+          std::cerr << "nucleisam: " << report.failures.size() << " of " << images.size() << " images failed:\n";
+          for (const auto& [image, cause] : report.failures) std::cerr << "  " << image << ": " << cause << '\n';
+          return 1;
+        }
+        if (a->mpp > 0 || !a->tissue_mask.empty() || a->process_all)
+          log::warn("segment: --mpp, --tissue-mask and --process-all apply to slides only; ", a->input,
+                    " is not a slide");
         std::unique_ptr<infer::Segmenter> segmenter = infer::build_segmenter(method, options);
 
         std::vector<std::string> images = infer::find_input_images(a->input, a->out);

@@ -47,26 +47,22 @@ std::map<int32_t, InstanceStats> collect_stats(const LabelMap& m) {
   return stats;
 }
 
-// Corners of every set pixel, then their convex hull: a positive-area ring for parts that
-// findContours can only describe as a point or a back-and-forth line.
-std::vector<ContourPoint> pixel_corner_hull(const cv::Mat1b& part, int origin_x, int origin_y) {
-  std::vector<cv::Point2f> corners;
-  for (int y = 0; y < part.rows; ++y)
-    for (int x = 0; x < part.cols; ++x)
-      if (part(y, x)) {
-        float fx = static_cast<float>(x + origin_x), fy = static_cast<float>(y + origin_y);
-        corners.insert(corners.end(), {{fx, fy}, {fx + 1, fy}, {fx + 1, fy + 1}, {fx, fy + 1}});
-      }
-  std::vector<cv::Point2f> hull;
-  cv::convexHull(corners, hull);
-  std::vector<ContourPoint> ring;
-  for (const auto& p : hull) ring.push_back({p.x, p.y});
-  return ring;
-}
-
+// The outline of the largest 4-connected part of `id`, holes filled, as a ring that is simple by
+// construction (QuPath and GEOS reject self-intersecting or self-touching rings; tracing through
+// pixel centres with findContours gives one whenever a part narrows to a single pixel or two
+// pixels touch only at a corner).
+//
+// 1. Keep the largest 4-connected part and fill its holes (background 4-connected to nothing
+//    outside). Every background pixel next to the part is then outside, so no 2x2 block holds two
+//    part pixels that touch only at a corner: each pixel corner is visited at most once by the
+//    boundary, which is therefore one simple closed curve along pixel edges.
+// 2. Walk that curve (part on the right, one outgoing edge per corner) and take the midpoint of
+//    each unit edge. Consecutive midpoints are joined along the edge's line or by a half-diagonal
+//    cutting a corner inside one pixel square; such cuts never cross, so the midpoint ring stays
+//    simple, has positive area even for one pixel, and loses the staircase of the pixel edges.
+// 3. Drop midpoints collinear with their neighbours (exact: coordinates are multiples of 1/2).
 std::vector<ContourPoint> outer_ring(const LabelMap& m, int32_t id, const InstanceStats& s) {
-  // Crop with a one-pixel empty margin so instances touching the image border still get a
-  // closed contour along that border.
+  // Crop with a one-pixel empty margin so the outside is one connected background.
   const int w = s.max_x - s.min_x + 1, h = s.max_y - s.min_y + 1;
   cv::Mat1b mask(h + 2, w + 2, uchar(0));
   for (int y = 0; y < h; ++y) {
@@ -76,34 +72,57 @@ std::vector<ContourPoint> outer_ring(const LabelMap& m, int32_t id, const Instan
   }
   const int origin_x = s.min_x - 1, origin_y = s.min_y - 1;
 
-  // Keep only the largest 8-connected part (findContours traces 8-connected outlines).
   cv::Mat1i parts;
   cv::Mat stats, centroids;
-  int n = cv::connectedComponentsWithStats(mask, parts, stats, centroids, 8, CV_32S);
-  if (n > 2) {
-    int best = 1;
-    for (int i = 2; i < n; ++i)
-      if (stats.at<int>(i, cv::CC_STAT_AREA) > stats.at<int>(best, cv::CC_STAT_AREA)) best = i;
-    mask = (parts == best);
-  }
+  const int n = cv::connectedComponentsWithStats(mask, parts, stats, centroids, 4, CV_32S);
+  int best = 1;  // labels follow raster order, so ties keep the first part
+  for (int i = 2; i < n; ++i)
+    if (stats.at<int>(i, cv::CC_STAT_AREA) > stats.at<int>(best, cv::CC_STAT_AREA)) best = i;
+  // 0 = outside, 255 = the part; everything else (other parts, holes) becomes the part when it is
+  // not reachable from the outside through 4-connected non-part pixels.
+  cv::Mat1b region(mask.size(), uchar(128));
+  region.setTo(255, parts == best);
+  cv::floodFill(region, cv::Point(0, 0), 0, nullptr, 0, 0, 4);
+  region.setTo(255, region == 128);
 
-  std::vector<std::vector<cv::Point>> contours;
-  cv::findContours(mask, contours, cv::RETR_EXTERNAL, cv::CHAIN_APPROX_SIMPLE);
-  const std::vector<cv::Point>* largest = nullptr;
-  double largest_area = 0;
-  for (const auto& c : contours) {
-    double a = cv::contourArea(c);
-    if (!largest || a > largest_area) {
-      largest = &c;
-      largest_area = a;
+  // Directed pixel edges with the part on the right (image coordinates, y down); corner (x, y)
+  // has index y * cw + x. One outgoing edge per corner (step 1).
+  const int cw = region.cols + 1;
+  std::vector<int> next(static_cast<size_t>(cw) * (region.rows + 1), -1);
+  auto inside = [&](int x, int y) {
+    return x >= 0 && y >= 0 && x < region.cols && y < region.rows && region(y, x) == 255;
+  };
+  int start = -1;
+  for (int y = 0; y < region.rows; ++y)
+    for (int x = 0; x < region.cols; ++x) {
+      if (!inside(x, y)) continue;
+      if (!inside(x, y - 1)) next[y * cw + x] = y * cw + x + 1;                      // top: rightwards
+      if (!inside(x + 1, y)) next[y * cw + x + 1] = (y + 1) * cw + x + 1;            // right: down
+      if (!inside(x, y + 1)) next[(y + 1) * cw + x + 1] = (y + 1) * cw + x;          // bottom: left
+      if (!inside(x - 1, y)) next[(y + 1) * cw + x] = y * cw + x;                    // left: up
+      if (start < 0) start = y * cw + x;  // top-left corner of the first pixel: on the boundary
     }
+  if (start < 0) return {};
+
+  // Midpoints in doubled coordinates (integers).
+  std::vector<std::pair<int, int>> mid;
+  for (int c = start;;) {
+    const int d = next[c];
+    mid.push_back({(c % cw) + (d % cw), (c / cw) + (d / cw)});
+    c = d;
+    if (c == start) break;
   }
   std::vector<ContourPoint> ring;
-  if (!largest || largest_area < 0.5) {
-    ring = pixel_corner_hull(mask, origin_x, origin_y);
-  } else {
-    for (const auto& p : *largest)
-      ring.push_back({static_cast<float>(p.x + origin_x) + 0.5f, static_cast<float>(p.y + origin_y) + 0.5f});
+  const size_t k = mid.size();
+  for (size_t i = 0; i < k; ++i) {
+    const auto& a = mid[(i + k - 1) % k];
+    const auto& b = mid[i];
+    const auto& c = mid[(i + 1) % k];
+    const long cross = static_cast<long>(b.first - a.first) * (c.second - b.second) -
+                       static_cast<long>(b.second - a.second) * (c.first - b.first);
+    if (cross == 0) continue;  // on a straight run (the walk never turns back on itself)
+    ring.push_back({static_cast<float>(origin_x) + 0.5f * static_cast<float>(b.first),
+                    static_cast<float>(origin_y) + 0.5f * static_cast<float>(b.second)});
   }
   if (!ring.empty()) ring.push_back(ring.front());
   return ring;

@@ -2,9 +2,14 @@
 // {name, color}, measurements as a name -> number object).
 #include "nucleisam/io/geojson.h"
 
+#include <functional>
 #include <nlohmann/json.hpp>
 
+#include <cmath>
+#include <cstdio>
+
 #include "nucleisam/atomic_file.h"
+#include "nucleisam/errors.h"
 
 namespace nucleisam::io {
 
@@ -46,6 +51,91 @@ std::string qupath_geojson(const std::vector<Nucleus>& nuclei) {
 
 void write_qupath_geojson(const std::string& path, const std::vector<Nucleus>& nuclei) {
   write_file_atomic(path, qupath_geojson(nuclei));
+}
+
+namespace {
+
+// Shortest fixed notation with at most 3 decimals ("12.5", "7"): exact for the half-pixel grid.
+void append_number(std::string& out, double v) {
+  char buf[64];
+  if (!std::isfinite(v)) v = 0;
+  int n = std::snprintf(buf, sizeof buf, "%.3f", v);
+  while (n > 0 && buf[n - 1] == '0') --n;
+  if (n > 0 && buf[n - 1] == '.') --n;
+  out.append(buf, static_cast<size_t>(n));
+  if (out.size() >= 2 && out.compare(out.size() - 2, 2, "-0") == 0) out.erase(out.size() - 2, 1);
+}
+
+}  // namespace
+
+std::string qupath_feature(const Nucleus& n, const std::vector<std::pair<std::string, double>>& measurements) {
+  std::string out = R"({"type":"Feature","geometry":{"type":"Polygon","coordinates":[[)";
+  for (size_t i = 0; i < n.polygon.size(); ++i) {
+    out += i ? ",[" : "[";
+    append_number(out, n.polygon[i].x);
+    out += ',';
+    append_number(out, n.polygon[i].y);
+    out += ']';
+  }
+  out += R"(]]},"properties":{"objectType":"detection","classification":{"name":)";
+  const std::string name =
+      n.class_id > 0 ? (n.class_name.empty() ? "class " + std::to_string(n.class_id) : n.class_name) : "Nucleus";
+  out += nlohmann::json(name).dump();
+  const auto c = class_colour(n.class_id);
+  out += ",\"color\":[" + std::to_string(c[0]) + "," + std::to_string(c[1]) + "," + std::to_string(c[2]) +
+         "]},\"measurements\":{";
+  for (size_t i = 0; i < measurements.size(); ++i) {
+    if (i) out += ',';
+    out += nlohmann::json(measurements[i].first).dump();
+    out += ':';
+    append_number(out, measurements[i].second);
+  }
+  out += "}}}";
+  return out;
+}
+
+std::vector<std::vector<std::vector<ContourPoint>>> read_geojson_polygons(const std::string& path) {
+  nlohmann::json doc;
+  try {
+    doc = nlohmann::json::parse(read_file(path));
+  } catch (const nlohmann::json::exception& e) {
+    throw IoError(path + ": not valid JSON (" + std::string(e.what()) + ")");
+  }
+  std::vector<std::vector<std::vector<ContourPoint>>> polygons;
+  auto ring_of = [&](const nlohmann::json& r) {
+    std::vector<ContourPoint> ring;
+    if (!r.is_array()) throw IoError(path + ": a polygon ring is not an array of points");
+    for (const auto& p : r) {
+      if (!p.is_array() || p.size() < 2 || !p[0].is_number() || !p[1].is_number())
+        throw IoError(path + ": a polygon point is not [x, y]");
+      ring.push_back({p[0].get<float>(), p[1].get<float>()});
+    }
+    return ring;
+  };
+  auto polygon_of = [&](const nlohmann::json& rings) {
+    std::vector<std::vector<ContourPoint>> poly;
+    if (!rings.is_array()) throw IoError(path + ": Polygon coordinates are not a list of rings");
+    for (const auto& r : rings) poly.push_back(ring_of(r));
+    if (!poly.empty()) polygons.push_back(std::move(poly));
+  };
+  std::function<void(const nlohmann::json&)> visit = [&](const nlohmann::json& j) {
+    if (!j.is_object()) return;
+    const std::string type = j.value("type", "");
+    if (type == "FeatureCollection" && j.contains("features") && j["features"].is_array()) {
+      for (const auto& f : j["features"]) visit(f);
+    } else if (type == "Feature" && j.contains("geometry")) {
+      visit(j["geometry"]);
+    } else if (type == "GeometryCollection" && j.contains("geometries") && j["geometries"].is_array()) {
+      for (const auto& g : j["geometries"]) visit(g);
+    } else if (type == "Polygon" && j.contains("coordinates")) {
+      polygon_of(j["coordinates"]);
+    } else if (type == "MultiPolygon" && j.contains("coordinates") && j["coordinates"].is_array()) {
+      for (const auto& p : j["coordinates"]) polygon_of(p);
+    }
+  };
+  visit(doc);
+  if (polygons.empty()) throw IoError(path + ": no Polygon or MultiPolygon in this GeoJSON");
+  return polygons;
 }
 
 }  // namespace nucleisam::io

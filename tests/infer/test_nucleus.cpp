@@ -1,12 +1,15 @@
-// Label map -> Nucleus: measurements match the pixels, polygons are closed outer rings in pixel-
-// centre coordinates, and the awkward cases (border, single pixel, thin line, holes, split ids).
+// Label map -> Nucleus: measurements match the pixels, polygons are simple closed rings through the
+// midpoints of the outline's pixel edges, and the awkward cases (border, single pixel, thin line,
+// holes, split ids, one-pixel necks, parts touching at a corner, random blobs).
 #include <gtest/gtest.h>
 
+#include <random>
 #include <set>
 #include <utility>
 
 #include "nucleisam/errors.h"
 #include "nucleisam/infer/nucleus.h"
+#include "support/test_support.h"
 
 using namespace nucleisam;
 using namespace nucleisam::infer;
@@ -49,9 +52,11 @@ TEST(Nucleus, SquareMeasurementsAndRing) {
   EXPECT_FLOAT_EQ(n.score, 1.0f);
   ASSERT_GE(n.polygon.size(), 5u);
   EXPECT_EQ(n.polygon.front(), n.polygon.back());
-  EXPECT_EQ(vertices(n.polygon),
-            (std::set<std::pair<float, float>>{{2.5f, 3.5f}, {5.5f, 3.5f}, {5.5f, 6.5f}, {2.5f, 6.5f}}));
-  EXPECT_DOUBLE_EQ(ring_area(n.polygon), 9.0);
+  // The pixel square [2,6) x [3,7) with each corner cut at the edge midpoints.
+  EXPECT_EQ(vertices(n.polygon), (std::set<std::pair<float, float>>{{2.5f, 3}, {5.5f, 3}, {6, 3.5f}, {6, 6.5f},
+                                                                     {5.5f, 7}, {2.5f, 7}, {2, 6.5f}, {2, 3.5f}}));
+  EXPECT_EQ(n.polygon.size(), 9u);
+  EXPECT_DOUBLE_EQ(ring_area(n.polygon), 16.0 - 4 * 0.125);
 }
 
 TEST(Nucleus, BorderPixelsAndSinglePixels) {
@@ -61,20 +66,20 @@ TEST(Nucleus, BorderPixelsAndSinglePixels) {
   auto nuclei = nuclei_from_instances(m);
   ASSERT_EQ(nuclei.size(), 2u);
   EXPECT_EQ(vertices(nuclei[0].polygon),
-            (std::set<std::pair<float, float>>{{0, 0}, {1, 0}, {1, 1}, {0, 1}}));
-  EXPECT_DOUBLE_EQ(ring_area(nuclei[0].polygon), 1.0);
+            (std::set<std::pair<float, float>>{{0.5f, 0}, {1, 0.5f}, {0.5f, 1}, {0, 0.5f}}));
+  EXPECT_DOUBLE_EQ(ring_area(nuclei[0].polygon), 0.5);
   EXPECT_EQ(nuclei[1].bbox, (PixelBox{5, 3, 3, 3}));
-  EXPECT_EQ(vertices(nuclei[1].polygon),
-            (std::set<std::pair<float, float>>{{5.5f, 3.5f}, {7.5f, 3.5f}, {7.5f, 5.5f}, {5.5f, 5.5f}}));
+  EXPECT_EQ(vertices(nuclei[1].polygon), (std::set<std::pair<float, float>>{{5.5f, 3}, {7.5f, 3}, {8, 3.5f}, {8, 5.5f},
+                                                                            {7.5f, 6}, {5.5f, 6}, {5, 5.5f}, {5, 3.5f}}));
 }
 
-TEST(Nucleus, ThinLineGetsItsPixelHull) {
+TEST(Nucleus, ThinLineHasPositiveArea) {
   LabelMap m(5, 10);
   fill(m, 2, 1, 5, 1, 3);
   auto nuclei = nuclei_from_instances(m);
   ASSERT_EQ(nuclei.size(), 1u);
-  EXPECT_DOUBLE_EQ(ring_area(nuclei[0].polygon), 5.0);
-  EXPECT_EQ(nuclei[0].polygon.front(), nuclei[0].polygon.back());
+  EXPECT_DOUBLE_EQ(ring_area(nuclei[0].polygon), 5.0 - 0.5);
+  EXPECT_TRUE(test::ring_is_simple(nuclei[0].polygon));
 }
 
 TEST(Nucleus, HolesAreIgnoredInThePolygonButNotInTheArea) {
@@ -84,7 +89,7 @@ TEST(Nucleus, HolesAreIgnoredInThePolygonButNotInTheArea) {
   auto nuclei = nuclei_from_instances(m);
   ASSERT_EQ(nuclei.size(), 1u);
   EXPECT_EQ(nuclei[0].area, 24);
-  EXPECT_DOUBLE_EQ(ring_area(nuclei[0].polygon), 16.0);  // the outer 5x5 ring through pixel centres
+  EXPECT_DOUBLE_EQ(ring_area(nuclei[0].polygon), 25.0 - 0.5);  // the hole is filled in the outline
 }
 
 TEST(Nucleus, SplitIdUsesTheLargestPartForThePolygon) {
@@ -96,7 +101,55 @@ TEST(Nucleus, SplitIdUsesTheLargestPartForThePolygon) {
   EXPECT_EQ(nuclei[0].area, 13);
   EXPECT_EQ(nuclei[0].bbox, (PixelBox{0, 0, 9, 5}));
   for (const auto& p : nuclei[0].polygon) EXPECT_GE(p.x, 6.0f);
-  EXPECT_DOUBLE_EQ(ring_area(nuclei[0].polygon), 4.0);
+  EXPECT_DOUBLE_EQ(ring_area(nuclei[0].polygon), 9.0 - 0.5);
+}
+
+// The shapes whose pixel-centre contours (OpenCV findContours) touch or cross themselves: a
+// one-pixel neck, two blobs meeting at a corner, a ring closed by a diagonal step around a hole.
+TEST(Nucleus, RingsAreSimpleWhereCentreContoursTouchThemselves) {
+  LabelMap m(12, 30);
+  fill(m, 1, 1, 3, 3, 1);  // blob, one-pixel neck, blob
+  fill(m, 4, 2, 2, 1, 1);
+  fill(m, 6, 1, 3, 3, 1);
+  fill(m, 11, 1, 3, 3, 2);  // two blobs touching only at a corner: the larger one is outlined
+  fill(m, 14, 4, 4, 4, 2);
+  // An open ring of pixels whose last step is diagonal: the gap pixel (21, 1) is a hole in
+  // 4-connectivity, filled in the outline.
+  fill(m, 20, 2, 5, 1, 3);
+  fill(m, 20, 2, 1, 5, 3);
+  fill(m, 20, 6, 5, 1, 3);
+  fill(m, 24, 2, 1, 5, 3);
+  m.at(2, 22) = 0;
+  m.at(1, 23) = 3;  // touches (2, 22)'s neighbours at corners only
+  for (const Nucleus& n : nuclei_from_instances(m)) {
+    std::string why;
+    EXPECT_TRUE(test::ring_is_simple(n.polygon, &why)) << "nucleus " << n.id << ": " << why;
+  }
+  auto nuclei = nuclei_from_instances(m);
+  EXPECT_DOUBLE_EQ(ring_area(nuclei[1].polygon), 16.0 - 0.5);  // the 4x4 blob alone
+}
+
+// Random blobs of every awkward shape: every ring simple, inside the bbox, area within the
+// corner cuts of the pixel count of its part.
+TEST(Nucleus, RandomBlobsGiveSimpleRings) {
+  std::mt19937 rng(12345);
+  for (int trial = 0; trial < 200; ++trial) {
+    LabelMap m(24, 24);
+    std::bernoulli_distribution on(0.55);
+    for (int y = 4; y < 20; ++y)
+      for (int x = 4; x < 20; ++x)
+        if (on(rng)) m.at(y, x) = 1 + (x + y) % 2 * (trial % 3 == 0);
+    for (const Nucleus& n : nuclei_from_instances(m)) {
+      std::string why;
+      ASSERT_TRUE(test::ring_is_simple(n.polygon, &why)) << "trial " << trial << " id " << n.id << ": " << why;
+      for (const auto& p : n.polygon) {
+        EXPECT_GE(p.x, n.bbox.x);
+        EXPECT_LE(p.x, n.bbox.x + n.bbox.width);
+        EXPECT_GE(p.y, n.bbox.y);
+        EXPECT_LE(p.y, n.bbox.y + n.bbox.height);
+      }
+    }
+  }
 }
 
 TEST(Nucleus, ClassesScoresAndNamesFollowIdMinusOne) {

@@ -3,6 +3,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <cstdio>
 
@@ -58,6 +59,72 @@ TempDir::TempDir() {
 TempDir::~TempDir() {
   std::error_code ec;
   fs::remove_all(path_, ec);
+}
+
+}  // namespace nucleisam::test
+
+namespace nucleisam::test {
+namespace {
+
+// Sign of the orientation of (a, b, c); exact for the coordinates the writers produce (small
+// multiples of 1/2, possibly scaled), computed in long double.
+int orientation(const ContourPoint& a, const ContourPoint& b, const ContourPoint& c) {
+  long double v = (static_cast<long double>(b.x) - a.x) * (static_cast<long double>(c.y) - a.y) -
+                  (static_cast<long double>(b.y) - a.y) * (static_cast<long double>(c.x) - a.x);
+  return v > 0 ? 1 : v < 0 ? -1 : 0;
+}
+
+bool on_segment(const ContourPoint& p, const ContourPoint& a, const ContourPoint& b) {
+  return std::min(a.x, b.x) <= p.x && p.x <= std::max(a.x, b.x) && std::min(a.y, b.y) <= p.y &&
+         p.y <= std::max(a.y, b.y) && orientation(a, b, p) == 0;
+}
+
+bool segments_meet(const ContourPoint& a, const ContourPoint& b, const ContourPoint& c, const ContourPoint& d) {
+  int o1 = orientation(a, b, c), o2 = orientation(a, b, d), o3 = orientation(c, d, a), o4 = orientation(c, d, b);
+  if (o1 != o2 && o3 != o4 && o1 * o2 <= 0 && o3 * o4 <= 0 && (o1 != 0 || o2 != 0)) return true;
+  return on_segment(c, a, b) || on_segment(d, a, b) || on_segment(a, c, d) || on_segment(b, c, d);
+}
+
+}  // namespace
+
+bool ring_is_simple(const std::vector<ContourPoint>& ring, std::string* why) {
+  auto fail = [&](const std::string& w) {
+    if (why) *why = w;
+    return false;
+  };
+  if (ring.size() < 4) return fail("fewer than 4 points");
+  if (!(ring.front() == ring.back())) return fail("not closed");
+  const size_t n = ring.size() - 1;  // edges i: ring[i] -> ring[i+1]
+  for (size_t i = 0; i < n; ++i)
+    for (size_t j = i + 1; j < n; ++j)
+      if (ring[i] == ring[j])
+        return fail("vertex " + std::to_string(i) + " repeated at " + std::to_string(j) + " (" +
+                    std::to_string(ring[i].x) + "," + std::to_string(ring[i].y) + ")");
+  for (size_t i = 0; i < n; ++i) {
+    const ContourPoint &a = ring[i], &b = ring[i + 1];
+    for (size_t j = i + 1; j < n; ++j) {
+      const ContourPoint &c = ring[j], &d = ring[j + 1];
+      const bool next = j == i + 1, wrap = i == 0 && j == n - 1;
+      if (next || wrap) {
+        // Consecutive edges share one vertex; they must not fold back over each other.
+        const ContourPoint& far = next ? d : c;        // the other edge's far end
+        const ContourPoint& own_far = next ? a : b;   // this edge's far end
+        const ContourPoint& shared = next ? b : a;
+        if (orientation(own_far, shared, far) == 0 && on_segment(far, own_far, shared))
+          return fail("edges " + std::to_string(i) + " and " + std::to_string(j) + " fold back");
+        if (orientation(own_far, shared, far) == 0 && on_segment(own_far, shared, far))
+          return fail("edges " + std::to_string(i) + " and " + std::to_string(j) + " fold back");
+        continue;
+      }
+      if (segments_meet(a, b, c, d))
+        return fail("edges " + std::to_string(i) + " and " + std::to_string(j) + " intersect");
+    }
+  }
+  long double area = 0;
+  for (size_t i = 0; i < n; ++i)
+    area += static_cast<long double>(ring[i].x) * ring[i + 1].y - static_cast<long double>(ring[i + 1].x) * ring[i].y;
+  if (area == 0) return fail("zero area");
+  return true;
 }
 
 }  // namespace nucleisam::test

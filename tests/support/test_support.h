@@ -4,8 +4,17 @@
 #include <gtest/gtest.h>
 
 #include <string>
+#include <vector>
+
+#include "nucleisam/nucleus.h"
 
 namespace nucleisam::test {
+
+// Whether `ring` is a valid GeoJSON / OGC polygon shell: closed (last point = first), at least
+// four points, no repeated vertex, no two edges that cross, touch or overlap except consecutive
+// edges at their shared vertex, non-zero area. On failure `why` says which rule broke (exact
+// orientation tests on the float coordinates, O(n^2): for test-sized rings).
+bool ring_is_simple(const std::vector<ContourPoint>& ring, std::string* why = nullptr);
 
 // Path under the shared folder (env NUCLEISAM_SHARED, else the configured default), e.g.
 // shared_path("data/monuseg"). Does not check existence.

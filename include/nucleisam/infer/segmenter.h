@@ -24,6 +24,9 @@ class Segmenter {
   virtual std::string name() const = 0;
   // `source` names the image in warnings ("slide.tif: no tissue found").
   virtual Segmentation segment(const Image& image, const std::string& source) = 0;
+  // Microns per pixel of the images the method was made for (a model's training data); 0 when the
+  // method does not know. Whole slides are resampled to it (infer/slide_run.h).
+  virtual double microns_per_pixel() const { return 0; }
 };
 
 }  // namespace nucleisam::infer

@@ -7,6 +7,7 @@
 #include <array>
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "nucleisam/nucleus.h"
@@ -21,5 +22,15 @@ std::array<uint8_t, 3> class_colour(int class_id);
 std::string qupath_geojson(const std::vector<Nucleus>& nuclei);
 // Writes qupath_geojson(nuclei) atomically; throws IoError naming the path.
 void write_qupath_geojson(const std::string& path, const std::vector<Nucleus>& nuclei);
+
+// One Feature of a streamed FeatureCollection (compact, no newline): the nucleus' polygon as is,
+// a classification with name and colour for every nucleus (unclassified ones are "Nucleus" in
+// class 0's colour, since QuPath needs both), and `measurements` in the given order.
+std::string qupath_feature(const Nucleus& nucleus, const std::vector<std::pair<std::string, double>>& measurements);
+
+// The Polygon and MultiPolygon geometries of a GeoJSON file (a FeatureCollection, a Feature or a
+// bare geometry), each as its rings (outer first, then holes). IoError naming the path when it is
+// not such a file.
+std::vector<std::vector<std::vector<ContourPoint>>> read_geojson_polygons(const std::string& path);
 
 }  // namespace nucleisam::io

@@ -36,6 +36,7 @@ class ModelSegmenter : public infer::Segmenter {
 
   std::string name() const override { return card_.name; }
   infer::Segmentation segment(const Image& image, const std::string& source) override;
+  double microns_per_pixel() const override { return card_.mpp; }
 
   // The blended head probabilities of the whole image.
   infer::HeadMaps predict(const Image& image);

@@ -1,0 +1,89 @@
+// Builds a whole-slide test image from real H&E tiles: a mosaic of the tiles in a folder (each
+// used in turn, mirrored on alternate rows so no seam repeats exactly), written as a JPEG-compressed
+// tiled pyramid (downsamples 1, 4, 16) with an Aperio-style description, so OpenSlide reads it as
+// an SVS with a resolution. Streams tile by tile: a slide of any size costs a few tiles of memory.
+//
+//   bench_make_slide --tiles ../shared/data/monuseg/test/images --size 16384 --mpp 0.25 --out /tmp/s16k.svs
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <iostream>
+#include <string>
+#include <vector>
+
+#include "nucleisam/errors.h"
+#include "nucleisam/image_io.h"
+#include "nucleisam/io/tiled_tiff.h"
+
+using namespace nucleisam;
+namespace fs = std::filesystem;
+
+int main(int argc, char** argv) {
+  std::string tiles_dir, out;
+  int64_t size = 8192;
+  double mpp = 0.25;
+  for (int i = 1; i + 1 < argc; i += 2) {
+    std::string k = argv[i], v = argv[i + 1];
+    if (k == "--tiles") tiles_dir = v;
+    else if (k == "--size") size = std::stoll(v);
+    else if (k == "--mpp") mpp = std::stod(v);
+    else if (k == "--out") out = v;
+    else {
+      std::cerr << "unknown option " << k << '\n';
+      return 2;
+    }
+  }
+  if (tiles_dir.empty() || out.empty()) {
+    std::cerr << "usage: bench_make_slide --tiles FOLDER --size PIXELS [--mpp 0.25] --out slide.svs\n";
+    return 2;
+  }
+  try {
+    std::vector<Image> tiles;
+    std::vector<std::string> names;
+    for (const auto& e : fs::directory_iterator(tiles_dir)) names.push_back(e.path().string());
+    std::sort(names.begin(), names.end());
+    for (const auto& n : names) {
+      if (tiles.size() >= 8) break;
+      try {
+        tiles.push_back(io::read_image(n));
+      } catch (const Error&) {
+      }
+    }
+    if (tiles.empty()) throw IoError(tiles_dir + ": no readable images");
+    const int tw = tiles[0].width, th = tiles[0].height;
+    auto pixel = [&](int64_t x, int64_t y, int c) -> int {
+      const int64_t gx = x / tw, gy = y / th;
+      const Image& t = tiles[static_cast<size_t>((gx + 3 * gy) % static_cast<int64_t>(tiles.size()))];
+      int lx = static_cast<int>(x % tw), ly = static_cast<int>(y % th);
+      if (gy % 2) lx = tw - 1 - lx;
+      return t.at(std::min(ly, t.height - 1), std::min(lx, t.width - 1), c);
+    };
+    io::TiledTiffOptions o;
+    o.tile_size = 256;
+    o.downsamples = {1, 4, 16};
+    o.jpeg = true;
+    o.description = io::aperio_description(size, size, o.tile_size, mpp);
+    const auto start = std::chrono::steady_clock::now();
+    io::write_tiled_tiff(out, size, size, o, [&](int ds, int64_t x0, int64_t y0, int w, int h) {
+      Image tile(h, w, 3);
+      for (int y = 0; y < h; ++y)
+        for (int x = 0; x < w; ++x)
+          for (int c = 0; c < 3; ++c) {
+            int sum = 0;
+            for (int dy = 0; dy < ds; ++dy)
+              for (int dx = 0; dx < ds; ++dx) sum += pixel((x0 + x) * ds + dx, (y0 + y) * ds + dy, c);
+            tile.at(y, x, c) = static_cast<uint8_t>(sum / (ds * ds));
+          }
+      return tile;
+    });
+    const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    std::printf("%s: %lldx%lld at %.3f um/px from %zu tiles of %s, %.1f MB, %.1f s\n", out.c_str(),
+                static_cast<long long>(size), static_cast<long long>(size), mpp, tiles.size(), tiles_dir.c_str(),
+                static_cast<double>(fs::file_size(out)) / 1e6, s);
+  } catch (const std::exception& e) {
+    std::cerr << "bench_make_slide: " << e.what() << '\n';
+    return 1;
+  }
+  return 0;
+}

@@ -1,0 +1,850 @@
+// Whole-slide segmentation: resampling plan, overview and tissue, tile ownership, and the
+// streaming read -> segment -> post-process/write pipeline with its resume journal.
+#include "nucleisam/infer/slide_run.h"
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cmath>
+#include <condition_variable>
+#include <cstdio>
+#include <deque>
+#include <exception>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <mutex>
+#include <opencv2/imgproc.hpp>
+#include <optional>
+#include <sstream>
+#include <thread>
+
+#include "nucleisam/atomic_file.h"
+#include "nucleisam/errors.h"
+#include "nucleisam/image_io.h"
+#include "nucleisam/infer/nucleus.h"
+#include "nucleisam/io/geojson.h"
+#include "nucleisam/log.h"
+#include "nucleisam/progress.h"
+
+namespace fs = std::filesystem;
+
+namespace nucleisam::infer {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+double since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
+
+// k x k block means of an RGB image (partial blocks at the right/bottom average what they have).
+Image block_mean(const Image& in, int k) {
+  if (k == 1) return in;
+  const int w = (in.width + k - 1) / k, h = (in.height + k - 1) / k;
+  Image out(h, w, 3);
+  std::vector<uint32_t> sum(static_cast<size_t>(w) * 3), count(static_cast<size_t>(w));
+  for (int by = 0; by < h; ++by) {
+    std::fill(sum.begin(), sum.end(), 0u);
+    std::fill(count.begin(), count.end(), 0u);
+    for (int y = by * k; y < std::min(in.height, (by + 1) * k); ++y) {
+      const uint8_t* row = in.row(y);
+      for (int x = 0; x < in.width; ++x) {
+        const int b = x / k;
+        sum[3 * b] += row[3 * x];
+        sum[3 * b + 1] += row[3 * x + 1];
+        sum[3 * b + 2] += row[3 * x + 2];
+        ++count[b];
+      }
+    }
+    uint8_t* o = out.row(by);
+    for (int b = 0; b < w; ++b)
+      for (int c = 0; c < 3; ++c) o[3 * b + c] = static_cast<uint8_t>((sum[3 * b + c] + count[b] / 2) / count[b]);
+  }
+  return out;
+}
+
+// Level-0 coordinate of a level pixel.
+int64_t level0(int64_t level_px, double level_downsample) {
+  return static_cast<int64_t>(std::llround(static_cast<double>(level_px) * level_downsample));
+}
+
+std::string format_fixed(double v, int decimals) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%.*f", decimals, v);
+  return buf;
+}
+
+std::string json_string(const std::string& s) {
+  std::string out = "\"";
+  for (char c : s) {
+    if (c == '"' || c == '\\') out += '\\';
+    if (static_cast<unsigned char>(c) < 0x20) {
+      char buf[8];
+      std::snprintf(buf, sizeof buf, "\\u%04x", c);
+      out += buf;
+      continue;
+    }
+    out += c;
+  }
+  return out + "\"";
+}
+
+std::string csv_text(const std::string& s) {
+  if (s.find_first_of(",\"\n\r") == std::string::npos) return s;
+  std::string out = "\"";
+  for (char c : s) out += c == '"' ? std::string("\"\"") : std::string(1, c);
+  return out + "\"";
+}
+
+// A queue with a capacity: the pipeline's memory bound. close() wakes everyone; push() on a closed
+// queue drops the item and returns false, pop() returns nothing once closed and empty.
+template <typename T>
+class BoundedQueue {
+ public:
+  explicit BoundedQueue(size_t capacity) : capacity_(std::max<size_t>(1, capacity)) {}
+  bool push(T item) {
+    std::unique_lock<std::mutex> lock(m_);
+    not_full_.wait(lock, [&] { return closed_ || q_.size() < capacity_; });
+    if (closed_) return false;
+    q_.push_back(std::move(item));
+    not_empty_.notify_one();
+    return true;
+  }
+  std::optional<T> pop() {
+    std::unique_lock<std::mutex> lock(m_);
+    not_empty_.wait(lock, [&] { return closed_ || !q_.empty(); });
+    if (q_.empty()) return std::nullopt;
+    T item = std::move(q_.front());
+    q_.pop_front();
+    not_full_.notify_one();
+    return item;
+  }
+  void close() {
+    std::lock_guard<std::mutex> lock(m_);
+    closed_ = true;
+    not_empty_.notify_all();
+    not_full_.notify_all();
+  }
+
+ private:
+  size_t capacity_;
+  std::deque<T> q_;
+  bool closed_ = false;
+  std::mutex m_;
+  std::condition_variable not_empty_, not_full_;
+};
+
+struct TileJob {
+  int64_t index = 0;  // in the tissue-tile list
+  TileWindow window;
+  Image image;
+  Segmentation segmentation;
+};
+
+// The state a journal line records after each finished tile: enough to cut the part files back
+// to that point and go on.
+struct JournalState {
+  int64_t tiles_done = 0;  // tissue tiles finished, in order
+  uint64_t geojson_bytes = 0, csv_bytes = 0;
+  int64_t nuclei = 0;
+};
+
+std::string journal_line(const JournalState& s) {
+  return "tile " + std::to_string(s.tiles_done) + " " + std::to_string(s.geojson_bytes) + " " +
+         std::to_string(s.csv_bytes) + " " + std::to_string(s.nuclei) + "\n";
+}
+
+// Reads a journal; nullopt when it is absent, written for other settings, or unreadable. A torn
+// last line (killed mid-write) is ignored.
+std::optional<JournalState> read_journal(const std::string& path, const std::string& fingerprint) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return std::nullopt;
+  std::string content((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  std::istringstream lines(content);
+  std::string line;
+  if (!std::getline(lines, line) || line != fingerprint) return std::nullopt;
+  JournalState state;
+  size_t consumed = fingerprint.size() + 1;
+  while (std::getline(lines, line)) {
+    consumed += line.size() + 1;
+    if (consumed > content.size()) break;  // no newline: torn
+    std::istringstream f(line);
+    std::string word;
+    JournalState s;
+    if (!(f >> word >> s.tiles_done >> s.geojson_bytes >> s.csv_bytes >> s.nuclei) || word != "tile") break;
+    state = s;
+  }
+  return state;
+}
+
+void flush_or_throw(std::FILE* f, const std::string& what) {
+  if (std::fflush(f) != 0) throw IoError(what + ": cannot write (disk full?)");
+}
+
+void write_or_throw(std::FILE* f, const std::string& bytes, const std::string& what) {
+  if (!bytes.empty() && std::fwrite(bytes.data(), 1, bytes.size(), f) != bytes.size())
+    throw IoError(what + ": cannot write (disk full?)");
+}
+
+struct FileCloser {
+  void operator()(std::FILE* f) const {
+    if (f) std::fclose(f);
+  }
+};
+using FilePtr = std::unique_ptr<std::FILE, FileCloser>;
+
+// Opens a part file for appending after cutting it to `bytes` (0: created empty).
+FilePtr open_part(const std::string& path, uint64_t bytes) {
+  std::error_code ec;
+  if (bytes == 0) {
+    FilePtr f(std::fopen(path.c_str(), "wb"));
+    if (!f) throw IoError(path + ": cannot create");
+    return f;
+  }
+  fs::resize_file(path, bytes, ec);
+  if (ec) throw IoError(path + ": cannot truncate for resuming (" + ec.message() + ")");
+  FilePtr f(std::fopen(path.c_str(), "ab"));
+  if (!f) throw IoError(path + ": cannot open for resuming");
+  return f;
+}
+
+uint64_t file_size_or_zero(const std::string& path) {
+  std::error_code ec;
+  auto s = fs::file_size(path, ec);
+  return ec ? 0 : static_cast<uint64_t>(s);
+}
+
+double ring_length(const std::vector<ContourPoint>& ring) {
+  double len = 0;
+  for (size_t i = 0; i + 1 < ring.size(); ++i)
+    len += std::hypot(static_cast<double>(ring[i + 1].x) - ring[i].x, static_cast<double>(ring[i + 1].y) - ring[i].y);
+  return len;
+}
+
+const char* kGeojsonHeader = "{\"type\":\"FeatureCollection\",\"features\":[\n";
+const char* kGeojsonFooter = "\n]}\n";
+
+}  // namespace
+
+SlideResampling plan_slide_resampling(const std::vector<io::SlideLevel>& levels, double slide_mpp,
+                                      double target_mpp) {
+  if (!(slide_mpp > 0)) throw OptionError("slide resolution must be a positive number of microns per pixel");
+  if (levels.empty()) throw OptionError("slide has no levels");
+  SlideResampling r;
+  r.slide_mpp = slide_mpp;
+  const double want = target_mpp > 0 ? target_mpp / slide_mpp : 1.0;
+  auto snap = [](double f) {
+    const double whole = std::round(f);
+    return whole >= 1 && std::abs(f - whole) <= 0.03 * f ? whole : f;
+  };
+  r.level = 0;
+  for (size_t i = 0; i < levels.size(); ++i)
+    if (levels[i].downsample <= want * 1.03) r.level = static_cast<int>(i);
+  r.level_downsample = levels[r.level].downsample;
+  r.factor = snap(want / r.level_downsample);
+  r.integer_factor = r.factor == std::round(r.factor);
+  r.downsample = r.level_downsample * r.factor;
+  r.mpp = slide_mpp * r.downsample;
+  r.width = std::max<int64_t>(1, static_cast<int64_t>(std::floor(static_cast<double>(levels[0].width) / r.downsample)));
+  r.height = std::max<int64_t>(1, static_cast<int64_t>(std::floor(static_cast<double>(levels[0].height) / r.downsample)));
+  return r;
+}
+
+Image read_processing_window(const io::Slide& slide, const SlideResampling& r, int64_t x, int64_t y, int w,
+                             int h) {
+  if (r.integer_factor) {
+    const int k = static_cast<int>(r.factor);
+    Image level = slide.read_region(r.level, level0(x * k, r.level_downsample), level0(y * k, r.level_downsample),
+                                    w * k, h * k);
+    return block_mean(level, k);
+  }
+  // Block means by the whole part of the factor on a grid aligned to the level (so every tile
+  // sees the same values), then bilinear for the rest (or for upsampling when factor < 1).
+  const int k = std::max(1, static_cast<int>(std::floor(r.factor)));
+  const double rest = r.factor / k;  // block pixels per processing pixel
+  const int64_t b0x = static_cast<int64_t>(std::floor(static_cast<double>(x) * rest)) - 1;
+  const int64_t b0y = static_cast<int64_t>(std::floor(static_cast<double>(y) * rest)) - 1;
+  const int bw = static_cast<int>(std::ceil(static_cast<double>(x + w) * rest)) + 2 - static_cast<int>(b0x);
+  const int bh = static_cast<int>(std::ceil(static_cast<double>(y + h) * rest)) + 2 - static_cast<int>(b0y);
+  Image level = slide.read_region(r.level, level0(b0x * k, r.level_downsample), level0(b0y * k, r.level_downsample),
+                                  bw * k, bh * k);
+  Image blocks = block_mean(level, k);
+  cv::Mat src(blocks.height, blocks.width, CV_8UC3, blocks.data.data());
+  Image out(h, w, 3);
+  cv::Mat dst(h, w, CV_8UC3, out.data.data());
+  // Processing pixel u (centre u + 0.5) sits at block coordinate (u + 0.5) * rest - 0.5.
+  cv::Matx23d m(rest, 0, (static_cast<double>(x) + 0.5) * rest - 0.5 - static_cast<double>(b0x), 0, rest,
+                (static_cast<double>(y) + 0.5) * rest - 0.5 - static_cast<double>(b0y));
+  cv::warpAffine(src, dst, m, dst.size(), cv::INTER_LINEAR | cv::WARP_INVERSE_MAP, cv::BORDER_REPLICATE);
+  return out;
+}
+
+Image read_slide_overview(const io::Slide& slide, int max_side, double* downsample) {
+  const auto& levels = slide.levels();
+  const double want = std::max(1.0, static_cast<double>(std::max(slide.width(), slide.height())) / max_side);
+  int level = 0;
+  for (size_t i = 0; i < levels.size(); ++i)
+    if (levels[i].downsample <= want) level = static_cast<int>(i);
+  const double lds = levels[level].downsample;
+  const int k = std::max(1, static_cast<int>(std::ceil(want / lds - 1e-9)));
+  const int64_t lw = levels[level].width, lh = levels[level].height;
+  const int ow = static_cast<int>((lw + k - 1) / k), oh = static_cast<int>((lh + k - 1) / k);
+  Image overview(oh, ow, 3);
+  // Blocks of at most ~4096 x 4096 level pixels, aligned to k.
+  const int block = std::max(1, 4096 / k);
+  for (int by = 0; by < oh; by += block)
+    for (int bx = 0; bx < ow; bx += block) {
+      const int bw = std::min(block, ow - bx), bh = std::min(block, oh - by);
+      const int64_t lx = static_cast<int64_t>(bx) * k, ly = static_cast<int64_t>(by) * k;
+      const int rw = static_cast<int>(std::min<int64_t>(static_cast<int64_t>(bw) * k, lw - lx));
+      const int rh = static_cast<int>(std::min<int64_t>(static_cast<int64_t>(bh) * k, lh - ly));
+      Image part = block_mean(slide.read_region(level, level0(lx, lds), level0(ly, lds), rw, rh), k);
+      for (int y = 0; y < std::min(bh, part.height); ++y)
+        std::copy(part.row(y), part.row(y) + 3 * std::min(bw, part.width), overview.row(by + y) + 3 * bx);
+    }
+  if (downsample) *downsample = lds * k;
+  return overview;
+}
+
+Mask detect_tissue(const Image& overview) {
+  float od[256];
+  for (int v = 0; v < 256; ++v) od[v] = -std::log10((v + 1) / 256.0f);
+  cv::Mat1b mask(overview.height, overview.width, uchar(0));
+  for (int y = 0; y < overview.height; ++y) {
+    const uint8_t* p = overview.row(y);
+    for (int x = 0; x < overview.width; ++x, p += 3) {
+      const float density = od[p[0]] + od[p[1]] + od[p[2]];
+      const int spread = std::max({p[0], p[1], p[2]}) - std::min({p[0], p[1], p[2]});
+      if (density > 0.15f && spread > 10) mask(y, x) = 255;
+    }
+  }
+  const cv::Mat cross = cv::getStructuringElement(cv::MORPH_CROSS, {3, 3});
+  cv::morphologyEx(mask, mask, cv::MORPH_OPEN, cross);
+  cv::dilate(mask, mask, cv::getStructuringElement(cv::MORPH_RECT, {3, 3}));
+  Mask out(overview.height, overview.width);
+  std::copy(mask.begin(), mask.end(), out.data.begin());
+  return out;
+}
+
+Mask read_tissue_mask(const std::string& path, int width, int height, double downsample) {
+  cv::Mat1b mask(height, width, uchar(0));
+  const std::string ext = io::lower_extension(path);
+  if (ext == ".geojson" || ext == ".json") {
+    for (const auto& polygon : io::read_geojson_polygons(path)) {
+      std::vector<std::vector<cv::Point>> rings;
+      for (const auto& ring : polygon) {
+        std::vector<cv::Point> pts;
+        for (const auto& p : ring)
+          pts.push_back({static_cast<int>(std::lround(p.x / downsample)), static_cast<int>(std::lround(p.y / downsample))});
+        rings.push_back(std::move(pts));
+      }
+      cv::fillPoly(mask, rings, cv::Scalar(255));
+    }
+  } else {
+    Image img = io::read_image(path);
+    cv::Mat1b src(img.height, img.width, uchar(0));
+    for (int y = 0; y < img.height; ++y)
+      for (int x = 0; x < img.width; ++x)
+        if (img.at(y, x, 0) || img.at(y, x, 1) || img.at(y, x, 2)) src(y, x) = 255;
+    cv::resize(src, mask, mask.size(), 0, 0, cv::INTER_NEAREST);
+  }
+  if (cv::countNonZero(mask) == 0) throw IoError(path + ": the tissue mask marks no tissue on this slide");
+  Mask out(height, width);
+  std::copy(mask.begin(), mask.end(), out.data.begin());
+  return out;
+}
+
+std::vector<Nucleus> owned_nuclei(const TileWindow& tile, const Segmentation& part, int64_t grid_width,
+                                  int64_t grid_height, int64_t* cut) {
+  const LabelMap& m = part.instances;
+  if (m.height != tile.height || m.width != tile.width)
+    throw DataError("segmenter returned a " + std::to_string(m.width) + "x" + std::to_string(m.height) +
+                    " map for a " + std::to_string(tile.width) + "x" + std::to_string(tile.height) + " tile");
+  struct Sum {
+    double x = 0, y = 0;
+    int64_t n = 0;
+    int min_x = 1 << 30, min_y = 1 << 30, max_x = -1, max_y = -1;
+  };
+  int32_t max_id = 0;
+  for (int32_t v : m.data) max_id = std::max(max_id, v);
+  std::vector<Sum> sums(static_cast<size_t>(max_id) + 1);
+  for (int y = 0; y < m.height; ++y) {
+    const int32_t* row = m.row(y);
+    for (int x = 0; x < m.width; ++x)
+      if (row[x] > 0) {
+        Sum& s = sums[row[x]];
+        s.x += x;
+        s.y += y;
+        ++s.n;
+        s.min_x = std::min(s.min_x, x);
+        s.max_x = std::max(s.max_x, x);
+        s.min_y = std::min(s.min_y, y);
+        s.max_y = std::max(s.max_y, y);
+      }
+  }
+  std::vector<char> keep(sums.size(), 0);
+  bool any = false;
+  for (int32_t id = 1; id <= max_id; ++id) {
+    const Sum& s = sums[id];
+    if (s.n == 0) continue;
+    const double cx = tile.x + s.x / s.n + 0.5, cy = tile.y + s.y / s.n + 0.5;
+    if (cx < tile.own_x0 || cx >= tile.own_x1 || cy < tile.own_y0 || cy >= tile.own_y1) continue;
+    keep[id] = 1;
+    any = true;
+    const bool inner_left = tile.x > 0 && s.min_x == 0, inner_top = tile.y > 0 && s.min_y == 0;
+    const bool inner_right = tile.x + tile.width < grid_width && s.max_x == tile.width - 1;
+    const bool inner_bottom = tile.y + tile.height < grid_height && s.max_y == tile.height - 1;
+    if (cut && (inner_left || inner_top || inner_right || inner_bottom)) ++*cut;
+  }
+  if (!any) return {};
+  LabelMap kept(m.height, m.width);
+  for (size_t i = 0; i < m.data.size(); ++i)
+    if (m.data[i] > 0 && keep[m.data[i]]) kept.data[i] = m.data[i];
+  std::vector<int> classes;
+  std::vector<float> scores;
+  if (!part.classes.empty()) {
+    classes = part.classes;
+    classes.resize(static_cast<size_t>(max_id), 0);
+  }
+  if (!part.scores.empty()) {
+    scores = part.scores;
+    scores.resize(static_cast<size_t>(max_id), 1.0f);
+  }
+  std::vector<Nucleus> nuclei = nuclei_from_instances(kept, classes, scores, part.class_names);
+  for (Nucleus& n : nuclei) {
+    for (auto& p : n.polygon) {
+      p.x += static_cast<float>(tile.x);
+      p.y += static_cast<float>(tile.y);
+    }
+    n.centroid_x += tile.x;
+    n.centroid_y += tile.y;
+    n.bbox.x += tile.x;
+    n.bbox.y += tile.y;
+  }
+  return nuclei;
+}
+
+std::vector<std::string> slide_output_paths(const std::string& out_dir, const std::string& stem,
+                                            const SlideRunOptions& options) {
+  const std::string base = (fs::path(out_dir) / stem).string();
+  std::vector<std::string> paths;
+  if (options.geojson) paths.push_back(base + ".geojson");
+  if (options.csv) paths.push_back(base + "_nuclei.csv");
+  paths.push_back(base + "_summary.json");
+  if (options.thumbnail) paths.push_back(base + "_thumbnail.png");
+  return paths;
+}
+
+SlideReport run_slide(const std::string& slide_path, Segmenter& segmenter, const SlideRunOptions& options) {
+  const auto wall_start = Clock::now();
+  SlideReport report;
+  plan_tiles(1, 1, options.tile_size, options.tile_overlap);  // bad sizes: OptionError before any work
+  const std::string stem = fs::path(slide_path).stem().string();
+  const std::string base = (fs::path(options.out_dir) / stem).string();
+  const std::vector<std::string> outputs = slide_output_paths(options.out_dir, stem, options);
+  const std::string journal_path = (fs::path(options.out_dir) / ("." + stem + ".journal")).string();
+  const std::string geojson_part = (fs::path(options.out_dir) / ("." + stem + ".geojson.part")).string();
+  const std::string csv_part = (fs::path(options.out_dir) / ("." + stem + "_nuclei.csv.part")).string();
+  std::error_code ec;
+  if (!options.overwrite && !fs::exists(journal_path, ec) &&
+      std::all_of(outputs.begin(), outputs.end(), [](const std::string& p) { return fs::exists(p); })) {
+    log::info(slide_path, ": outputs already in ", options.out_dir, ", skipped (--overwrite redoes them)");
+    report.skipped = true;
+    return report;
+  }
+
+  io::Slide slide(slide_path);
+  double slide_mpp = options.mpp;
+  if (slide_mpp <= 0) {
+    if (slide.mpp_x() <= 0 || slide.mpp_y() <= 0)
+      throw IoError(slide_path + ": the slide does not record its resolution (microns per pixel); give it with --mpp");
+    if (std::abs(slide.mpp_x() - slide.mpp_y()) > 0.01 * slide.mpp_x())
+      log::warn(slide_path, ": pixels are not square (", slide.mpp_x(), " x ", slide.mpp_y(),
+                " um); using their mean");
+    slide_mpp = 0.5 * (slide.mpp_x() + slide.mpp_y());
+  }
+  const double target_mpp = segmenter.microns_per_pixel();
+  if (target_mpp <= 0)
+    log::warn(slide_path, ": ", segmenter.name(), " does not say which resolution it expects; segmenting level 0 as is");
+  const SlideResampling rs = plan_slide_resampling(slide.levels(), slide_mpp, target_mpp);
+  report.resampling = rs;
+  if (rs.width > (int64_t{1} << 30) || rs.height > (int64_t{1} << 30))
+    throw IoError(slide_path + ": slide too large for the processing grid");
+  log::info(slide_path, ": ", slide.width(), "x", slide.height(), " at ", slide_mpp, " um/px (", slide.vendor(),
+            "); segmenting level ", rs.level, " x", 1 / rs.factor, " = ", rs.mpp, " um/px, ", rs.width, "x",
+            rs.height, " px");
+
+  // Tissue on the overview grid.
+  const auto t_overview = Clock::now();
+  double overview_ds = 1;
+  Image overview = read_slide_overview(slide, 2048, &overview_ds);
+  Mask tissue;
+  if (options.tissue == TissueSource::mask)
+    tissue = read_tissue_mask(options.tissue_mask, overview.width, overview.height, overview_ds);
+  else if (options.tissue == TissueSource::detect)
+    tissue = detect_tissue(overview);
+  else
+    tissue = Mask(overview.height, overview.width, 1, 255);
+  report.times.read += since(t_overview);
+  int64_t tissue_pixels = 0;
+  for (uint8_t v : tissue.data) tissue_pixels += v != 0;
+  const double overview_um = overview_ds * slide_mpp;
+  report.tissue_mm2 = static_cast<double>(tissue_pixels) * overview_um * overview_um / 1e6;
+
+  // The tile plan and the tiles with tissue in their owned region.
+  const std::vector<TileWindow> plan =
+      plan_tiles(static_cast<int>(rs.height), static_cast<int>(rs.width), options.tile_size, options.tile_overlap);
+  report.tiles = static_cast<int64_t>(plan.size());
+  std::vector<TileWindow> todo;
+  const double to_overview = rs.downsample / overview_ds;
+  for (const TileWindow& t : plan) {
+    const int x0 = std::max(0, static_cast<int>(std::floor(t.own_x0 * to_overview)) - 1);
+    const int y0 = std::max(0, static_cast<int>(std::floor(t.own_y0 * to_overview)) - 1);
+    const int x1 = std::min(tissue.width, static_cast<int>(std::ceil(t.own_x1 * to_overview)) + 1);
+    const int y1 = std::min(tissue.height, static_cast<int>(std::ceil(t.own_y1 * to_overview)) + 1);
+    bool any = false;
+    for (int y = y0; y < y1 && !any; ++y)
+      for (int x = x0; x < x1 && !any; ++x) any = tissue.at(y, x) != 0;
+    if (any) todo.push_back(t);
+  }
+  report.tissue_tiles = static_cast<int64_t>(todo.size());
+  if (todo.empty())
+    log::warn(slide_path, ": no tissue found; writing empty outputs (--process-all segments every tile)");
+
+  // Resume: the journal's first line says which run it belongs to.
+  std::ostringstream fp;
+  fp.precision(10);
+  fp << "nucleisam-slide-journal 1 " << fs::path(slide_path).filename().string() << ' ' << slide.width() << 'x'
+     << slide.height() << " size " << file_size_or_zero(slide_path) << " method " << segmenter.name() << " level "
+     << rs.level << " downsample " << rs.downsample << " tile " << options.tile_size << " overlap "
+     << options.tile_overlap << " tissue " << static_cast<int>(options.tissue) << ' ' << options.tissue_mask
+     << " tiles " << todo.size() << " mpp " << slide_mpp;
+  const std::string fingerprint = fp.str();
+  ensure_parent_dir(journal_path);
+  JournalState state;
+  if (!options.overwrite) {
+    if (auto j = read_journal(journal_path, fingerprint)) {
+      if (file_size_or_zero(geojson_part) >= j->geojson_bytes && file_size_or_zero(csv_part) >= j->csv_bytes &&
+          j->tiles_done <= static_cast<int64_t>(todo.size())) {
+        state = *j;
+        log::info(slide_path, ": resuming after ", state.tiles_done, " of ", todo.size(), " tissue tiles (",
+                  state.nuclei, " nuclei so far)");
+      }
+    } else if (fs::exists(journal_path, ec)) {
+      log::warn(slide_path, ": the journal in ", options.out_dir, " is from other settings; starting over");
+    }
+  }
+  report.resumed_tiles = state.tiles_done;
+  FilePtr geo = open_part(geojson_part, state.geojson_bytes);
+  FilePtr csv = open_part(csv_part, state.csv_bytes);
+  if (state.tiles_done == 0) {
+    write_or_throw(geo.get(), kGeojsonHeader, geojson_part);
+    write_or_throw(csv.get(), std::string(kSlideNucleusHeader) + "\n", csv_part);
+    flush_or_throw(geo.get(), geojson_part);
+    flush_or_throw(csv.get(), csv_part);
+    state.geojson_bytes = file_size_or_zero(geojson_part);
+    state.csv_bytes = file_size_or_zero(csv_part);
+    std::ofstream j(journal_path, std::ios::binary | std::ios::trunc);
+    j << fingerprint << '\n' << journal_line(state);
+    if (!j.flush()) throw IoError(journal_path + ": cannot write (disk full?)");
+  }
+  std::ofstream journal(journal_path, std::ios::binary | std::ios::app);
+  if (!journal) throw IoError(journal_path + ": cannot open");
+
+  // The pipeline. Stage times are summed per stage (they overlap in wall time).
+  Progress progress(stem, static_cast<int64_t>(todo.size()), "tile");
+  progress.set(state.tiles_done);
+  BoundedQueue<TileJob> read_q(options.queue_depth), post_q(options.queue_depth);
+  std::mutex error_mutex;
+  std::exception_ptr error;
+  auto fail = [&](std::exception_ptr e) {
+    {
+      std::lock_guard<std::mutex> lock(error_mutex);
+      if (!error) error = e;
+    }
+    read_q.close();
+    post_q.close();
+  };
+  std::atomic<double> t_read{0}, t_pre{0};
+  std::thread reader([&] {
+    try {
+      for (size_t i = static_cast<size_t>(state.tiles_done); i < todo.size(); ++i) {
+        TileJob job;
+        job.index = static_cast<int64_t>(i);
+        job.window = todo[i];
+        const auto t0 = Clock::now();
+        // Read and resample in one call; the split is measured as the raw read below.
+        const TileWindow& w = job.window;
+        if (rs.integer_factor && rs.factor == 1) {
+          job.image = slide.read_region(rs.level, level0(w.x, rs.level_downsample), level0(w.y, rs.level_downsample),
+                                        w.width, w.height);
+          t_read = t_read + since(t0);
+        } else {
+          const int k = static_cast<int>(rs.factor);
+          const auto t1 = Clock::now();
+          if (rs.integer_factor) {
+            Image level = slide.read_region(rs.level, level0(static_cast<int64_t>(w.x) * k, rs.level_downsample),
+                                            level0(static_cast<int64_t>(w.y) * k, rs.level_downsample),
+                                            w.width * k, w.height * k);
+            t_read = t_read + since(t1);
+            const auto t2 = Clock::now();
+            job.image = block_mean(level, k);
+            t_pre = t_pre + since(t2);
+          } else {
+            job.image = read_processing_window(slide, rs, w.x, w.y, w.width, w.height);
+            t_read = t_read + since(t1);  // read and bilinear together
+          }
+        }
+        if (!read_q.push(std::move(job))) return;
+      }
+      read_q.close();
+    } catch (...) {
+      fail(std::current_exception());
+    }
+  });
+
+  std::atomic<double> t_post{0}, t_write{0};
+  std::atomic<int64_t> cut{0};
+  std::map<std::string, int64_t> per_class;
+  std::thread writer([&] {
+    try {
+      const double mpp = rs.mpp, d = rs.downsample;
+      while (auto job = post_q.pop()) {
+        const auto t0 = Clock::now();
+        int64_t tile_cut = 0;
+        std::vector<Nucleus> nuclei =
+            owned_nuclei(job->window, job->segmentation, rs.width, rs.height, &tile_cut);
+        cut += tile_cut;
+        std::string geo_text, csv_text_out;
+        for (Nucleus& n : nuclei) {
+          n.id = static_cast<int>(++state.nuclei);
+          const double area_um2 = static_cast<double>(n.area) * mpp * mpp;
+          const double perimeter_um = ring_length(n.polygon) * mpp;
+          for (auto& p : n.polygon) {
+            p.x = static_cast<float>(p.x * d);
+            p.y = static_cast<float>(p.y * d);
+          }
+          const double cx = n.centroid_x * d, cy = n.centroid_y * d;
+          if (state.nuclei > 1) geo_text += ",\n";
+          geo_text += io::qupath_feature(
+              n, {{"id", n.id}, {"Area um^2", area_um2}, {"Perimeter um", perimeter_um}, {"Score", n.score}});
+          csv_text_out += std::to_string(n.id) + "," + std::to_string(n.class_id) + "," + csv_text(n.class_name) +
+                          "," + format_fixed(cx, 2) + "," + format_fixed(cy, 2) + "," +
+                          format_fixed(cx * slide_mpp, 2) + "," + format_fixed(cy * slide_mpp, 2) + "," +
+                          format_fixed(area_um2, 2) + "," + format_fixed(perimeter_um, 2) + "," +
+                          format_fixed(n.score, 4) + "\n";
+        }
+        t_post = t_post + since(t0);
+        const auto t1 = Clock::now();
+        write_or_throw(geo.get(), geo_text, geojson_part);
+        write_or_throw(csv.get(), csv_text_out, csv_part);
+        flush_or_throw(geo.get(), geojson_part);
+        flush_or_throw(csv.get(), csv_part);
+        state.geojson_bytes += geo_text.size();
+        state.csv_bytes += csv_text_out.size();
+        state.tiles_done = job->index + 1;
+        journal << journal_line(state);
+        if (!journal.flush()) throw IoError(journal_path + ": cannot write (disk full?)");
+        t_write = t_write + since(t1);
+        progress.set_note(std::to_string(state.nuclei) + " nuclei");
+        progress.advance();
+        if (options.stop_after_tiles >= 0 && state.tiles_done - report.resumed_tiles >= options.stop_after_tiles)
+          throw IoError(slide_path + ": stopped after " + std::to_string(options.stop_after_tiles) +
+                        " tiles (test interruption)");
+      }
+    } catch (...) {
+      fail(std::current_exception());
+    }
+  });
+
+  double t_model = 0;
+  try {
+    while (auto job = read_q.pop()) {
+      const auto t0 = Clock::now();
+      job->segmentation = segmenter.segment(job->image, slide_path + " (tile at " + std::to_string(job->window.x) +
+                                                            "," + std::to_string(job->window.y) + ")");
+      t_model += since(t0);
+      job->image = Image();
+      if (!post_q.push(std::move(*job))) break;
+    }
+    post_q.close();
+  } catch (...) {
+    fail(std::current_exception());
+  }
+  reader.join();
+  writer.join();
+  if (error) std::rethrow_exception(error);
+  progress.finish();
+  report.times.read += t_read;
+  report.times.preprocess = t_pre;
+  report.times.model = t_model;
+  report.times.postprocess = t_post;
+  report.times.write = t_write;
+  report.cut_nuclei = cut;
+  report.nuclei = state.nuclei;
+  if (report.cut_nuclei > 0)
+    log::warn(slide_path, ": ", report.cut_nuclei, " nuclei touch the edge of the tile that kept them and may be ",
+              "cut; raise --tile-overlap above the largest nucleus diameter");
+
+  // Finish: footer, summary and thumbnail from the CSV (so a resumed run draws exactly the same),
+  // then rename the parts into place, then drop the journal.
+  const auto t_fin = Clock::now();
+  write_or_throw(geo.get(), kGeojsonFooter, geojson_part);
+  flush_or_throw(geo.get(), geojson_part);
+  geo.reset();
+  csv.reset();
+  {
+    std::ifstream in(csv_part, std::ios::binary);
+    std::string line;
+    std::getline(in, line);  // header
+    while (std::getline(in, line)) {
+      // id,class,class_name,cx,cy,... : class_name may be quoted; take the fields around it.
+      const size_t c1 = line.find(','), c2 = line.find(',', c1 + 1);
+      std::string name;
+      size_t after = c2;
+      if (c2 != std::string::npos && line[c2 + 1] == '"') {
+        size_t q = c2 + 2;
+        for (; q < line.size(); ++q) {
+          if (line[q] == '"' && q + 1 < line.size() && line[q + 1] == '"') {
+            name += '"';
+            ++q;
+          } else if (line[q] == '"') {
+            break;
+          } else {
+            name += line[q];
+          }
+        }
+        after = line.find(',', q);
+      } else {
+        after = line.find(',', c2 + 1);
+        name = line.substr(c2 + 1, after - c2 - 1);
+      }
+      const int class_id = std::atoi(line.substr(c1 + 1, c2 - c1 - 1).c_str());
+      ++per_class[name];
+      if (options.thumbnail) {
+        double cx = 0, cy = 0, area_um2 = 0, dummy = 0;
+        if (std::sscanf(line.c_str() + after + 1, "%lf,%lf,%lf,%lf,%lf", &cx, &cy, &dummy, &dummy, &area_um2) == 5) {
+          const double radius_px = std::sqrt(area_um2 / 3.14159265358979) / overview_um;
+          const auto c = io::class_colour(class_id);
+          cv::Mat img(overview.height, overview.width, CV_8UC3, overview.data.data());
+          cv::circle(img, cv::Point(static_cast<int>(cx / overview_ds), static_cast<int>(cy / overview_ds)),
+                     std::max(1, static_cast<int>(std::lround(radius_px))), cv::Scalar(c[0], c[1], c[2]), cv::FILLED);
+        }
+      }
+    }
+  }
+  report.per_class = per_class;
+  if (options.thumbnail) io::write_image(base + "_thumbnail.png", overview);
+  report.times.write += since(t_fin);
+  report.times.wall = since(wall_start);
+
+  std::ostringstream s;
+  s.precision(6);
+  s << "{\n  \"slide\": " << json_string(slide_path) << ",\n  \"width\": " << slide.width()
+    << ",\n  \"height\": " << slide.height() << ",\n  \"mpp\": " << slide_mpp << ",\n  \"method\": "
+    << json_string(segmenter.name()) << ",\n  \"processing\": {\"level\": " << rs.level
+    << ", \"downsample\": " << rs.downsample << ", \"mpp\": " << rs.mpp << ", \"tile_size\": " << options.tile_size
+    << ", \"tile_overlap\": " << options.tile_overlap << "},\n  \"tissue\": "
+    << json_string(options.tissue == TissueSource::detect ? "detected"
+                   : options.tissue == TissueSource::mask ? options.tissue_mask
+                                                         : "all")
+    << ",\n  \"tissue_area_mm2\": " << report.tissue_mm2 << ",\n  \"tiles\": " << report.tiles
+    << ",\n  \"tissue_tiles\": " << report.tissue_tiles << ",\n  \"nuclei\": " << report.nuclei
+    << ",\n  \"nuclei_per_mm2\": " << (report.tissue_mm2 > 0 ? report.nuclei / report.tissue_mm2 : 0.0)
+    << ",\n  \"cut_nuclei\": " << report.cut_nuclei << ",\n  \"nuclei_per_class\": {";
+  bool first = true;
+  for (const auto& [name, count] : per_class) {
+    s << (first ? "" : ", ") << json_string(name.empty() ? "Nucleus" : name) << ": " << count;
+    first = false;
+  }
+  s << "},\n  \"resumed_tiles\": " << report.resumed_tiles << ",\n  \"seconds\": {\"wall\": " << report.times.wall
+    << ", \"read\": " << report.times.read << ", \"preprocess\": " << report.times.preprocess
+    << ", \"model\": " << report.times.model << ", \"postprocess\": " << report.times.postprocess
+    << ", \"write\": " << report.times.write << "}\n}\n";
+  write_file_atomic(base + "_summary.json", s.str());
+
+  if (options.geojson) fs::rename(geojson_part, base + ".geojson", ec);
+  if (ec) throw IoError(base + ".geojson: cannot rename into place (" + ec.message() + ")");
+  if (options.csv) fs::rename(csv_part, base + "_nuclei.csv", ec);
+  if (ec) throw IoError(base + "_nuclei.csv: cannot rename into place (" + ec.message() + ")");
+  journal.close();
+  fs::remove(journal_path, ec);
+  fs::remove(geojson_part, ec);
+  fs::remove(csv_part, ec);
+  return report;
+}
+
+std::vector<std::string> read_manifest(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) throw IoError(path + ": cannot read the manifest");
+  const fs::path folder = fs::path(path).parent_path();
+  std::vector<std::string> slides;
+  std::string line;
+  while (std::getline(in, line)) {
+    while (!line.empty() && (line.back() == '\r' || line.back() == ' ' || line.back() == '\t')) line.pop_back();
+    const size_t start = line.find_first_not_of(" \t");
+    if (start == std::string::npos || line[start] == '#') continue;
+    fs::path p(line.substr(start));
+    slides.push_back((p.is_absolute() ? p : folder / p).lexically_normal().string());
+  }
+  if (slides.empty()) throw IoError(path + ": the manifest lists no slides");
+  std::map<std::string, std::string> by_stem;
+  for (const auto& s : slides) {
+    auto [it, fresh] = by_stem.emplace(fs::path(s).stem().string(), s);
+    if (!fresh)
+      throw OptionError(path + ": " + s + " and " + it->second + " share the name \"" + it->first +
+                        "\", so their outputs would overwrite each other");
+  }
+  return slides;
+}
+
+Shard parse_shard(const std::string& spec, const std::function<const char*(const char*)>& getenv) {
+  auto number = [&](const std::string& text, const std::string& what) {
+    size_t used = 0;
+    long v = -1;
+    try {
+      v = std::stol(text, &used);
+    } catch (const std::exception&) {
+      used = 0;
+    }
+    if (used != text.size() || v < 0 || v > (1 << 30))
+      throw OptionError("--shard: " + what + " \"" + text + "\" is not a whole number");
+    return static_cast<int>(v);
+  };
+  Shard s;
+  if (spec == "auto") {
+    const char* task = getenv("SLURM_ARRAY_TASK_ID");
+    const char* count = getenv("SLURM_ARRAY_TASK_COUNT");
+    const char* min = getenv("SLURM_ARRAY_TASK_MIN");
+    const char* k8s = getenv("JOB_COMPLETION_INDEX");
+    const char* k8s_count = getenv("NUCLEISAM_SHARD_COUNT");
+    if (task && count) {
+      s.index = number(task, "SLURM_ARRAY_TASK_ID") - (min ? number(min, "SLURM_ARRAY_TASK_MIN") : 0);
+      s.count = number(count, "SLURM_ARRAY_TASK_COUNT");
+    } else if (k8s) {
+      if (!k8s_count)
+        throw OptionError("--shard auto: JOB_COMPLETION_INDEX is set but NUCLEISAM_SHARD_COUNT is not (set it to the "
+                          "Job's completions)");
+      s.index = number(k8s, "JOB_COMPLETION_INDEX");
+      s.count = number(k8s_count, "NUCLEISAM_SHARD_COUNT");
+    } else {
+      throw OptionError("--shard auto: neither a Slurm array (SLURM_ARRAY_TASK_ID, SLURM_ARRAY_TASK_COUNT) nor a "
+                        "Kubernetes indexed Job (JOB_COMPLETION_INDEX) is in the environment");
+    }
+  } else {
+    const size_t slash = spec.find('/');
+    if (slash == std::string::npos) throw OptionError("--shard: expected i/N (0 <= i < N) or auto, got \"" + spec + "\"");
+    s.index = number(spec.substr(0, slash), "index");
+    s.count = number(spec.substr(slash + 1), "count");
+  }
+  if (s.count < 1 || s.index >= s.count)
+    throw OptionError("--shard: index " + std::to_string(s.index) + " is not below the count " + std::to_string(s.count));
+  return s;
+}
+
+std::vector<std::string> shard_slides(const std::vector<std::string>& slides, const Shard& shard) {
+  std::vector<std::string> mine;
+  for (size_t i = 0; i < slides.size(); ++i)
+    if (static_cast<int>(i % static_cast<size_t>(shard.count)) == shard.index) mine.push_back(slides[i]);
+  return mine;
+}
+
+}  // namespace nucleisam::infer

@@ -1,0 +1,143 @@
+// `nucleisam segment` on whole slides through the built binary: a slide gives valid QuPath
+// GeoJSON, CSV, summary and thumbnail; a run killed with SIGKILL and rerun gives byte-identical
+// outputs; bad slides fail with one clear line; a cohort goes on past a failing slide and exits 1
+// with the list; shards split the manifest.
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "nucleisam/atomic_file.h"
+#include "nucleisam/io/tiled_tiff.h"
+#include "support/test_support.h"
+
+namespace fs = std::filesystem;
+using namespace nucleisam;
+
+namespace {
+
+bool contains(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
+
+// Pink tissue with purple discs of radius 9 every 40 pixels (what the classical baseline finds),
+// glass in the right quarter. mpp 0: a generic tiled TIFF without resolution.
+void write_slide(const std::string& path, int width, int height, double mpp) {
+  io::TiledTiffOptions o;
+  o.tile_size = 256;
+  o.downsamples = {1, 4};
+  if (mpp > 0) o.description = io::aperio_description(width, height, 256, mpp);
+  io::write_tiled_tiff(path, width, height, o, [&](int ds, int64_t x0, int64_t y0, int w, int h) {
+    Image tile(h, w, 3);
+    for (int y = 0; y < h; ++y)
+      for (int x = 0; x < w; ++x) {
+        const int64_t gx = (x0 + x) * ds, gy = (y0 + y) * ds;
+        const int64_t dx = gx % 40 - 20, dy = gy % 40 - 20;
+        const bool glass = gx >= width * 3 / 4;
+        const bool nucleus = !glass && dx * dx + dy * dy <= 81;
+        const uint8_t purple[3] = {64, 54, 135}, pink[3] = {219, 114, 200}, white[3] = {243, 243, 243};
+        for (int c = 0; c < 3; ++c) tile.at(y, x, c) = glass ? white[c] : nucleus ? purple[c] : pink[c];
+      }
+    return tile;
+  });
+}
+
+test::CliResult run(const std::string& args) { return test::run_cli(args); }
+
+}  // namespace
+
+TEST(SlideCli, SlideGivesValidOutputs) {
+  test::TempDir dir;
+  write_slide(dir.file("s.svs"), 800, 600, 0.25);
+  auto r = run("segment --model classical --input " + dir.file("s.svs") + " --out " + dir.file("out") +
+               " --tile-size 256 --tile-overlap 48");
+  ASSERT_EQ(r.code, 0) << r.out;
+  for (const char* f : {"s.geojson", "s_nuclei.csv", "s_summary.json", "s_thumbnail.png"})
+    EXPECT_TRUE(fs::exists(dir.file("out/") + f)) << f;
+  auto doc = nlohmann::json::parse(read_file(dir.file("out/s.geojson")));
+  // 15 x 15 disc centres at (20 + 40i, 20 + 40j) in the 600 x 600 tissue part.
+  EXPECT_EQ(doc["features"].size(), 15u * 15u);
+  for (const auto& f : doc["features"]) {
+    std::vector<ContourPoint> ring;
+    for (const auto& p : f["geometry"]["coordinates"][0]) ring.push_back({p[0].get<float>(), p[1].get<float>()});
+    std::string why;
+    EXPECT_TRUE(test::ring_is_simple(ring, &why)) << why;
+  }
+  auto summary = nlohmann::json::parse(read_file(dir.file("out/s_summary.json")));
+  EXPECT_EQ(summary["nuclei"], 225);
+  EXPECT_NEAR(summary["tissue_area_mm2"].get<double>(), 600 * 600 * 0.0625 / 1e6, 0.003);
+  // Second run: skipped.
+  r = run("segment --model classical --input " + dir.file("s.svs") + " --out " + dir.file("out"));
+  EXPECT_EQ(r.code, 0);
+  EXPECT_TRUE(contains(r.out, "skipped")) << r.out;
+}
+
+TEST(SlideCli, KilledRunResumesToIdenticalBytes) {
+  test::TempDir dir;
+  write_slide(dir.file("k.svs"), 1600, 1600, 0.25);
+  const std::string args = " segment --model classical --input " + dir.file("k.svs") + " --tile-size 128 --tile-overlap 32 --out ";
+  auto r = run(args + dir.file("full"));
+  ASSERT_EQ(r.code, 0) << r.out;
+  // Start a run, SIGKILL it once its journal has recorded a few tiles.
+  const std::string journal = dir.file("killed/.k.journal");
+  const std::string script = "( " + test::binary_dir() + "/nucleisam --quiet" + args + dir.file("killed") +
+                             " & pid=$!; for i in $(seq 1 2000); do"
+                             " if [ -f " + journal + " ] && [ $(wc -l < " + journal + ") -ge 6 ]; then"
+                             " kill -9 $pid; wait $pid; exit 0; fi; sleep 0.01; done; wait $pid; exit 3 )";
+  const int status = std::system(script.c_str());
+  if (WEXITSTATUS(status) == 3) GTEST_SKIP() << "the run finished before it could be killed";
+  ASSERT_TRUE(fs::exists(journal));
+  EXPECT_FALSE(fs::exists(dir.file("killed/k.geojson")));  // nothing half-written under a final name
+  r = run(args + dir.file("killed"));
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_TRUE(contains(r.out, "resuming after")) << r.out;
+  EXPECT_EQ(read_file(dir.file("killed/k.geojson")), read_file(dir.file("full/k.geojson")));
+  EXPECT_EQ(read_file(dir.file("killed/k_nuclei.csv")), read_file(dir.file("full/k_nuclei.csv")));
+  EXPECT_EQ(read_file(dir.file("killed/k_thumbnail.png")), read_file(dir.file("full/k_thumbnail.png")));
+}
+
+TEST(SlideCli, BadSlidesFailWithOneClearLine) {
+  test::TempDir dir;
+  write_file_atomic(dir.file("junk.svs"), std::string(3000, 'x'));
+  auto r = run("--quiet segment --model classical --input " + dir.file("junk.svs") + " --out " + dir.file("out"));
+  EXPECT_EQ(r.code, 1);
+  EXPECT_EQ(r.out, "nucleisam: " + dir.file("junk.svs") +
+                       ": not a whole-slide image OpenSlide can read (unknown or corrupt format)\n");
+  write_slide(dir.file("plain.tif"), 300, 300, 0);
+  r = run("--quiet segment --model classical --input " + dir.file("plain.tif") + " --out " + dir.file("out"));
+  EXPECT_EQ(r.code, 1);
+  EXPECT_EQ(test::count_lines(r.out), 1) << r.out;
+  EXPECT_TRUE(contains(r.out, "plain.tif: the slide does not record its resolution")) << r.out;
+  EXPECT_FALSE(fs::exists(dir.file("out/plain.geojson")));
+  r = run("--quiet segment --model classical --input " + dir.file("plain.tif") + " --out " + dir.file("out") +
+          " --mpp 0.25");
+  EXPECT_EQ(r.code, 0) << r.out;
+  EXPECT_TRUE(fs::exists(dir.file("out/plain.geojson")));
+}
+
+TEST(SlideCli, CohortGoesOnPastAFailingSlideAndShardsSplitIt) {
+  test::TempDir dir;
+  write_slide(dir.file("a.svs"), 300, 300, 0.25);
+  write_slide(dir.file("c.svs"), 300, 300, 0.25);
+  write_file_atomic(dir.file("b.svs"), "corrupt");
+  write_file_atomic(dir.file("cohort.txt"), "a.svs\nb.svs\nc.svs\n");
+  auto r = run("segment --model classical --manifest " + dir.file("cohort.txt") + " --out " + dir.file("out"));
+  EXPECT_EQ(r.code, 1);
+  EXPECT_TRUE(contains(r.out, "1 of 3 slides failed:\n  " + dir.file("b.svs") + ": not a whole-slide image")) << r.out;
+  EXPECT_TRUE(fs::exists(dir.file("out/a.geojson")));
+  EXPECT_TRUE(fs::exists(dir.file("out/c.geojson")));
+  // Shard 1 of 2 holds b only; shard 0 holds a and c (already done: skipped).
+  r = run("segment --model classical --manifest " + dir.file("cohort.txt") + " --shard 0/2 --out " + dir.file("out"));
+  EXPECT_EQ(r.code, 0) << r.out;
+  EXPECT_TRUE(contains(r.out, "0 slides segmented, 2 skipped")) << r.out;
+  r = run("segment --model classical --manifest " + dir.file("cohort.txt") + " --shard 1/2 --out " + dir.file("out2"));
+  EXPECT_EQ(r.code, 1);
+  EXPECT_FALSE(fs::exists(dir.file("out2/a.geojson")));
+  r = run("segment --model classical --manifest " + dir.file("cohort.txt") + " --shard 2/2 --out " + dir.file("o"));
+  EXPECT_EQ(r.code, 2) << r.out;
+  // A folder of slides: the same list without a manifest (the corrupt one listed at the end).
+  r = run("segment --model classical --input " + dir.path() + " --out " + dir.file("folder"));
+  EXPECT_EQ(r.code, 1);
+  EXPECT_TRUE(contains(r.out, "1 of 3 slides failed:\n  " + dir.file("b.svs") + ": ")) << r.out;
+  EXPECT_EQ(read_file(dir.file("folder/c.geojson")), read_file(dir.file("out/c.geojson")));
+}

@@ -1,0 +1,493 @@
+// Whole slides: OpenSlide reading of test slides written here (Aperio-style tiled TIFFs), the
+// resampling plan, tissue, exactly-once stitching whatever the tile size, the GeoJSON rules,
+// byte-identical resume, clear failures for bad files, and cohort shards.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <set>
+#include <sstream>
+
+#include "nucleisam/atomic_file.h"
+#include "nucleisam/errors.h"
+#include "nucleisam/image_io.h"
+#include "nucleisam/infer/slide_run.h"
+#include "nucleisam/io/slide.h"
+#include "nucleisam/io/tiled_tiff.h"
+#include "support/test_support.h"
+
+using namespace nucleisam;
+using namespace nucleisam::infer;
+namespace fs = std::filesystem;
+
+namespace {
+
+struct Disc {
+  double cx, cy, r;
+};
+
+// A 900 x 700 slide at 0.5 um/px: pink tissue left of x = 600, glass right of it, dark discs
+// ("nuclei") in the tissue, two of them centred exactly on corners of owned tile regions (224, 224)
+// for 256/64 tiles and (176, 176) for 200/48 tiles.
+const int kW = 900, kH = 700;
+std::vector<Disc> test_discs() {
+  std::vector<Disc> d = {{224, 224, 7}, {176, 176, 6}};
+  for (int y = 30; y < kH - 20; y += 47)
+    for (int x = 25; x < 580; x += 53) {
+      bool clash = false;
+      for (const Disc& o : d) clash = clash || std::hypot(o.cx - x, o.cy - y) < 25;
+      if (!clash) d.push_back({x + 0.3 * (y % 3), y + 0.25 * (x % 4), 4.0 + (x + y) % 5});
+    }
+  return d;
+}
+
+std::array<uint8_t, 3> slide_pixel(int x, int y, const std::vector<Disc>& discs) {
+  for (const Disc& d : discs)
+    if (std::pow(x + 0.5 - d.cx, 2) + std::pow(y + 0.5 - d.cy, 2) <= d.r * d.r) return {60, 30, 120};
+  if (x < 600) return {230, 170, 200};
+  return {245, 245, 245};
+}
+
+// Writes the test slide; mpp 0 writes a generic tiled TIFF with no resolution.
+void write_test_slide(const std::string& path, double mpp) {
+  const auto discs = test_discs();
+  io::TiledTiffOptions o;
+  o.tile_size = 128;
+  o.downsamples = {1, 4};
+  if (mpp > 0) o.description = io::aperio_description(kW, kH, 128, mpp);
+  io::write_tiled_tiff(path, kW, kH, o, [&](int ds, int64_t x0, int64_t y0, int w, int h) {
+    Image tile(h, w, 3);
+    for (int y = 0; y < h; ++y)
+      for (int x = 0; x < w; ++x) {
+        auto p = slide_pixel(static_cast<int>((x0 + x) * ds), static_cast<int>((y0 + y) * ds), discs);
+        for (int c = 0; c < 3; ++c) tile.at(y, x, c) = p[c];
+      }
+    return tile;
+  });
+}
+
+// Dark pixels (red < 100), 4-connected components: a local method, so a nucleus whole in two
+// windows is the same in both.
+class DarkSpotSegmenter : public Segmenter {
+ public:
+  std::string name() const override { return "dark-spots"; }
+  double microns_per_pixel() const override { return 0.5; }
+  Segmentation segment(const Image& image, const std::string&) override {
+    Segmentation s;
+    s.instances = LabelMap(image.height, image.width);
+    int32_t next = 1;
+    std::vector<std::pair<int, int>> stack;
+    for (int y = 0; y < image.height; ++y)
+      for (int x = 0; x < image.width; ++x) {
+        if (image.at(y, x, 0) >= 100 || s.instances.at(y, x)) continue;
+        stack = {{x, y}};
+        s.instances.at(y, x) = next;
+        while (!stack.empty()) {
+          auto [px, py] = stack.back();
+          stack.pop_back();
+          const int nx[4] = {px + 1, px - 1, px, px}, ny[4] = {py, py, py + 1, py - 1};
+          for (int k = 0; k < 4; ++k)
+            if (nx[k] >= 0 && ny[k] >= 0 && nx[k] < image.width && ny[k] < image.height &&
+                image.at(ny[k], nx[k], 0) < 100 && !s.instances.at(ny[k], nx[k])) {
+              s.instances.at(ny[k], nx[k]) = next;
+              stack.push_back({nx[k], ny[k]});
+            }
+        }
+        ++next;
+      }
+    ++calls;
+    return s;
+  }
+  int calls = 0;
+};
+
+std::vector<std::string> lines_of(const std::string& path) {
+  std::ifstream in(path);
+  std::vector<std::string> out;
+  std::string l;
+  while (std::getline(in, l)) out.push_back(l);
+  return out;
+}
+
+// CSV rows without the id (ids follow tile order), sorted: the nuclei as a set.
+std::vector<std::string> nuclei_without_ids(const std::string& csv) {
+  auto rows = lines_of(csv);
+  std::vector<std::string> out;
+  for (size_t i = 1; i < rows.size(); ++i) out.push_back(rows[i].substr(rows[i].find(',')));
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+std::vector<std::string> polygons_sorted(const std::string& geojson) {
+  auto doc = nlohmann::json::parse(read_file(geojson));
+  std::vector<std::string> out;
+  for (const auto& f : doc["features"]) out.push_back(f["geometry"].dump());
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+SlideRunOptions options_in(const std::string& dir, int tile, int overlap) {
+  SlideRunOptions o;
+  o.out_dir = dir;
+  o.tile_size = tile;
+  o.tile_overlap = overlap;
+  return o;
+}
+
+}  // namespace
+
+TEST(SlideResampling, LevelAndFactorFromTheResolutions) {
+  const std::vector<io::SlideLevel> levels = {{40000, 30000, 1}, {10000, 7500, 4}, {2500, 1875, 16}};
+  SlideResampling r = plan_slide_resampling(levels, 0.25, 0.5);  // 40x slide, 20x model
+  EXPECT_EQ(r.level, 0);
+  EXPECT_DOUBLE_EQ(r.factor, 2);
+  EXPECT_TRUE(r.integer_factor);
+  EXPECT_EQ(r.width, 20000);
+  EXPECT_DOUBLE_EQ(r.mpp, 0.5);
+  r = plan_slide_resampling(levels, 0.2527, 0.25);  // scanner's "0.25": read as is
+  EXPECT_EQ(r.level, 0);
+  EXPECT_DOUBLE_EQ(r.factor, 1);
+  r = plan_slide_resampling(levels, 0.125, 0.5);  // 80x slide, 20x model: level 1 as is
+  EXPECT_EQ(r.level, 1);
+  EXPECT_DOUBLE_EQ(r.factor, 1);
+  EXPECT_EQ(r.width, 10000);
+  r = plan_slide_resampling(levels, 0.25, 0.6);  // 2.4x: block means by 2, then bilinear
+  EXPECT_EQ(r.level, 0);
+  EXPECT_NEAR(r.factor, 2.4, 1e-12);
+  EXPECT_FALSE(r.integer_factor);
+  r = plan_slide_resampling(levels, 0.5, 0.25);  // 20x slide, 40x model: upsampled
+  EXPECT_EQ(r.level, 0);
+  EXPECT_DOUBLE_EQ(r.factor, 0.5);
+  EXPECT_EQ(r.width, 80000);
+  r = plan_slide_resampling(levels, 0.25, 0);  // method without a resolution: level 0
+  EXPECT_DOUBLE_EQ(r.downsample, 1);
+  EXPECT_THROW(plan_slide_resampling(levels, 0, 0.5), OptionError);
+}
+
+TEST(Slide, ReadsTheTestSlideWithItsResolution) {
+  test::TempDir dir;
+  const std::string path = dir.file("s.svs");
+  write_test_slide(path, 0.5);
+  ASSERT_TRUE(io::Slide::is_slide(path));
+  io::Slide slide(path);
+  EXPECT_EQ(slide.vendor(), "aperio");
+  EXPECT_EQ(slide.width(), kW);
+  EXPECT_EQ(slide.height(), kH);
+  ASSERT_EQ(slide.levels().size(), 2u);
+  EXPECT_EQ(slide.levels()[1].width, kW / 4);
+  EXPECT_DOUBLE_EQ(slide.mpp_x(), 0.5);
+  const auto discs = test_discs();
+  Image region = slide.read_region(0, 220, 215, 12, 20);
+  for (int y = 0; y < region.height; ++y)
+    for (int x = 0; x < region.width; ++x)
+      for (int c = 0; c < 3; ++c) ASSERT_EQ(region.at(y, x, c), slide_pixel(220 + x, 215 + y, discs)[c]);
+  // Outside the slide: white.
+  Image outside = slide.read_region(0, kW - 2, 0, 4, 1);
+  EXPECT_EQ(outside.at(0, 3, 0), 255);
+}
+
+TEST(Slide, BadFilesFailClearly) {
+  test::TempDir dir;
+  const std::string good = dir.file("good.svs");
+  write_test_slide(good, 0.5);
+  // Not a slide: a PNG.
+  io::write_image(dir.file("tile.png"), Image(8, 8, 3, 200));
+  EXPECT_FALSE(io::Slide::is_slide(dir.file("tile.png")));
+  try {
+    io::Slide s(dir.file("tile.png"));
+    FAIL() << "opened a PNG as a slide";
+  } catch (const IoError& e) {
+    EXPECT_NE(std::string(e.what()).find("tile.png: not a whole-slide image"), std::string::npos) << e.what();
+  }
+  // Corrupt: random bytes.
+  write_file_atomic(dir.file("junk.svs"), std::string(5000, '\x17'));
+  EXPECT_THROW(io::Slide(dir.file("junk.svs")), IoError);
+  // Truncated: the first 40% of a real slide. It may open (the directory is at the start) but
+  // reading the missing tiles must fail with the file named.
+  const std::string bytes = read_file(good);
+  write_file_atomic(dir.file("cut.svs"), bytes.substr(0, bytes.size() * 2 / 5));
+  DarkSpotSegmenter seg;
+  try {
+    run_slide(dir.file("cut.svs"), seg, options_in(dir.file("out_cut"), 256, 64));
+    FAIL() << "a truncated slide was segmented";
+  } catch (const IoError& e) {
+    EXPECT_EQ(std::string(e.what()).rfind(dir.file("cut.svs") + ": ", 0), 0u) << e.what();
+  }
+  EXPECT_FALSE(fs::exists(dir.file("out_cut/cut.geojson")));
+  EXPECT_THROW(io::Slide(dir.file("missing.svs")), IoError);
+}
+
+TEST(SlideRun, SlideWithoutResolutionNeedsMpp) {
+  test::TempDir dir;
+  const std::string path = dir.file("plain.tif");
+  write_test_slide(path, 0);
+  ASSERT_TRUE(io::Slide::is_slide(path));  // a tiled TIFF is a (generic) slide
+  DarkSpotSegmenter seg;
+  try {
+    run_slide(path, seg, options_in(dir.file("out"), 256, 64));
+    FAIL() << "segmented a slide without a resolution";
+  } catch (const IoError& e) {
+    EXPECT_NE(std::string(e.what()).find("does not record its resolution"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("--mpp"), std::string::npos);
+  }
+  EXPECT_FALSE(fs::exists(dir.file("out/plain.geojson")));
+  SlideRunOptions o = options_in(dir.file("out"), 256, 64);
+  o.mpp = 0.5;
+  SlideReport r = run_slide(path, seg, o);
+  EXPECT_EQ(r.nuclei, static_cast<int64_t>(test_discs().size()));
+}
+
+// Every disc exactly once and identical (centroid, area, perimeter, polygon) with two tile
+// layouts; the discs centred on owned-region corners included.
+TEST(SlideRun, SameNucleiWithTwoTileSizesEachOnce) {
+  test::TempDir dir;
+  const std::string path = dir.file("s.svs");
+  write_test_slide(path, 0.5);
+  DarkSpotSegmenter a, b;
+  SlideReport ra = run_slide(path, a, options_in(dir.file("a"), 256, 64));
+  SlideReport rb = run_slide(path, b, options_in(dir.file("b"), 200, 48));
+  const auto discs = test_discs();
+  EXPECT_EQ(ra.nuclei, static_cast<int64_t>(discs.size()));
+  EXPECT_EQ(rb.nuclei, static_cast<int64_t>(discs.size()));
+  EXPECT_EQ(ra.cut_nuclei, 0);
+  EXPECT_GT(ra.tiles, 1);
+  const auto na = nuclei_without_ids(dir.file("a/s_nuclei.csv"));
+  EXPECT_EQ(na, nuclei_without_ids(dir.file("b/s_nuclei.csv")));
+  EXPECT_EQ(polygons_sorted(dir.file("a/s.geojson")), polygons_sorted(dir.file("b/s.geojson")));
+  // Each disc's centroid appears once (level-0 px; 0.5 um/px slide and segmenter: no resampling).
+  auto rows = lines_of(dir.file("a/s_nuclei.csv"));
+  for (const Disc& d : discs) {
+    int found = 0;
+    for (size_t i = 1; i < rows.size(); ++i) {
+      std::vector<std::string> f;
+      std::stringstream ss(rows[i]);
+      std::string x;
+      while (std::getline(ss, x, ',')) f.push_back(x);
+      if (std::abs(std::stod(f[3]) - d.cx) < 0.6 && std::abs(std::stod(f[4]) - d.cy) < 0.6) ++found;
+    }
+    EXPECT_EQ(found, 1) << "disc at " << d.cx << "," << d.cy;
+  }
+  // Area in um^2: pixels x 0.25. The corner disc of radius 7 has 156 pixels... computed here.
+  int pixels = 0;
+  for (int y = 210; y < 240; ++y)
+    for (int x = 210; x < 240; ++x) pixels += std::pow(x + 0.5 - 224, 2) + std::pow(y + 0.5 - 224, 2) <= 49;
+  bool corner_area = false;
+  for (const auto& r : na) corner_area = corner_area || r.find(",224.00,224.00,112.00,112.00," +
+                                                               std::to_string(pixels / 4) + ".") != std::string::npos;
+  EXPECT_TRUE(corner_area) << "no row for the corner disc with area " << pixels * 0.25;
+}
+
+// The GeoJSON a user imports into QuPath: a FeatureCollection of detections with valid Polygon
+// rings in level-0 pixels, a classification with name and colour, measurements as an object.
+TEST(SlideRun, GeojsonFollowsQupathRules) {
+  test::TempDir dir;
+  const std::string path = dir.file("s.svs");
+  write_test_slide(path, 0.25);  // 40x slide, 20x segmenter: nuclei come back in level-0 pixels
+  DarkSpotSegmenter seg;
+  SlideReport r = run_slide(path, seg, options_in(dir.file("out"), 160, 40));
+  EXPECT_EQ(r.resampling.factor, 2);
+  auto doc = nlohmann::json::parse(read_file(dir.file("out/s.geojson")));
+  EXPECT_EQ(doc["type"], "FeatureCollection");
+  ASSERT_EQ(static_cast<int64_t>(doc["features"].size()), r.nuclei);
+  ASSERT_GT(r.nuclei, 10);
+  for (const auto& f : doc["features"]) {
+    ASSERT_EQ(f["type"], "Feature");
+    ASSERT_EQ(f["geometry"]["type"], "Polygon");
+    ASSERT_EQ(f["geometry"]["coordinates"].size(), 1u);
+    std::vector<ContourPoint> ring;
+    for (const auto& p : f["geometry"]["coordinates"][0]) {
+      ASSERT_EQ(p.size(), 2u);
+      ring.push_back({p[0].get<float>(), p[1].get<float>()});
+      EXPECT_GE(ring.back().x, 0);
+      EXPECT_LE(ring.back().x, kW);
+      EXPECT_LE(ring.back().y, kH);
+    }
+    std::string why;
+    EXPECT_TRUE(test::ring_is_simple(ring, &why)) << why << " in " << f["geometry"].dump();
+    const auto& props = f["properties"];
+    EXPECT_EQ(props["objectType"], "detection");
+    ASSERT_TRUE(props["classification"].is_object());
+    EXPECT_TRUE(props["classification"]["name"].is_string());
+    ASSERT_TRUE(props["classification"]["color"].is_array());
+    EXPECT_EQ(props["classification"]["color"].size(), 3u);
+    ASSERT_TRUE(props["measurements"].is_object());
+    EXPECT_GT(props["measurements"]["Area um^2"].get<double>(), 0);
+    EXPECT_GT(props["measurements"]["Perimeter um"].get<double>(), 0);
+    EXPECT_TRUE(props["measurements"]["Score"].is_number());
+  }
+  // CSV: one row per feature, centroids in level-0 pixels and microns (0.25 um per level-0 px).
+  auto rows = lines_of(dir.file("out/s_nuclei.csv"));
+  ASSERT_EQ(static_cast<int64_t>(rows.size()), r.nuclei + 1);
+  EXPECT_EQ(rows[0], kSlideNucleusHeader);
+  std::stringstream ss(rows[1]);
+  std::vector<double> v;
+  std::string x;
+  while (std::getline(ss, x, ',')) v.push_back(x.empty() ? 0 : std::stod(x));
+  EXPECT_NEAR(v[5], v[3] * 0.25, 0.01);
+  EXPECT_NEAR(v[6], v[4] * 0.25, 0.01);
+}
+
+TEST(SlideRun, TissueDetectionSkipsGlassAndMeasuresTissue) {
+  test::TempDir dir;
+  const std::string path = dir.file("s.svs");
+  write_test_slide(path, 0.5);
+  DarkSpotSegmenter seg;
+  SlideReport r = run_slide(path, seg, options_in(dir.file("out"), 200, 48));
+  EXPECT_LT(r.tissue_tiles, r.tiles);  // the glass column is never read at full resolution
+  EXPECT_EQ(seg.calls, r.tissue_tiles);
+  EXPECT_NEAR(r.tissue_mm2, 600 * 700 * 0.25 / 1e6, 0.02 * 0.105);
+  // Summary and thumbnail.
+  auto summary = nlohmann::json::parse(read_file(dir.file("out/s_summary.json")));
+  EXPECT_EQ(summary["nuclei"], r.nuclei);
+  EXPECT_EQ(summary["nuclei_per_class"]["Nucleus"], r.nuclei);
+  EXPECT_NEAR(summary["nuclei_per_mm2"].get<double>(), r.nuclei / r.tissue_mm2, 1e-3 * r.nuclei / r.tissue_mm2);
+  Image thumb = io::read_image(dir.file("out/s_thumbnail.png"));
+  EXPECT_EQ(thumb.width, kW);  // small slide: the overview is level 0
+  EXPECT_EQ(thumb.at(224, 224, 1), 200);  // the corner disc drawn in class 0's green
+  EXPECT_EQ(thumb.at(224, 224, 0), 0);
+
+  // --process-all reads every tile; a GeoJSON tissue mask over the left third keeps its nuclei only.
+  DarkSpotSegmenter all;
+  SlideRunOptions o = options_in(dir.file("all"), 200, 48);
+  o.tissue = TissueSource::all;
+  SlideReport ra = run_slide(path, all, o);
+  EXPECT_EQ(ra.tissue_tiles, ra.tiles);
+  EXPECT_EQ(ra.nuclei, r.nuclei);
+  write_file_atomic(dir.file("mask.geojson"),
+                    R"({"type":"FeatureCollection","features":[{"type":"Feature","geometry":{"type":"Polygon",)"
+                    R"("coordinates":[[[0,0],[300,0],[300,700],[0,700],[0,0]]]},"properties":{}}]})");
+  DarkSpotSegmenter masked;
+  o = options_in(dir.file("masked"), 200, 48);
+  o.tissue = TissueSource::mask;
+  o.tissue_mask = dir.file("mask.geojson");
+  SlideReport rm = run_slide(path, masked, o);
+  EXPECT_LT(rm.nuclei, r.nuclei);
+  EXPECT_GT(rm.nuclei, 0);
+  EXPECT_NEAR(rm.tissue_mm2, 300 * 700 * 0.25 / 1e6, 0.02 * 0.0525);
+  for (const auto& row : nuclei_without_ids(dir.file("masked/s_nuclei.csv"))) {
+    std::stringstream ss(row.substr(1));
+    std::string cls, name, cx;
+    std::getline(ss, cls, ',');
+    std::getline(ss, name, ',');
+    std::getline(ss, cx, ',');
+    EXPECT_LT(std::stod(cx), 300 + 200);  // kept by tiles whose owned region meets the mask
+  }
+  // The same region as an image mask of another size, stretched over the slide (non-zero = tissue).
+  Image mask_image(70, 90, 3, 0);
+  for (int y = 0; y < 70; ++y)
+    for (int x = 0; x < 30; ++x) mask_image.at(y, x, 0) = 255;
+  io::write_image(dir.file("mask.png"), mask_image);
+  DarkSpotSegmenter by_image;
+  o = options_in(dir.file("masked_png"), 200, 48);
+  o.tissue = TissueSource::mask;
+  o.tissue_mask = dir.file("mask.png");
+  SlideReport rp = run_slide(path, by_image, o);
+  EXPECT_EQ(rp.tissue_tiles, rm.tissue_tiles);
+  EXPECT_EQ(read_file(dir.file("masked_png/s_nuclei.csv")), read_file(dir.file("masked/s_nuclei.csv")));
+  o.out_dir = dir.file("missing_mask");
+  o.tissue_mask = dir.file("nothing.geojson");
+  EXPECT_THROW(run_slide(path, masked, o), IoError);
+  EXPECT_FALSE(fs::exists(dir.file("missing_mask/s.geojson")));
+}
+
+// Interrupted after two tiles (and with a torn write appended, as a kill mid-tile leaves), then
+// resumed: the same bytes as an uninterrupted run.
+TEST(SlideRun, ResumedRunIsByteIdentical) {
+  test::TempDir dir;
+  const std::string path = dir.file("s.svs");
+  write_test_slide(path, 0.5);
+  DarkSpotSegmenter full_seg;
+  run_slide(path, full_seg, options_in(dir.file("full"), 200, 48));
+
+  SlideRunOptions o = options_in(dir.file("resumed"), 200, 48);
+  o.stop_after_tiles = 2;
+  DarkSpotSegmenter first;
+  EXPECT_THROW(run_slide(path, first, o), IoError);
+  EXPECT_FALSE(fs::exists(dir.file("resumed/s.geojson")));
+  ASSERT_TRUE(fs::exists(dir.file("resumed/.s.journal")));
+  {
+    std::ofstream torn(dir.file("resumed/.s.geojson.part"), std::ios::app);
+    torn << ",\n{\"type\":\"Feat";
+  }
+  o.stop_after_tiles = 3;
+  DarkSpotSegmenter second;
+  EXPECT_THROW(run_slide(path, second, o), IoError);
+  o.stop_after_tiles = -1;
+  DarkSpotSegmenter third;
+  SlideReport r = run_slide(path, third, o);
+  EXPECT_EQ(r.resumed_tiles, 5);
+  EXPECT_EQ(third.calls, r.tissue_tiles - 5);  // finished tiles are not segmented again
+  EXPECT_EQ(read_file(dir.file("resumed/s.geojson")), read_file(dir.file("full/s.geojson")));
+  EXPECT_EQ(read_file(dir.file("resumed/s_nuclei.csv")), read_file(dir.file("full/s_nuclei.csv")));
+  EXPECT_EQ(read_file(dir.file("resumed/s_thumbnail.png")), read_file(dir.file("full/s_thumbnail.png")));
+  EXPECT_FALSE(fs::exists(dir.file("resumed/.s.journal")));
+  // Done: a rerun skips it.
+  DarkSpotSegmenter again;
+  EXPECT_TRUE(run_slide(path, again, o).skipped);
+  EXPECT_EQ(again.calls, 0);
+}
+
+TEST(Cohort, ShardsCoverEachSlideOnce) {
+  std::vector<std::string> slides;
+  for (int i = 0; i < 11; ++i) slides.push_back("s" + std::to_string(i) + ".svs");
+  for (int n : {1, 3, 4, 11, 15}) {
+    std::multiset<std::string> seen;
+    for (int i = 0; i < n; ++i)
+      for (const auto& s : shard_slides(slides, parse_shard(std::to_string(i) + "/" + std::to_string(n), {})))
+        seen.insert(s);
+    EXPECT_EQ(seen, std::multiset<std::string>(slides.begin(), slides.end())) << n << " shards";
+  }
+  auto env = [](std::map<std::string, std::string> vars) {
+    return [vars](const char* name) -> const char* {
+      auto it = vars.find(name);
+      return it == vars.end() ? nullptr : it->second.c_str();
+    };
+  };
+  Shard s = parse_shard("auto", env({{"SLURM_ARRAY_TASK_ID", "5"}, {"SLURM_ARRAY_TASK_MIN", "1"},
+                                     {"SLURM_ARRAY_TASK_COUNT", "8"}}));
+  EXPECT_EQ(s.index, 4);
+  EXPECT_EQ(s.count, 8);
+  s = parse_shard("auto", env({{"JOB_COMPLETION_INDEX", "2"}, {"NUCLEISAM_SHARD_COUNT", "3"}}));
+  EXPECT_EQ(s.index, 2);
+  EXPECT_EQ(s.count, 3);
+  EXPECT_THROW(parse_shard("auto", env({})), OptionError);
+  EXPECT_THROW(parse_shard("auto", env({{"JOB_COMPLETION_INDEX", "2"}})), OptionError);
+  EXPECT_THROW(parse_shard("3/3", {}), OptionError);
+  EXPECT_THROW(parse_shard("x/3", {}), OptionError);
+  EXPECT_THROW(parse_shard("2", {}), OptionError);
+
+  test::TempDir dir;
+  write_file_atomic(dir.file("m.txt"), "# cohort\n a.svs\n\n/abs/b.ndpi\r\nsub/c.svs\n");
+  EXPECT_EQ(read_manifest(dir.file("m.txt")),
+            (std::vector<std::string>{dir.file("a.svs"), "/abs/b.ndpi", dir.file("sub/c.svs")}));
+  write_file_atomic(dir.file("dup.txt"), "x/a.svs\ny/a.svs\n");
+  EXPECT_THROW(read_manifest(dir.file("dup.txt")), OptionError);
+  write_file_atomic(dir.file("empty.txt"), "# nothing\n");
+  EXPECT_THROW(read_manifest(dir.file("empty.txt")), IoError);
+}
+
+// Glass only: no tile is read at full resolution, and the outputs are valid and empty.
+TEST(SlideRun, BlankSlideGivesEmptyValidOutputs) {
+  test::TempDir dir;
+  io::TiledTiffOptions o;
+  o.tile_size = 128;
+  o.description = io::aperio_description(500, 400, 128, 0.5);
+  io::write_tiled_tiff(dir.file("glass.svs"), 500, 400, o,
+                       [](int, int64_t, int64_t, int w, int h) { return Image(h, w, 3, 244); });
+  DarkSpotSegmenter seg;
+  SlideReport r = run_slide(dir.file("glass.svs"), seg, options_in(dir.file("out"), 256, 64));
+  EXPECT_EQ(r.tissue_tiles, 0);
+  EXPECT_EQ(seg.calls, 0);
+  EXPECT_EQ(r.nuclei, 0);
+  EXPECT_EQ(r.tissue_mm2, 0);
+  auto doc = nlohmann::json::parse(read_file(dir.file("out/glass.geojson")));
+  EXPECT_EQ(doc["type"], "FeatureCollection");
+  EXPECT_TRUE(doc["features"].empty());
+  EXPECT_EQ(lines_of(dir.file("out/glass_nuclei.csv")), std::vector<std::string>{kSlideNucleusHeader});
+  auto summary = nlohmann::json::parse(read_file(dir.file("out/glass_summary.json")));
+  EXPECT_EQ(summary["nuclei_per_mm2"], 0);
+}
