@@ -75,6 +75,7 @@ Trainer::Trainer(TrainConfig config, const data::Dataset& train, std::string run
   if (train_.size() == 0) throw DataError("training: the training set is empty");
   torch::manual_seed(config_.seed);  // the initial weights are a function of the seed alone
   network_ = models::build_network(config_.card);
+  if (config_.initialise) config_.initialise(*network_);
   if (config_.augment.crop_size <= 0 || config_.augment.crop_size % network_->input_multiple() != 0)
     throw ModelError("training: crop size " + std::to_string(config_.augment.crop_size) + " must be a multiple of " +
                      std::to_string(network_->input_multiple()) + " for " + config_.card.arch);

@@ -56,6 +56,10 @@ struct TrainConfig {
   int64_t log_every = 10;          // steps
   int validate_every = 1;          // epochs; 0 = never
   std::string best_metric = "aji"; // a key of the validation metrics; larger is better
+  // Called once on the freshly built network, before the optimizer takes its trainable
+  // parameters and before a resume reloads last.ckpt (category-descriptor SAM: load the SAM
+  // checkpoint). Empty: nothing.
+  std::function<void(models::SegmentationNetworkImpl&)> initialise;
 };
 
 // Validation is supplied by the caller (it runs the same segmenter and evaluation as inference),
