@@ -1,6 +1,8 @@
 // Category-descriptor SAM (see models/category_sam.h and docs/method2.md).
 #include "nucleisam/models/category_sam.h"
 
+#include <ATen/autocast_mode.h>
+
 #include <sstream>
 
 #include "nucleisam/errors.h"
@@ -43,6 +45,19 @@ std::string join_indexes(const std::vector<int>& v) {
 }
 
 std::string first_line(const std::string& s) { return s.substr(0, s.find('\n')); }
+
+// SAM's LayerNorms reject bf16 inputs with fp32 weights under LibTorch 1.13's CPU autocast (its
+// CPU autocast does not list layer_norm): the network runs in fp32 inside a bf16 scope.
+class CpuAutocastOff {
+ public:
+  CpuAutocastOff() : previous_(at::autocast::is_cpu_enabled()) { at::autocast::set_cpu_enabled(false); }
+  ~CpuAutocastOff() { at::autocast::set_cpu_enabled(previous_); }
+  CpuAutocastOff(const CpuAutocastOff&) = delete;
+  CpuAutocastOff& operator=(const CpuAutocastOff&) = delete;
+
+ private:
+  bool previous_;
+};
 
 }  // namespace
 
@@ -161,7 +176,8 @@ void CategorySamImpl::train(bool on) {
 torch::Tensor CategorySamImpl::encode(const torch::Tensor& images) {
   if (images.dim() != 4 || images.size(1) != 3)
     throw ModelError("category-sam: expects N x 3 x H x W images, got " + weights::shape_string(images.sizes()));
-  torch::Tensor x = images;
+  CpuAutocastOff fp32;
+  torch::Tensor x = images.to(torch::kFloat32);
   if (x.size(2) != config_.input_size || x.size(3) != config_.input_size)
     x = F::interpolate(x, F::InterpolateFuncOptions()
                               .size(std::vector<int64_t>{config_.input_size, config_.input_size})
@@ -179,6 +195,7 @@ torch::Tensor CategorySamImpl::encode(const torch::Tensor& images) {
 
 CategorySamOutput CategorySamImpl::decode(const torch::Tensor& embeddings, const std::vector<CategoryPoints>& points,
                                           int64_t image_size) {
+  CpuAutocastOff fp32;
   const int64_t n = embeddings.size(0), k = config_.categories, t = config_.descriptors;
   auto decoder = sam->mask_decoder;
   const auto pe = sam->prompt_encoder->dense_pe();

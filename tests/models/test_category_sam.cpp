@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include "nucleisam/errors.h"
+#include "nucleisam/models/autocast.h"
 #include "nucleisam/models/category_sam.h"
 #include "nucleisam/models/model_file.h"
 #include "nucleisam/weights/state_dict.h"
@@ -261,4 +262,33 @@ TEST(CategorySam, ModelFileRoundTrip) {
   torch::NoGradGuard no_grad;
   auto x = torch::randn({1, 3, 64, 64});
   EXPECT_TRUE(torch::equal(net->forward(x, {}), loaded.network->forward(x, {})));
+}
+
+TEST(CategorySam, RunsInFp32InsideABf16AutocastScope) {
+  for (const std::string encoder : {"vit", "vit_t"}) {
+    torch::manual_seed(2);
+    auto options = tiny_options("adapters");
+    if (encoder == "vit_t") options = {{"encoder", "vit_t"}, {"alignment_blocks", "1"}, {"input_size", "64"}, {"descriptors", "2"}};
+    auto net = std::dynamic_pointer_cast<CategorySamImpl>(
+        models::build_network("category-sam", 4, models::ModelOptions(options)));
+    net->train();
+    auto x = torch::randn({2, 3, 64, 64});
+    torch::Tensor logits;
+    {
+      models::Bf16AutocastScope autocast(true);
+      logits = net->forward(x, {});
+      EXPECT_TRUE(at::autocast::is_cpu_enabled());  // restored after each stage
+    }
+    EXPECT_EQ(logits.scalar_type(), torch::kFloat32);
+    logits.sum().backward();
+    net->eval();
+    torch::NoGradGuard no_grad;
+    torch::Tensor fp32 = net->forward(x, {}), in_scope;
+    {
+      models::Bf16AutocastScope autocast(true);
+      in_scope = net->forward(x, {});
+    }
+    EXPECT_TRUE(torch::equal(fp32, in_scope)) << encoder;
+    EXPECT_TRUE(net->category_descriptors.grad().defined()) << encoder;
+  }
 }

@@ -14,6 +14,9 @@
 // requires_grad = false and frozen submodules stay in eval mode whatever train() is called with
 // (TinyViT's BatchNorm statistics never move).
 //
+// Precision: the network runs in fp32 even inside a bf16 autocast scope (LibTorch 1.13's CPU
+// autocast hands SAM's LayerNorms bf16 inputs with fp32 weights, which they reject).
+//
 // The network's SAM lives under "sam." (official keys after it), so any SAM / MobileSAM checkpoint
 // the engine reads loads with load_sam_weights; a model file holds everything.
 #pragma once
