@@ -3,7 +3,9 @@
 // file ({"points": [{"x": .., "y": .., "class": "epithelial" or 3}, ...]}), a QuPath GeoJSON of
 // point annotations whose classification names are the model's class names, or repeated
 // --point x,y,class. Outputs as `segment` writes them. See docs/method2.md.
+#include <cmath>
 #include <filesystem>
+#include <iostream>
 #include <fstream>
 #include <memory>
 #include <nlohmann/json.hpp>
@@ -15,7 +17,11 @@
 #include "nucleisam/image_io.h"
 #include "nucleisam/infer/segment_run.h"
 #include "nucleisam/log.h"
+#include "nucleisam/atomic_file.h"
+#include "nucleisam/data/readers.h"
 #include "nucleisam/predict/category_sam_segmenter.h"
+#include "nucleisam/predict/click_benchmark.h"
+#include "nucleisam/train/dataset_split.h"
 #include "nucleisam/predict/model_segmenter.h"
 
 namespace nucleisam::cli {
@@ -202,6 +208,59 @@ CommandRegistration reg(
         run.stop_on_error = true;
         infer::SegmentRunReport report = infer::run_segmentation({a->input}, segmenter, run);
         log::info("refine: ", report.nuclei, " nuclei; outputs in ", a->out);
+        return 0;
+      };
+    });
+
+struct ClickBenchArgs {
+  std::string model, data, out;
+  std::vector<std::string> include, exclude;
+  std::vector<int> steps{0, 1, 2, 4, 8, 16};
+};
+
+std::string number(double v) {
+  if (std::isnan(v)) return "";
+  std::ostringstream s;
+  s.precision(6);
+  s << v;
+  return s.str();
+}
+
+CommandRegistration bench_reg(
+    "click-bench",
+    "The paper's refinement benchmark for a category-SAM model: simulated clicks per class, per-class F1 per step",
+    [](CLI::App& app) {
+      auto a = std::make_shared<ClickBenchArgs>();
+      app.add_option("--model", a->model, "A category-SAM model file")->required();
+      app.add_option("--data", a->data, "Annotated dataset with classes (e.g. ../shared/data/consep256/test)")->required();
+      app.add_option("--include", a->include, "Only these sample names (* wildcards)");
+      app.add_option("--exclude", a->exclude, "Leave out these sample names (* wildcards)");
+      app.add_option("--steps", a->steps, "Points per class at which to evaluate")->capture_default_str();
+      app.add_option("-o,--out", a->out, "CSV report: one row per step")->required();
+      return [a]() {
+        models::LoadedModel model = models::load_model(predict::find_model_file(a->model));
+        if (!model.card.heads.categories) throw UsageError(a->model + ": not a category-SAM model");
+        std::shared_ptr<const data::Dataset> ds = data::open_dataset(a->data);
+        if (!a->include.empty() || !a->exclude.empty())
+          ds = std::make_shared<train::SubsetDataset>(ds, a->include, a->exclude, a->data);
+        std::vector<data::Sample> samples;
+        for (size_t i = 0; i < ds->size(); ++i) samples.push_back(ds->get(i));
+        predict::CategorySamSegmenter segmenter(model.network, model.card);
+        predict::ClickBenchmarkOptions o;
+        o.steps = a->steps;
+        const auto steps = predict::click_benchmark(segmenter, samples, o);
+        std::string csv = "points_per_class";
+        for (size_t c = 1; c < model.card.class_names.size(); ++c) csv += ",f1_" + model.card.class_names[c];
+        csv += ",mean_f1,mpq_plus,map,map50\n";
+        for (const auto& s : steps) {
+          csv += std::to_string(s.points_per_class);
+          for (const auto& c : s.summary.classes) csv += "," + number(c.detection.f1());
+          csv += "," + number(s.summary.mean_f1) + "," + number(s.summary.mpq_plus) + "," + number(s.summary.class_map) +
+                 "," + number(s.summary.class_map50) + "\n";
+          log::info("click-bench: ", s.points_per_class, " point(s) per class: mean F1 ", number(s.summary.mean_f1));
+        }
+        write_file_atomic(a->out, csv);
+        std::cout << csv;
         return 0;
       };
     });

@@ -136,3 +136,17 @@ TEST_F(CategorySamCli, BadPointsAreOneLineUsageErrorsAndWriteNothing) {
   std::ofstream(dir_->file("broken.json")) << "{\"points\": [";
   expect_usage("--points " + dir_->file("broken.json"), "broken.json: not valid JSON");
 }
+
+TEST_F(CategorySamCli, ClickBenchWritesOneRowPerStep) {
+  const std::string data = nucleisam::test::shared_path(kData);
+  auto r = run_cli("click-bench --model " + model() + " --data " + data + " --include train_1_005 --steps 0 1 2 --out " +
+                   dir_->file("clicks.csv"));
+  ASSERT_EQ(r.code, 0) << r.out;
+  std::istringstream rows(slurp(dir_->file("clicks.csv")));
+  std::string header, row;
+  std::getline(rows, header);
+  EXPECT_EQ(header, "points_per_class,f1_other,f1_inflammatory,f1_epithelial,f1_spindle-shaped,mean_f1,mpq_plus,map,map50");
+  std::vector<std::string> first;
+  while (std::getline(rows, row)) first.push_back(row.substr(0, row.find(',')));
+  EXPECT_EQ(first, (std::vector<std::string>{"0", "1", "2"}));
+}

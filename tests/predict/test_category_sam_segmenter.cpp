@@ -9,6 +9,7 @@
 #include "nucleisam/errors.h"
 #include "nucleisam/models/model_file.h"
 #include "nucleisam/predict/category_sam_segmenter.h"
+#include "nucleisam/predict/click_benchmark.h"
 
 using namespace nucleisam;
 using predict::CategorySamSegmenter;
@@ -220,4 +221,45 @@ TEST(CategorySamSegmenter, RefusesModelsWithoutCategories) {
   models::ModelCard c = card();
   c.heads.categories = false;
   EXPECT_THROW(CategorySamSegmenter(Oracle{}, c), ModelError);
+}
+
+TEST(ClickBenchmark, ClickPointAndConfidenceByHand) {
+  LabelMap gt(5, 5);
+  for (int x = 0; x < 4; ++x) gt.at(1, x) = 1;  // centroid (1.5, 1): nearest pixel (1, 1)
+  EXPECT_EQ(predict::click_point(gt, 1), (std::pair<float, float>{1.0f, 1.0f}));
+  infer::Segmentation pred;
+  pred.instances = LabelMap(5, 5);
+  for (int x = 0; x < 3; ++x) pred.instances.at(1, x) = 1;  // IoU 3/4
+  pred.classes = {2};
+  pred.scores = {0.7f};
+  EXPECT_NEAR(predict::gt_confidence(gt, 1, 2, pred), 0.7, 1e-6);
+  EXPECT_EQ(predict::gt_confidence(gt, 1, 1, pred), 0.0);  // wrong class
+  pred.instances.at(1, 1) = 0, pred.instances.at(1, 2) = 0;  // IoU 1/4
+  EXPECT_EQ(predict::gt_confidence(gt, 1, 2, pred), 0.0);
+}
+
+TEST(ClickBenchmark, AClickFindsTheMissedNucleusOfItsClass) {
+  // Ground truth: a visible type-1 disc and a type-2 7 x 7 square the image does not show; a click
+  // of type 2 at the square's centre makes the oracle paint exactly that square.
+  Scene s = draw(200, 200, {{50, 50, 9, 1}});
+  for (int y = 97; y <= 103; ++y)
+    for (int x = 97; x <= 103; ++x) s.instances.at(y, x) = 2;
+  s.classes.push_back(2);
+  data::Sample sample;
+  sample.name = "clicks";
+  sample.image = s.image;
+  sample.instances = s.instances;
+  sample.classes = s.classes;
+  sample.classed = true;
+  Oracle oracle;
+  CategorySamSegmenter seg(oracle, card());
+  auto steps = predict::click_benchmark(seg, {sample}, {{0, 1, 2}});
+  ASSERT_EQ(steps.size(), 3u);
+  EXPECT_EQ(steps[0].points_per_class, 0);
+  const auto f1 = [](const metrics::EvaluationSummary& e, int c) { return e.classes.at(c - 1).detection.f1(); };
+  EXPECT_DOUBLE_EQ(f1(steps[0].summary, 1), 1.0);
+  EXPECT_DOUBLE_EQ(f1(steps[0].summary, 2), 0.0);
+  EXPECT_DOUBLE_EQ(f1(steps[1].summary, 2), 1.0);
+  EXPECT_DOUBLE_EQ(f1(steps[1].summary, 1), 1.0);  // the type-1 click lands inside its own disc
+  EXPECT_DOUBLE_EQ(f1(steps[2].summary, 2), 1.0);  // nothing left to click
 }
