@@ -350,6 +350,8 @@ train::Validator make_category_validator(std::shared_ptr<const data::Dataset> va
 // when the recipe names none); without one, SAM starts from random weights.
 void setup_category_sam(Recipe& r) {
   models::ModelCard& card = r.config.card;
+  if (r.sam_input_size != 1024)
+    log::warn("train: \"sam\": {\"input_size\"} is not used by category-sam; its model option input_size is");
   const std::string trainable = card.options.count("trainable") ? card.options.at("trainable") : "adapters";
   if (r.sam_checkpoint.empty()) {
     if (trainable != "all")
