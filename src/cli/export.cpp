@@ -55,8 +55,12 @@ void tune_decoding(models::LoadedModel& m, const ExportArgs& a) {
 void print_card(const models::ModelCard& c) {
   std::cout << "name: " << c.name << "\narch: " << c.arch << '\n';
   for (const auto& [k, v] : c.options) std::cout << "option " << k << ": " << v << '\n';
-  std::cout << "heads: three-class" << (c.heads.distance ? ", distance" : "")
-            << (c.heads.num_classes > 0 ? ", " + std::to_string(c.heads.num_classes) + " nucleus types" : "") << '\n';
+  if (c.heads.categories)
+    std::cout << "heads: " << c.heads.category_count() << " categories (background, "
+              << std::max(c.heads.num_classes, 1) << " nucleus type(s), boundary)\n";
+  else
+    std::cout << "heads: three-class" << (c.heads.distance ? ", distance" : "")
+              << (c.heads.num_classes > 0 ? ", " + std::to_string(c.heads.num_classes) + " nucleus types" : "") << '\n';
   for (size_t i = 1; i < c.class_names.size(); ++i) std::cout << "class " << i << ": " << c.class_names[i] << '\n';
   std::cout << "microns per pixel: " << c.mpp << "\ntile: " << c.tile_size << " overlap " << c.tile_overlap << '\n';
   for (const auto& [k, v] : c.decoding) std::cout << "decode " << k << ": " << v << '\n';
@@ -90,6 +94,8 @@ CommandRegistration reg(
             for (auto& t : m.network->buffers())
               if (t.is_floating_point()) t.set_data(t.data().to(torch::kFloat16).to(torch::kFloat32));
           }
+          if (!a->tune_on.empty() && m.card.heads.categories)
+            throw UsageError(a->model + ": --tune-on chooses among the head decodings; a category-SAM model has its own");
           if (!a->tune_on.empty()) tune_decoding(m, *a);
           models::save_model(a->out, *m.network, m.card, a->half);
         }

@@ -16,12 +16,15 @@
 #include "nucleisam/errors.h"
 #include "nucleisam/log.h"
 #include "nucleisam/metrics/evaluation.h"
+#include "nucleisam/models/category_sam.h"
+#include "nucleisam/predict/category_sam_segmenter.h"
 #include "nucleisam/predict/decoding_search.h"
 #include "nucleisam/predict/model_segmenter.h"
 #include "nucleisam/predict/sam_guidance.h"
 #include "nucleisam/train/dataset_split.h"
 #include "nucleisam/train/distributed.h"
 #include "nucleisam/train/trainer.h"
+#include "nucleisam/weights/state_dict.h"
 
 namespace nucleisam::cli {
 namespace {
@@ -146,6 +149,12 @@ Recipe parse_recipe(const json& j, const std::string& where, const fs::path& bas
     if (p.is_relative()) p = base / p;
     c.init_from = fs::weakly_canonical(p).string();
   }
+  if (card.arch == "category-sam") {  // method 2: per-category maps, SAM's input normalisation
+    card.heads.categories = true;
+    card.heads.distance = false;
+    card.mean = {0.485f, 0.456f, 0.406f};  // SAM's pixel_mean / 255
+    card.std = {0.229f, 0.224f, 0.225f};   // SAM's pixel_std / 255
+  }
 
   const json data = j.value("data", json::object());
   reject_unknown(data, {"train", "validation", "crop_size", "crops_per_image", "rfs_threshold", "mpp", "augment"},
@@ -201,6 +210,10 @@ Recipe parse_recipe(const json& j, const std::string& where, const fs::path& bas
   read(t, "step_gamma", c.schedule.step_gamma, where);
   read(t, "precision", r.precision_asked, where);
   c.precision = resolve_precision(r.precision_asked);
+  if (card.heads.categories && c.precision == "bf16") {  // see models/category_sam.h
+    if (r.precision_asked == "bf16") log::warn("train: category-sam runs in fp32 (SAM's LayerNorms and CPU bf16 autocast)");
+    c.precision = "fp32";
+  }
   read(t, "channels_last", c.channels_last, where);
   read(t, "seed", c.seed, where);
   read(t, "checkpoint_every", c.checkpoint_every, where);
@@ -210,7 +223,8 @@ Recipe parse_recipe(const json& j, const std::string& where, const fs::path& bas
   read(t, "best_metric", c.best_metric, where);
 
   const json loss = j.value("loss", json::object());
-  reject_unknown(loss, {"dice_variant", "focal_gamma", "three_class_weights", "distance_weight", "class_weight"},
+  reject_unknown(loss, {"dice_variant", "focal_gamma", "three_class_weights", "distance_weight", "class_weight",
+                        "hinge_margin"},
                  where + " loss");
   std::string variant = "standard";
   read(loss, "dice_variant", variant, where);
@@ -221,6 +235,9 @@ Recipe parse_recipe(const json& j, const std::string& where, const fs::path& bas
   read(loss, "three_class_weights", c.loss.three_class_weights, where);
   read(loss, "distance_weight", c.loss.distance_weight, where);
   read(loss, "class_weight", c.loss.class_weight, where);
+  read(loss, "hinge_margin", c.loss.hinge_margin, where);
+  if (!(c.loss.hinge_margin >= 0 && c.loss.hinge_margin <= 1))
+    throw UsageError(where + ": loss 'hinge_margin' must be in [0, 1]");
 
   const json sam = j.value("sam", json::object());
   reject_unknown(sam, {"checkpoint", "input_size"}, where + " sam");
@@ -235,6 +252,7 @@ Recipe parse_recipe(const json& j, const std::string& where, const fs::path& bas
   const json inf = j.value("inference", json::object());
   reject_unknown(inf, {"tile_size", "tile_overlap"}, where + " inference");
   card.tile_size = c.augment.crop_size;
+  if (card.heads.categories) card.tile_overlap = card.tile_size / 2;  // method 2: stride = half a crop
   read(inf, "tile_size", card.tile_size, where);
   read(inf, "tile_overlap", card.tile_overlap, where);
 
@@ -275,7 +293,7 @@ Recipe parse_recipe(const json& j, const std::string& where, const fs::path& bas
       {"loss",
        {{"dice_variant", variant}, {"focal_gamma", c.loss.focal_gamma},
         {"three_class_weights", c.loss.three_class_weights}, {"distance_weight", c.loss.distance_weight},
-        {"class_weight", c.loss.class_weight}}},
+        {"class_weight", c.loss.class_weight}, {"hinge_margin", c.loss.hinge_margin}}},
       {"inference", {{"tile_size", card.tile_size}, {"tile_overlap", card.tile_overlap}}}};
   if (!r.sam_checkpoint.empty())
     r.resolved["sam"] = {{"checkpoint", r.sam_checkpoint}, {"input_size", r.sam_input_size}};
@@ -319,6 +337,61 @@ train::Validator make_validator(std::shared_ptr<const data::Dataset> validation,
     card.info["decoding_chosen_on"] = "validation AJI";
     return out;
   };
+}
+
+// Category-descriptor SAM: the method's own sliding window and decoding on the validation images.
+train::Validator make_category_validator(std::shared_ptr<const data::Dataset> validation, const std::string& precision) {
+  auto samples = std::make_shared<std::vector<data::Sample>>();
+  for (size_t i = 0; i < validation->size(); ++i) samples->push_back(validation->get(i));
+  return [samples, precision](models::SegmentationNetworkImpl& network, models::ModelCard& card) {
+    models::SegmentationNetwork view(&network, [](models::SegmentationNetworkImpl*) {});
+    predict::CategorySamSegmenterOptions o;
+    o.precision = precision;
+    predict::CategorySamSegmenter segmenter(view, card, o);
+    metrics::EvaluationOptions eo;
+    eo.num_classes = card.heads.num_classes;
+    metrics::Evaluation evaluation(eo);
+    for (const data::Sample& s : *samples) {
+      infer::Segmentation seg = segmenter.segment(s.image, s.name);
+      std::vector<double> scores(seg.scores.begin(), seg.scores.end());
+      const bool classes = eo.num_classes > 0;
+      evaluation.add_image(s.name, {&s.instances, classes ? &s.classes : nullptr, nullptr},
+                           {&seg.instances, classes ? &seg.classes : nullptr, &scores});
+    }
+    const metrics::EvaluationSummary s = evaluation.summary();
+    std::map<std::string, double> out{{"dice", s.dice.mean}, {"iou", s.iou.mean}, {"aji", s.aji.mean}, {"pq", s.pq.mean}};
+    if (card.heads.num_classes > 0) {
+      out["mpq_plus"] = s.mpq_plus;
+      out["mean_f1"] = s.mean_f1;
+    }
+    return out;
+  };
+}
+
+// Method 2: the SAM checkpoint initialises the network (its encoder options filled in from it
+// when the recipe names none); without one, SAM starts from random weights.
+void setup_category_sam(Recipe& r) {
+  models::ModelCard& card = r.config.card;
+  if (r.sam_input_size != 1024)
+    log::warn("train: \"sam\": {\"input_size\"} is not used by category-sam; its model option input_size is");
+  const std::string trainable = card.options.count("trainable") ? card.options.at("trainable") : "adapters";
+  if (r.sam_checkpoint.empty()) {
+    if (trainable != "all")
+      log::warn("train: category-sam without a SAM checkpoint: SAM starts from random weights and stays frozen "
+                "(trainable = ", trainable, "); use \"trainable\": \"all\" to train it from scratch");
+    card.info["sam.checkpoint"] = "none (random initialisation)";
+    return;
+  }
+  auto state = std::make_shared<weights::StateDict>(weights::read_checkpoint(r.sam_checkpoint));
+  if (!card.options.count("encoder"))
+    for (const auto& [k, v] : models::category_sam_encoder_options(*state, r.sam_checkpoint)) card.options[k] = v;
+  const std::string checkpoint = r.sam_checkpoint;
+  r.config.initialise = [state, checkpoint](models::SegmentationNetworkImpl& network) {
+    dynamic_cast<models::CategorySamImpl&>(network).load_sam_weights(*state, checkpoint);
+  };
+  card.info["sam.checkpoint"] = fs::path(r.sam_checkpoint).filename().string();
+  card.info["sam.encoder"] = card.options.at("encoder");
+  log::info("train: category-sam initialised from ", r.sam_checkpoint, " (", card.options.at("encoder"), ")");
 }
 
 int run_training(const std::string& run_dir, const json& recipe_json, const std::string& recipe_source,
@@ -367,7 +440,9 @@ int run_training(const std::string& run_dir, const json& recipe_json, const std:
   // SAM guidance: one frozen encoder shared by training batches and validation windows.
   predict::WindowGuidance window_guidance;
   train::GuidanceProvider batch_guidance;
-  if (models::build_network(card)->needs_guidance()) {
+  if (card.heads.categories) {
+    setup_category_sam(r);
+  } else if (models::build_network(card)->needs_guidance()) {
     if (r.sam_checkpoint.empty())
       throw UsageError(recipe_source + ": " + card.arch + " needs \"sam\": {\"checkpoint\": ...} (a SAM checkpoint)");
     auto sam = std::make_shared<predict::SamGuidance>(r.sam_checkpoint, r.sam_input_size);
@@ -387,7 +462,8 @@ int run_training(const std::string& run_dir, const json& recipe_json, const std:
   if (r.validation && writer) {  // rank 0 validates; the others go on to the next epoch
     std::shared_ptr<const data::Dataset> val = open_spec(*r.validation);
     log::info("train: ", train_set->size(), " training images, ", val->size(), " validation images");
-    validator = make_validator(val, r.config.precision, window_guidance);
+    validator = card.heads.categories ? make_category_validator(val, r.config.precision)
+                                      : make_validator(val, r.config.precision, window_guidance);
   } else if (!r.validation) {
     log::info("train: ", train_set->size(), " training images, no validation (the last epoch is exported)");
   }

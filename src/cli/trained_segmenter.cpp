@@ -5,6 +5,7 @@
 #include "nucleisam/errors.h"
 #include "nucleisam/infer/segmenter_registry.h"
 #include "nucleisam/log.h"
+#include "nucleisam/predict/category_sam_segmenter.h"
 #include "nucleisam/predict/model_segmenter.h"
 #include "nucleisam/predict/sam_guidance.h"
 
@@ -16,6 +17,13 @@ std::unique_ptr<infer::Segmenter> build_trained(const infer::SegmenterOptions& o
   options.precision = resolve_precision(o.precision, o.device == "cuda");
   options.batch_size = o.batch_size;
   models::LoadedModel model = models::load_model(o.model_file);
+  if (model.card.heads.categories) {  // category-descriptor SAM: its own sliding window (method 2)
+    predict::CategorySamSegmenterOptions co;
+    co.precision = "fp32";  // the network runs in fp32 (models/category_sam.h)
+    co.batch_size = o.batch_size;
+    log::info("segment: category-SAM model ", model.card.name, " from ", o.model_file, " (", co.precision, ")");
+    return std::make_unique<predict::CategorySamSegmenter>(model.network, model.card, co);
+  }
   if (model.network->needs_guidance()) {
     if (o.sam_checkpoint.empty())
       throw OptionError(o.model_file + " is SAM-guided: give the SAM checkpoint it was trained with (--sam-checkpoint)");
@@ -32,7 +40,7 @@ std::unique_ptr<infer::Segmenter> build_trained(const infer::SegmenterOptions& o
   return std::make_unique<predict::ModelSegmenter>(model.network, model.card, options);
 }
 
-infer::SegmenterRegistration reg({"trained", "a model trained by `nucleisam train` (U-Net family, SAM-guided eU-Net3+)",
+infer::SegmenterRegistration reg({"trained", "a model trained by `nucleisam train` (U-Net family, SAM-guided eU-Net3+, category SAM)",
                                   {/*model_file=*/true}, build_trained});
 
 }  // namespace

@@ -52,6 +52,7 @@ std::map<std::string, std::string> card_metadata(const ModelCard& card) {
   for (const auto& [k, v] : card.options) m["option." + k] = v;
   m["heads.distance"] = card.heads.distance ? "true" : "false";
   m["heads.num_classes"] = std::to_string(card.heads.num_classes);
+  if (card.heads.categories) m["heads.categories"] = "true";  // absent in files of the other networks
   for (size_t i = 0; i < card.class_names.size(); ++i) m["class." + std::to_string(i)] = card.class_names[i];
   m["input.mean"] = join_floats(card.mean);
   m["input.std"] = join_floats(card.std);
@@ -90,6 +91,11 @@ ModelCard card_from_metadata(const std::map<std::string, std::string>& m, const 
   if (classes < 0 || classes > 1000 || classes != static_cast<int>(classes))
     throw ModelError(source + ": model card entry 'heads.num_classes' is not a class count");
   c.heads.num_classes = static_cast<int>(classes);
+  if (auto cat = m.find("heads.categories"); cat != m.end()) {
+    if (cat->second != "true" && cat->second != "false")
+      throw ModelError(source + ": model card entry 'heads.categories' must be true or false");
+    c.heads.categories = cat->second == "true";
+  }
   c.mean = parse_triple(need("input.mean"), "input.mean", source);
   c.std = parse_triple(need("input.std"), "input.std", source);
   for (float s : c.std)

@@ -3,11 +3,13 @@
 #include "models/networks.h"
 
 #include "nucleisam/errors.h"
+#include "nucleisam/models/category_sam.h"
 
 namespace nucleisam::models {
 namespace {
 
-const std::vector<std::string> kArchitectures = {"unet", "unet3plus", "eunet3plus", "sam-eunet3plus"};
+const std::vector<std::string> kArchitectures = {"unet", "unet3plus", "eunet3plus", "sam-eunet3plus",
+                                                "category-sam"};
 
 int64_t positive(const ModelOptions& o, const std::string& key, int64_t fallback, int64_t max) {
   const int64_t v = o.integer(key, fallback);
@@ -40,7 +42,8 @@ SegmentationNetwork build_network(const std::string& arch, int64_t out_channels,
                                   const ModelOptions& options) {
   if (out_channels <= 0)
     throw ModelError(arch + ": out_channels must be positive, got " + std::to_string(out_channels));
-  enum class Kind { unet, unet3plus } kind;
+  enum class Kind { unet, unet3plus, category_sam } kind;
+  CategorySamConfig category;
   int64_t width = 0, depth = 0;
   UNet3PlusConfig config;
   if (arch == "unet") {
@@ -70,6 +73,9 @@ SegmentationNetwork build_network(const std::string& arch, int64_t out_channels,
       config.advanced = options.flag("advanced", false);
       config.fusion = fusion;
     }
+  } else if (arch == "category-sam") {
+    kind = Kind::category_sam;
+    category = CategorySamConfig::from_options(out_channels, options);
   } else {
     std::string known;
     for (const auto& a : kArchitectures) known += (known.empty() ? "" : ", ") + a;
@@ -82,6 +88,7 @@ SegmentationNetwork build_network(const std::string& arch, int64_t out_channels,
     throw ModelError("model option(s) " + names + " not used by architecture '" + arch +
                      "' (misspelt, or meant for another architecture?)");
   }
+  if (kind == Kind::category_sam) return std::make_shared<CategorySamImpl>(category);
   if (kind == Kind::unet) return std::make_shared<UNetImpl>(out_channels, width, depth);
   return std::make_shared<UNet3PlusImpl>(arch, out_channels, config);
 }

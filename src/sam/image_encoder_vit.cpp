@@ -145,7 +145,9 @@ torch::Tensor relative_position_table(int q_size, int k_size, const torch::Tenso
     for (int j = 0; j < k_size; ++j)
       index[static_cast<size_t>(i) * k_size + j] =
           static_cast<int64_t>(i * q_scale - j * k_scale + (k_size - 1) * k_scale);
-  auto idx = torch::from_blob(index.data(), {q_size, k_size}, torch::kInt64).to(rel_pos.device());
+  // clone(): on the CPU .to() is a no-op, and autograd keeps the index for the backward pass of
+  // a trainable rel_pos table, long after `index` is gone.
+  auto idx = torch::from_blob(index.data(), {q_size, k_size}, torch::kInt64).clone().to(rel_pos.device());
   return table.index({idx});
 }
 

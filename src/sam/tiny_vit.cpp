@@ -308,12 +308,17 @@ TinyViTImpl::TinyViTImpl(const TinyViTConfig& cfg) : config(cfg) {
   eval();  // inference module: BatchNorm must use the running statistics from the checkpoint
 }
 
-torch::Tensor TinyViTImpl::forward(torch::Tensor x) {
+torch::Tensor TinyViTImpl::embed_patches(const torch::Tensor& x) {
   if (x.dim() != 4 || x.size(1) != 3)
     throw Error("TinyViT image encoder expects a (B,3,H,W) tensor, got " + shape_text(x));
-  x = patch_embed_seq->forward(x);
+  return patch_embed_seq->forward(x);
+}
+
+torch::Tensor TinyViTImpl::run_layers(torch::Tensor x) {
   for (auto& layer : layers) x = layer->forward(x);
   return neck->forward(x);
 }
+
+torch::Tensor TinyViTImpl::forward(torch::Tensor x) { return run_layers(embed_patches(x)); }
 
 }  // namespace nucleisam::sam

@@ -130,6 +130,28 @@ BatchTargets targets_from_batch(const data::Batch& batch, const models::HeadLayo
   t.three_class = torch::from_blob(const_cast<int32_t*>(batch.three_class.data()), shape, torch::kInt32)
                       .to(torch::kInt64);
   const size_t plane = static_cast<size_t>(batch.height) * batch.width;
+  if (heads.categories) {
+    t.categories = torch::empty(shape, torch::kInt64);
+    int64_t* dst = t.categories.data_ptr<int64_t>();
+    const int64_t boundary = heads.boundary_category();
+    for (size_t i = 0; i < batch.three_class.size(); ++i) {
+      const int32_t kind = batch.three_class[i];
+      if (kind == 0) {
+        dst[i] = 0;
+      } else if (kind == 2) {
+        dst[i] = boundary;
+      } else if (heads.num_classes == 0) {
+        dst[i] = 1;
+      } else {
+        const int32_t c = batch.classes[i];
+        if (c < 1 || c > heads.num_classes)
+          throw DataError(batch.names[i / plane] + ": nucleus pixel of class " + std::to_string(c) + " outside 1.." +
+                          std::to_string(heads.num_classes) + " (the model's classes)");
+        dst[i] = c;
+      }
+    }
+    return t;
+  }
   if (heads.distance) {
     t.distance = torch::empty(shape, torch::kFloat32);
     float* dst = t.distance.data_ptr<float>();
@@ -156,6 +178,13 @@ ObjectiveTerms objective(const torch::Tensor& logits_any, const BatchTargets& ta
     throw ModelError("objective: logits must be N x " + std::to_string(heads.channels()) +
                      " x H x W for this head layout");
   ObjectiveTerms terms;
+  if (heads.categories) {
+    // Present = the categories in each image's target (the loss adds those itself).
+    auto present = torch::zeros({logits.size(0), logits.size(1)}, torch::kBool);
+    terms.total = federated_bce_hinge_loss(logits, targets.categories, present, options.hinge_margin);
+    terms.three_class = terms.total;
+    return terms;
+  }
   terms.three_class = dice_focal_loss(logits.narrow(1, models::HeadLayout::kThreeClass, 3), targets.three_class,
                                       options.three_class_weights, options.dice_variant, options.focal_gamma);
   terms.total = terms.three_class;

@@ -115,6 +115,7 @@ Trainer::Trainer(TrainConfig config, const data::Dataset& train, std::string run
   if (train_.size() == 0) throw DataError("training: the training set is empty");
   torch::manual_seed(config_.seed);  // the initial weights are a function of the seed alone
   network_ = models::build_network(config_.card);
+  if (config_.initialise) config_.initialise(*network_);
   if (!config_.init_from.empty() && !fs::exists(run_dir_ + "/last.ckpt")) {  // a resumed run has its own
     std::vector<std::string> kept;
     const size_t copied = initialise_from(*network_, config_.init_from, &kept);

@@ -133,6 +133,12 @@ struct TinyViTImpl : torch::nn::Module {
   explicit TinyViTImpl(const TinyViTConfig& config = TinyViTConfig::mobile_sam());
   // (B,3,H,W) normalised image -> (B,out_chans,ceil(H/16),ceil(W/16)) (64x64 for 1024x1024).
   torch::Tensor forward(torch::Tensor x);
+  // forward's two stages, so a module can be inserted at the encoder's low-level point (category
+  // SAM's domain alignment): forward(x) is run_layers(embed_patches(x)), bit for bit.
+  //   embed_patches: (B,3,H,W) -> (B,embed_dims[0],ceil(H/4),ceil(W/4)) (the convolutional stem)
+  //   run_layers:    the stem's output -> every stage, then the neck -> (B,out_chans,h,w)
+  torch::Tensor embed_patches(const torch::Tensor& x);
+  torch::Tensor run_layers(torch::Tensor x);
 
   TinyViTConfig config;
   torch::nn::Sequential patch_embed_seq{nullptr};  // registered as patch_embed.seq

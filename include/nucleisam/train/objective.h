@@ -3,6 +3,9 @@
 //   three-class head: Dice + focal with equal weights (the method-1 loss, see losses.h);
 //   distance head:    mean squared error of sigmoid(logit) against the normalised distance map;
 //   type head:        Dice + focal over background + nucleus types.
+// A category layout (heads.categories, category-descriptor SAM) has one loss instead: the federated
+// per-category BCE with the hinge margin (federated_bce_hinge_loss) over background, the nucleus
+// types and boundary, each image's present categories being those in its target.
 #pragma once
 
 #include <torch/torch.h>
@@ -28,18 +31,25 @@ struct ObjectiveOptions {
   std::vector<double> three_class_weights;  // background, interior, boundary; empty = equal
   double distance_weight = 1.0;
   double class_weight = 1.0;
+  double hinge_margin = 0.2;  // categories: federated_bce_hinge_loss's margin (0 disables)
 };
 
 struct BatchTargets {
   torch::Tensor three_class;  // N x H x W int64 (0 background, 1 interior, 2 boundary)
   torch::Tensor distance;     // N x H x W float, undefined without a distance head
   torch::Tensor classes;      // N x H x W int64 class ids, undefined without a type head
+  // Category layouts: N x H x W int64 category per pixel: 0 background, the nucleus's type
+  // (1 when class-agnostic) inside it, heads.boundary_category() on its boundary ring.
+  torch::Tensor categories;
 };
-// Throws DataError when the layout has a type head and a class id exceeds num_classes.
+// Throws DataError when the layout has a type head (or categories with types) and a class id
+// exceeds num_classes, or when a categories layout with types meets a nucleus of class 0.
 BatchTargets targets_from_batch(const data::Batch& batch, const models::HeadLayout& heads);
 
 struct ObjectiveTerms {
-  torch::Tensor total, three_class, distance, classes;  // scalars; unused heads give undefined
+  // Scalars; unused heads give undefined. For a category layout, total = three_class = the
+  // federated BCE (three_class is the trainer's main-loss log column).
+  torch::Tensor total, three_class, distance, classes;
 };
 // logits: N x heads.channels() x H x W (any float type; the loss is computed in fp32).
 ObjectiveTerms objective(const torch::Tensor& logits, const BatchTargets& targets,

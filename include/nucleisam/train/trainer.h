@@ -68,6 +68,10 @@ struct TrainConfig {
   // initialisation and is listed in the log. A file that matches less than half of the weights is
   // an error (another architecture or width).
   std::string init_from;
+  // Called once on the freshly built network, before the optimizer takes its trainable
+  // parameters and before a resume reloads last.ckpt (category-descriptor SAM: load the SAM
+  // checkpoint). Empty: nothing.
+  std::function<void(models::SegmentationNetworkImpl&)> initialise;
 };
 
 // Copies into `network` every tensor of `path` whose name and shape match; returns the number of
