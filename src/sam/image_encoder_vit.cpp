@@ -245,10 +245,10 @@ torch::Tensor merge_windows(const torch::Tensor& windows, int64_t ws, int64_t Hp
 }  // namespace
 
 torch::Tensor ViTBlockImpl::forward(const torch::Tensor& x_in) {
-  // The residual stream and the LayerNorms stay float32 under bf16 autocast (LibTorch 1.13's
-  // LayerNorm refuses a bf16 input with float32 weights); the linear layers run in bf16. In fp32
-  // the casts are no-ops (same tensor), so the official arithmetic is unchanged.
-  const torch::Tensor x = x_in.to(torch::kFloat);
+  // The residual stream and the LayerNorms stay in the parameters' dtype under bf16 autocast
+  // (LibTorch 1.13's LayerNorm refuses a bf16 input with float32 weights); the linear layers run
+  // in bf16. Without autocast the cast is a no-op (the same tensor): the official arithmetic.
+  const torch::Tensor x = x_in.to(norm1->weight.scalar_type());
   auto h = norm1(x);
   if (window_size > 0) {
     const int64_t H = h.size(1), W = h.size(2);

@@ -131,7 +131,8 @@ torch::Tensor TinyViTAttentionImpl::bias_matrix() {
 
 torch::Tensor TinyViTAttentionImpl::forward(const torch::Tensor& x) {
   const int64_t b = x.size(0), n = x.size(1);
-  auto h = qkv->forward(norm->forward(x.to(torch::kFloat)));  // LayerNorm in float32 under bf16 autocast
+  // LayerNorm in the parameters' dtype under bf16 autocast (a no-op otherwise).
+  auto h = qkv->forward(norm->forward(x.to(norm->weight.scalar_type())));
   // Per head the 3*head_dim features are [q | k | v].
   auto parts = h.view({b, n, num_heads, 3 * head_dim}).split(head_dim, /*dim=*/3);
   auto q = parts[0].permute({0, 2, 1, 3});
@@ -172,7 +173,7 @@ TinyViTMlpImpl::TinyViTMlpImpl(int64_t dim, int64_t hidden) {
 }
 
 torch::Tensor TinyViTMlpImpl::forward(const torch::Tensor& x) {
-  return fc2->forward(gelu_owned(fc1->forward(norm->forward(x.to(torch::kFloat)))));
+  return fc2->forward(gelu_owned(fc1->forward(norm->forward(x.to(norm->weight.scalar_type())))));
 }
 
 TinyViTBlockImpl::TinyViTBlockImpl(int64_t dim, int64_t num_heads, int64_t window_size, double mlp_ratio,
