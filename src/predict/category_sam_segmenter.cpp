@@ -7,6 +7,7 @@
 
 #include "nucleisam/errors.h"
 #include "nucleisam/models/autocast.h"
+#include "predict/reflect_pad.h"
 
 namespace nucleisam::predict {
 namespace {
@@ -30,23 +31,6 @@ size_t interval(const std::vector<int>& own, double v) {
   const auto it = std::upper_bound(own.begin(), own.end(), v);
   const size_t i = it == own.begin() ? 0 : static_cast<size_t>(it - own.begin()) - 1;
   return std::min(i, own.size() - 2);
-}
-
-// Reflect-pads to at least min x min (bottom and right).
-Image pad_to(const Image& image, int min) {
-  const int h = std::max(image.height, min), w = std::max(image.width, min);
-  if (h == image.height && w == image.width) return image;
-  Image out(h, w, 3);
-  auto reflect = [](int i, int n) {
-    if (n == 1) return 0;
-    const int period = 2 * (n - 1);
-    i %= period;
-    return i < n ? i : period - i;
-  };
-  for (int y = 0; y < h; ++y)
-    for (int x = 0; x < w; ++x)
-      for (int c = 0; c < 3; ++c) out.at(y, x, c) = image.at(reflect(y, image.height), reflect(x, image.width), c);
-  return out;
 }
 
 CropPredictor network_predictor(std::shared_ptr<models::CategorySamImpl> net, const models::ModelCard& card,
@@ -158,7 +142,7 @@ CategorySamSegmenter::CategorySamSegmenter(models::SegmentationNetwork network, 
 
 void CategorySamSegmenter::run_crops(const Image& original, TiledSegmentation& tiled, const std::vector<size_t>& which) {
   const int s = tiled.grid.crop;
-  const Image image = pad_to(original, s);
+  const Image image = reflect_pad(original, s, s);
   const int64_t k = card_.heads.category_count();
   last_run_ = which;
   for (size_t start = 0; start < which.size(); start += static_cast<size_t>(options_.batch_size)) {

@@ -10,6 +10,7 @@
 #include "nucleisam/tile_plan.h"
 #include "nucleisam/errors.h"
 #include "nucleisam/models/autocast.h"
+#include "predict/reflect_pad.h"
 
 namespace nucleisam::predict {
 using namespace nucleisam::infer;
@@ -20,27 +21,6 @@ namespace {
 float edge_weight(int d, int ramp) {
   if (ramp <= 0) return 1.0f;
   return std::min(1.0f, (static_cast<float>(d) + 1.0f) / static_cast<float>(ramp + 1));
-}
-
-// Reflect-pads an image to at least min_h x min_w (bottom and right), returning the padded copy.
-Image pad_to(const Image& image, int min_h, int min_w) {
-  const int h = std::max(image.height, min_h), w = std::max(image.width, min_w);
-  if (h == image.height && w == image.width) return image;
-  Image out(h, w, 3);
-  auto reflect = [](int i, int n) {
-    if (n == 1) return 0;
-    const int period = 2 * (n - 1);
-    i %= period;
-    return i < n ? i : period - i;
-  };
-  for (int y = 0; y < h; ++y) {
-    const int sy = reflect(y, image.height);
-    for (int x = 0; x < w; ++x) {
-      const int sx = reflect(x, image.width);
-      for (int c = 0; c < 3; ++c) out.at(y, x, c) = image.at(sy, sx, c);
-    }
-  }
-  return out;
 }
 
 }  // namespace
@@ -77,7 +57,7 @@ std::unique_ptr<ModelSegmenter> ModelSegmenter::from_file(const std::string& pat
 HeadMaps ModelSegmenter::predict(const Image& original) {
   if (original.empty()) throw DataError("empty image");
   const int tile = options_.tile_size;
-  const Image image = pad_to(original, tile, tile);
+  const Image image = reflect_pad(original, tile, tile);
   const int H = image.height, W = image.width;
   const std::vector<TileWindow> windows = plan_tiles(H, W, tile, options_.tile_overlap);
   const models::HeadLayout& heads = card_.heads;
