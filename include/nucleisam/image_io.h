@@ -3,16 +3,25 @@
 
 #include <string>
 
+#include "nucleisam/limits.h"
 #include "nucleisam/raster.h"
 
 namespace nucleisam::io {
 
 // Largest image read whole into memory (pixels). Whole slides go through the slide reader.
-constexpr long long kMaxTilePixels = 1LL << 30;
+constexpr long long kMaxTilePixels = limits::kMaxImagePixels;
+
+// Damaged files (cut short, a PNG chunk failing its CRC, a TIFF strip or tile that does not decode)
+// are refused with IoError("<path>: damaged image: <cause> ..."), never decoded into grey fill.
+// set_accept_damaged_images(true) (the CLI's --accept-damaged-images) logs a warning instead and
+// keeps what the decoder recovers. Process-wide; the default is false.
+void set_accept_damaged_images(bool accept);
+bool accept_damaged_images();
 
 // RGB 8-bit from PNG, JPEG, BMP or TIFF (any compression libtiff decodes: LZW, JPEG, deflate, ...).
 // Grey images are replicated to RGB, alpha is dropped, 16-bit images are scaled to 8 bits.
-// Throws IoError naming the path and the cause.
+// The size the header declares is checked against limits.h before decoding. Throws IoError naming
+// the path and the cause.
 Image read_image(const std::string& path);
 // Writes PNG, JPEG (quality 95) or TIFF by extension.
 void write_image(const std::string& path, const Image& image);

@@ -6,8 +6,24 @@
 #include <unordered_map>
 
 #include "nucleisam/errors.h"
+#include "nucleisam/limits.h"
 
 namespace nucleisam {
+namespace {
+
+// At most maxid labels are distinct; above limits::kMaxLabels they are counted on a sorted copy
+// (memory of the map itself), so a billion-label map is refused before any per-label table exists.
+void check_label_count(const LabelMap& labels, int32_t maxid, const std::string& file) {
+  if (maxid <= limits::kMaxLabels) return;
+  std::vector<int32_t> ids(labels.data);
+  std::sort(ids.begin(), ids.end());
+  const auto distinct = std::unique(ids.begin(), ids.end()) - ids.begin() - (ids.empty() || ids[0] != 0 ? 0 : 1);
+  if (distinct > limits::kMaxLabels)
+    throw DataError((file.empty() ? std::string("instance map") : file) + ": more than " +
+                    std::to_string(limits::kMaxLabels) + " distinct instance labels (limit kMaxLabels)");
+}
+
+}  // namespace
 
 std::vector<int32_t> relabel_consecutive(LabelMap& labels, const std::string& file, RelabelOrder order) {
   int32_t maxid = 0;
@@ -17,6 +33,7 @@ std::vector<int32_t> relabel_consecutive(LabelMap& labels, const std::string& fi
                       std::to_string(v));
     maxid = std::max(maxid, v);
   }
+  check_label_count(labels, maxid, file);
   std::vector<int32_t> old_ids;
   if (order == RelabelOrder::first_seen) {
     if (maxid <= (1 << 24)) {

@@ -22,6 +22,7 @@ struct GlobalOptions {
   std::string device = "cpu";   // "cpu" or "cuda"
   int verbosity = 0;            // -v count
   bool quiet = false;
+  bool accept_damaged_images = false;  // io::set_accept_damaged_images
 };
 const GlobalOptions& global_options();
 

@@ -12,6 +12,7 @@
 #include "nucleisam/cpu_features.h"
 #include "cli/device.h"
 #include "nucleisam/errors.h"
+#include "nucleisam/image_io.h"
 #include "nucleisam/log.h"
 #include "nucleisam/threads.h"
 
@@ -62,6 +63,9 @@ int run_main(int argc, char** argv) {
   app.add_flag("--quiet", g_options.quiet, "Only errors");
   app.add_option("--threads", g_options.threads, "CPU threads (default: all cores)")->check(CLI::Range(1, 4096));
   app.add_option("--device", g_options.device, "Compute device")->check(CLI::IsMember({"cpu", "cuda"}));
+  app.add_flag("--accept-damaged-images", g_options.accept_damaged_images,
+               "Read damaged images (cut short, failing a CRC, a TIFF strip that does not decode) with a warning, "
+               "keeping what decodes, instead of refusing them");
 
   std::sort(registry().begin(), registry().end(), [](const Entry& a, const Entry& b) { return a.name < b.name; });
   std::map<CLI::App*, CommandRunner> runners;
@@ -85,6 +89,7 @@ int run_main(int argc, char** argv) {
     return 2;
   }
 
+  io::set_accept_damaged_images(g_options.accept_damaged_images);
   if (g_options.quiet) log::set_level(log::Level::quiet);
   else if (g_options.verbosity >= 2) log::set_level(log::Level::debug);
   else log::set_level(log::Level::info);

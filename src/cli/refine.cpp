@@ -14,6 +14,7 @@
 #include "cli/command.h"
 #include "nucleisam/cpu_features.h"
 #include "nucleisam/errors.h"
+#include "nucleisam/limits.h"
 #include "nucleisam/image_io.h"
 #include "nucleisam/infer/segment_run.h"
 #include "nucleisam/log.h"
@@ -81,6 +82,7 @@ std::vector<predict::PointPrompt> read_points_file(const std::string& path, cons
   text << in.rdbuf();
   json j;
   try {
+    limits::check_json_depth(text.str(), path);
     j = json::parse(text.str());
   } catch (const json::parse_error& e) {
     throw UsageError(path + ": not valid JSON (" + std::string(e.what()) + ")");

@@ -14,6 +14,7 @@
 #include "nucleisam/cpu_features.h"
 #include "nucleisam/data/readers.h"
 #include "nucleisam/errors.h"
+#include "nucleisam/limits.h"
 #include "nucleisam/log.h"
 #include "nucleisam/metrics/evaluation.h"
 #include "nucleisam/models/category_sam.h"
@@ -302,7 +303,9 @@ Recipe parse_recipe(const json& j, const std::string& where, const fs::path& bas
 
 json read_json_file(const std::string& path) {
   try {
-    return json::parse(read_file(path));
+    const std::string text = read_file(path);
+    limits::check_json_depth(text, path);
+    return json::parse(text);
   } catch (const json::parse_error& e) {
     std::string what = e.what();
     throw UsageError(path + ": not valid JSON (" + what + ")");

@@ -10,6 +10,7 @@
 
 #include "nucleisam/atomic_file.h"
 #include "nucleisam/errors.h"
+#include "nucleisam/limits.h"
 
 namespace nucleisam::io {
 
@@ -97,7 +98,9 @@ std::string qupath_feature(const Nucleus& n, const std::vector<std::pair<std::st
 std::vector<std::vector<std::vector<ContourPoint>>> read_geojson_polygons(const std::string& path) {
   nlohmann::json doc;
   try {
-    doc = nlohmann::json::parse(read_file(path));
+    const std::string text = read_file(path);
+    limits::check_json_depth(text, path);
+    doc = nlohmann::json::parse(text);
   } catch (const nlohmann::json::exception& e) {
     throw IoError(path + ": not valid JSON (" + std::string(e.what()) + ")");
   }

@@ -5,6 +5,7 @@
 #include <tiffio.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <cstdarg>
 #include <cstring>
 #include <filesystem>
@@ -16,6 +17,7 @@
 #include "nucleisam/atomic_file.h"
 #include "nucleisam/errors.h"
 #include "nucleisam/npy.h"
+#include "io/encoded_image.h"
 
 namespace fs = std::filesystem;
 
@@ -60,11 +62,41 @@ void check_exists(const std::string& path) {
   if (fs::is_directory(path, ec)) throw IoError(path + ": is a folder, expected an image file");
 }
 
-void check_size(const std::string& path, long long w, long long h) {
-  if (w <= 0 || h <= 0) throw IoError(path + ": image has no pixels");
-  if (w * h > kMaxTilePixels)
-    throw IoError(path + ": image is " + std::to_string(w) + "x" + std::to_string(h) +
-                  ", too large to load whole; use the whole-slide reader");
+// PNG, JPEG or BMP bytes, checked (size limits, damage) before OpenCV decodes them; OpenCV's own
+// pixel limit (OPENCV_IO_MAX_IMAGE_PIXELS, 2^30 by default) is the same as ours.
+cv::Mat decode_checked(const std::string& path, int flags, const char* what) {
+  const std::string bytes = read_file(path);
+  check_encoded_image(bytes, path);
+  cv::Mat m;
+  try {
+    m = cv::imdecode(cv::Mat(1, static_cast<int>(std::min<size_t>(bytes.size(), INT32_MAX)), CV_8U,
+                             const_cast<char*>(bytes.data())),
+                     flags);
+  } catch (const cv::Exception& e) {
+    throw IoError(path + ": cannot decode " + what + " (" + e.err + ")");
+  }
+  if (m.empty()) throw IoError(path + ": cannot decode " + what + " (unknown format or corrupt file)");
+  return m;
+}
+
+// Encodes with OpenCV in memory and writes through write_file_atomic, so a full disk or a
+// read-only folder gives its cause (errno) and never a partial file.
+void encode_and_write(const std::string& path, const cv::Mat& m, const std::vector<int>& params, const char* what) {
+  std::vector<uchar> buf;
+  bool ok = false;
+  try {
+    ok = cv::imencode(lower_extension(path), m, buf, params);
+  } catch (const cv::Exception& ex) {
+    throw IoError(path + ": cannot encode " + what + " (" + ex.err + ")");
+  }
+  if (!ok) throw IoError(path + ": cannot encode " + what + " (unsupported extension)");
+  write_file_atomic(path, std::string(buf.begin(), buf.end()));
+}
+
+// A libtiff error during decoding means lost pixels: damage (refused unless accepted).
+void tiff_decode_failed(const std::string& path, const std::string& where) {
+  report_damage(path, "TIFF " + where + " does not decode" +
+                          (t_tiff_error.empty() ? std::string() : " (" + t_tiff_error + ")"));
 }
 
 bool is_tiff(const std::string& path) {
@@ -77,12 +109,16 @@ Image read_tiff_rgb(const std::string& path) {
   uint32_t w = 0, h = 0;
   TIFFGetField(tif.get(), TIFFTAG_IMAGEWIDTH, &w);
   TIFFGetField(tif.get(), TIFFTAG_IMAGELENGTH, &h);
-  check_size(path, w, h);
+  check_declared_size(path, w, h, 4, 1);  // decoded as RGBA
   std::vector<uint32_t> raster(static_cast<size_t>(w) * h);
   t_tiff_error.clear();
-  if (!TIFFReadRGBAImageOriented(tif.get(), w, h, raster.data(), ORIENTATION_TOPLEFT, 0))
-    throw IoError(path + ": cannot decode TIFF" +
-                  (t_tiff_error.empty() ? std::string() : " (" + t_tiff_error + ")"));
+  char message[1024] = "";
+  if (!TIFFRGBAImageOK(tif.get(), message)) throw IoError(path + ": cannot decode TIFF (" + message + ")");
+  // Stop at the first strip or tile that fails (a cut file); with --accept-damaged-images go on
+  // and keep what decodes.
+  const bool ok = TIFFReadRGBAImageOriented(tif.get(), w, h, raster.data(), ORIENTATION_TOPLEFT,
+                                            accept_damaged_images() ? 0 : 1);
+  if (!ok || !t_tiff_error.empty()) tiff_decode_failed(path, "image data");
   Image img(static_cast<int>(h), static_cast<int>(w), 3);
   for (size_t i = 0; i < raster.size(); ++i) {
     img.data[3 * i + 0] = static_cast<uint8_t>(TIFFGetR(raster[i]));
@@ -102,7 +138,7 @@ LabelMap read_tiff_labels(const std::string& path) {
   TIFFGetFieldDefaulted(tif.get(), TIFFTAG_SAMPLESPERPIXEL, &spp);
   TIFFGetFieldDefaulted(tif.get(), TIFFTAG_SAMPLEFORMAT, &fmt);
   TIFFGetFieldDefaulted(tif.get(), TIFFTAG_PLANARCONFIG, &planar);
-  check_size(path, w, h);
+  check_declared_size(path, w, h, spp, 4);  // decoded to 32-bit labels
   if (spp != 1)
     throw IoError(path + ": label TIFF has " + std::to_string(spp) +
                   " channels, expected 1 (an integer label map)");
@@ -111,10 +147,13 @@ LabelMap read_tiff_labels(const std::string& path) {
     throw IoError(path + ": label TIFF has " + std::to_string(bits) + "-bit samples, expected 8, 16 or 32");
   LabelMap out(static_cast<int>(h), static_cast<int>(w));
   std::vector<uint8_t> line(static_cast<size_t>(TIFFScanlineSize(tif.get())));
+  t_tiff_error.clear();
   for (uint32_t y = 0; y < h; ++y) {
-    if (TIFFReadScanline(tif.get(), line.data(), y, 0) < 0)
-      throw IoError(path + ": cannot decode TIFF row " + std::to_string(y) +
-                    (t_tiff_error.empty() ? std::string() : " (" + t_tiff_error + ")"));
+    if (TIFFReadScanline(tif.get(), line.data(), y, 0) < 0 || !t_tiff_error.empty()) {
+      tiff_decode_failed(path, "row " + std::to_string(y));
+      std::fill(line.begin(), line.end(), uint8_t{0});  // accepted: a lost row is background
+      t_tiff_error.clear();
+    }
     int32_t* dst = out.row(static_cast<int>(y));
     for (uint32_t x = 0; x < w; ++x) {
       const uint8_t* p = line.data() + x * (bits / 8);
@@ -168,8 +207,10 @@ void write_tiff_labels(const std::string& path, const LabelMap& labels) {
         buf = row16.data();
       }
       if (TIFFWriteScanline(tif.get(), buf, static_cast<uint32_t>(y), 0) < 0)
-        throw IoError(path + ": cannot write TIFF (" + t_tiff_error + ")");
+        throw IoError(path + ": cannot write TIFF (" + std::strerror(errno) + "; " + t_tiff_error + ")");
     }
+    // The last strip is written here: a full disk shows now, not silently at close.
+    if (!TIFFFlush(tif.get())) throw IoError(path + ": cannot write TIFF (" + std::strerror(errno) + ")");
   }
   file.commit();
 }
@@ -185,14 +226,7 @@ std::string lower_extension(const std::string& path) {
 Image read_image(const std::string& path) {
   check_exists(path);
   if (is_tiff(path)) return read_tiff_rgb(path);
-  cv::Mat m;
-  try {
-    m = cv::imread(path, cv::IMREAD_ANYDEPTH | cv::IMREAD_ANYCOLOR);
-  } catch (const cv::Exception& e) {
-    throw IoError(path + ": cannot decode image (" + e.err + ")");
-  }
-  if (m.empty()) throw IoError(path + ": cannot decode image (unknown format or corrupt file)");
-  check_size(path, m.cols, m.rows);
+  cv::Mat m = decode_checked(path, cv::IMREAD_ANYDEPTH | cv::IMREAD_ANYCOLOR, "image");
   if (m.depth() == CV_16U) m.convertTo(m, CV_8U, 1.0 / 257.0);
   else if (m.depth() != CV_8U) throw IoError(path + ": unsupported pixel type (expected 8 or 16 bits)");
   if (m.channels() == 1) cv::cvtColor(m, m, cv::COLOR_GRAY2RGB);
@@ -212,18 +246,10 @@ void write_image(const std::string& path, const Image& image) {
   cv::Mat bgr;
   if (image.channels == 3) cv::cvtColor(m, bgr, cv::COLOR_RGB2BGR);
   else bgr = m;
-  AtomicFile file(path);
   std::vector<int> params;
   auto e = lower_extension(path);
   if (e == ".jpg" || e == ".jpeg") params = {cv::IMWRITE_JPEG_QUALITY, 95};
-  bool ok = false;
-  try {
-    ok = cv::imwrite(file.temp_path(), bgr, params);
-  } catch (const cv::Exception& ex) {
-    throw IoError(path + ": cannot write image (" + ex.err + ")");
-  }
-  if (!ok) throw IoError(path + ": cannot write image (unsupported extension or unwritable folder)");
-  file.commit();
+  encode_and_write(path, bgr, params, "image");
 }
 
 LabelMap read_label_map(const std::string& path) {
@@ -234,7 +260,7 @@ LabelMap read_label_map(const std::string& path) {
     if (a.kind == 'f') throw IoError(path + ": label .npy holds floats, expected integers");
     bool ok2d = a.shape.size() == 2 || (a.shape.size() == 3 && a.shape[2] == 1);
     if (!ok2d) throw IoError(path + ": label .npy must be H x W (or H x W x 1)");
-    check_size(path, a.shape[1], a.shape[0]);
+    check_declared_size(path, a.shape[1], a.shape[0], 1, 4);
     LabelMap out(static_cast<int>(a.shape[0]), static_cast<int>(a.shape[1]));
     auto v = a.to_vector<int64_t>();
     for (size_t i = 0; i < v.size(); ++i) {
@@ -245,17 +271,10 @@ LabelMap read_label_map(const std::string& path) {
     return out;
   }
   if (is_tiff(path)) return read_tiff_labels(path);
-  cv::Mat m;
-  try {
-    m = cv::imread(path, cv::IMREAD_UNCHANGED);
-  } catch (const cv::Exception& ex) {
-    throw IoError(path + ": cannot decode label image (" + ex.err + ")");
-  }
-  if (m.empty()) throw IoError(path + ": cannot decode label image (unknown format or corrupt file)");
+  cv::Mat m = decode_checked(path, cv::IMREAD_UNCHANGED, "label image");
   if (m.channels() != 1)
     throw IoError(path + ": label image has " + std::to_string(m.channels()) +
                   " channels, expected a single-channel 8/16-bit label map");
-  check_size(path, m.cols, m.rows);
   cv::Mat m32;
   if (m.depth() == CV_8U || m.depth() == CV_16U || m.depth() == CV_16S || m.depth() == CV_32S)
     m.convertTo(m32, CV_32S);
@@ -289,9 +308,7 @@ void write_label_map(const std::string& path, const LabelMap& labels) {
       dst[x] = static_cast<uint16_t>(src[x]);
     }
   }
-  AtomicFile file(path);
-  if (!cv::imwrite(file.temp_path(), m)) throw IoError(path + ": cannot write label PNG");
-  file.commit();
+  encode_and_write(path, m, {}, "label PNG");
 }
 
 }  // namespace nucleisam::io

@@ -7,6 +7,7 @@
 
 #include "nucleisam/atomic_file.h"
 #include "nucleisam/errors.h"
+#include "nucleisam/limits.h"
 
 namespace nucleisam {
 namespace {
@@ -152,6 +153,12 @@ NpyHeader parse_npy_header(const char* data, size_t size, const std::string& nam
       throw IoError(name + ": bad .npy shape (" + dims + ")");
     h.shape.push_back(std::stoll(digits));
   }
+  // The declared size, before anything is allocated from it (the caller checks it fits the file).
+  int64_t bytes = h.itemsize;
+  for (int64_t d : h.shape)
+    if (__builtin_mul_overflow(bytes, d, &bytes) || bytes > limits::kMaxTensorBytes)
+      throw IoError(name + ": .npy shape (" + dims + ") declares more than " + std::to_string(limits::kMaxTensorBytes) +
+                    " bytes (limit kMaxTensorBytes)");
   return h;
 }
 

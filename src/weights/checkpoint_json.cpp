@@ -3,6 +3,7 @@
 #include <set>
 
 #include "nucleisam/errors.h"
+#include "nucleisam/limits.h"
 #include "weights/header_json.h"
 
 namespace nucleisam::weights {
@@ -45,7 +46,8 @@ class JsonParser {
   }
 
   JsonValue value(int depth) {
-    if (depth > 32) fail("nesting too deep");
+    if (depth > limits::kMaxJsonDepth)
+      fail("nesting deeper than " + std::to_string(limits::kMaxJsonDepth) + " levels (limit kMaxJsonDepth)");
     JsonValue v;
     char c = peek();
     if (c == '{') {

@@ -1,9 +1,11 @@
 // ZIP reading and writing for .pth checkpoints (see zip_archive.h). Every multi-byte field is
 // little-endian; every offset read from the file is bounds-checked before it is followed.
+#include <algorithm>
 #include <array>
 #include <cstring>
 
 #include "nucleisam/errors.h"
+#include "nucleisam/limits.h"
 #include "weights/zip_archive.h"
 
 namespace nucleisam::weights {
@@ -109,6 +111,9 @@ std::vector<ZipEntry> read_zip_directory(const uint8_t* data, size_t size, const
   if (!inside(dir_offset, dir_size, dir_limit))
     corrupt(path, "central directory lies outside the file; the file is truncated or corrupt");
   if (count > dir_size / 46) corrupt(path, "entry count does not fit the central directory");
+  if (count > static_cast<uint64_t>(limits::kMaxZipEntries))
+    corrupt(path, std::to_string(count) + " entries, over the limit of " + std::to_string(limits::kMaxZipEntries) +
+                      " (kMaxZipEntries)");
 
   std::vector<ZipEntry> entries;
   entries.reserve(static_cast<size_t>(count));
@@ -140,6 +145,15 @@ std::vector<ZipEntry> read_zip_directory(const uint8_t* data, size_t size, const
     e.data_offset = header_offset + 30 + get16(local + 26) + get16(local + 28);
     if (!inside(e.data_offset, e.compressed_size, size))
       corrupt(path, "data of " + e.name + " runs past the end of the file; the file is truncated");
+    // Declared sizes are checked before anything is read or inflated (a zip bomb declares a small
+    // entry that expands a thousandfold; compressed entries are refused anyway when read).
+    if (e.size > static_cast<uint64_t>(limits::kMaxZipEntryBytes))
+      corrupt(path, e.name + " declares " + std::to_string(e.size) + " uncompressed bytes, over the limit of " +
+                        std::to_string(limits::kMaxZipEntryBytes) + " (kMaxZipEntryBytes)");
+    if (e.size > 4096 && e.size / std::max<uint64_t>(e.compressed_size, 1) > static_cast<uint64_t>(limits::kMaxZipRatio))
+      corrupt(path, e.name + " declares " + std::to_string(e.size) + " bytes from " + std::to_string(e.compressed_size) +
+                        " compressed, a ratio over the limit of " + std::to_string(limits::kMaxZipRatio) +
+                        " (kMaxZipRatio; a zip bomb?)");
     entries.push_back(std::move(e));
   }
   return entries;

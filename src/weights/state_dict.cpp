@@ -4,6 +4,7 @@
 #include <unordered_map>
 
 #include "nucleisam/errors.h"
+#include "nucleisam/limits.h"
 #include "nucleisam/log.h"
 #include "weights/checkpoint_formats.h"
 
@@ -47,6 +48,9 @@ uint64_t checked_bytes(int64_t elements, size_t element_size, const std::string&
   uint64_t bytes;
   if (elements < 0 || __builtin_mul_overflow(static_cast<uint64_t>(elements), element_size, &bytes))
     throw CheckpointError(where + ": tensor size overflows");
+  if (bytes > static_cast<uint64_t>(limits::kMaxTensorBytes))
+    throw CheckpointError(where + ": tensor declares " + std::to_string(bytes) + " bytes, over the limit of " +
+                          std::to_string(limits::kMaxTensorBytes) + " (kMaxTensorBytes)");
   return bytes;
 }
 

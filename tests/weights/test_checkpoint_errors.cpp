@@ -2,6 +2,7 @@
 // unsafe / inconsistent files, and state dicts that do not fit the module they are loaded into.
 #include <gtest/gtest.h>
 
+#include <cstring>
 #include <fstream>
 #include <sstream>
 
@@ -310,4 +311,33 @@ TEST(CheckpointLoadInto, FixtureMissingTensorAndWrongShape) {
   Encoder right(96, false);
   weights::load_into(right, sd, path, "image_encoder.", false);
   EXPECT_TRUE(torch::equal(right.named_parameters()["pos_embed"], sd.at("image_encoder.pos_embed")));
+}
+
+// Declared sizes over limits.h are refused before anything is allocated or read, naming the limit.
+TEST(CheckpointLimits, HugeDeclaredTensorsZipBombsAndDeepHeadersAreRefused) {
+  test::TempDir dir;
+  // 2^36 floats (256 GiB) declared over a 4-byte range.
+  auto safetensors = [&](const std::string& name, const std::string& header, const std::string& data) {
+    uint64_t n = header.size();
+    return write_bytes(dir, name, std::string(reinterpret_cast<const char*>(&n), 8) + header + data);
+  };
+  EXPECT_CONTAINS(read_error(safetensors("huge.safetensors",
+                                         R"({"a":{"dtype":"F32","shape":[68719476736],"data_offsets":[0,4]}})",
+                                         floats(1))),
+                  "(kMaxTensorBytes)");
+  // The same in a .pth: the pickle declares a 2^36-float storage, the archive holds 4 bytes.
+  EXPECT_CONTAINS(read_error(write_bytes(dir, "huge.pth",
+                                         zip_of({{"a/data.pkl", one_tensor_pickle("Float", int64_t{1} << 36, {1}, {1})},
+                                                 {"a/data/0", floats(1)}}))),
+                  "(kMaxTensorBytes)");
+  // A zip bomb: an 8 KiB entry whose central directory declares 1000 times as much uncompressed.
+  std::string bomb = zip_of({{"a/data.pkl", one_tensor_pickle("Float", 2048, {2048}, {1})}, {"a/data/0", floats(2048)}});
+  const size_t central = bomb.rfind(std::string("PK\x01\x02", 4));
+  const uint32_t declared = 8192 * 1000;
+  std::memcpy(&bomb[central + 24], &declared, 4);
+  EXPECT_CONTAINS(read_error(write_bytes(dir, "bomb.pth", bomb)), "(kMaxZipRatio; a zip bomb?)");
+  // Metadata nested deeper than kMaxJsonDepth.
+  const std::string deep = std::string(80, '[') + std::string(80, ']');
+  EXPECT_CONTAINS(read_error(safetensors("deep.safetensors", R"({"__metadata__":{"x":)" + deep + "}}", "")),
+                  "(limit kMaxJsonDepth)");
 }
