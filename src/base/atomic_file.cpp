@@ -1,6 +1,7 @@
 // Atomic file output (temporary + rename) and whole-file reading.
 #include "nucleisam/atomic_file.h"
 
+#include <fcntl.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -31,7 +32,9 @@ void ensure_parent_dir(const std::string& path) {
 AtomicFile::AtomicFile(std::string target) : target_(std::move(target)) {
   fs::path t(target_);
   ensure_parent_dir(target_);
-  std::string name = "." + t.filename().string() + ".tmp-" + std::to_string(getpid()) + "-" +
+  // At most 128 bytes of the target's name, so that the temporary of a 255-byte name still fits
+  // the file system's name limit.
+  std::string name = "." + t.filename().string().substr(0, 128) + ".tmp-" + std::to_string(getpid()) + "-" +
                      std::to_string(g_counter++) + t.extension().string();
   temp_ = (t.parent_path() / name).string();
 }
@@ -42,6 +45,16 @@ AtomicFile::~AtomicFile() {
 
 void AtomicFile::commit() {
   if (committed_) return;
+  // Whatever wrote the temporary (our writer, OpenCV, libtiff), its data must be on disk before
+  // the rename makes it the output: a full disk shows here (delayed allocation) and not later.
+  const int fd = ::open(temp_.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0 || ::fsync(fd) != 0) {
+    const int err = errno;
+    if (fd >= 0) ::close(fd);
+    std::remove(temp_.c_str());
+    throw IoError(target_ + ": cannot write (" + std::strerror(err) + ")");
+  }
+  ::close(fd);
   if (std::rename(temp_.c_str(), target_.c_str()) != 0) {
     int err = errno;
     std::remove(temp_.c_str());
@@ -52,13 +65,30 @@ void AtomicFile::commit() {
 
 void write_file_atomic(const std::string& path, const std::string& bytes) {
   AtomicFile f(path);
-  {
-    std::ofstream out(f.temp_path(), std::ios::binary);
-    if (!out) throw IoError(path + ": cannot open for writing (" + std::strerror(errno) + ")");
-    out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-    out.flush();
-    if (!out) throw IoError(path + ": write failed (disk full?)");
+  // POSIX calls, so that every failure (ENOSPC, EFBIG, EROFS, EACCES, EIO) is seen with its cause;
+  // the temporary is removed by ~AtomicFile when anything throws.
+  const auto fail = [&](const char* what, int err) {
+    throw IoError(path + ": " + what + " (" + std::strerror(err) + ")");
+  };
+  const int fd = ::open(f.temp_path().c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) fail("cannot open for writing", errno);
+  size_t done = 0;
+  while (done < bytes.size()) {
+    const ssize_t n = ::write(fd, bytes.data() + done, bytes.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      const int err = n < 0 ? errno : ENOSPC;
+      ::close(fd);
+      fail("cannot write", err);
+    }
+    done += static_cast<size_t>(n);
   }
+  if (::fsync(fd) != 0) {
+    const int err = errno;
+    ::close(fd);
+    fail("cannot write", err);
+  }
+  if (::close(fd) != 0) fail("cannot write", errno);
   f.commit();
 }
 

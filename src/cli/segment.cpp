@@ -15,6 +15,7 @@
 #include "nucleisam/infer/slide_run.h"
 #include "nucleisam/io/slide.h"
 #include "nucleisam/log.h"
+#include "nucleisam/output_path.h"
 #include "nucleisam/predict/model_segmenter.h"
 
 namespace nucleisam::cli {
@@ -206,9 +207,8 @@ CommandRegistration reg(
           }
           for (const auto& slide : slides)
             for (const auto& image : images)
-              if (std::filesystem::path(slide).stem() == std::filesystem::path(image).stem())
-                throw OptionError(slide + " and " + image + " share the name \"" +
-                                  std::filesystem::path(slide).stem().string() +
+              if (output_stem(slide) == output_stem(image))
+                throw OptionError(slide + " and " + image + " share the name \"" + output_stem(slide) +
                                   "\", so their outputs would overwrite each other; rename one");
           std::unique_ptr<infer::Segmenter> segmenter = infer::build_segmenter(method, options);
           int code = run_slides(slides, *segmenter, slide_options, false);

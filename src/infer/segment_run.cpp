@@ -16,6 +16,7 @@
 #include "nucleisam/io/nucleus_table.h"
 #include "nucleisam/io/overlay.h"
 #include "nucleisam/log.h"
+#include "nucleisam/output_path.h"
 #include "nucleisam/progress.h"
 
 namespace fs = std::filesystem;
@@ -60,12 +61,11 @@ OutputFormats parse_output_formats(const std::string& list) {
 
 std::vector<std::string> output_paths(const std::string& out_dir, const std::string& stem,
                                       const OutputFormats& formats) {
-  const std::string base = (fs::path(out_dir) / stem).string();
   std::vector<std::string> paths;
-  if (formats.geojson) paths.push_back(base + ".geojson");
-  if (formats.csv) paths.push_back(base + "_nuclei.csv");
-  if (formats.labels) paths.push_back(base + "_labels.tif");
-  if (formats.overlay) paths.push_back(base + "_overlay.png");
+  if (formats.geojson) paths.push_back(output_path_inside(out_dir, stem + ".geojson"));
+  if (formats.csv) paths.push_back(output_path_inside(out_dir, stem + "_nuclei.csv"));
+  if (formats.labels) paths.push_back(output_path_inside(out_dir, stem + "_labels.tif"));
+  if (formats.overlay) paths.push_back(output_path_inside(out_dir, stem + "_overlay.png"));
   return paths;
 }
 
@@ -78,12 +78,12 @@ std::vector<Nucleus> write_segmentation_outputs(const std::string& out_dir, cons
                     std::to_string(image.width) + "x" + std::to_string(image.height));
   std::vector<Nucleus> nuclei = nuclei_from_instances(segmentation.instances, segmentation.classes,
                                                       segmentation.scores, segmentation.class_names);
-  const std::string base = (fs::path(out_dir) / stem).string();
-  ensure_parent_dir(base + ".x");
-  if (formats.geojson) io::write_qupath_geojson(base + ".geojson", nuclei);
-  if (formats.csv) io::write_nucleus_table(base + "_nuclei.csv", nuclei);
-  if (formats.labels) io::write_label_map(base + "_labels.tif", segmentation.instances);
-  if (formats.overlay) io::write_image(base + "_overlay.png", io::draw_nucleus_overlay(image, nuclei));
+  const auto path = [&](const char* suffix) { return output_path_inside(out_dir, stem + suffix); };
+  ensure_parent_dir(path(".x"));
+  if (formats.geojson) io::write_qupath_geojson(path(".geojson"), nuclei);
+  if (formats.csv) io::write_nucleus_table(path("_nuclei.csv"), nuclei);
+  if (formats.labels) io::write_label_map(path("_labels.tif"), segmentation.instances);
+  if (formats.overlay) io::write_image(path("_overlay.png"), io::draw_nucleus_overlay(image, nuclei));
   return nuclei;
 }
 
@@ -109,7 +109,7 @@ std::vector<std::string> find_input_images(const std::string& input, const std::
   std::sort(images.begin(), images.end());
   std::map<std::string, std::string> by_stem;
   for (const auto& p : images) {
-    auto [it, fresh] = by_stem.emplace(fs::path(p).stem().string(), p);
+    auto [it, fresh] = by_stem.emplace(output_stem(p), p);
     if (!fresh)
       throw OptionError(p + " and " + it->second + " share the name \"" + it->first +
                        "\", so their outputs would overwrite each other; rename one");
@@ -123,7 +123,7 @@ SegmentRunReport run_segmentation(const std::vector<std::string>& images, Segmen
   if (options.tile_size > 0) plan_tiles(1, 1, options.tile_size, options.tile_overlap);  // bad sizes: OptionError now
   Progress progress("segment", static_cast<int64_t>(images.size()), "img");
   for (const std::string& path : images) {
-    const std::string stem = fs::path(path).stem().string();
+    const std::string stem = output_stem(path);
     const auto outputs = output_paths(options.out_dir, stem, options.formats);
     if (!options.overwrite &&
         std::all_of(outputs.begin(), outputs.end(), [](const std::string& p) { return fs::exists(p); })) {

@@ -25,6 +25,7 @@
 #include "nucleisam/infer/nucleus.h"
 #include "nucleisam/io/geojson.h"
 #include "nucleisam/log.h"
+#include "nucleisam/output_path.h"
 #include "nucleisam/progress.h"
 
 namespace fs = std::filesystem;
@@ -424,12 +425,11 @@ std::vector<Nucleus> owned_nuclei(const TileWindow& tile, const Segmentation& pa
 
 std::vector<std::string> slide_output_paths(const std::string& out_dir, const std::string& stem,
                                             const SlideRunOptions& options) {
-  const std::string base = (fs::path(out_dir) / stem).string();
   std::vector<std::string> paths;
-  if (options.geojson) paths.push_back(base + ".geojson");
-  if (options.csv) paths.push_back(base + "_nuclei.csv");
-  paths.push_back(base + "_summary.json");
-  if (options.thumbnail) paths.push_back(base + "_thumbnail.png");
+  if (options.geojson) paths.push_back(output_path_inside(out_dir, stem + ".geojson"));
+  if (options.csv) paths.push_back(output_path_inside(out_dir, stem + "_nuclei.csv"));
+  paths.push_back(output_path_inside(out_dir, stem + "_summary.json"));
+  if (options.thumbnail) paths.push_back(output_path_inside(out_dir, stem + "_thumbnail.png"));
   return paths;
 }
 
@@ -437,12 +437,12 @@ SlideReport run_slide(const std::string& slide_path, Segmenter& segmenter, const
   const auto wall_start = Clock::now();
   SlideReport report;
   plan_tiles(1, 1, options.tile_size, options.tile_overlap);  // bad sizes: OptionError before any work
-  const std::string stem = fs::path(slide_path).stem().string();
-  const std::string base = (fs::path(options.out_dir) / stem).string();
+  const std::string stem = output_stem(slide_path);
+  const std::string base = output_path_inside(options.out_dir, stem);
   const std::vector<std::string> outputs = slide_output_paths(options.out_dir, stem, options);
-  const std::string journal_path = (fs::path(options.out_dir) / ("." + stem + ".journal")).string();
-  const std::string geojson_part = (fs::path(options.out_dir) / ("." + stem + ".geojson.part")).string();
-  const std::string csv_part = (fs::path(options.out_dir) / ("." + stem + "_nuclei.csv.part")).string();
+  const std::string journal_path = output_path_inside(options.out_dir, "." + stem + ".journal");
+  const std::string geojson_part = output_path_inside(options.out_dir, "." + stem + ".geojson.part");
+  const std::string csv_part = output_path_inside(options.out_dir, "." + stem + "_nuclei.csv.part");
   std::error_code ec;
   if (!options.overwrite && !fs::exists(journal_path, ec) &&
       std::all_of(outputs.begin(), outputs.end(), [](const std::string& p) { return fs::exists(p); })) {
@@ -788,7 +788,7 @@ std::vector<std::string> read_manifest(const std::string& path) {
   if (slides.empty()) throw IoError(path + ": the manifest lists no slides");
   std::map<std::string, std::string> by_stem;
   for (const auto& s : slides) {
-    auto [it, fresh] = by_stem.emplace(fs::path(s).stem().string(), s);
+    auto [it, fresh] = by_stem.emplace(output_stem(s), s);
     if (!fresh)
       throw OptionError(path + ": " + s + " and " + it->second + " share the name \"" + it->first +
                         "\", so their outputs would overwrite each other");
