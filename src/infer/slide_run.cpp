@@ -146,11 +146,12 @@ struct JournalState {
   int64_t tiles_done = 0;  // tissue tiles finished, in order
   uint64_t geojson_bytes = 0, csv_bytes = 0;
   int64_t nuclei = 0;
+  int64_t cut_nuclei = 0;  // kept nuclei touching an inner window edge (journals before issue 13: 0)
 };
 
 std::string journal_line(const JournalState& s) {
   return "tile " + std::to_string(s.tiles_done) + " " + std::to_string(s.geojson_bytes) + " " +
-         std::to_string(s.csv_bytes) + " " + std::to_string(s.nuclei) + "\n";
+         std::to_string(s.csv_bytes) + " " + std::to_string(s.nuclei) + " " + std::to_string(s.cut_nuclei) + "\n";
 }
 
 // Reads a journal; nullopt when it is absent, written for other settings, or unreadable. A torn
@@ -171,6 +172,7 @@ std::optional<JournalState> read_journal(const std::string& path, const std::str
     std::string word;
     JournalState s;
     if (!(f >> word >> s.tiles_done >> s.geojson_bytes >> s.csv_bytes >> s.nuclei) || word != "tile") break;
+    if (!(f >> s.cut_nuclei)) s.cut_nuclei = 0;
     state = s;
   }
   return state;
@@ -602,7 +604,6 @@ SlideReport run_slide(const std::string& slide_path, Segmenter& segmenter, const
   });
 
   std::atomic<double> t_post{0}, t_write{0};
-  std::atomic<int64_t> cut{0};
   std::map<std::string, int64_t> per_class;
   std::thread writer([&] {
     try {
@@ -612,7 +613,7 @@ SlideReport run_slide(const std::string& slide_path, Segmenter& segmenter, const
         int64_t tile_cut = 0;
         std::vector<Nucleus> nuclei =
             owned_nuclei(job->window, job->segmentation, rs.width, rs.height, &tile_cut);
-        cut += tile_cut;
+        state.cut_nuclei += tile_cut;
         std::string geo_text, csv_text_out;
         for (Nucleus& n : nuclei) {
           n.id = static_cast<int>(++state.nuclei);
@@ -678,7 +679,7 @@ SlideReport run_slide(const std::string& slide_path, Segmenter& segmenter, const
   report.times.model = t_model;
   report.times.postprocess = t_post;
   report.times.write = t_write;
-  report.cut_nuclei = cut;
+  report.cut_nuclei = state.cut_nuclei;
   report.nuclei = state.nuclei;
   if (report.cut_nuclei > 0)
     log::warn(slide_path, ": ", report.cut_nuclei, " nuclei touch the edge of the tile that kept them and may be ",

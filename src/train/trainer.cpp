@@ -1,8 +1,10 @@
 // The training loop, checkpoints and resume (see trainer.h).
 #include "nucleisam/train/trainer.h"
 
+#include <cerrno>
 #include <chrono>
 #include <cmath>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -178,7 +180,8 @@ double Trainer::learning_rate(int64_t step, int64_t steps_per_epoch) const {
   return base * (s.final_ratio + (1 - s.final_ratio) * 0.5 * (1 + std::cos(M_PI * t)));
 }
 
-void Trainer::save_checkpoint(int epoch, int64_t batch_in_epoch, int64_t step, double best, int best_epoch) {
+void Trainer::save_checkpoint(int epoch, int64_t batch_in_epoch, int64_t step, double best, int best_epoch,
+                              const std::array<double, 5>& epoch_losses) {
   torch::serialize::OutputArchive archive, model, optimizer;
   network_->save(model);
   optimizer_->save(optimizer);
@@ -189,12 +192,23 @@ void Trainer::save_checkpoint(int epoch, int64_t batch_in_epoch, int64_t step, d
   archive.write("step", torch::tensor(step));
   archive.write("best", torch::tensor(best, torch::kFloat64));
   archive.write("best_epoch", torch::tensor(static_cast<int64_t>(best_epoch)));
+  archive.write("epoch_losses",
+                torch::tensor(std::vector<double>(epoch_losses.begin(), epoch_losses.end()), torch::kFloat64));
+  // Through a stream, not save_to(path): the archive would be named after the temporary file
+  // (".last.ckpt.tmp-<pid>-<n>/..."), so a resumed run's checkpoint would differ from an
+  // uninterrupted run's in those bytes. A stream archive is always named "archive".
   AtomicFile file(run_dir_ + "/last.ckpt");
-  archive.save_to(file.temp_path());
+  {
+    std::ofstream out(file.temp_path(), std::ios::binary);
+    archive.save_to(out);
+    out.close();
+    if (!out) throw IoError(file.target() + ": cannot write (" + std::strerror(errno) + ")");
+  }
   file.commit();
 }
 
-bool Trainer::load_checkpoint(int& epoch, int64_t& batch_in_epoch, int64_t& step, double& best, int& best_epoch) {
+bool Trainer::load_checkpoint(int& epoch, int64_t& batch_in_epoch, int64_t& step, double& best, int& best_epoch,
+                              std::array<double, 5>& epoch_losses) {
   const std::string path = run_dir_ + "/last.ckpt";
   if (!fs::exists(path)) return false;
   try {
@@ -215,6 +229,12 @@ bool Trainer::load_checkpoint(int& epoch, int64_t& batch_in_epoch, int64_t& step
     best = t.item<double>();
     archive.read("best_epoch", t);
     best_epoch = static_cast<int>(t.item<int64_t>());
+    epoch_losses.fill(0);
+    torch::Tensor losses;  // a fresh tensor: try_read into a defined one reuses its dtype
+    if (archive.try_read("epoch_losses", losses) && losses.numel() == 5) {  // absent before issue 13
+      losses = losses.to(torch::kFloat64).contiguous();
+      std::copy(losses.data_ptr<double>(), losses.data_ptr<double>() + 5, epoch_losses.begin());
+    }
   } catch (const c10::Error& e) {
     std::string what = e.what_without_backtrace();
     throw CheckpointError(path + ": cannot resume from this checkpoint (" + what.substr(0, what.find('\n')) +
@@ -230,7 +250,8 @@ TrainResult Trainer::run(int64_t stop_after_steps) {
   int best_epoch = -1;
   const bool writer = parallel_.rank() == 0;  // only rank 0 writes the run folder
   const std::string log_path = run_dir_ + "/log.csv";
-  if (load_checkpoint(start_epoch, start_batch, step, best, best_epoch)) {
+  std::array<double, 5> resumed_losses{};
+  if (load_checkpoint(start_epoch, start_batch, step, best, best_epoch, resumed_losses)) {
     if (writer) {
       log::info("train: resuming ", run_dir_, " at epoch ", start_epoch + 1, ", step ", step);
       truncate_log(log_path, step);
@@ -301,6 +322,10 @@ TrainResult Trainer::run(int64_t stop_after_steps) {
     network_->train();
     double sums[4] = {0, 0, 0, 0};
     int64_t counted = 0;
+    if (epoch == start_epoch && start_batch > 0) {  // resumed mid-epoch: the batches before it count too
+      std::copy(resumed_losses.begin(), resumed_losses.begin() + 4, sums);
+      counted = static_cast<int64_t>(resumed_losses[4]);
+    }
     double communication = 0;  // seconds in collectives this epoch
     const double epoch_started = seconds();
     for (int64_t b = first_batch; b < batches; ++b) {
@@ -376,7 +401,8 @@ TrainResult Trainer::run(int64_t stop_after_steps) {
       }
       const bool stop = stop_after_steps > 0 && step >= stop_after_steps;
       if (writer && (stop || (config_.checkpoint_every > 0 && step % config_.checkpoint_every == 0)))
-        save_checkpoint(epoch, b + 1, step, best, best_epoch);
+        save_checkpoint(epoch, b + 1, step, best, best_epoch,
+                        {sums[0], sums[1], sums[2], sums[3], static_cast<double>(counted)});
       if (stop) {
         result.steps = step;
         result.epochs_done = epoch;
@@ -437,7 +463,7 @@ TrainResult Trainer::run(int64_t stop_after_steps) {
              << format_value(metric_or_nan(metrics, "pq")) << ',' << format_value(score) << ','
              << format_value(seconds()) << '\n';
     log_file.flush();
-    save_checkpoint(epoch + 1, 0, step, best, best_epoch);
+    save_checkpoint(epoch + 1, 0, step, best, best_epoch, {});
   }
   if (progress) progress->finish();
   result.steps = step;

@@ -93,7 +93,7 @@ struct SlideReport {
   int64_t tissue_tiles = 0;     // tiles with tissue (the ones segmented)
   int64_t resumed_tiles = 0;    // tissue tiles already done by an earlier run
   int64_t nuclei = 0;
-  int64_t cut_nuclei = 0;       // kept nuclei touching an inner window edge (this run)
+  int64_t cut_nuclei = 0;       // kept nuclei touching an inner window edge (whole slide, resumed runs included)
   std::map<std::string, int64_t> per_class;  // class name ("" unclassified) -> count
   double tissue_mm2 = 0;
   SlideResampling resampling;

@@ -16,6 +16,7 @@
 
 #include <torch/torch.h>
 
+#include <array>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -118,8 +119,12 @@ class Trainer {
   std::vector<size_t> epoch_order(int epoch) const;
 
  private:
-  void save_checkpoint(int epoch, int64_t batch_in_epoch, int64_t step, double best, int best_epoch);
-  bool load_checkpoint(int& epoch, int64_t& batch_in_epoch, int64_t& step, double& best, int& best_epoch);
+  // epoch_losses: the running loss sums of the current epoch and their count (sums[0..3], count),
+  // so that a run resumed mid-epoch logs the same epoch averages as an uninterrupted one.
+  void save_checkpoint(int epoch, int64_t batch_in_epoch, int64_t step, double best, int best_epoch,
+                       const std::array<double, 5>& epoch_losses);
+  bool load_checkpoint(int& epoch, int64_t& batch_in_epoch, int64_t& step, double& best, int& best_epoch,
+                       std::array<double, 5>& epoch_losses);
 
   TrainConfig config_;
   const data::Dataset& train_;
