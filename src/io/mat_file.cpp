@@ -11,6 +11,7 @@
 
 #include "nucleisam/atomic_file.h"
 #include "nucleisam/errors.h"
+#include "nucleisam/limits.h"
 
 namespace nucleisam::io {
 namespace {
@@ -92,6 +93,18 @@ size_t c_order_index(size_t k, const std::vector<size_t>& dims) {
   return c;
 }
 
+// The size a variable's header declares, read as doubles, against limits::kMaxTensorBytes: checked
+// from Mat_VarReadInfo, before matio allocates and reads the data.
+void check_declared_size(const matvar_t* info, const std::string& path) {
+  const std::string name = info->name ? info->name : "";
+  uint64_t bytes = sizeof(double);
+  for (int d = 0; d < info->rank; ++d)
+    if (__builtin_mul_overflow(bytes, static_cast<uint64_t>(info->dims[d]), &bytes) ||
+        bytes > static_cast<uint64_t>(limits::kMaxTensorBytes))
+      throw IoError(path + ": variable '" + name + "' declares more than " + std::to_string(limits::kMaxTensorBytes) +
+                    " bytes (limit kMaxTensorBytes)");
+}
+
 MatArray convert(const matvar_t* var, const std::string& path) {
   MatArray a;
   a.name = var->name ? var->name : "";
@@ -166,19 +179,22 @@ std::map<std::string, MatArray> read_mat(const std::string& path, const std::vec
   if (!mat) throw IoError(path + ": not a readable MATLAB .mat file");
   std::map<std::string, MatArray> out;
   if (names.empty()) {
+    std::vector<std::string> found;
     while (true) {
-      VarPtr var(Mat_VarReadNext(mat.get()));
-      if (!var) break;
+      VarPtr info(Mat_VarReadNextInfo(mat.get()));
+      if (!info) break;
       MatClass c;
-      if (var->isComplex || !to_mat_class(var->class_type, &c) || var->class_type == MAT_C_SPARSE) continue;
-      MatArray a = convert(var.get(), path);
-      out[a.name] = std::move(a);
+      if (info->isComplex || !to_mat_class(info->class_type, &c) || info->class_type == MAT_C_SPARSE || !info->name)
+        continue;
+      found.push_back(info->name);
     }
-    return out;
+    if (found.empty()) return out;
+    return read_mat(path, found);
   }
   for (const std::string& name : names) {
     VarPtr info(Mat_VarReadInfo(mat.get(), name.c_str()));
     if (!info) continue;
+    check_declared_size(info.get(), path);
     VarPtr var(Mat_VarRead(mat.get(), name.c_str()));
     if (!var) throw IoError(path + ": cannot read variable '" + name + "' (corrupt file?)");
     if (var->class_type == MAT_C_SPARSE) throw IoError(path + ": variable '" + name + "' is sparse, expected a dense array");

@@ -109,3 +109,34 @@ TEST(MatFile, ReadsVersion73WhenMatioHasHdf5) {
   EXPECT_EQ(got["inst_map"].dims, (std::vector<size_t>{2, 3}));
   EXPECT_EQ(got["inst_map"].values, (std::vector<double>{1, 2, 3, 4, 5, 6}));
 }
+
+// A hand-made MATLAB v5 file whose double matrix declares 100000 x 100000 elements (80 GB) over 8
+// bytes of data: refused from its header, naming the limit, before matio allocates.
+TEST(MatFile, HugeDeclaredVariableIsRefusedFromItsHeader) {
+  test::TempDir dir;
+  std::string mat(116, ' ');
+  mat.replace(0, 10, "MATLAB 5.0");
+  mat += std::string(8, '\0');           // subsystem data offset
+  mat += std::string("\x00\x01IM", 4);   // version 0x0100, little-endian
+  auto u32 = [&](uint32_t v) {
+    for (int i = 0; i < 4; ++i) mat.push_back(static_cast<char>((v >> (8 * i)) & 0xff));
+  };
+  u32(14), u32(64);                       // miMATRIX, 64 bytes follow
+  u32(6), u32(8), u32(6), u32(0);         // array flags: miUINT32, mxDOUBLE_CLASS
+  u32(5), u32(8), u32(100000), u32(100000);  // dimensions: miINT32
+  u32(1), u32(8);                         // name: miINT8
+  mat += "inst_map";
+  u32(9), u32(8);                         // real part: miDOUBLE, 8 bytes
+  mat += std::string(8, '\0');
+  write_file_atomic(dir.file("huge.mat"), mat);
+  for (const std::vector<std::string>& names : {std::vector<std::string>{}, std::vector<std::string>{"inst_map"}}) {
+    try {
+      read_mat(dir.file("huge.mat"), names);
+      ADD_FAILURE() << "a 100000 x 100000 variable was read";
+    } catch (const IoError& e) {
+      EXPECT_EQ(std::string(e.what()), dir.file("huge.mat") +
+                                           ": variable 'inst_map' declares more than 34359738368 bytes (limit "
+                                           "kMaxTensorBytes)");
+    }
+  }
+}
