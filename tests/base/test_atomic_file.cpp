@@ -6,9 +6,12 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <memory>
 
 #include "nucleisam/atomic_file.h"
 #include "nucleisam/errors.h"
@@ -107,20 +110,60 @@ TEST(AtomicFile, FullDiskGivesOneErrorKeepsTheOldFileAndLeavesNoTemporary) {
   EXPECT_EQ(count_files(dir.path()), 1);
 }
 
+// A small tmpfs mounted at `dir` (options e.g. "size=64k" or "ro"), unmounted when it dies; mounted()
+// is false where mounting is not allowed (not root, or a container without CAP_SYS_ADMIN).
+class TmpfsMount {
+ public:
+  TmpfsMount(std::string dir, const std::string& options) : dir_(std::move(dir)) {
+    fs::create_directories(dir_);
+    mounted_ = std::system(("mount -t tmpfs -o " + options + " tmpfs '" + dir_ + "' 2>/dev/null").c_str()) == 0;
+  }
+  ~TmpfsMount() {
+    if (mounted_ && std::system(("umount '" + dir_ + "'").c_str()) != 0) std::perror("umount");
+  }
+  bool mounted() const { return mounted_; }
+
+ private:
+  std::string dir_;
+  bool mounted_ = false;
+};
+
+TEST(AtomicFile, FullTmpfsGivesNoSpaceLeftAndLeavesNoTemporary) {
+  test::TempDir dir;
+  TmpfsMount small(dir.file("small"), "size=64k");
+  if (!small.mounted()) GTEST_SKIP() << "cannot mount a tmpfs here (FullDisk... covers failed writes)";
+  try {
+    write_file_atomic(dir.file("small/out.bin"), std::string(1 << 20, 'x'));
+    ADD_FAILURE() << "1 MiB written into a 64 KiB tmpfs";
+  } catch (const IoError& e) {
+    EXPECT_EQ(std::string(e.what()), dir.file("small/out.bin") + ": cannot write (No space left on device)");
+  }
+  EXPECT_EQ(count_files(dir.file("small")), 0);
+  write_file_atomic(dir.file("small/out.bin"), std::string(1000, 'x'));  // what fits is written
+  EXPECT_EQ(read_file(dir.file("small/out.bin")).size(), 1000u);
+}
+
 TEST(AtomicFile, ReadOnlyFolderGivesTheCause) {
   test::TempDir dir;
   fs::create_directories(dir.file("ro"));
   fs::permissions(dir.file("ro"), fs::perms::owner_read | fs::perms::owner_exec);
+  std::string cause = "Permission denied";
+  std::unique_ptr<TmpfsMount> read_only;
   if (access(dir.file("ro").c_str(), W_OK) == 0) {
+    // Root ignores permissions: a read-only tmpfs stops root too.
     fs::permissions(dir.file("ro"), fs::perms::owner_all);
-    GTEST_SKIP() << "running as root: a read-only folder does not stop writes (FullDisk... covers failed writes)";
+    read_only = std::make_unique<TmpfsMount>(dir.file("ro"), "ro,size=64k");
+    if (!read_only->mounted())
+      GTEST_SKIP() << "root without mount: no read-only folder to test (FullDisk... covers failed writes)";
+    cause = "Read-only file system";
   }
   try {
     write_file_atomic(dir.file("ro/out.bin"), "x");
     ADD_FAILURE() << "wrote into a read-only folder";
   } catch (const IoError& e) {
-    EXPECT_EQ(std::string(e.what()), dir.file("ro/out.bin") + ": cannot open for writing (Permission denied)");
+    EXPECT_EQ(std::string(e.what()), dir.file("ro/out.bin") + ": cannot open for writing (" + cause + ")");
   }
-  fs::permissions(dir.file("ro"), fs::perms::owner_all);
   EXPECT_EQ(count_files(dir.file("ro")), 0);
+  read_only.reset();
+  fs::permissions(dir.file("ro"), fs::perms::owner_all);
 }
