@@ -2,7 +2,8 @@
 # Kill -9 anywhere: runs each long-running command (segment on a folder, segment on a slide, train,
 # eval) once uninterrupted as the reference, then again from scratch killing it with SIGKILL at a
 # random moment N times, resuming it after each kill (the same command; `train --resume` once a
-# checkpoint exists), and checks:
+# checkpoint exists; a start that completes ends the run, and the next kills go to a fresh one),
+# and checks:
 #   - after every kill, each file under a final output name (not a hidden temporary or .part file)
 #     is complete: byte-identical to the reference's (train: best.safetensors loads with `export`);
 #   - after the last resume, every reference output exists and is byte-identical (except recorded
@@ -133,6 +134,27 @@ check_after_kill() {
   done
 }
 
+# After a run completed: every reference output exists in $2 and is byte-identical, nothing more.
+compare_final() {
+  local kind="$1" out="$2" ref="$3" kills_so_far="$4" name extra
+  for name in $(finals "$ref"); do
+    # train's last.ckpt is resume state, not a result: LibTorch's optimizer archive keys each
+    # parameter's state by its TensorImpl address, so even two uninterrupted runs differ in it.
+    # Its content is checked through what it resumes: best.safetensors and log.csv.
+    if [ "$kind" = train ] && [ "$name" = last.ckpt ]; then continue; fi
+    if [ ! -f "$out/$name" ]; then fail "$kind: $name missing after resume"; differ=1
+    elif ! same_as_ref "$name" "$out/$name" "$ref/$name" "$kind"; then
+      fail "$kind: $name differs from the uninterrupted run after $kills_so_far kills"; differ=1
+    fi
+  done
+  extra=$(comm -13 <(finals "$ref") <(finals "$out") | tr '\n' ' ')
+  [ -z "$extra" ] || fail "$kind: files not in the reference run: $extra"
+  stale=$((stale + $(cd "$out" && find . -type f -name '.*tmp-*' | wc -l)))
+}
+
+# Kills until $kills starts were killed (at most 3 x $kills starts): a start that completes ends an
+# episode (its outputs are compared) and the next start begins a fresh one, so every kill lands in
+# a run that still has work to do.
 run_kind() {
   local kind="$1" ref="$work/ref_$kind" out="$work/kill_$kind"
   rm -rf "$ref" "$out"
@@ -144,46 +166,39 @@ run_kind() {
   fi
   t1=$(ns)
   ms=$(( (t1 - t0) / 1000000 ))
-  local hit=0 round pid delay code
-  for round in $(seq 1 "$kills"); do
-    # A moment anywhere in the run (process start included), 10 ms resolution.
+  local hit=0 starts=0 episodes=0 pid delay code
+  differ=0
+  stale=0
+  while [ "$hit" -lt "$kills" ] && [ "$starts" -lt $((3 * kills)) ]; do
+    starts=$((starts + 1))
+    # A moment anywhere in the run (process start included), 1 ms resolution.
     delay=$(( RANDOM % (ms + 50) ))
     $(cmd_$kind "$out") > "$work/$kind.kill.log" 2>&1 &
     pid=$!
     sleep "$(printf '%d.%03d' $((delay / 1000)) $((delay % 1000)))"
-    if kill -0 "$pid" 2> /dev/null; then
-      kill -9 "$pid" 2> /dev/null
-      wait "$pid" 2> /dev/null
-      code=$?
-      [ "$code" = 137 ] && hit=$((hit + 1))
+    kill -9 "$pid" 2> /dev/null  # a no-op when it has already ended
+    wait "$pid" 2> /dev/null
+    code=$?
+    if [ "$code" = 137 ]; then
+      hit=$((hit + 1))
+      check_after_kill "$kind" "$out" "$ref" "$hit"
+    elif [ "$code" = 0 ]; then
+      compare_final "$kind" "$out" "$ref" "$hit"
+      episodes=$((episodes + 1))
+      rm -rf "$out"
     else
-      wait "$pid" 2> /dev/null
-      code=$?
-      if [ "$code" != 0 ]; then fail "$kind resume $round failed (exit $code): $(tail -1 "$work/$kind.kill.log")"; fi
+      fail "$kind: start $starts failed (exit $code): $(tail -1 "$work/$kind.kill.log")"
     fi
-    check_after_kill "$kind" "$out" "$ref" "$round"
   done
-  # Resume to completion.
-  if ! $(cmd_$kind "$out") > "$work/$kind.final.log" 2>&1; then
-    fail "$kind: the final resume failed: $(tail -1 "$work/$kind.final.log")"
-    return
+  if [ -d "$out" ]; then  # resume the last episode to completion
+    if ! $(cmd_$kind "$out") > "$work/$kind.final.log" 2>&1; then
+      fail "$kind: the final resume failed: $(tail -1 "$work/$kind.final.log")"
+      return
+    fi
+    compare_final "$kind" "$out" "$ref" "$hit"
+    episodes=$((episodes + 1))
   fi
-  local name differ=0
-  for name in $(finals "$ref"); do
-    # train's last.ckpt is resume state, not a result: LibTorch's optimizer archive keys each
-    # parameter's state by its TensorImpl address, so even two uninterrupted runs differ in it.
-    # Its content is checked through what it resumes: best.safetensors and log.csv.
-    if [ "$kind" = train ] && [ "$name" = last.ckpt ]; then continue; fi
-    if [ ! -f "$out/$name" ]; then fail "$kind: $name missing after resume"; differ=1
-    elif ! same_as_ref "$name" "$out/$name" "$ref/$name" "$kind"; then
-      fail "$kind: $name differs from the uninterrupted run after $hit kills"; differ=1
-    fi
-  done
-  local extra stale
-  extra=$(comm -13 <(finals "$ref") <(finals "$out") | tr '\n' ' ')
-  [ -z "$extra" ] || fail "$kind: files not in the reference run: $extra"
-  stale=$(cd "$out" && find . -type f -name '.*tmp-*' | wc -l)
-  note "$kind: reference ${ms} ms; $hit of $kills starts killed; outputs $([ $differ = 0 ] && echo identical || echo DIFFER); $stale stale temporaries"
+  note "$kind: reference ${ms} ms; $hit kills in $starts starts over $episodes completed runs; outputs $([ $differ = 0 ] && echo identical || echo DIFFER); $stale stale temporaries"
 }
 
 IFS=',' read -r -a kinds <<< "$only"
