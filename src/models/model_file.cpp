@@ -105,7 +105,9 @@ ModelCard card_from_metadata(const std::map<std::string, std::string>& m, const 
   c.tile_overlap = static_cast<int>(parse_number(need("tile.overlap"), "tile.overlap", source));
   if (c.tile_size < 16 || c.tile_overlap < 0 || c.tile_overlap >= c.tile_size)
     throw ModelError(source + ": model card has an invalid tile size / overlap");
-  for (const auto& [k, v] : m) {
+  for (const auto& entry : m) {
+    const std::string& k = entry.first;  // a named reference, not a structured binding: clang 14 cannot capture those
+    const std::string& v = entry.second;
     auto strip = [&k](const std::string& prefix, std::string& rest) {
       if (k.compare(0, prefix.size(), prefix) != 0) return false;
       rest = k.substr(prefix.size());
