@@ -152,6 +152,13 @@ NpyHeader parse_npy_header(const char* data, size_t size, const std::string& nam
       throw IoError(name + ": bad .npy shape (" + dims + ")");
     h.shape.push_back(std::stoll(digits));
   }
+  // numel() and the payload size in bytes must be countable, however large the declared shape.
+  int64_t elements = 1, bytes = 0;
+  for (int64_t d : h.shape)
+    if (__builtin_mul_overflow(elements, d, &elements))
+      throw IoError(name + ": .npy shape (" + dims + ") has too many elements");
+  if (__builtin_mul_overflow(elements, static_cast<int64_t>(h.itemsize), &bytes))
+    throw IoError(name + ": .npy shape (" + dims + ") has too many bytes");
   return h;
 }
 
