@@ -70,7 +70,8 @@ std::vector<T> NpyArray::to_vector() const {
   int64_t n = numel();
   std::vector<T> out(static_cast<size_t>(n));
   if (kind == NpyType<T>::kind && itemsize == NpyType<T>::size) {
-    std::memcpy(out.data(), bytes.data(), static_cast<size_t>(n) * sizeof(T));
+    // An empty array's vectors have no storage: memcpy from / to a null pointer is undefined.
+    if (n > 0) std::memcpy(out.data(), bytes.data(), static_cast<size_t>(n) * sizeof(T));
     return out;
   }
   for (int64_t i = 0; i < n; ++i) out[static_cast<size_t>(i)] = element<T>(*this, i);
