@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <limits>
 #include <memory>
+#include <vector>
 
 #include "nucleisam/atomic_file.h"
 #include "nucleisam/errors.h"
@@ -92,6 +93,18 @@ size_t c_order_index(size_t k, const std::vector<size_t>& dims) {
   return c;
 }
 
+// Refuses a variable whose declared size the file cannot hold, before matio allocates it: its
+// data is at most the file's size, times zlib's largest ratio (1032:1) when compressed.
+void check_declared_size(const matvar_t* info, const std::string& path, uintmax_t file_size) {
+  const size_t element = Mat_SizeOfClass(info->class_type);
+  uint64_t bytes = element ? element : 1;
+  bool overflow = false;
+  for (int d = 0; d < info->rank; ++d) overflow = overflow || __builtin_mul_overflow(bytes, info->dims[d], &bytes);
+  if (overflow || bytes / 1032 > file_size)
+    throw IoError(path + ": variable '" + std::string(info->name ? info->name : "") +
+                  "' declares more data than the file can hold (corrupt file?)");
+}
+
 MatArray convert(const matvar_t* var, const std::string& path) {
   MatArray a;
   a.name = var->name ? var->name : "";
@@ -164,21 +177,34 @@ std::map<std::string, MatArray> read_mat(const std::string& path, const std::vec
   if (!std::filesystem::is_regular_file(path, ec)) throw IoError(path + ": no such file");
   MatPtr mat(Mat_Open(path.c_str(), MAT_ACC_RDONLY));
   if (!mat) throw IoError(path + ": not a readable MATLAB .mat file");
+  const uintmax_t file_size = std::filesystem::file_size(path, ec);
   std::map<std::string, MatArray> out;
   if (names.empty()) {
+    // Headers first (no data read), so non-numeric or absurdly large variables are never loaded.
+    std::vector<std::string> numeric;
     while (true) {
-      VarPtr var(Mat_VarReadNext(mat.get()));
-      if (!var) break;
+      VarPtr info(Mat_VarReadNextInfo(mat.get()));
+      if (!info) break;
       MatClass c;
-      if (var->isComplex || !to_mat_class(var->class_type, &c) || var->class_type == MAT_C_SPARSE) continue;
-      MatArray a = convert(var.get(), path);
-      out[a.name] = std::move(a);
+      if (!info->name || info->isComplex || !to_mat_class(info->class_type, &c) || info->class_type == MAT_C_SPARSE)
+        continue;
+      numeric.push_back(info->name);
+    }
+    for (const std::string& name : numeric) {
+      if (out.count(name)) continue;
+      VarPtr info(Mat_VarReadInfo(mat.get(), name.c_str()));
+      if (!info) continue;
+      check_declared_size(info.get(), path, file_size);
+      VarPtr var(Mat_VarRead(mat.get(), name.c_str()));
+      if (!var) throw IoError(path + ": cannot read variable '" + name + "' (corrupt file?)");
+      out[name] = convert(var.get(), path);
     }
     return out;
   }
   for (const std::string& name : names) {
     VarPtr info(Mat_VarReadInfo(mat.get(), name.c_str()));
     if (!info) continue;
+    check_declared_size(info.get(), path, file_size);
     VarPtr var(Mat_VarRead(mat.get(), name.c_str()));
     if (!var) throw IoError(path + ": cannot read variable '" + name + "' (corrupt file?)");
     if (var->class_type == MAT_C_SPARSE) throw IoError(path + ": variable '" + name + "' is sparse, expected a dense array");
