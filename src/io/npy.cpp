@@ -122,7 +122,7 @@ NpyHeader parse_npy_header(const char* data, size_t size, const std::string& nam
   const std::string header(data + prefix, h.data_offset - prefix);
 
   std::smatch m;
-  static const std::regex descr_re(R"('descr'\s*:\s*'([<>|=])([a-z])(\d+)')");
+  static const std::regex descr_re(R"('descr'\s*:\s*'([<>|=])([a-z])(\d{1,3})')");  // stoi-safe
   static const std::regex fortran_re(R"('fortran_order'\s*:\s*(True|False))");
   static const std::regex shape_re(R"('shape'\s*:\s*\(([^)]*)\))");
   if (!std::regex_search(header, m, descr_re))
