@@ -6,6 +6,7 @@
 
 #include <cmath>
 #include <filesystem>
+#include <fstream>
 #include <limits>
 #include <memory>
 #include <vector>
@@ -175,6 +176,16 @@ std::vector<int32_t> MatArray::to_int32(const std::string& file) const {
 std::map<std::string, MatArray> read_mat(const std::string& path, const std::vector<std::string>& names) {
   std::error_code ec;
   if (!std::filesystem::is_regular_file(path, ec)) throw IoError(path + ": no such file");
+  // Only the 128-byte v5 / v7.3 header (endian mark "IM" or "MI" at bytes 126-127) is accepted:
+  // matio falls back to the obsolete v4 format for anything else, and its v4 reader allocates and
+  // fills whatever size 20 bytes of garbage declare (1.8 GB for a 231-byte file).
+  {
+    char header[128] = {};
+    std::ifstream in(path, std::ios::binary);
+    if (!in.read(header, sizeof header) ||
+        !((header[126] == 'I' && header[127] == 'M') || (header[126] == 'M' && header[127] == 'I')))
+      throw IoError(path + ": not a MATLAB v5 or v7.3 .mat file (no 128-byte MAT-file header)");
+  }
   MatPtr mat(Mat_Open(path.c_str(), MAT_ACC_RDONLY));
   if (!mat) throw IoError(path + ": not a readable MATLAB .mat file");
   const uintmax_t file_size = std::filesystem::file_size(path, ec);
