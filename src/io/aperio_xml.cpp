@@ -69,8 +69,11 @@ LabelMap rasterize_polygons(const std::vector<std::vector<PolygonPoint>>& polygo
     if (poly.size() < 3) continue;
     double ymin = poly[0].y, ymax = poly[0].y;
     for (const auto& v : poly) ymin = std::min(ymin, v.y), ymax = std::max(ymax, v.y);
-    int row0 = std::max(0, static_cast<int>(std::ceil(ymin - kEps)));
-    int row1 = std::min(height - 1, static_cast<int>(std::ceil(ymax - kEps)) - 1);
+    // Clamped to the raster while still doubles: casting a coordinate like 1e53 to int is undefined.
+    const double first_row = std::max(0.0, std::ceil(ymin - kEps));
+    const double last_row = std::min(height - 1.0, std::ceil(ymax - kEps) - 1);
+    if (!(first_row <= last_row)) continue;
+    const int row0 = static_cast<int>(first_row), row1 = static_cast<int>(last_row);
     const int32_t id = static_cast<int32_t>(p + 1);
     for (int y = row0; y <= row1; ++y) {
       crossings.clear();
@@ -88,8 +91,10 @@ LabelMap rasterize_polygons(const std::vector<std::vector<PolygonPoint>>& polygo
       for (size_t k = 0; k + 1 < crossings.size(); k += 2) {
         // Centres x with left <= x < right.
         double lo = std::ceil(crossings[k] - kEps), hi = std::ceil(crossings[k + 1] - kEps) - 1;
-        int x0 = static_cast<int>(std::max(0.0, lo));
-        int x1 = static_cast<int>(std::min(static_cast<double>(width - 1), hi));
+        lo = std::max(0.0, lo);
+        hi = std::min(width - 1.0, hi);
+        if (!(lo <= hi)) continue;
+        const int x0 = static_cast<int>(lo), x1 = static_cast<int>(hi);
         for (int x = x0; x <= x1; ++x) row[x] = id;
       }
     }

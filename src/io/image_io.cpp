@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cmath>
 #include <cstdarg>
 #include <cstring>
 #include <filesystem>
@@ -168,8 +169,9 @@ LabelMap read_tiff_labels(const std::string& path) {
         else if (fmt == SAMPLEFORMAT_INT) v = static_cast<int32_t>(u);
         else v = u;
       }
-      if (v != static_cast<double>(static_cast<int64_t>(v)) || v < std::numeric_limits<int32_t>::min() ||
-          v > std::numeric_limits<int32_t>::max())
+      // Range first: casting NaN or 1e30 to an integer to test integrality is undefined behaviour.
+      if (!(v >= std::numeric_limits<int32_t>::min() && v <= std::numeric_limits<int32_t>::max()) ||
+          v != std::floor(v))
         throw IoError(path + ": label value " + std::to_string(v) + " at (" + std::to_string(x) + "," +
                       std::to_string(y) + ") is not a 32-bit integer");
       dst[x] = static_cast<int32_t>(v);

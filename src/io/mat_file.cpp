@@ -6,8 +6,10 @@
 
 #include <cmath>
 #include <filesystem>
+#include <fstream>
 #include <limits>
 #include <memory>
+#include <vector>
 
 #include "nucleisam/atomic_file.h"
 #include "nucleisam/errors.h"
@@ -93,16 +95,20 @@ size_t c_order_index(size_t k, const std::vector<size_t>& dims) {
   return c;
 }
 
-// The size a variable's header declares, read as doubles, against limits::kMaxTensorBytes: checked
-// from Mat_VarReadInfo, before matio allocates and reads the data.
-void check_declared_size(const matvar_t* info, const std::string& path) {
+// Refuses a variable before matio allocates it when its declared size is over
+// limits::kMaxTensorBytes, or more than the file can hold: its data is at most the file's size, times
+// zlib's largest ratio (1032:1) when compressed. Checked from Mat_VarReadInfo (no data read).
+void check_declared_size(const matvar_t* info, const std::string& path, uintmax_t file_size) {
   const std::string name = info->name ? info->name : "";
-  uint64_t bytes = sizeof(double);
-  for (int d = 0; d < info->rank; ++d)
-    if (__builtin_mul_overflow(bytes, static_cast<uint64_t>(info->dims[d]), &bytes) ||
-        bytes > static_cast<uint64_t>(limits::kMaxTensorBytes))
-      throw IoError(path + ": variable '" + name + "' declares more than " + std::to_string(limits::kMaxTensorBytes) +
-                    " bytes (limit kMaxTensorBytes)");
+  const size_t element = Mat_SizeOfClass(info->class_type);
+  uint64_t bytes = element ? element : 1;
+  bool overflow = false;
+  for (int d = 0; d < info->rank; ++d) overflow = overflow || __builtin_mul_overflow(bytes, info->dims[d], &bytes);
+  if (overflow || bytes > static_cast<uint64_t>(limits::kMaxTensorBytes))
+    throw IoError(path + ": variable '" + name + "' declares more than " + std::to_string(limits::kMaxTensorBytes) +
+                  " bytes (limit kMaxTensorBytes)");
+  if (bytes / 1032 > file_size)
+    throw IoError(path + ": variable '" + name + "' declares more data than the file can hold (corrupt file?)");
 }
 
 MatArray convert(const matvar_t* var, const std::string& path) {
@@ -175,8 +181,19 @@ std::vector<int32_t> MatArray::to_int32(const std::string& file) const {
 std::map<std::string, MatArray> read_mat(const std::string& path, const std::vector<std::string>& names) {
   std::error_code ec;
   if (!std::filesystem::is_regular_file(path, ec)) throw IoError(path + ": no such file");
+  // Only the 128-byte v5 / v7.3 header (endian mark "IM" or "MI" at bytes 126-127) is accepted:
+  // matio falls back to the obsolete v4 format for anything else, and its v4 reader allocates and
+  // fills whatever size 20 bytes of garbage declare (1.8 GB for a 231-byte file).
+  {
+    char header[128] = {};
+    std::ifstream in(path, std::ios::binary);
+    if (!in.read(header, sizeof header) ||
+        !((header[126] == 'I' && header[127] == 'M') || (header[126] == 'M' && header[127] == 'I')))
+      throw IoError(path + ": not a MATLAB v5 or v7.3 .mat file (no 128-byte MAT-file header)");
+  }
   MatPtr mat(Mat_Open(path.c_str(), MAT_ACC_RDONLY));
   if (!mat) throw IoError(path + ": not a readable MATLAB .mat file");
+  const uintmax_t file_size = std::filesystem::file_size(path, ec);
   std::map<std::string, MatArray> out;
   if (names.empty()) {
     std::vector<std::string> found;
@@ -194,7 +211,7 @@ std::map<std::string, MatArray> read_mat(const std::string& path, const std::vec
   for (const std::string& name : names) {
     VarPtr info(Mat_VarReadInfo(mat.get(), name.c_str()));
     if (!info) continue;
-    check_declared_size(info.get(), path);
+    check_declared_size(info.get(), path, file_size);
     VarPtr var(Mat_VarRead(mat.get(), name.c_str()));
     if (!var) throw IoError(path + ": cannot read variable '" + name + "' (corrupt file?)");
     if (var->class_type == MAT_C_SPARSE) throw IoError(path + ": variable '" + name + "' is sparse, expected a dense array");

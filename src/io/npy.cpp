@@ -71,7 +71,8 @@ std::vector<T> NpyArray::to_vector() const {
   int64_t n = numel();
   std::vector<T> out(static_cast<size_t>(n));
   if (kind == NpyType<T>::kind && itemsize == NpyType<T>::size) {
-    std::memcpy(out.data(), bytes.data(), static_cast<size_t>(n) * sizeof(T));
+    // An empty array's vectors have no storage: memcpy from / to a null pointer is undefined.
+    if (n > 0) std::memcpy(out.data(), bytes.data(), static_cast<size_t>(n) * sizeof(T));
     return out;
   }
   for (int64_t i = 0; i < n; ++i) out[static_cast<size_t>(i)] = element<T>(*this, i);
@@ -122,7 +123,7 @@ NpyHeader parse_npy_header(const char* data, size_t size, const std::string& nam
   const std::string header(data + prefix, h.data_offset - prefix);
 
   std::smatch m;
-  static const std::regex descr_re(R"('descr'\s*:\s*'([<>|=])([a-z])(\d+)')");
+  static const std::regex descr_re(R"('descr'\s*:\s*'([<>|=])([a-z])(\d{1,3})')");  // stoi-safe
   static const std::regex fortran_re(R"('fortran_order'\s*:\s*(True|False))");
   static const std::regex shape_re(R"('shape'\s*:\s*\(([^)]*)\))");
   if (!std::regex_search(header, m, descr_re))
@@ -153,12 +154,15 @@ NpyHeader parse_npy_header(const char* data, size_t size, const std::string& nam
       throw IoError(name + ": bad .npy shape (" + dims + ")");
     h.shape.push_back(std::stoll(digits));
   }
-  // The declared size, before anything is allocated from it (the caller checks it fits the file).
-  int64_t bytes = h.itemsize;
+  // numel() and the payload size must be countable, and the declared size within the limit, before
+  // anything is allocated from it (the caller checks it fits the file).
+  int64_t elements = 1, bytes = 0;
   for (int64_t d : h.shape)
-    if (__builtin_mul_overflow(bytes, d, &bytes) || bytes > limits::kMaxTensorBytes)
-      throw IoError(name + ": .npy shape (" + dims + ") declares more than " + std::to_string(limits::kMaxTensorBytes) +
-                    " bytes (limit kMaxTensorBytes)");
+    if (__builtin_mul_overflow(elements, d, &elements))
+      throw IoError(name + ": .npy shape (" + dims + ") has too many elements");
+  if (__builtin_mul_overflow(elements, static_cast<int64_t>(h.itemsize), &bytes) || bytes > limits::kMaxTensorBytes)
+    throw IoError(name + ": .npy shape (" + dims + ") declares more than " + std::to_string(limits::kMaxTensorBytes) +
+                  " bytes (limit kMaxTensorBytes)");
   return h;
 }
 

@@ -1,7 +1,9 @@
 // Model files: weights + card in one .safetensors (see model_file.h).
 #include "nucleisam/models/model_file.h"
 
+#include <cmath>
 #include <cstdlib>
+#include <limits>
 #include <sstream>
 
 #include "nucleisam/errors.h"
@@ -23,9 +25,17 @@ std::string join_floats(const std::array<float, 3>& v) {
 double parse_number(const std::string& text, const std::string& key, const std::string& source) {
   char* end = nullptr;
   const double v = std::strtod(text.c_str(), &end);
-  if (text.empty() || end != text.c_str() + text.size())
+  if (text.empty() || end != text.c_str() + text.size() || !std::isfinite(v))
     throw ModelError(source + ": model card entry '" + key + "' is not a number ('" + text + "')");
   return v;
+}
+
+// A whole number that fits an int (casting 1e300 to int is undefined behaviour).
+int parse_int(const std::string& text, const std::string& key, const std::string& source) {
+  const double v = parse_number(text, key, source);
+  if (!(v >= std::numeric_limits<int>::min() && v <= std::numeric_limits<int>::max()) || v != std::floor(v))
+    throw ModelError(source + ": model card entry '" + key + "' is not an integer ('" + text + "')");
+  return static_cast<int>(v);
 }
 
 std::array<float, 3> parse_triple(const std::string& text, const std::string& key, const std::string& source) {
@@ -101,11 +111,14 @@ ModelCard card_from_metadata(const std::map<std::string, std::string>& m, const 
   for (float s : c.std)
     if (!(s > 0)) throw ModelError(source + ": model card entry 'input.std' must be positive");
   c.mpp = parse_number(need("input.mpp"), "input.mpp", source);
-  c.tile_size = static_cast<int>(parse_number(need("tile.size"), "tile.size", source));
-  c.tile_overlap = static_cast<int>(parse_number(need("tile.overlap"), "tile.overlap", source));
+  if (c.mpp < 0) throw ModelError(source + ": model card entry 'input.mpp' is negative");
+  c.tile_size = parse_int(need("tile.size"), "tile.size", source);
+  c.tile_overlap = parse_int(need("tile.overlap"), "tile.overlap", source);
   if (c.tile_size < 16 || c.tile_overlap < 0 || c.tile_overlap >= c.tile_size)
     throw ModelError(source + ": model card has an invalid tile size / overlap");
-  for (const auto& [k, v] : m) {
+  for (const auto& entry : m) {
+    const std::string& k = entry.first;  // a named reference, not a structured binding: clang 14 cannot capture those
+    const std::string& v = entry.second;
     auto strip = [&k](const std::string& prefix, std::string& rest) {
       if (k.compare(0, prefix.size(), prefix) != 0) return false;
       rest = k.substr(prefix.size());
