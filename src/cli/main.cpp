@@ -13,6 +13,7 @@
 #include "cli/device.h"
 #include "nucleisam/errors.h"
 #include "nucleisam/log.h"
+#include "nucleisam/sam/cpu_linear.h"
 #include "nucleisam/threads.h"
 
 namespace nucleisam::cli {
@@ -36,6 +37,8 @@ std::string version_string() {
                                                : std::string("not available")) +
                   ", OpenCV " + CV_VERSION + ")\nCPU: " + cpu_features().summary() +
                   "; --precision auto = " + resolve_precision("auto");
+  const auto& gemm = sam::fp32_gemm_choice();
+  s += std::string("\nfp32 matrix products: ") + sam::to_string(gemm.path) + " (" + gemm.reason + ")";
   return s;
 }
 
