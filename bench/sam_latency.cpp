@@ -5,6 +5,8 @@
 //   bench_sam_latency [--threads N] [--runs N] [--models vit_b,vit_t,vit_tiny] [--sizes 1024,256]
 //                     [--device cpu|cuda] [--precisions fp32,bf16]
 //
+// fp32 matrix products take the path `NUCLEISAM_FP32_GEMM=blas|onednn` names, else the probe's
+// choice (sam/cpu_linear.h); each model's child prints which.
 // bf16 runs the encoder under bfloat16 autocast as `nucleisam sam --precision bf16` does; the
 // "rel err" column is |e_bf16 - e_fp32| / |e_fp32| of the embeddings of the same input.
 //
@@ -26,6 +28,7 @@
 #include <vector>
 
 #include "nucleisam/models/autocast.h"
+#include "nucleisam/sam/cpu_linear.h"
 #include "nucleisam/sam/predictor.h"
 #include "nucleisam/threads.h"
 
@@ -196,6 +199,9 @@ int main(int argc, char** argv) {
         nucleisam::limit_blas_threads(threads);
       }
       try {
+        const auto& gemm = fp32_gemm_choice();  // NUCLEISAM_FP32_GEMM=blas|onednn, else a probe
+        std::printf("(%s: fp32 matrix products through %s, %s)\n", name.c_str(), to_string(gemm.path),
+                    gemm.reason.c_str());
         run_model(name, sizes, runs, torch::Device(device), split(precisions_arg));
       } catch (const std::exception& e) {
         std::fprintf(stderr, "%s: %s\n", name.c_str(), e.what());

@@ -14,6 +14,7 @@
 #include "nucleisam/errors.h"
 #include "nucleisam/image_io.h"
 #include "nucleisam/log.h"
+#include "nucleisam/sam/cpu_linear.h"
 #include "nucleisam/threads.h"
 
 namespace nucleisam::cli {
@@ -37,6 +38,8 @@ std::string version_string() {
                                                : std::string("not available")) +
                   ", OpenCV " + CV_VERSION + ")\nCPU: " + cpu_features().summary() +
                   "; --precision auto = " + resolve_precision("auto");
+  const auto& gemm = sam::fp32_gemm_choice();
+  s += std::string("\nfp32 matrix products: ") + sam::to_string(gemm.path) + " (" + gemm.reason + ")";
   return s;
 }
 

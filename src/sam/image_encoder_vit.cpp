@@ -13,6 +13,7 @@
 #include <sstream>
 
 #include "nucleisam/errors.h"
+#include "nucleisam/sam/cpu_linear.h"
 #include "nucleisam/weights/state_dict.h"
 
 namespace nucleisam::sam {
@@ -176,7 +177,7 @@ torch::Tensor ViTAttentionImpl::forward(const torch::Tensor& x) {
   const int64_t BH = B * num_heads;
   // (B, N, 3, heads, hd) -> (3, B*heads, N, hd): q | k | v.
   auto qkv_t =
-      qkv(x).reshape({B, N, 3, num_heads, head_dim}).permute({2, 0, 3, 1, 4}).reshape({3, BH, N, head_dim});
+      linear(qkv, x).reshape({B, N, 3, num_heads, head_dim}).permute({2, 0, 3, 1, 4}).reshape({3, BH, N, head_dim});
   auto q = qkv_t[0], k = qkv_t[1], v = qkv_t[2];
   const double scale = std::pow(static_cast<double>(head_dim), -0.5);
   auto Rh = relative_position_table(static_cast<int>(H), static_cast<int>(H), rel_pos_h);
@@ -197,7 +198,7 @@ torch::Tensor ViTAttentionImpl::forward(const torch::Tensor& x) {
     out.narrow(0, s, n).copy_(torch::matmul(attn, vs));
   }
   auto y = out.view({B, num_heads, H, W, head_dim}).permute({0, 2, 3, 1, 4}).reshape({B, H, W, C});
-  return proj(y);
+  return linear(proj, y);
 }
 
 ViTMLPImpl::ViTMLPImpl(int dim, int hidden) {
@@ -205,7 +206,7 @@ ViTMLPImpl::ViTMLPImpl(int dim, int hidden) {
   lin2 = register_module("lin2", torch::nn::Linear(hidden, dim));
 }
 
-torch::Tensor ViTMLPImpl::forward(const torch::Tensor& x) { return lin2(torch::gelu(lin1(x))); }
+torch::Tensor ViTMLPImpl::forward(const torch::Tensor& x) { return linear(lin2, torch::gelu(linear(lin1, x))); }
 
 ViTBlockImpl::ViTBlockImpl(int dim, int heads, double mlp_ratio, int window, int grid_size)
     : window_size(window) {

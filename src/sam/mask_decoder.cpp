@@ -5,6 +5,8 @@
 
 #include <cmath>
 
+#include "nucleisam/sam/cpu_linear.h"
+
 namespace nucleisam::sam {
 
 DecoderAttentionImpl::DecoderAttentionImpl(int64_t dim, int64_t heads, int64_t downsample_rate)
@@ -31,13 +33,13 @@ torch::Tensor recombine_heads(const torch::Tensor& x) {
 
 torch::Tensor DecoderAttentionImpl::forward(const torch::Tensor& q_in, const torch::Tensor& k_in,
                                             const torch::Tensor& v_in) {
-  auto q = separate_heads(q_proj(q_in), num_heads);
-  auto k = separate_heads(k_proj(k_in), num_heads);
-  auto v = separate_heads(v_proj(v_in), num_heads);
+  auto q = separate_heads(linear(q_proj, q_in), num_heads);
+  auto k = separate_heads(linear(k_proj, k_in), num_heads);
+  auto v = separate_heads(linear(v_proj, v_in), num_heads);
   auto attn = torch::matmul(q, k.permute({0, 1, 3, 2}));
   attn = attn / std::sqrt(static_cast<double>(q.size(3)));
   attn = torch::softmax(attn, -1);
-  return out_proj(recombine_heads(torch::matmul(attn, v)));
+  return linear(out_proj, recombine_heads(torch::matmul(attn, v)));
 }
 
 DecoderMLPBlockImpl::DecoderMLPBlockImpl(int64_t dim, int64_t hidden) {
@@ -45,7 +47,7 @@ DecoderMLPBlockImpl::DecoderMLPBlockImpl(int64_t dim, int64_t hidden) {
   lin2 = register_module("lin2", torch::nn::Linear(hidden, dim));
 }
 
-torch::Tensor DecoderMLPBlockImpl::forward(const torch::Tensor& x) { return lin2(torch::relu(lin1(x))); }
+torch::Tensor DecoderMLPBlockImpl::forward(const torch::Tensor& x) { return linear(lin2, torch::relu(linear(lin1, x))); }
 
 TwoWayAttentionBlockImpl::TwoWayAttentionBlockImpl(int64_t dim, int64_t heads, int64_t mlp_dim, bool skip_pe)
     : skip_first_layer_pe(skip_pe) {
@@ -116,7 +118,10 @@ DecoderMLPImpl::DecoderMLPImpl(int64_t in, int64_t hidden, int64_t out, int64_t 
 torch::Tensor DecoderMLPImpl::forward(torch::Tensor x) {
   const size_t n = layers->size();
   for (size_t i = 0; i < n; ++i) {
-    x = layers[i]->as<torch::nn::LinearImpl>()->forward(x);
+    {
+      auto* l = layers[i]->as<torch::nn::LinearImpl>();
+      x = linear(x, l->weight, l->bias);
+    }
     if (i + 1 < n) x = torch::relu(x);
   }
   return x;

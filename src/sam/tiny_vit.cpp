@@ -10,6 +10,7 @@
 #include "nucleisam/sam/tiny_vit.h"
 
 #include "nucleisam/errors.h"
+#include "nucleisam/sam/cpu_linear.h"
 #include "nucleisam/sam/layer_norm_2d.h"
 
 #include <cmath>
@@ -132,7 +133,7 @@ torch::Tensor TinyViTAttentionImpl::bias_matrix() {
 torch::Tensor TinyViTAttentionImpl::forward(const torch::Tensor& x) {
   const int64_t b = x.size(0), n = x.size(1);
   // LayerNorm in the parameters' dtype under bf16 autocast (a no-op otherwise).
-  auto h = qkv->forward(norm->forward(x.to(norm->weight.scalar_type())));
+  auto h = linear(qkv, norm->forward(x.to(norm->weight.scalar_type())));
   // Per head the 3*head_dim features are [q | k | v].
   auto parts = h.view({b, n, num_heads, 3 * head_dim}).split(head_dim, /*dim=*/3);
   auto q = parts[0].permute({0, 2, 1, 3});
@@ -142,7 +143,7 @@ torch::Tensor TinyViTAttentionImpl::forward(const torch::Tensor& x) {
   auto attn = torch::matmul(q, k.transpose(-2, -1)) * scale + bias_matrix();
   attn = attn.softmax(-1);
   auto out = torch::matmul(attn, v).transpose(1, 2).reshape({b, n, num_heads * head_dim});
-  return proj->forward(out);
+  return linear(proj, out);
 }
 
 // ---- windows ---------------------------------------------------------------------------------
@@ -173,7 +174,7 @@ TinyViTMlpImpl::TinyViTMlpImpl(int64_t dim, int64_t hidden) {
 }
 
 torch::Tensor TinyViTMlpImpl::forward(const torch::Tensor& x) {
-  return fc2->forward(gelu_owned(fc1->forward(norm->forward(x.to(norm->weight.scalar_type())))));
+  return linear(fc2, gelu_owned(linear(fc1, norm->forward(x.to(norm->weight.scalar_type())))));
 }
 
 TinyViTBlockImpl::TinyViTBlockImpl(int64_t dim, int64_t num_heads, int64_t window_size, double mlp_ratio,

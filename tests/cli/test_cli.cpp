@@ -28,6 +28,10 @@ TEST(Cli, VersionNamesLibTorchAndCuda) {
   // What --precision auto resolves to on this machine, and why (the CPU's features).
   const bool bf16 = r.out.find("AVX-512-BF16") != std::string::npos || r.out.find("AMX") != std::string::npos;
   EXPECT_NE(r.out.find(std::string("--precision auto = ") + (bf16 ? "bf16" : "fp32")), std::string::npos) << r.out;
+  // Which path fp32 matrix products take, and why (a probe, or NUCLEISAM_FP32_GEMM).
+  EXPECT_TRUE(r.out.find("fp32 matrix products: oneDNN (") != std::string::npos ||
+              r.out.find("fp32 matrix products: BLAS (") != std::string::npos)
+      << r.out;
 }
 
 TEST(Cli, HelpForEverySubcommand) {

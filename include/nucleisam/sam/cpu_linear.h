@@ -1,0 +1,42 @@
+// Linear layers on the fastest exact fp32 path the CPU has.
+//
+// LibTorch 1.13 sends fp32 `linear` to the BLAS it was built with (OpenBLAS on Debian), while its
+// oneDNN convolution runs the same product 3-5x faster on AVX-512 machines (measured: docs/BENCHMARKS.md,
+// "fp32 matrix products"). A linear layer over tokens laid out (..., C) is a 1x1 convolution over a
+// channels-last image, with no copy either way, so `linear` here calls oneDNN's convolution directly
+// (bypassing the convolution heuristics, which send 1x1 kernels on one thread back to the BLAS).
+//
+// Which path fp32 takes is decided once per process: NUCLEISAM_FP32_GEMM=blas|onednn, else a short probe
+// that times both on a representative product and keeps the faster (machines differ: on some, OpenBLAS
+// is as fast). Both are exact fp32 (the sums are only ordered differently, ~1e-6 relative).
+//
+// Everything else keeps LibTorch's own `linear`: inputs that need gradients (oneDNN's direct call has
+// no autograd formula here), other dtypes, bf16 autocast (which already routes to oneDNN), GPUs.
+#pragma once
+
+#include <torch/torch.h>
+
+#include <string>
+
+namespace nucleisam::sam {
+
+enum class Fp32GemmPath { blas, onednn };
+
+struct Fp32GemmChoice {
+  Fp32GemmPath path = Fp32GemmPath::blas;
+  std::string reason;  // "NUCLEISAM_FP32_GEMM=onednn", "probe: oneDNN 1.2 ms, BLAS 4.8 ms", "no oneDNN"
+};
+
+// The process-wide choice (probed on first use, thread-safe).
+const Fp32GemmChoice& fp32_gemm_choice();
+const char* to_string(Fp32GemmPath path);
+
+// torch::nn::functional::linear(x, weight, bias), through oneDNN where the choice says so and the
+// call qualifies (see above). `bias` may be undefined.
+torch::Tensor linear(const torch::Tensor& x, const torch::Tensor& weight, const torch::Tensor& bias);
+torch::Tensor linear(const torch::nn::Linear& layer, const torch::Tensor& x);
+
+// The oneDNN route itself, unconditionally (fp32 CPU tensors; for tests and the probe).
+torch::Tensor linear_onednn(const torch::Tensor& x, const torch::Tensor& weight, const torch::Tensor& bias);
+
+}  // namespace nucleisam::sam

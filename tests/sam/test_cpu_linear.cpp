@@ -1,0 +1,98 @@
+// The fp32 linear through oneDNN (sam/cpu_linear.h): same products as LibTorch's linear for every
+// input layout, LibTorch's own path wherever autograd or autocast is involved, and the process-wide
+// choice honouring NUCLEISAM_FP32_GEMM.
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include <ATen/autocast_mode.h>
+
+#include <cstdlib>
+
+#include "nucleisam/models/autocast.h"
+#include "nucleisam/sam/cpu_linear.h"
+
+using namespace nucleisam::sam;
+namespace F = torch::nn::functional;
+
+namespace {
+
+double max_rel_diff(const torch::Tensor& a, const torch::Tensor& b) {
+  return ((a - b).abs().max() / b.abs().max().clamp_min(1e-12)).item<double>();
+}
+
+TEST(CpuLinear, OneDnnMatchesLibTorchLinearForEveryLayout) {
+  torch::manual_seed(3);
+  torch::NoGradGuard no_grad;
+  const auto w = torch::randn({5, 33});
+  const auto b = torch::randn({5});
+  // 2-D, 4-D tokens (B, H, W, C), a transposed (non-contiguous) input, a single token.
+  const std::vector<torch::Tensor> inputs = {torch::randn({7, 33}), torch::randn({2, 3, 4, 33}),
+                                             torch::randn({33, 6}).t(), torch::randn({33})};
+  for (const auto& x : inputs) {
+    const auto expected = F::linear(x, w, b);
+    const auto got = linear_onednn(x, w, b);
+    ASSERT_EQ(got.sizes(), expected.sizes());
+    EXPECT_LT(max_rel_diff(got, expected), 1e-5) << x.sizes();
+    EXPECT_LT(max_rel_diff(linear_onednn(x, w, torch::Tensor()), F::linear(x, w)), 1e-5) << "no bias";
+  }
+  // Known answer by hand: [1 2] . [[1 0] [1 1] [0 2]]^T + [0 1 2] = [1 4 6].
+  const auto y = linear_onednn(torch::tensor({1.f, 2.f}), torch::tensor({1.f, 0.f, 1.f, 1.f, 0.f, 2.f}).view({3, 2}),
+                               torch::tensor({0.f, 1.f, 2.f}));
+  EXPECT_TRUE(torch::allclose(y, torch::tensor({1.f, 4.f, 6.f}))) << y;
+}
+
+TEST(CpuLinear, KeepsLibTorchsPathWhenGradientsAreNeeded) {
+  torch::manual_seed(4);
+  torch::nn::Linear layer(8, 3);
+  const auto x = torch::randn({4, 8}, torch::requires_grad());
+  const auto y = linear(layer, x);
+  // Bit-identical to LibTorch (the same kernel), and differentiable.
+  EXPECT_TRUE(torch::equal(y, layer(x)));
+  ASSERT_TRUE(y.requires_grad());
+  y.sum().backward();
+  EXPECT_TRUE(torch::allclose(x.grad(), layer->weight.sum(0).expand({4, 8})));
+}
+
+TEST(CpuLinear, LeavesBf16AutocastToLibTorch) {
+  torch::manual_seed(5);
+  torch::NoGradGuard no_grad;
+  torch::nn::Linear layer(16, 8);
+  const auto x = torch::randn({10, 16});
+  nucleisam::models::Bf16AutocastScope autocast(true);
+  const auto y = linear(layer, x);
+  EXPECT_EQ(y.scalar_type(), torch::kBFloat16);
+  EXPECT_TRUE(torch::equal(y, layer(x)));
+}
+
+TEST(CpuLinear, WithoutGradientsFollowsTheProcessChoice) {
+  torch::manual_seed(6);
+  torch::NoGradGuard no_grad;
+  const auto w = torch::randn({6, 12}), b = torch::randn({6}), x = torch::randn({9, 12});
+  const auto& choice = fp32_gemm_choice();
+  EXPECT_FALSE(choice.reason.empty());
+  const auto expected = choice.path == Fp32GemmPath::onednn ? linear_onednn(x, w, b) : F::linear(x, w, b);
+  EXPECT_TRUE(torch::equal(linear(x, w, b), expected)) << to_string(choice.path) << ": " << choice.reason;
+}
+
+// The environment variable decides before any probe; each case in a fresh process.
+TEST(CpuLinearDeathTest, EnvironmentOverridesTheProbe) {
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  if (!at::hasMKLDNN()) GTEST_SKIP() << "LibTorch without oneDNN always uses the BLAS";
+  EXPECT_EXIT(
+      {
+        setenv("NUCLEISAM_FP32_GEMM", "blas", 1);
+        std::exit(fp32_gemm_choice().path == Fp32GemmPath::blas ? 7 : 8);
+      },
+      testing::ExitedWithCode(7), "");
+  EXPECT_EXIT(
+      {
+        setenv("NUCLEISAM_FP32_GEMM", "onednn", 1);
+        std::exit(fp32_gemm_choice().path == Fp32GemmPath::onednn &&
+                          fp32_gemm_choice().reason == "NUCLEISAM_FP32_GEMM=onednn"
+                      ? 7
+                      : 8);
+      },
+      testing::ExitedWithCode(7), "");
+}
+
+}  // namespace
