@@ -157,10 +157,10 @@ NpyHeader parse_npy_header(const char* data, size_t size, const std::string& nam
   // numel() and the payload size must be countable, and the declared size within the limit, before
   // anything is allocated from it (the caller checks it fits the file).
   int64_t elements = 1, bytes = 0;
-  for (int64_t d : h.shape)
-    if (__builtin_mul_overflow(elements, d, &elements))
-      throw IoError(name + ": .npy shape (" + dims + ") has too many elements");
-  if (__builtin_mul_overflow(elements, static_cast<int64_t>(h.itemsize), &bytes) || bytes > limits::kMaxTensorBytes)
+  bool overflow = false;
+  for (int64_t d : h.shape) overflow = overflow || __builtin_mul_overflow(elements, d, &elements);
+  if (overflow || __builtin_mul_overflow(elements, static_cast<int64_t>(h.itemsize), &bytes) ||
+      bytes > limits::kMaxTensorBytes)
     throw IoError(name + ": .npy shape (" + dims + ") declares more than " + std::to_string(limits::kMaxTensorBytes) +
                   " bytes (limit kMaxTensorBytes)");
   return h;

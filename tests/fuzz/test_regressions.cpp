@@ -83,8 +83,11 @@ TEST(FuzzReplay, FoldersMatchTargets) {
   for (const Target& t : targets())
     EXPECT_TRUE(fs::is_directory(kSource / "fuzz" / "corpus" / t.name)) << t.name;
   std::error_code ec;
-  for (const auto& e : fs::directory_iterator(kSource / "tests" / "fuzz" / "regressions", ec))
-    if (e.is_directory()) EXPECT_NE(find_target(e.path().filename().string()), nullptr) << e.path();
+  for (const auto& e : fs::directory_iterator(kSource / "tests" / "fuzz" / "regressions", ec)) {
+    if (e.is_directory()) {
+      EXPECT_NE(find_target(e.path().filename().string()), nullptr) << e.path();
+    }
+  }
 }
 
 }  // namespace
