@@ -8,6 +8,8 @@
 //    rel-pos tables (linear, exactly what the official get_rel_pos already does for other sizes).
 #include "nucleisam/sam/image_encoder_vit.h"
 
+#include <ATen/autocast_mode.h>
+
 #include <algorithm>
 #include <cmath>
 #include <sstream>
@@ -186,16 +188,23 @@ torch::Tensor ViTAttentionImpl::forward(const torch::Tensor& x) {
   // Heads per step: keep one step's logits near 16M floats (64 MB).
   const int64_t step = std::max<int64_t>(1, (int64_t{1} << 24) / (N * N));
   auto out = torch::empty({BH, N, head_dim}, x.options());
+  const bool fp32_cpu = q.device().is_cpu() && q.scalar_type() == torch::kFloat32 && !at::autocast::is_cpu_enabled();
   for (int64_t s = 0; s < BH; s += step) {
     const int64_t n = std::min(step, BH - s);
     auto qs = q.narrow(0, s, n), ks = k.narrow(0, s, n), vs = v.narrow(0, s, n);
-    auto attn = torch::matmul(qs * scale, ks.transpose(-2, -1));
+    // One head at a time (global attention) in fp32 on a CPU: both products are linear layers with k
+    // and v^T as the weights, so they take the faster matrix-product path too (cpu_linear.h). Under
+    // bf16 autocast, matmul's own bf16 route is faster than linear's for these shapes (measured).
+    const bool one_head = n == 1 && fp32_cpu;
+    auto attn = one_head ? linear(qs[0] * scale, ks[0], torch::Tensor()).unsqueeze(0)
+                         : torch::matmul(qs * scale, ks.transpose(-2, -1));
     auto r_q = qs.reshape({n, H, W, head_dim});
     auto rel_h = torch::einsum("bhwc,hkc->bhwk", {r_q, Rh});
     auto rel_w = torch::einsum("bhwc,wkc->bhwk", {r_q, Rw});
     attn.view({n, H, W, H, W}).add_(rel_h.unsqueeze(-1)).add_(rel_w.unsqueeze(-2));
     attn = torch::softmax(attn, -1);
-    out.narrow(0, s, n).copy_(torch::matmul(attn, vs));
+    out.narrow(0, s, n).copy_(one_head ? linear(attn[0], vs[0].t().contiguous(), torch::Tensor()).unsqueeze(0)
+                                       : torch::matmul(attn, vs));
   }
   auto y = out.view({B, num_heads, H, W, head_dim}).permute({0, 2, 3, 1, 4}).reshape({B, H, W, C});
   return linear(proj, y);
