@@ -218,17 +218,19 @@ bool Trainer::load_checkpoint(int& epoch, int64_t& batch_in_epoch, int64_t& step
     network_->load(model);
     archive.read("optimizer", optimizer);
     optimizer_->load(optimizer);
-    torch::Tensor t;
-    archive.read("epoch", t);
-    epoch = static_cast<int>(t.item<int64_t>());
-    archive.read("batch_in_epoch", t);
-    batch_in_epoch = t.item<int64_t>();
-    archive.read("step", t);
-    step = t.item<int64_t>();
-    archive.read("best", t);
-    best = t.item<double>();
-    archive.read("best_epoch", t);
-    best_epoch = static_cast<int>(t.item<int64_t>());
+    // Each value into a fresh tensor: reading into a defined tensor keeps that tensor's dtype, so the
+    // float64 `best` read into the int64 left by `step` came back as its bit pattern (4.6e18), and
+    // no later epoch of a resumed run could beat it.
+    auto read = [&archive](const char* key) {
+      torch::Tensor t;
+      archive.read(key, t);
+      return t;
+    };
+    epoch = static_cast<int>(read("epoch").item<int64_t>());
+    batch_in_epoch = read("batch_in_epoch").item<int64_t>();
+    step = read("step").item<int64_t>();
+    best = read("best").item<double>();
+    best_epoch = static_cast<int>(read("best_epoch").item<int64_t>());
     epoch_losses.fill(0);
     torch::Tensor losses;  // a fresh tensor: try_read into a defined one reuses its dtype
     if (archive.try_read("epoch_losses", losses) && losses.numel() == 5) {  // absent before issue 13

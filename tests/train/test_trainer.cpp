@@ -192,6 +192,34 @@ TEST(Trainer, ValidatorPicksTheBestEpochAndItsDecoding) {
   fs::remove_all(dir);
 }
 
+// A run resumed after a validation keeps its best score: a later, better epoch is still the best.
+TEST(Trainer, ResumedRunKeepsTheBestScoreAndStillImproves) {
+  fixtures::SyntheticNuclei data(2, 32);
+  train::TrainConfig c = tiny_config();
+  c.epochs = 3;
+  c.checkpoint_every = 1;
+  const std::string dir = fresh_dir("best_resume");
+  // Scores by epoch 0.4, 0.3, 0.8: the run is stopped in epoch 3 and resumed.
+  int calls = 0;
+  const double scores[] = {0.4, 0.3, 0.8};
+  train::Validator v = [&](models::SegmentationNetworkImpl&, models::ModelCard&) {
+    return std::map<std::string, double>{{"aji", scores[calls++]}, {"dice", 0.5}};
+  };
+  {
+    train::Trainer first(c, data, dir, v);
+    const train::TrainResult stopped = first.run(5);  // 2 steps per epoch: mid-way through epoch 3
+    EXPECT_EQ(stopped.steps, 5);
+    EXPECT_EQ(calls, 2);
+  }
+  train::Trainer resumed(c, data, dir, v);
+  const train::TrainResult r = resumed.run();
+  EXPECT_EQ(calls, 3);
+  EXPECT_EQ(r.best_epoch, 3);
+  EXPECT_DOUBLE_EQ(r.best_score, 0.8);
+  EXPECT_EQ(models::load_model(r.model_path).card.info.at("epoch"), "3");
+  fs::remove_all(dir);
+}
+
 TEST(Trainer, DamagedCheckpointIsACheckpointErrorNamingTheFile) {
   fixtures::SyntheticNuclei data(2, 32);
   const std::string dir = fresh_dir("damaged");
