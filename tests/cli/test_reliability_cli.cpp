@@ -11,6 +11,7 @@
 
 #include "nucleisam/atomic_file.h"
 #include "nucleisam/image_io.h"
+#include "cli/synthetic_tile.h"
 #include "support/test_support.h"
 
 namespace fs = std::filesystem;
@@ -23,18 +24,8 @@ using Result = ::nucleisam::test::CliResult;
 Result run(const std::string& args) { return ::nucleisam::test::run_cli(args); }
 bool contains(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
 
-// Pink tissue with `n` purple discs (as in test_segment_cli.cpp), plus a little texture.
-Image tile(int n) {
-  Image img(64, 40 + 30 * n, 3);
-  for (int y = 0; y < img.height; ++y)
-    for (int x = 0; x < img.width; ++x) {
-      bool nucleus = false;
-      for (int k = 0; k < n; ++k) nucleus |= (x - 30 - 30 * k) * (x - 30 - 30 * k) + (y - 30) * (y - 30) <= 81;
-      const uint8_t purple[3] = {64, 54, 135}, pink[3] = {219, 114, 200};
-      for (int c = 0; c < 3; ++c) img.at(y, x, c) = static_cast<uint8_t>((nucleus ? purple[c] : pink[c]) + (x * y) % 5);
-    }
-  return img;
-}
+// The segment tests' tile, 64 rows, with a little texture.
+Image tile(int n) { return test::synthetic_tile(n, 64, 5); }
 
 // Runs the binary through sh with `prefix` (e.g. a ulimit) in front; stdout + stderr.
 Result run_with(const std::string& prefix, const std::string& args) {

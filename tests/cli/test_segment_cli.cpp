@@ -13,6 +13,7 @@
 
 #include "nucleisam/atomic_file.h"
 #include "nucleisam/image_io.h"
+#include "cli/synthetic_tile.h"
 #include "support/test_support.h"
 
 namespace fs = std::filesystem;
@@ -27,22 +28,7 @@ Result run(const std::string& args) { return ::nucleisam::test::run_cli(args); }
 
 bool contains(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
 
-// Pink tissue with `n` purple discs of radius 9 spaced along a row (stain OD -> 8-bit RGB).
-Image synthetic_tile(int n) {
-  Image img(60, 40 + 30 * n, 3);
-  for (int y = 0; y < img.height; ++y)
-    for (int x = 0; x < img.width; ++x) {
-      bool nucleus = false;
-      for (int k = 0; k < n; ++k) {
-        int cx = 30 + 30 * k, cy = 30;
-        nucleus |= (x - cx) * (x - cx) + (y - cy) * (y - cy) <= 81;
-      }
-      // RGB of roughly 0.9 OD hematoxylin vs 0.35 OD eosin (Ruifrok-Johnston vectors).
-      const uint8_t purple[3] = {64, 54, 135}, pink[3] = {219, 114, 200};
-      for (int c = 0; c < 3; ++c) img.at(y, x, c) = nucleus ? purple[c] : pink[c];
-    }
-  return img;
-}
+Image synthetic_tile(int n) { return test::synthetic_tile(n); }
 
 // Rows in the CSV (without header), features in the GeoJSON, distinct labels in the TIFF.
 std::array<size_t, 3> counts(const std::string& dir, const std::string& stem) {
