@@ -83,13 +83,8 @@ void write_file_atomic(const std::string& path, const std::string& bytes) {
     }
     done += static_cast<size_t>(n);
   }
-  if (::fsync(fd) != 0) {
-    const int err = errno;
-    ::close(fd);
-    fail("cannot write", err);
-  }
   if (::close(fd) != 0) fail("cannot write", errno);
-  f.commit();
+  f.commit();  // fsyncs before the rename (one fsync per file, whoever wrote it)
 }
 
 std::string read_file(const std::string& path) {
