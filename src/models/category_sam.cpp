@@ -46,8 +46,8 @@ std::string join_indexes(const std::vector<int>& v) {
 
 std::string first_line(const std::string& s) { return s.substr(0, s.find('\n')); }
 
-// SAM's LayerNorms reject bf16 inputs with fp32 weights under LibTorch 1.13's CPU autocast (its
-// CPU autocast does not list layer_norm): the network runs in fp32 inside a bf16 scope.
+// The prompt encoder's positional encodings are sines and cosines of products that bf16 would
+// round by tenths of a radian: they are computed with autocast off.
 class CpuAutocastOff {
  public:
   CpuAutocastOff() : previous_(at::autocast::is_cpu_enabled()) { at::autocast::set_cpu_enabled(false); }
@@ -176,7 +176,6 @@ void CategorySamImpl::train(bool on) {
 torch::Tensor CategorySamImpl::encode(const torch::Tensor& images) {
   if (images.dim() != 4 || images.size(1) != 3)
     throw ModelError("category-sam: expects N x 3 x H x W images, got " + weights::shape_string(images.sizes()));
-  CpuAutocastOff fp32;
   torch::Tensor x = images.to(torch::kFloat32);
   if (x.size(2) != config_.input_size || x.size(3) != config_.input_size)
     x = F::interpolate(x, F::InterpolateFuncOptions()
@@ -195,10 +194,13 @@ torch::Tensor CategorySamImpl::encode(const torch::Tensor& images) {
 
 CategorySamOutput CategorySamImpl::decode(const torch::Tensor& embeddings, const std::vector<CategoryPoints>& points,
                                           int64_t image_size) {
-  CpuAutocastOff fp32;
   const int64_t n = embeddings.size(0), k = config_.categories, t = config_.descriptors;
   auto decoder = sam->mask_decoder;
-  const auto pe = sam->prompt_encoder->dense_pe();
+  torch::Tensor pe;
+  {
+    CpuAutocastOff fp32;
+    pe = sam->prompt_encoder->dense_pe();
+  }
   auto descriptors = category_descriptors.to(embeddings.dtype());
   CategorySamOutput out;
   if (points.empty()) {
@@ -207,8 +209,8 @@ CategorySamOutput CategorySamImpl::decode(const torch::Tensor& embeddings, const
     auto src = embeddings.repeat_interleave(k, 0);
     auto dense = sam->prompt_encoder->no_mask_dense(n * k).to(embeddings.dtype());
     auto [masks, iou] = decoder->predict_masks(src, pe, sparse, dense);
-    out.masks = masks.select(1, 0).reshape({n, k, masks.size(2), masks.size(3)});
-    out.iou = iou.select(1, 0).reshape({n, k});
+    out.masks = masks.select(1, 0).reshape({n, k, masks.size(2), masks.size(3)}).to(torch::kFloat32);
+    out.iou = iou.select(1, 0).reshape({n, k}).to(torch::kFloat32);
     return out;
   }
   if (n != 1) throw ModelError("category-sam: point prompts take one image at a time, got " + std::to_string(n));
@@ -234,6 +236,7 @@ CategorySamOutput CategorySamImpl::decode(const torch::Tensor& embeddings, const
       auto coords = torch::from_blob(xy.data(), {1, m, 2}, torch::kFloat32).clone();
       auto labels = torch::ones({1, m}, torch::kFloat32);
       // Without a box the prompt encoder appends one padding token: drop it.
+      CpuAutocastOff fp32;
       auto tokens = sam->prompt_encoder->forward(coords, labels, {}, {}).first.slice(1, 0, m);
       sparse = torch::cat({sparse, tokens.to(sparse.dtype())}, 1);
     }
@@ -242,8 +245,8 @@ CategorySamOutput CategorySamImpl::decode(const torch::Tensor& embeddings, const
     masks.push_back(m.select(1, 0));
     ious.push_back(iou.select(1, 0));
   }
-  out.masks = torch::stack(masks, 1);
-  out.iou = torch::stack(ious, 1);
+  out.masks = torch::stack(masks, 1).to(torch::kFloat32);
+  out.iou = torch::stack(ious, 1).to(torch::kFloat32);
   return out;
 }
 

@@ -1,6 +1,8 @@
 // SAM mask decoder and its two-way transformer, in the official operation order (the first
 // layer's self-attention replaces the tokens without positional encoding or residual; every
-// other attention adds its residual before the LayerNorm).
+// other attention adds its residual before the LayerNorm). LayerNorm inputs are float32 (a no-op
+// in fp32): under bf16 autocast the attention and MLP outputs are bf16, which LibTorch 1.13's CPU
+// LayerNorm with float32 weights refuses.
 #include "nucleisam/sam/mask_decoder.h"
 
 #include <cmath>
@@ -72,17 +74,17 @@ std::pair<torch::Tensor, torch::Tensor> TwoWayAttentionBlockImpl::forward(torch:
     auto q = queries + query_pe;
     queries = queries + self_attn(q, q, queries);
   }
-  queries = norm1(queries);
+  queries = norm1(queries.to(torch::kFloat32));
 
   auto q = queries + query_pe;
   auto k = keys + key_pe;
-  queries = norm2(queries + cross_attn_token_to_image(q, k, keys));
+  queries = norm2((queries + cross_attn_token_to_image(q, k, keys)).to(torch::kFloat32));
 
-  queries = norm3(queries + mlp(queries));
+  queries = norm3((queries + mlp(queries)).to(torch::kFloat32));
 
   q = queries + query_pe;
   k = keys + key_pe;
-  keys = norm4(keys + cross_attn_image_to_token(k, q, queries));
+  keys = norm4((keys + cross_attn_image_to_token(k, q, queries)).to(torch::kFloat32));
   return {queries, keys};
 }
 
@@ -105,7 +107,7 @@ std::pair<torch::Tensor, torch::Tensor> TwoWayTransformerImpl::forward(const tor
         layer->as<TwoWayAttentionBlockImpl>()->forward(queries, keys, point_embedding, key_pe);
   auto q = queries + point_embedding;
   auto k = keys + key_pe;
-  queries = norm_final_attn(queries + final_attn_token_to_image(q, k, keys));
+  queries = norm_final_attn((queries + final_attn_token_to_image(q, k, keys)).to(torch::kFloat32));
   return {queries, keys};
 }
 

@@ -14,8 +14,9 @@
 // requires_grad = false and frozen submodules stay in eval mode whatever train() is called with
 // (TinyViT's BatchNorm statistics never move).
 //
-// Precision: the network runs in fp32 even inside a bf16 autocast scope (LibTorch 1.13's CPU
-// autocast hands SAM's LayerNorms bf16 inputs with fp32 weights, which they reject).
+// Precision: inside a bf16 autocast scope the encoder, the alignment and the mask decoder run
+// their convolutions and matrix products in bf16 (LayerNorms take float32 inputs); the prompt
+// encoder's positional encodings stay float32; masks and scores come back float32.
 //
 // The network's SAM lives under "sam." (official keys after it), so any SAM / MobileSAM checkpoint
 // the engine reads loads with load_sam_weights; a model file holds everything.
