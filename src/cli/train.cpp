@@ -211,10 +211,6 @@ Recipe parse_recipe(const json& j, const std::string& where, const fs::path& bas
   read(t, "step_gamma", c.schedule.step_gamma, where);
   read(t, "precision", r.precision_asked, where);
   c.precision = resolve_precision(r.precision_asked);
-  if (card.heads.categories && c.precision == "bf16") {  // see models/category_sam.h
-    if (r.precision_asked == "bf16") log::warn("train: category-sam runs in fp32 (SAM's LayerNorms and CPU bf16 autocast)");
-    c.precision = "fp32";
-  }
   read(t, "channels_last", c.channels_last, where);
   read(t, "seed", c.seed, where);
   read(t, "checkpoint_every", c.checkpoint_every, where);

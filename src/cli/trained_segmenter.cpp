@@ -19,7 +19,7 @@ std::unique_ptr<infer::Segmenter> build_trained(const infer::SegmenterOptions& o
   models::LoadedModel model = models::load_model(o.model_file);
   if (model.card.heads.categories) {  // category-descriptor SAM: its own sliding window (method 2)
     predict::CategorySamSegmenterOptions co;
-    co.precision = "fp32";  // the network runs in fp32 (models/category_sam.h)
+    co.precision = options.precision;
     co.batch_size = o.batch_size;
     log::info("segment: category-SAM model ", model.card.name, " from ", o.model_file, " (", co.precision, ")");
     return std::make_unique<predict::CategorySamSegmenter>(model.network, model.card, co);
