@@ -8,7 +8,7 @@ namespace nucleisam {
 
 struct CpuFeatures {
   std::string model;      // "Intel(R) Xeon(R) Platinum 8480+" or "" when unknown
-  bool avx2 = false, avx512f = false, avx512_bf16 = false, amx_bf16 = false;
+  bool avx2 = false, fma = false, avx512f = false, avx512bw = false, avx512_bf16 = false, amx_bf16 = false;
   bool native_bf16() const { return avx512_bf16 || amx_bf16; }
   std::string summary() const;  // "model (AVX2 AVX-512 AVX-512-BF16 AMX)"
 };

@@ -1,13 +1,37 @@
 // One place that sets how many CPU threads the engine's libraries may use.
 #pragma once
 
+#include <string>
+
 namespace nucleisam {
+
+struct CpuFeatures;
 
 // Limits the BLAS library's own thread pool. Debian's LibTorch calls a generic libblas.so.3, which
 // is OpenBLAS with its own pthreads pool that torch::set_num_threads does not reach: without this,
 // `--threads 1` still runs matrix products on every core. No-op when the BLAS has no such control.
 // Returns true when a BLAS thread control was found and called.
 bool limit_blas_threads(int threads);
+
+// OpenBLAS chooses its kernels from the CPU model when it loads, and a release older than the CPU
+// does not know the model: it falls back to its generic SSE3 kernels ("Prescott"). Debian 12's
+// OpenBLAS 0.3.21 does that on Emerald Rapids Xeons, where its fp32 products then run about 4x
+// slower than with its AVX-512 kernels. The only remedy is OPENBLAS_CORETYPE, read once at load.
+
+// OpenBLAS's kernel family in this process ("SkylakeX", "Prescott", ...); "" when the BLAS is not
+// OpenBLAS.
+std::string openblas_core();
+// The OpenBLAS kernel family to ask for when OpenBLAS picked `detected` on a CPU with `cpu`'s
+// features: "SkylakeX" (AVX-512 F+BW) or "Haswell" (AVX2+FMA) when `detected` is one of OpenBLAS's
+// families from before AVX2 (its fallbacks); "" when its choice should stand.
+std::string better_openblas_core(const CpuFeatures& cpu, const std::string& detected);
+// If OpenBLAS fell back to kernels below this CPU's and the user set no OPENBLAS_CORETYPE, runs the
+// program again (same arguments, /proc/self/exe) with OPENBLAS_CORETYPE set, remembering the
+// first choice in NUCLEISAM_OPENBLAS_DETECTED. Returns only when it does not re-execute (nothing to
+// do, NUCLEISAM_NO_BLAS_REEXEC=1, or exec failed). Call first thing in main().
+void use_best_openblas_kernels(char** argv);
+// For --version: "OpenBLAS SkylakeX kernels (set by nucleisam: OpenBLAS chose Prescott for this CPU)".
+std::string blas_kernels_summary();
 
 // The number of CPUs this process may run on (its affinity mask, as `nproc` counts), at least 1.
 int available_cpus();

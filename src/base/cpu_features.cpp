@@ -39,7 +39,9 @@ CpuFeatures parse_cpuinfo(const std::string& text) {
       std::set<std::string> flags;
       for (std::string w; f >> w;) flags.insert(w);
       c.avx2 = flags.count("avx2") > 0;
+      c.fma = flags.count("fma") > 0;
       c.avx512f = flags.count("avx512f") > 0;
+      c.avx512bw = flags.count("avx512bw") > 0;
       c.avx512_bf16 = flags.count("avx512_bf16") > 0;
       c.amx_bf16 = flags.count("amx_bf16") > 0;
       have_flags = true;

@@ -2,10 +2,17 @@
 #include "nucleisam/threads.h"
 
 #include <sched.h>
+#include <unistd.h>
 
+#include <algorithm>
+#include <cctype>
+#include <cstdlib>
 #include <thread>
+#include <vector>
 
 #include <dlfcn.h>
+
+#include "nucleisam/cpu_features.h"
 
 namespace nucleisam {
 
@@ -22,6 +29,56 @@ bool limit_blas_threads(int threads) {
     return true;
   }
   return false;
+}
+
+std::string openblas_core() {
+  using CoreName = char* (*)();
+  auto f = reinterpret_cast<CoreName>(dlsym(RTLD_DEFAULT, "openblas_get_corename"));
+  if (!f) return "";
+  const char* name = f();
+  return name ? name : "";
+}
+
+std::string better_openblas_core(const CpuFeatures& cpu, const std::string& detected) {
+  std::string d = detected;
+  std::transform(d.begin(), d.end(), d.begin(), [](unsigned char c) { return std::tolower(c); });
+  // OpenBLAS's x86-64 families older than AVX2 (its fallbacks for CPUs it does not know).
+  static const std::vector<std::string> before_avx2 = {
+      "unknown", "katmai", "coppermine", "northwood", "prescott", "banias", "atom", "core2", "penryn",
+      "dunnington", "nehalem", "sandybridge", "barcelona", "bobcat", "bulldozer", "piledriver", "steamroller",
+      "excavator", "opteron", "opteron_sse3"};
+  const bool generic = std::find(before_avx2.begin(), before_avx2.end(), d) != before_avx2.end();
+  if (cpu.avx512f && cpu.avx512bw && generic) return "SkylakeX";
+  if (cpu.avx2 && cpu.fma && generic) return "Haswell";
+  return "";
+}
+
+void use_best_openblas_kernels(char** argv) {
+  if (std::getenv("OPENBLAS_CORETYPE") || std::getenv("NUCLEISAM_OPENBLAS_DETECTED")) return;
+  const char* off = std::getenv("NUCLEISAM_NO_BLAS_REEXEC");
+  if (off && std::string(off) == "1") return;
+  const std::string detected = openblas_core();
+  if (detected.empty()) return;
+  const std::string better = better_openblas_core(cpu_features(), detected);
+  if (better.empty()) return;
+  setenv("OPENBLAS_CORETYPE", better.c_str(), 1);
+  setenv("NUCLEISAM_OPENBLAS_DETECTED", detected.c_str(), 1);
+  execv("/proc/self/exe", argv);
+  // exec failed (no /proc): carry on with OpenBLAS's own choice.
+  unsetenv("OPENBLAS_CORETYPE");
+}
+
+std::string blas_kernels_summary() {
+  const std::string core = openblas_core();
+  if (core.empty()) return "not OpenBLAS";
+  std::string s = "OpenBLAS " + core + " kernels";
+  const char* detected = std::getenv("NUCLEISAM_OPENBLAS_DETECTED");
+  const char* forced = std::getenv("OPENBLAS_CORETYPE");
+  if (detected && forced)
+    s += std::string(" (set by nucleisam: OpenBLAS chose ") + detected + " for this CPU)";
+  else if (forced)
+    s += std::string(" (OPENBLAS_CORETYPE=") + forced + ")";
+  return s;
 }
 
 int available_cpus() {

@@ -39,6 +39,7 @@ std::string version_string() {
                   ", OpenCV " + CV_VERSION + ")\nCPU: " + cpu_features().summary() +
                   "; --precision auto = " + resolve_precision("auto");
   const auto& gemm = sam::fp32_gemm_choice();
+  s += std::string("\nBLAS: ") + blas_kernels_summary();
   s += std::string("\nfp32 matrix products: ") + sam::to_string(gemm.path) + " (" + gemm.reason + ")";
   return s;
 }
@@ -117,6 +118,7 @@ int run_main(int argc, char** argv) {
 
 int main(int argc, char** argv) {
   using namespace nucleisam;
+  use_best_openblas_kernels(argv);  // may run this program again with OPENBLAS_CORETYPE set
   try {
     return cli::run_main(argc, argv);
   } catch (const cli::UsageError& e) {

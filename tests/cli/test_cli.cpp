@@ -4,8 +4,10 @@
 
 #include <array>
 #include <cstdio>
+#include <cstdlib>
 #include <sys/wait.h>
 
+#include "nucleisam/cpu_features.h"
 #include "nucleisam/image_io.h"
 #include "support/test_support.h"
 
@@ -32,6 +34,62 @@ TEST(Cli, VersionNamesLibTorchAndCuda) {
   EXPECT_TRUE(r.out.find("fp32 matrix products: oneDNN (") != std::string::npos ||
               r.out.find("fp32 matrix products: BLAS (") != std::string::npos)
       << r.out;
+}
+
+// Restores an environment variable when the test ends.
+class ScopedEnv {
+ public:
+  ScopedEnv(const char* name, const char* value) : name_(name) {
+    if (const char* v = std::getenv(name)) old_ = v, had_ = true;
+    if (value) setenv(name, value, 1);
+    else unsetenv(name);
+  }
+  ~ScopedEnv() {
+    if (had_) setenv(name_.c_str(), old_.c_str(), 1);
+    else unsetenv(name_.c_str());
+  }
+
+ private:
+  std::string name_, old_;
+  bool had_ = false;
+};
+
+std::string blas_line(const std::string& version) {
+  const size_t at = version.find("BLAS: ");
+  return at == std::string::npos ? "" : version.substr(at, version.find('\n', at) - at);
+}
+
+TEST(Cli, OpenBlasRunsKernelsForThisCpu) {
+  ScopedEnv no_core("OPENBLAS_CORETYPE", nullptr), no_mark("NUCLEISAM_OPENBLAS_DETECTED", nullptr),
+      no_off("NUCLEISAM_NO_BLAS_REEXEC", nullptr);
+  const std::string line = blas_line(run("--version").out);
+  ASSERT_FALSE(line.empty());
+  if (line.find("OpenBLAS") == std::string::npos) GTEST_SKIP() << line;
+  // OpenBLAS's generic fallbacks must not survive on a CPU with AVX2 + FMA (Debian 12's OpenBLAS
+  // says "Prescott" on Emerald Rapids).
+  const auto& cpu = nucleisam::cpu_features();
+  if (cpu.avx2 && cpu.fma) {
+    EXPECT_EQ(line.find("Prescott kernels"), std::string::npos) << line;
+    EXPECT_EQ(line.find("Nehalem kernels"), std::string::npos) << line;
+    EXPECT_EQ(line.find("Core2 kernels"), std::string::npos) << line;
+  }
+  {
+    // The user's own choice stands, and is named.
+    ScopedEnv core("OPENBLAS_CORETYPE", "Haswell");
+    EXPECT_NE(blas_line(run("--version").out).find("OpenBLAS Haswell kernels (OPENBLAS_CORETYPE=Haswell)"),
+              std::string::npos);
+  }
+  {
+    // Without the re-execution: OpenBLAS's own choice, and no claim that nucleisam set it.
+    ScopedEnv off("NUCLEISAM_NO_BLAS_REEXEC", "1");
+    const std::string own = blas_line(run("--version").out);
+    EXPECT_EQ(own.find("set by nucleisam"), std::string::npos) << own;
+    if (line.find("set by nucleisam") != std::string::npos) {
+      const size_t from = own.find("OpenBLAS ") + 9;
+      const std::string chosen = own.substr(from, own.find(" kernels") - from);
+      EXPECT_NE(line.find("OpenBLAS chose " + chosen + " for this CPU"), std::string::npos) << line << " / " << own;
+    }
+  }
 }
 
 TEST(Cli, HelpForEverySubcommand) {
