@@ -23,6 +23,7 @@
 #include "nucleisam/errors.h"
 #include "nucleisam/image_io.h"
 #include "nucleisam/infer/nucleus.h"
+#include "nucleisam/infer/slide_stitch.h"
 #include "nucleisam/io/geojson.h"
 #include "nucleisam/log.h"
 #include "nucleisam/output_path.h"
@@ -146,12 +147,15 @@ struct JournalState {
   int64_t tiles_done = 0;  // tissue tiles finished, in order
   uint64_t geojson_bytes = 0, csv_bytes = 0;
   int64_t nuclei = 0;
-  int64_t cut_nuclei = 0;  // kept nuclei touching an inner window edge (journals before issue 13: 0)
+  int64_t cut_nuclei = 0;     // written nuclei still cut by a window edge with no segmented tile beyond
+  int64_t merged_nuclei = 0;  // written nuclei stitched from several tiles' pieces
+  int64_t replay_from = 0;    // first tile whose seams are still pending: a resumed run segments it again
 };
 
 std::string journal_line(const JournalState& s) {
   return "tile " + std::to_string(s.tiles_done) + " " + std::to_string(s.geojson_bytes) + " " +
-         std::to_string(s.csv_bytes) + " " + std::to_string(s.nuclei) + " " + std::to_string(s.cut_nuclei) + "\n";
+         std::to_string(s.csv_bytes) + " " + std::to_string(s.nuclei) + " " + std::to_string(s.cut_nuclei) + " " + std::to_string(s.merged_nuclei) + " " +
+         std::to_string(s.replay_from) + "\n";
 }
 
 // Reads a journal; nullopt when it is absent, written for other settings, or unreadable. A torn
@@ -172,7 +176,8 @@ std::optional<JournalState> read_journal(const std::string& path, const std::str
     std::string word;
     JournalState s;
     if (!(f >> word >> s.tiles_done >> s.geojson_bytes >> s.csv_bytes >> s.nuclei) || word != "tile") break;
-    if (!(f >> s.cut_nuclei)) s.cut_nuclei = 0;
+    if (!(f >> s.cut_nuclei >> s.merged_nuclei >> s.replay_from) || s.replay_from < 0 || s.replay_from > s.tiles_done)
+      break;
     state = s;
   }
   return state;
@@ -355,76 +360,6 @@ Mask read_tissue_mask(const std::string& path, int width, int height, double dow
   return out;
 }
 
-std::vector<Nucleus> owned_nuclei(const TileWindow& tile, const Segmentation& part, int64_t grid_width,
-                                  int64_t grid_height, int64_t* cut) {
-  const LabelMap& m = part.instances;
-  if (m.height != tile.height || m.width != tile.width)
-    throw DataError("segmenter returned a " + std::to_string(m.width) + "x" + std::to_string(m.height) +
-                    " map for a " + std::to_string(tile.width) + "x" + std::to_string(tile.height) + " tile");
-  struct Sum {
-    double x = 0, y = 0;
-    int64_t n = 0;
-    int min_x = 1 << 30, min_y = 1 << 30, max_x = -1, max_y = -1;
-  };
-  int32_t max_id = 0;
-  for (int32_t v : m.data) max_id = std::max(max_id, v);
-  std::vector<Sum> sums(static_cast<size_t>(max_id) + 1);
-  for (int y = 0; y < m.height; ++y) {
-    const int32_t* row = m.row(y);
-    for (int x = 0; x < m.width; ++x)
-      if (row[x] > 0) {
-        Sum& s = sums[row[x]];
-        s.x += x;
-        s.y += y;
-        ++s.n;
-        s.min_x = std::min(s.min_x, x);
-        s.max_x = std::max(s.max_x, x);
-        s.min_y = std::min(s.min_y, y);
-        s.max_y = std::max(s.max_y, y);
-      }
-  }
-  std::vector<char> keep(sums.size(), 0);
-  bool any = false;
-  for (int32_t id = 1; id <= max_id; ++id) {
-    const Sum& s = sums[id];
-    if (s.n == 0) continue;
-    const double cx = tile.x + s.x / s.n + 0.5, cy = tile.y + s.y / s.n + 0.5;
-    if (cx < tile.own_x0 || cx >= tile.own_x1 || cy < tile.own_y0 || cy >= tile.own_y1) continue;
-    keep[id] = 1;
-    any = true;
-    const bool inner_left = tile.x > 0 && s.min_x == 0, inner_top = tile.y > 0 && s.min_y == 0;
-    const bool inner_right = tile.x + tile.width < grid_width && s.max_x == tile.width - 1;
-    const bool inner_bottom = tile.y + tile.height < grid_height && s.max_y == tile.height - 1;
-    if (cut && (inner_left || inner_top || inner_right || inner_bottom)) ++*cut;
-  }
-  if (!any) return {};
-  LabelMap kept(m.height, m.width);
-  for (size_t i = 0; i < m.data.size(); ++i)
-    if (m.data[i] > 0 && keep[m.data[i]]) kept.data[i] = m.data[i];
-  std::vector<int> classes;
-  std::vector<float> scores;
-  if (!part.classes.empty()) {
-    classes = part.classes;
-    classes.resize(static_cast<size_t>(max_id), 0);
-  }
-  if (!part.scores.empty()) {
-    scores = part.scores;
-    scores.resize(static_cast<size_t>(max_id), 1.0f);
-  }
-  std::vector<Nucleus> nuclei = nuclei_from_instances(kept, classes, scores, part.class_names);
-  for (Nucleus& n : nuclei) {
-    for (auto& p : n.polygon) {
-      p.x += static_cast<float>(tile.x);
-      p.y += static_cast<float>(tile.y);
-    }
-    n.centroid_x += tile.x;
-    n.centroid_y += tile.y;
-    n.bbox.x += tile.x;
-    n.bbox.y += tile.y;
-  }
-  return nuclei;
-}
-
 std::vector<std::string> slide_output_paths(const std::string& out_dir, const std::string& stem,
                                             const SlideRunOptions& options) {
   std::vector<std::string> paths;
@@ -496,6 +431,7 @@ SlideReport run_slide(const std::string& slide_path, Segmenter& segmenter, const
       plan_tiles(static_cast<int>(rs.height), static_cast<int>(rs.width), options.tile_size, options.tile_overlap);
   report.tiles = static_cast<int64_t>(plan.size());
   std::vector<TileWindow> todo;
+  std::vector<size_t> todo_in_plan;  // plan index of each tissue tile, for the seam stitching
   const double to_overview = rs.downsample / overview_ds;
   for (const TileWindow& t : plan) {
     const int x0 = std::max(0, static_cast<int>(std::floor(t.own_x0 * to_overview)) - 1);
@@ -505,7 +441,10 @@ SlideReport run_slide(const std::string& slide_path, Segmenter& segmenter, const
     bool any = false;
     for (int y = y0; y < y1 && !any; ++y)
       for (int x = x0; x < x1 && !any; ++x) any = tissue.at(y, x) != 0;
-    if (any) todo.push_back(t);
+    if (any) {
+      todo.push_back(t);
+      todo_in_plan.push_back(static_cast<size_t>(&t - plan.data()));
+    }
   }
   report.tissue_tiles = static_cast<int64_t>(todo.size());
   if (todo.empty())
@@ -514,7 +453,7 @@ SlideReport run_slide(const std::string& slide_path, Segmenter& segmenter, const
   // Resume: the journal's first line says which run it belongs to.
   std::ostringstream fp;
   fp.precision(10);
-  fp << "nucleisam-slide-journal 1 " << fs::path(slide_path).filename().string() << ' ' << slide.width() << 'x'
+  fp << "nucleisam-slide-journal 2 " << fs::path(slide_path).filename().string() << ' ' << slide.width() << 'x'
      << slide.height() << " size " << file_size_or_zero(slide_path) << " method " << segmenter.name() << " level "
      << rs.level << " downsample " << rs.downsample << " tile " << options.tile_size << " overlap "
      << options.tile_overlap << " tissue " << static_cast<int>(options.tissue) << ' ' << options.tissue_mask
@@ -528,13 +467,19 @@ SlideReport run_slide(const std::string& slide_path, Segmenter& segmenter, const
           j->tiles_done <= static_cast<int64_t>(todo.size())) {
         state = *j;
         log::info(slide_path, ": resuming after ", state.tiles_done, " of ", todo.size(), " tissue tiles (",
-                  state.nuclei, " nuclei so far)");
+                  state.nuclei, " nuclei so far; tiles ", state.replay_from, "-", state.tiles_done - 1,
+                  " are segmented again for the seams they share with the rest)");
       }
     } else if (fs::exists(journal_path, ec)) {
       log::warn(slide_path, ": the journal in ", options.out_dir, " is from other settings; starting over");
     }
   }
   report.resumed_tiles = state.tiles_done;
+  report.replayed_tiles = state.tiles_done - state.replay_from;
+  // Tiles before resume_at were written by an earlier run; those from replay_from on are segmented
+  // again only to rebuild the stitcher's pending seams, and their nuclei are not written twice.
+  const int64_t resume_at = state.tiles_done;
+  SeamStitcher stitcher(plan, todo_in_plan, rs.width, rs.height);
   FilePtr geo = open_part(geojson_part, state.geojson_bytes);
   FilePtr csv = open_part(csv_part, state.csv_bytes);
   if (state.tiles_done == 0) {
@@ -568,7 +513,7 @@ SlideReport run_slide(const std::string& slide_path, Segmenter& segmenter, const
   std::atomic<double> t_read{0}, t_pre{0};
   std::thread reader([&] {
     try {
-      for (size_t i = static_cast<size_t>(state.tiles_done); i < todo.size(); ++i) {
+      for (size_t i = static_cast<size_t>(state.replay_from); i < todo.size(); ++i) {
         TileJob job;
         job.index = static_cast<int64_t>(i);
         job.window = todo[i];
@@ -610,12 +555,17 @@ SlideReport run_slide(const std::string& slide_path, Segmenter& segmenter, const
       const double mpp = rs.mpp, d = rs.downsample;
       while (auto job = post_q.pop()) {
         const auto t0 = Clock::now();
-        int64_t tile_cut = 0;
-        std::vector<Nucleus> nuclei =
-            owned_nuclei(job->window, job->segmentation, rs.width, rs.height, &tile_cut);
-        state.cut_nuclei += tile_cut;
+        std::vector<StitchedNucleus> done = stitcher.add(job->index, job->segmentation);
+        job->segmentation = Segmentation();
+        if (job->index < resume_at) {  // replayed: already written
+          t_post = t_post + since(t0);
+          continue;
+        }
         std::string geo_text, csv_text_out;
-        for (Nucleus& n : nuclei) {
+        for (StitchedNucleus& sn : done) {
+          Nucleus& n = sn.nucleus;
+          state.cut_nuclei += sn.cut;
+          state.merged_nuclei += sn.merged;
           n.id = static_cast<int>(++state.nuclei);
           const double area_um2 = static_cast<double>(n.area) * mpp * mpp;
           const double perimeter_um = ring_length(n.polygon) * mpp;
@@ -642,6 +592,7 @@ SlideReport run_slide(const std::string& slide_path, Segmenter& segmenter, const
         state.geojson_bytes += geo_text.size();
         state.csv_bytes += csv_text_out.size();
         state.tiles_done = job->index + 1;
+        state.replay_from = stitcher.earliest_held();
         journal << journal_line(state);
         if (!journal.flush()) throw IoError(journal_path + ": cannot write (disk full?)");
         t_write = t_write + since(t1);
@@ -680,10 +631,11 @@ SlideReport run_slide(const std::string& slide_path, Segmenter& segmenter, const
   report.times.postprocess = t_post;
   report.times.write = t_write;
   report.cut_nuclei = state.cut_nuclei;
+  report.merged_nuclei = state.merged_nuclei;
   report.nuclei = state.nuclei;
   if (report.cut_nuclei > 0)
-    log::warn(slide_path, ": ", report.cut_nuclei, " nuclei touch the edge of the tile that kept them and may be ",
-              "cut; raise --tile-overlap above the largest nucleus diameter");
+    log::info(slide_path, ": ", report.cut_nuclei, " nuclei end at the edge of a tile with no segmented tile beyond ",
+              "(no tissue there) and may be cut");
 
   // Finish: footer, summary and thumbnail from the CSV (so a resumed run draws exactly the same),
   // then rename the parts into place, then drop the journal.
@@ -750,7 +702,7 @@ SlideReport run_slide(const std::string& slide_path, Segmenter& segmenter, const
     << ",\n  \"tissue_area_mm2\": " << report.tissue_mm2 << ",\n  \"tiles\": " << report.tiles
     << ",\n  \"tissue_tiles\": " << report.tissue_tiles << ",\n  \"nuclei\": " << report.nuclei
     << ",\n  \"nuclei_per_mm2\": " << (report.tissue_mm2 > 0 ? report.nuclei / report.tissue_mm2 : 0.0)
-    << ",\n  \"cut_nuclei\": " << report.cut_nuclei << ",\n  \"nuclei_per_class\": {";
+    << ",\n  \"merged_nuclei\": " << report.merged_nuclei << ",\n  \"cut_nuclei\": " << report.cut_nuclei << ",\n  \"nuclei_per_class\": {";
   bool first = true;
   for (const auto& [name, count] : per_class) {
     s << (first ? "" : ", ") << json_string(name.empty() ? "Nucleus" : name) << ": " << count;
