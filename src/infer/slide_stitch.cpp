@@ -51,6 +51,27 @@ struct Rect {
   bool empty() const { return x1 <= x0 || y1 <= y0; }
 };
 
+// The runs of label `id` in `m`, shifted by (dx, dy).
+std::vector<PixelRun> runs_of(const LabelMap& m, int32_t id, int64_t dx, int64_t dy, int x0 = 0, int y0 = 0,
+                              int x1 = -1, int y1 = -1) {
+  if (x1 < 0) x1 = m.width;
+  if (y1 < 0) y1 = m.height;
+  std::vector<PixelRun> runs;
+  for (int y = y0; y < y1; ++y) {
+    const int32_t* row = m.row(y);
+    for (int x = x0; x < x1;) {
+      if (row[x] != id) {
+        ++x;
+        continue;
+      }
+      const int start = x;
+      while (x < x1 && row[x] == id) ++x;
+      runs.push_back({dy + y, dx + start, dx + x});
+    }
+  }
+  return runs;
+}
+
 Rect window_rect(const TileWindow& t) { return {t.x, t.y, int64_t{t.x} + t.width, int64_t{t.y} + t.height}; }
 Rect intersect(const Rect& a, const Rect& b) {
   return {std::max(a.x0, b.x0), std::max(a.y0, b.y0), std::min(a.x1, b.x1), std::min(a.y1, b.y1)};
@@ -88,6 +109,7 @@ struct SeamStitcher::Impl {
   std::vector<TileWindow> plan;
   std::vector<size_t> segmented;
   int64_t grid_w = 0, grid_h = 0;
+  bool with_runs = false;
   std::vector<AxisSpan> cols, rows;
   std::vector<std::vector<int>> col_neighbours, row_neighbours;
   std::vector<int64_t> segmented_of_plan;  // plan index -> segmented index, -1 when not segmented
@@ -225,14 +247,16 @@ struct SeamStitcher::Impl {
     s.nucleus.score = source.score;
     s.merged = members.size() > 1;
     s.cut = cut;
+    if (with_runs) s.runs = runs_of(map, 1, all.x0, all.y0);
     return s;
   }
 };
 
 SeamStitcher::SeamStitcher(std::vector<TileWindow> plan, std::vector<size_t> segmented, int64_t grid_width,
-                           int64_t grid_height)
+                           int64_t grid_height, bool with_runs)
     : impl_(std::make_unique<Impl>()) {
   Impl& s = *impl_;
+  s.with_runs = with_runs;
   s.plan = std::move(plan);
   s.segmented = std::move(segmented);
   s.grid_w = grid_width;
@@ -425,6 +449,10 @@ std::vector<StitchedNucleus> SeamStitcher::add(int64_t i, const Segmentation& pa
       n.bbox.x += tile.x;
       n.bbox.y += tile.y;
       StitchedNucleus sn;
+      if (s.with_runs) {
+        const Sum& q = sums[n.id];
+        sn.runs = runs_of(kept, n.id, tile.x, tile.y, q.min_x, q.min_y, q.max_x + 1, q.max_y + 1);
+      }
       sn.nucleus = std::move(n);
       out.push_back(std::move(sn));
     }

@@ -350,11 +350,14 @@ TEST(SlideRun, ResumeWithPendingSeamsIsByteIdentical) {
   const std::string path = dir.file("big.svs");
   write_disc_slide(path, 0.5, big_discs());
   DarkSpotSegmenter full_seg;
-  SlideReport full = run_slide(path, full_seg, options_in(dir.file("full"), 200, 24));
+  SlideRunOptions full_options = options_in(dir.file("full"), 200, 24);
+  full_options.labels = true;
+  SlideReport full = run_slide(path, full_seg, full_options);
   ASSERT_GT(full.tissue_tiles, 8);
   for (int first_stop : {1, 4, 6}) {
     const std::string out = dir.file("resumed" + std::to_string(first_stop));
     SlideRunOptions o = options_in(out, 200, 24);
+    o.labels = true;
     o.stop_after_tiles = first_stop;
     DarkSpotSegmenter first;
     EXPECT_THROW(run_slide(path, first, o), IoError);
@@ -372,7 +375,60 @@ TEST(SlideRun, ResumeWithPendingSeamsIsByteIdentical) {
     EXPECT_EQ(read_file(out + "/big.geojson"), read_file(dir.file("full/big.geojson"))) << first_stop;
     EXPECT_EQ(read_file(out + "/big_nuclei.csv"), read_file(dir.file("full/big_nuclei.csv"))) << first_stop;
     EXPECT_EQ(read_file(out + "/big_thumbnail.png"), read_file(dir.file("full/big_thumbnail.png")));
+    EXPECT_EQ(read_file(out + "/big_labels.tif"), read_file(dir.file("full/big_labels.tif"))) << first_stop;
   }
+}
+
+// The label pyramid (--formats labels): every written nucleus has its id on exactly its area's
+// pixels, the instances are the same as one window over the slide (ids map one to one), and the
+// second level samples the first every 4 pixels.
+TEST(SlideRun, LabelPyramidMatchesTheNucleiAndOneWindow) {
+  test::TempDir dir;
+  const std::string path = dir.file("big.svs");
+  write_disc_slide(path, 0.5, big_discs());
+  DarkSpotSegmenter whole, tiled;
+  SlideRunOptions ow = options_in(dir.file("whole"), 1024, 32), ot = options_in(dir.file("tiled"), 200, 24);
+  ow.labels = ot.labels = true;
+  SlideReport rw = run_slide(path, whole, ow);
+  SlideReport rt = run_slide(path, tiled, ot);
+  ASSERT_EQ(rt.nuclei, rw.nuclei);
+  const LabelMap lw = io::read_tiled_label_tiff(dir.file("whole/big_labels.tif"), 0);
+  const LabelMap lt = io::read_tiled_label_tiff(dir.file("tiled/big_labels.tif"), 0);
+  ASSERT_EQ(lt.width, kW);
+  ASSERT_EQ(lt.height, kH);
+  std::map<int32_t, int64_t> pixels;
+  for (int32_t v : lt.data)
+    if (v) ++pixels[v];
+  const auto rows = lines_of(dir.file("tiled/big_nuclei.csv"));
+  ASSERT_EQ(pixels.size() + 1, rows.size());
+  for (size_t i = 1; i < rows.size(); ++i) {
+    std::vector<std::string> f;
+    std::stringstream ss(rows[i]);
+    std::string x;
+    while (std::getline(ss, x, ',')) f.push_back(x);
+    const int32_t id = std::stoi(f[0]);
+    ASSERT_TRUE(pixels.count(id)) << "id " << id << " is not in the label TIFF";
+    char area[32];
+    std::snprintf(area, sizeof area, "%.2f", pixels[id] * 0.25);
+    EXPECT_EQ(f[7], area) << "id " << id;
+  }
+  std::map<int32_t, int32_t> t2w, w2t;
+  for (size_t k = 0; k < lt.data.size(); ++k) {
+    const int32_t a = lt.data[k], b = lw.data[k];
+    ASSERT_EQ(a == 0, b == 0) << "pixel " << k % kW << "," << k / kW;
+    if (!a) continue;
+    ASSERT_EQ(t2w.emplace(a, b).first->second, b);
+    ASSERT_EQ(w2t.emplace(b, a).first->second, a);
+  }
+  EXPECT_EQ(static_cast<int64_t>(t2w.size()), rw.nuclei);
+  const LabelMap l1 = io::read_tiled_label_tiff(dir.file("tiled/big_labels.tif"), 1);
+  ASSERT_EQ(l1.width, kW / 4);
+  ASSERT_EQ(l1.height, kH / 4);
+  for (int y = 0; y < l1.height; ++y)
+    for (int x = 0; x < l1.width; ++x) ASSERT_EQ(l1.at(y, x), lt.at(4 * y, 4 * x)) << x << "," << y;
+  EXPECT_THROW(io::read_tiled_label_tiff(dir.file("tiled/big_labels.tif"), 2), IoError);
+  EXPECT_FALSE(fs::exists(dir.file("tiled/.big_labels.runs.part")));
+  EXPECT_FALSE(fs::exists(dir.file("tiled/.big_labels.band0")));
 }
 
 // The stitcher alone on a long grid of tiles with a nucleus cut by every seam: memory held stays

@@ -73,6 +73,7 @@ struct SlideRunOptions {
   bool geojson = true;      // <stem>.geojson
   bool csv = true;          // <stem>_nuclei.csv
   bool thumbnail = true;    // <stem>_thumbnail.png
+  bool labels = false;      // <stem>_labels.tif: tiled pyramidal instance labels at the processing resolution
   bool overwrite = false;   // false: skip a slide whose outputs exist, resume one with a journal
   int queue_depth = 2;      // tiles waiting between two stages
   int64_t stop_after_tiles = -1;  // tests: throw after this many tiles were written (a "kill")
@@ -97,7 +98,8 @@ struct SlideReport {
   SlideTimes times;
 };
 
-// <stem>.geojson, <stem>_nuclei.csv, <stem>_summary.json, <stem>_thumbnail.png (those selected).
+// <stem>.geojson, <stem>_nuclei.csv, <stem>_summary.json, <stem>_thumbnail.png, <stem>_labels.tif
+// (those selected).
 std::vector<std::string> slide_output_paths(const std::string& out_dir, const std::string& stem,
                                             const SlideRunOptions& options);
 

@@ -29,8 +29,14 @@
 
 namespace nucleisam::infer {
 
+// A horizontal run of a nucleus' pixels: row y, columns [x0, x1), processing-grid coordinates.
+struct PixelRun {
+  int64_t y = 0, x0 = 0, x1 = 0;
+};
+
 struct StitchedNucleus {
-  Nucleus nucleus;      // processing-grid coordinates; id left 0 for the caller
+  Nucleus nucleus;      // processing-grid coordinates; id left for the caller to set
+  std::vector<PixelRun> runs;  // its pixels, row by row (only when the stitcher was asked for them)
   bool merged = false;  // assembled from pieces of several tiles, or taken whole from a tile that did not own it
   bool cut = false;     // still touches a window edge beyond which no tile was segmented (no tissue there)
 };
@@ -39,7 +45,9 @@ class SeamStitcher {
  public:
   // plan: every tile of the grid (plan_tiles order); segmented: indices into plan of the tiles that
   // will be segmented, ascending. Tiles are then added in that order: add(i) for the i-th of them.
-  SeamStitcher(std::vector<TileWindow> plan, std::vector<size_t> segmented, int64_t grid_width, int64_t grid_height);
+  // with_runs: give each nucleus its pixels (for a label image).
+  SeamStitcher(std::vector<TileWindow> plan, std::vector<size_t> segmented, int64_t grid_width, int64_t grid_height,
+               bool with_runs = false);
   ~SeamStitcher();
 
   // Adds the segmentation of segmented tile i (i must be one more than the previous call's, or
