@@ -156,8 +156,9 @@ struct JournalState {
 
 std::string journal_line(const JournalState& s) {
   return "tile " + std::to_string(s.tiles_done) + " " + std::to_string(s.geojson_bytes) + " " +
-         std::to_string(s.csv_bytes) + " " + std::to_string(s.nuclei) + " " + std::to_string(s.cut_nuclei) + " " + std::to_string(s.merged_nuclei) + " " +
-         std::to_string(s.replay_from) + " " + std::to_string(s.label_bytes) + "\n";
+         std::to_string(s.csv_bytes) + " " + std::to_string(s.nuclei) + " " + std::to_string(s.cut_nuclei) + " " +
+         std::to_string(s.merged_nuclei) + " " + std::to_string(s.replay_from) + " " +
+         std::to_string(s.label_bytes) + "\n";
 }
 
 // Reads a journal; nullopt when it is absent, written for other settings, or unreadable. A torn

@@ -40,8 +40,10 @@ int span_owning(const std::vector<AxisSpan>& spans, int64_t v) {
   int lo = 0, hi = static_cast<int>(spans.size()) - 1;
   while (lo < hi) {
     const int mid = (lo + hi + 1) / 2;
-    if (spans[mid].own0 <= v) lo = mid;
-    else hi = mid - 1;
+    if (spans[mid].own0 <= v)
+      lo = mid;
+    else
+      hi = mid - 1;
   }
   return lo;
 }
@@ -119,10 +121,13 @@ struct SeamStitcher::Impl {
   std::unordered_map<int64_t, int64_t> parent;
   std::unordered_map<int64_t, Piece> pieces;
   std::unordered_map<int64_t, Component> components;  // by root
-  std::priority_queue<std::pair<int64_t, int64_t>, std::vector<std::pair<int64_t, int64_t>>, std::greater<>> due;
+  std::priority_queue<std::pair<int64_t, int64_t>, std::vector<std::pair<int64_t, int64_t>>, std::greater<>>
+      due;
   std::map<int64_t, std::vector<Strip>> strips;  // by the later tile that will read them
 
-  int64_t plan_index(int row, int col) const { return static_cast<int64_t>(row) * static_cast<int64_t>(cols.size()) + col; }
+  int64_t plan_index(int row, int col) const {
+    return static_cast<int64_t>(row) * static_cast<int64_t>(cols.size()) + col;
+  }
   int64_t owner_segmented(int64_t x, int64_t y) const {
     return segmented_of_plan[plan_index(span_owning(rows, y), span_owning(cols, x))];
   }
@@ -214,9 +219,10 @@ struct SeamStitcher::Impl {
           ++n;
         }
     // Ownership: the tile owning the centroid of everything seen must have seen it, or not exist.
-    const int64_t owner = owner_segmented(all.x0 + static_cast<int64_t>(sx / n), all.y0 + static_cast<int64_t>(sy / n));
-    if (owner >= 0 && std::none_of(members.begin(), members.end(),
-                                   [&](int64_t m) { return pieces.at(m).tile == owner; }))
+    const int64_t owner =
+        owner_segmented(all.x0 + static_cast<int64_t>(sx / n), all.y0 + static_cast<int64_t>(sy / n));
+    if (owner >= 0 &&
+        std::none_of(members.begin(), members.end(), [&](int64_t m) { return pieces.at(m).tile == owner; }))
       return std::nullopt;
     LabelMap map(h, w);
     const Piece& source = closed ? *closed : *largest;
@@ -338,7 +344,8 @@ std::vector<StitchedNucleus> SeamStitcher::add(int64_t i, const Segmentation& pa
     (*node_of_label)[id] = node;
     Impl::Piece p;
     p.tile = i;
-    p.box = {tile.x + q.min_x, tile.y + q.min_y, int64_t{tile.x} + q.max_x + 1, int64_t{tile.y} + q.max_y + 1};
+    p.box = {tile.x + q.min_x, tile.y + q.min_y, int64_t{tile.x} + q.max_x + 1,
+             int64_t{tile.y} + q.max_y + 1};
     const int pw = q.max_x - q.min_x + 1, ph = q.max_y - q.min_y + 1;
     p.mask.assign(static_cast<size_t>(pw) * ph, 0);
     const bool left = tile.x > 0 && q.min_x == 0, top = tile.y > 0 && q.min_y == 0;
@@ -390,7 +397,8 @@ std::vector<StitchedNucleus> SeamStitcher::add(int64_t i, const Segmentation& pa
           const int32_t a = row[x - tile.x], b = theirs[x - strip.rect.x0];
           if (a > 0) ++here[a];
           if (b > 0) ++there[b];
-          if (a > 0 && b > 0) ++shared[(static_cast<uint64_t>(static_cast<uint32_t>(a)) << 32) | static_cast<uint32_t>(b)];
+          if (a > 0 && b > 0)
+            ++shared[(static_cast<uint64_t>(static_cast<uint32_t>(a)) << 32) | static_cast<uint32_t>(b)];
         }
       }
       std::vector<std::pair<int64_t, int64_t>> matches;
@@ -490,7 +498,8 @@ std::vector<StitchedNucleus> SeamStitcher::add(int64_t i, const Segmentation& pa
       s.parent.erase(mnode);
     }
   }
-  std::sort(completed.begin(), completed.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+  std::sort(completed.begin(), completed.end(),
+            [](const auto& a, const auto& b) { return a.first < b.first; });
   for (auto& [anchor, n] : completed) out.push_back(std::move(n));
   return out;
 }

@@ -35,10 +35,11 @@ struct PixelRun {
 };
 
 struct StitchedNucleus {
-  Nucleus nucleus;      // processing-grid coordinates; id left for the caller to set
+  Nucleus nucleus;             // processing-grid coordinates; id left for the caller to set
   std::vector<PixelRun> runs;  // its pixels, row by row (only when the stitcher was asked for them)
-  bool merged = false;  // assembled from pieces of several tiles, or taken whole from a tile that did not own it
-  bool cut = false;     // still touches a window edge beyond which no tile was segmented (no tissue there)
+  bool merged =
+      false;         // assembled from pieces of several tiles, or taken whole from a tile that did not own it
+  bool cut = false;  // still touches a window edge beyond which no tile was segmented (no tissue there)
 };
 
 class SeamStitcher {
@@ -46,8 +47,8 @@ class SeamStitcher {
   // plan: every tile of the grid (plan_tiles order); segmented: indices into plan of the tiles that
   // will be segmented, ascending. Tiles are then added in that order: add(i) for the i-th of them.
   // with_runs: give each nucleus its pixels (for a label image).
-  SeamStitcher(std::vector<TileWindow> plan, std::vector<size_t> segmented, int64_t grid_width, int64_t grid_height,
-               bool with_runs = false);
+  SeamStitcher(std::vector<TileWindow> plan, std::vector<size_t> segmented, int64_t grid_width,
+               int64_t grid_height, bool with_runs = false);
   ~SeamStitcher();
 
   // Adds the segmentation of segmented tile i (i must be one more than the previous call's, or
