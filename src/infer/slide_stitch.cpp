@@ -415,8 +415,10 @@ std::vector<StitchedNucleus> SeamStitcher::add(int64_t i, const Segmentation& pa
     s.strips.erase(it);
   }
 
-  // Closed instances owning their centroid: written now, whole, in label order (as tiled
-  // segmentation does), unless a piece of their nucleus was written already.
+  // Closed instances owning their centroid: written now, whole, in label order, exactly as tiled
+  // segmentation does (so small nuclei come out as before); the open pieces joined to them are
+  // then dropped. Not suppressed by each other: two such instances of one tile joined through a
+  // neighbour's blob that covers both are two nuclei the owner saw apart.
   std::vector<StitchedNucleus> out;
   LabelMap kept;
   bool any_kept = false;
@@ -427,9 +429,7 @@ std::vector<StitchedNucleus> SeamStitcher::add(int64_t i, const Segmentation& pa
     if (s.pieces.at(node).open) continue;
     const double cx = tile.x + q.x / q.n + 0.5, cy = tile.y + q.y / q.n + 0.5;
     if (cx < tile.own_x0 || cx >= tile.own_x1 || cy < tile.own_y0 || cy >= tile.own_y1) continue;
-    Impl::Component& c = s.components.at(s.find(node));
-    if (c.emitted) continue;
-    c.emitted = true;
+    s.components.at(s.find(node)).emitted = true;
     if (!any_kept) kept = LabelMap(m.height, m.width);
     any_kept = true;
     for (int y = q.min_y; y <= q.max_y; ++y)

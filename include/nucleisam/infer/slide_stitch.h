@@ -8,9 +8,9 @@
 //   otherwise. Instances of two tiles are pieces of one nucleus when, inside the two windows'
 //   intersection, more than half of the smaller one's pixels there are shared (two touching but
 //   distinct nuclei share none); pieces are joined by union-find.
-// - A closed instance whose centroid lies in its tile's owned region is written at once, whole
-//   (the ownership rule of tiled segmentation; small nuclei come out as before); the other pieces
-//   of its nucleus, seen earlier or later, are then dropped.
+// - A closed instance whose centroid lies in its tile's owned region is written at once, whole,
+//   always (the ownership rule of tiled segmentation: small nuclei come out exactly as before);
+//   the open pieces joined to it, seen earlier or later, are then dropped.
 // - A nucleus with no such instance is written once no tile still to come can extend it, and only
 //   if one of its pieces is open: as a closed piece whole when it has one (a neighbour saw all of
 //   it), else as the union of its pieces, each restricted to the part of its window that its tile
