@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
@@ -478,6 +479,58 @@ TEST(SeamStitcher, HoldsOneRowOfSeamsAndWritesEachCutNucleusOnce) {
   EXPECT_EQ(st.pending_pieces(), 0u);
   EXPECT_EQ(st.held_strips(), 0u);
   EXPECT_LE(most_strips, 4 * per_row + 4);  // right, below-left, below, below-right of one row
+}
+
+namespace {
+// A segmentation of `tile` with the given grid rectangles (x0, y0, x1, y1) as instances 1, 2, ...
+Segmentation boxes_in(const TileWindow& tile, const std::vector<std::array<int, 4>>& boxes) {
+  Segmentation s;
+  s.instances = LabelMap(tile.height, tile.width);
+  for (size_t k = 0; k < boxes.size(); ++k)
+    for (int y = boxes[k][1]; y < boxes[k][3]; ++y)
+      for (int x = boxes[k][0]; x < boxes[k][2]; ++x)
+        if (x >= tile.x && y >= tile.y && x < tile.x + tile.width && y < tile.y + tile.height)
+          s.instances.at(y - tile.y, x - tile.x) = static_cast<int32_t>(k + 1);
+  return s;
+}
+}  // namespace
+
+// Two tiles that draw a seam nucleus and its touching neighbour one row apart: each nucleus is
+// joined with its own piece (more than half shared), not with the neighbour (one shared row), and
+// comes out as its two owned halves.
+TEST(SeamStitcher, PiecesThatDisagreeSlightlyJoinButTouchingNucleiDoNot) {
+  const auto plan = plan_tiles(200, 376, 200, 24);  // windows x [0, 200) and [176, 376), split at 188
+  ASSERT_EQ(plan.size(), 2u);
+  SeamStitcher st(plan, {0, 1}, 376, 200);
+  // Tile 0: X rows 10-49, Y rows 50-59; tile 1: X rows 11-50, Y rows 51-59.
+  auto first = st.add(0, boxes_in(plan[0], {{150, 10, 230, 50}, {150, 50, 230, 60}}));
+  EXPECT_TRUE(first.empty());  // both cut by the seam: pending
+  EXPECT_EQ(st.pending_pieces(), 2u);
+  auto second = st.add(1, boxes_in(plan[1], {{150, 11, 230, 51}, {150, 51, 230, 60}}));
+  ASSERT_EQ(second.size(), 2u);
+  std::vector<int64_t> areas = {second[0].nucleus.area, second[1].nucleus.area};
+  std::sort(areas.begin(), areas.end());
+  EXPECT_EQ(areas, (std::vector<int64_t>{38 * 10 + 42 * 9, 38 * 40 + 42 * 40}));
+  EXPECT_TRUE(second[0].merged && second[1].merged);
+  EXPECT_EQ(st.pending_pieces(), 0u);
+  EXPECT_EQ(st.held_strips(), 0u);
+}
+
+// A nucleus cut by the edge of a tile whose neighbour was not segmented (no tissue there) is
+// written once, as far as its tile saw it, and reported as cut.
+TEST(SeamStitcher, NucleusAtAnUnsegmentedNeighbourIsWrittenOnceAndReportedCut) {
+  const auto plan = plan_tiles(200, 552, 200, 24);  // windows at x 0, 176, 352
+  ASSERT_EQ(plan.size(), 3u);
+  SeamStitcher st(plan, {0, 2}, 552, 200);  // the middle tile has no tissue
+  auto out = st.add(0, boxes_in(plan[0], {{180, 50, 200, 80}, {20, 20, 30, 30}}));
+  ASSERT_EQ(out.size(), 2u);
+  EXPECT_EQ(out[0].nucleus.area, 100);  // the tile's closed nuclei come first
+  EXPECT_FALSE(out[0].cut);
+  EXPECT_EQ(out[1].nucleus.area, 600);
+  EXPECT_TRUE(out[1].cut);
+  EXPECT_FALSE(out[1].merged);
+  EXPECT_TRUE(st.add(1, boxes_in(plan[2], {})).empty());
+  EXPECT_EQ(st.pending_pieces(), 0u);
 }
 
 // The GeoJSON a user imports into QuPath: a FeatureCollection of detections with valid Polygon
