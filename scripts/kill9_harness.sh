@@ -84,7 +84,7 @@ slide_size=$([ "$quick" = 1 ] && echo 1024 || echo 3072)
 # cmd_<name> OUT: the command line (first start or resume) writing into OUT.
 cmd_segment() { echo "$bin --quiet --threads 1 segment --model classical --input $work/in --out $1"; }
 cmd_slide() {
-  echo "$bin --quiet --threads 1 segment --model classical --tile-size 256 --tile-overlap 32 --input $work/slide.svs --out $1"
+  echo "$bin --quiet --threads 1 segment --model classical --tile-size 256 --tile-overlap 32 --formats geojson,csv,labels,overlay --input $work/slide.svs --out $1"
 }
 cmd_eval() { echo "$bin --quiet --threads 1 eval --pred $work/ref_segment --gt $work/labels_gt --out $1"; }
 cmd_train() {

@@ -114,8 +114,10 @@ CommandRegistration reg(
                      "Multiplies the Otsu hematoxylin threshold (>1 stricter)")
           ->check(CLI::Range(0.1f, 10.0f))
           ->capture_default_str();
-      app.add_option("--formats", a->formats, "Outputs to write: any of geojson,csv,labels,overlay")
-          ->capture_default_str();
+      CLI::Option* formats_option =
+          app.add_option("--formats", a->formats,
+                         "Outputs to write: any of geojson,csv,labels,overlay (slides: labels only when named here)")
+              ->capture_default_str();
       app.add_option("--tile-size", a->tile_size,
                      "Segment in square windows of this many pixels and stitch them (0: whole image)")
           ->check(CLI::Range(0, 1 << 20))
@@ -135,7 +137,7 @@ CommandRegistration reg(
       app.add_option("--shard", a->shard,
                      "With --manifest: process share i of N (\"i/N\", 0 <= i < N; slide k goes to share k mod N), or "
                      "\"auto\" from a Slurm job array or a Kubernetes indexed Job");
-      return [a]() {
+      return [a, formats_option]() {
         infer::OutputFormats formats = infer::parse_output_formats(a->formats);
         infer::SegmenterOptions options;
         options.min_area = a->min_area;
@@ -170,6 +172,8 @@ CommandRegistration reg(
         slide_options.geojson = formats.geojson;
         slide_options.csv = formats.csv;
         slide_options.thumbnail = formats.overlay;
+        // A slide's label pyramid is large: written when --formats names it, not by default.
+        slide_options.labels = formats.labels && formats_option->count() > 0;
         slide_options.overwrite = a->overwrite;
 
         std::vector<std::string> slides;

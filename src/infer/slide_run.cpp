@@ -23,7 +23,9 @@
 #include "nucleisam/errors.h"
 #include "nucleisam/image_io.h"
 #include "nucleisam/infer/nucleus.h"
+#include "nucleisam/infer/slide_stitch.h"
 #include "nucleisam/io/geojson.h"
+#include "nucleisam/io/tiled_tiff.h"
 #include "nucleisam/log.h"
 #include "nucleisam/output_path.h"
 #include "nucleisam/progress.h"
@@ -146,12 +148,17 @@ struct JournalState {
   int64_t tiles_done = 0;  // tissue tiles finished, in order
   uint64_t geojson_bytes = 0, csv_bytes = 0;
   int64_t nuclei = 0;
-  int64_t cut_nuclei = 0;  // kept nuclei touching an inner window edge (journals before issue 13: 0)
+  int64_t cut_nuclei = 0;     // written nuclei still cut by a window edge with no segmented tile beyond
+  int64_t merged_nuclei = 0;  // written nuclei stitched from several tiles' pieces
+  int64_t replay_from = 0;    // first tile whose seams are still pending: a resumed run segments it again
+  uint64_t label_bytes = 0;   // the label runs part (0 when labels are not written)
 };
 
 std::string journal_line(const JournalState& s) {
   return "tile " + std::to_string(s.tiles_done) + " " + std::to_string(s.geojson_bytes) + " " +
-         std::to_string(s.csv_bytes) + " " + std::to_string(s.nuclei) + " " + std::to_string(s.cut_nuclei) + "\n";
+         std::to_string(s.csv_bytes) + " " + std::to_string(s.nuclei) + " " + std::to_string(s.cut_nuclei) + " " +
+         std::to_string(s.merged_nuclei) + " " + std::to_string(s.replay_from) + " " +
+         std::to_string(s.label_bytes) + "\n";
 }
 
 // Reads a journal; nullopt when it is absent, written for other settings, or unreadable. A torn
@@ -172,7 +179,9 @@ std::optional<JournalState> read_journal(const std::string& path, const std::str
     std::string word;
     JournalState s;
     if (!(f >> word >> s.tiles_done >> s.geojson_bytes >> s.csv_bytes >> s.nuclei) || word != "tile") break;
-    if (!(f >> s.cut_nuclei)) s.cut_nuclei = 0;
+    if (!(f >> s.cut_nuclei >> s.merged_nuclei >> s.replay_from >> s.label_bytes) || s.replay_from < 0 ||
+        s.replay_from > s.tiles_done)
+      break;
     state = s;
   }
   return state;
@@ -220,6 +229,78 @@ double ring_length(const std::vector<ContourPoint>& ring) {
   for (size_t i = 0; i + 1 < ring.size(); ++i)
     len += std::hypot(static_cast<double>(ring[i + 1].x) - ring[i].x, static_cast<double>(ring[i + 1].y) - ring[i].y);
   return len;
+}
+
+// One label run in the runs part: nucleus id, row, columns [x0, x1) (processing grid).
+struct LabelRun {
+  int32_t id, y, x0, x1;
+};
+
+// The instance label pyramid of a slide from its runs part (in the order nuclei were written):
+// the runs are first sorted into one scratch file per band of kTileRows rows (at most 256 files
+// open at a time), then each level is filled one band at a time (nearest sampling: level pixel
+// (x, y) is grid pixel (x * ds, y * ds)). Memory: one band of the widest level.
+void write_label_pyramid(const std::string& runs_path, const std::string& tif_path, int64_t width, int64_t height,
+                         const std::string& scratch_prefix) {
+  constexpr int kTileRows = 256;
+  const int64_t bands = (height + kTileRows - 1) / kTileRows;
+  auto band_path = [&](int64_t b) { return scratch_prefix + std::to_string(b); };
+  for (int64_t first = 0; first < bands; first += 256) {
+    const int64_t last = std::min(bands, first + 256);
+    std::vector<FilePtr> files;
+    for (int64_t b = first; b < last; ++b) {
+      files.emplace_back(std::fopen(band_path(b).c_str(), "wb"));
+      if (!files.back()) throw IoError(band_path(b) + ": cannot create");
+    }
+    FilePtr in(std::fopen(runs_path.c_str(), "rb"));
+    if (!in) throw IoError(runs_path + ": cannot read");
+    std::vector<LabelRun> chunk(1 << 16);
+    size_t n = 0;
+    while ((n = std::fread(chunk.data(), sizeof(LabelRun), chunk.size(), in.get())) > 0)
+      for (size_t k = 0; k < n; ++k) {
+        const int64_t b = chunk[k].y / kTileRows;
+        if (b >= first && b < last && std::fwrite(&chunk[k], sizeof(LabelRun), 1, files[b - first].get()) != 1)
+          throw IoError(band_path(b) + ": cannot write (disk full?)");
+      }
+    for (auto& f : files)
+      if (std::fclose(f.release()) != 0) throw IoError(scratch_prefix + "*: cannot write (disk full?)");
+  }
+  std::vector<int> downsamples = {1};
+  while (std::max(width, height) / (downsamples.back() * 4) >= 128) downsamples.push_back(downsamples.back() * 4);
+  int cached_ds = 0;
+  int64_t cached_band = -1;
+  LabelMap band;
+  io::write_tiled_label_tiff(tif_path, width, height, kTileRows, downsamples,
+                             [&](int ds, int64_t x, int64_t y, int w, int h) {
+    const int64_t lb = y / kTileRows;
+    if (ds != cached_ds || lb != cached_band) {
+      const int64_t lw = std::max<int64_t>(1, width / ds), lh = std::max<int64_t>(1, height / ds);
+      const int rows = static_cast<int>(std::min<int64_t>(kTileRows, lh - lb * kTileRows));
+      band = LabelMap(rows, static_cast<int>(lw));
+      const int64_t y0 = lb * kTileRows * ds, y1 = (lb * kTileRows + rows) * ds;  // grid rows covered
+      std::vector<LabelRun> chunk(1 << 16);
+      for (int64_t b = y0 / kTileRows; b <= (y1 - 1) / kTileRows && b < bands; ++b) {
+        FilePtr in(std::fopen(band_path(b).c_str(), "rb"));
+        if (!in) throw IoError(band_path(b) + ": cannot read");
+        size_t n = 0;
+        while ((n = std::fread(chunk.data(), sizeof(LabelRun), chunk.size(), in.get())) > 0)
+          for (size_t k = 0; k < n; ++k) {
+            const LabelRun& r = chunk[k];
+            if (r.y % ds != 0 || r.y < y0 || r.y >= y1) continue;
+            int32_t* row = band.row(static_cast<int>(r.y / ds - lb * kTileRows));
+            for (int64_t xl = (static_cast<int64_t>(r.x0) + ds - 1) / ds; xl * ds < r.x1 && xl < lw; ++xl) row[xl] = r.id;
+          }
+      }
+      cached_ds = ds;
+      cached_band = lb;
+    }
+    LabelMap tile(h, w);
+    const int r0 = static_cast<int>(y - lb * kTileRows);
+    for (int r = 0; r < h; ++r) std::copy(band.row(r0 + r) + x, band.row(r0 + r) + x + w, tile.row(r));
+    return tile;
+  });
+  std::error_code ec;
+  for (int64_t b = 0; b < bands; ++b) fs::remove(band_path(b), ec);
 }
 
 const char* kGeojsonHeader = "{\"type\":\"FeatureCollection\",\"features\":[\n";
@@ -355,76 +436,6 @@ Mask read_tissue_mask(const std::string& path, int width, int height, double dow
   return out;
 }
 
-std::vector<Nucleus> owned_nuclei(const TileWindow& tile, const Segmentation& part, int64_t grid_width,
-                                  int64_t grid_height, int64_t* cut) {
-  const LabelMap& m = part.instances;
-  if (m.height != tile.height || m.width != tile.width)
-    throw DataError("segmenter returned a " + std::to_string(m.width) + "x" + std::to_string(m.height) +
-                    " map for a " + std::to_string(tile.width) + "x" + std::to_string(tile.height) + " tile");
-  struct Sum {
-    double x = 0, y = 0;
-    int64_t n = 0;
-    int min_x = 1 << 30, min_y = 1 << 30, max_x = -1, max_y = -1;
-  };
-  int32_t max_id = 0;
-  for (int32_t v : m.data) max_id = std::max(max_id, v);
-  std::vector<Sum> sums(static_cast<size_t>(max_id) + 1);
-  for (int y = 0; y < m.height; ++y) {
-    const int32_t* row = m.row(y);
-    for (int x = 0; x < m.width; ++x)
-      if (row[x] > 0) {
-        Sum& s = sums[row[x]];
-        s.x += x;
-        s.y += y;
-        ++s.n;
-        s.min_x = std::min(s.min_x, x);
-        s.max_x = std::max(s.max_x, x);
-        s.min_y = std::min(s.min_y, y);
-        s.max_y = std::max(s.max_y, y);
-      }
-  }
-  std::vector<char> keep(sums.size(), 0);
-  bool any = false;
-  for (int32_t id = 1; id <= max_id; ++id) {
-    const Sum& s = sums[id];
-    if (s.n == 0) continue;
-    const double cx = tile.x + s.x / s.n + 0.5, cy = tile.y + s.y / s.n + 0.5;
-    if (cx < tile.own_x0 || cx >= tile.own_x1 || cy < tile.own_y0 || cy >= tile.own_y1) continue;
-    keep[id] = 1;
-    any = true;
-    const bool inner_left = tile.x > 0 && s.min_x == 0, inner_top = tile.y > 0 && s.min_y == 0;
-    const bool inner_right = tile.x + tile.width < grid_width && s.max_x == tile.width - 1;
-    const bool inner_bottom = tile.y + tile.height < grid_height && s.max_y == tile.height - 1;
-    if (cut && (inner_left || inner_top || inner_right || inner_bottom)) ++*cut;
-  }
-  if (!any) return {};
-  LabelMap kept(m.height, m.width);
-  for (size_t i = 0; i < m.data.size(); ++i)
-    if (m.data[i] > 0 && keep[m.data[i]]) kept.data[i] = m.data[i];
-  std::vector<int> classes;
-  std::vector<float> scores;
-  if (!part.classes.empty()) {
-    classes = part.classes;
-    classes.resize(static_cast<size_t>(max_id), 0);
-  }
-  if (!part.scores.empty()) {
-    scores = part.scores;
-    scores.resize(static_cast<size_t>(max_id), 1.0f);
-  }
-  std::vector<Nucleus> nuclei = nuclei_from_instances(kept, classes, scores, part.class_names);
-  for (Nucleus& n : nuclei) {
-    for (auto& p : n.polygon) {
-      p.x += static_cast<float>(tile.x);
-      p.y += static_cast<float>(tile.y);
-    }
-    n.centroid_x += tile.x;
-    n.centroid_y += tile.y;
-    n.bbox.x += tile.x;
-    n.bbox.y += tile.y;
-  }
-  return nuclei;
-}
-
 std::vector<std::string> slide_output_paths(const std::string& out_dir, const std::string& stem,
                                             const SlideRunOptions& options) {
   std::vector<std::string> paths;
@@ -432,6 +443,7 @@ std::vector<std::string> slide_output_paths(const std::string& out_dir, const st
   if (options.csv) paths.push_back(output_path_inside(out_dir, stem + "_nuclei.csv"));
   paths.push_back(output_path_inside(out_dir, stem + "_summary.json"));
   if (options.thumbnail) paths.push_back(output_path_inside(out_dir, stem + "_thumbnail.png"));
+  if (options.labels) paths.push_back(output_path_inside(out_dir, stem + "_labels.tif"));
   return paths;
 }
 
@@ -445,6 +457,7 @@ SlideReport run_slide(const std::string& slide_path, Segmenter& segmenter, const
   const std::string journal_path = output_path_inside(options.out_dir, "." + stem + ".journal");
   const std::string geojson_part = output_path_inside(options.out_dir, "." + stem + ".geojson.part");
   const std::string csv_part = output_path_inside(options.out_dir, "." + stem + "_nuclei.csv.part");
+  const std::string labels_part = output_path_inside(options.out_dir, "." + stem + "_labels.runs.part");
   std::error_code ec;
   if (!options.overwrite && !fs::exists(journal_path, ec) &&
       std::all_of(outputs.begin(), outputs.end(), [](const std::string& p) { return fs::exists(p); })) {
@@ -496,6 +509,7 @@ SlideReport run_slide(const std::string& slide_path, Segmenter& segmenter, const
       plan_tiles(static_cast<int>(rs.height), static_cast<int>(rs.width), options.tile_size, options.tile_overlap);
   report.tiles = static_cast<int64_t>(plan.size());
   std::vector<TileWindow> todo;
+  std::vector<size_t> todo_in_plan;  // plan index of each tissue tile, for the seam stitching
   const double to_overview = rs.downsample / overview_ds;
   for (const TileWindow& t : plan) {
     const int x0 = std::max(0, static_cast<int>(std::floor(t.own_x0 * to_overview)) - 1);
@@ -505,7 +519,10 @@ SlideReport run_slide(const std::string& slide_path, Segmenter& segmenter, const
     bool any = false;
     for (int y = y0; y < y1 && !any; ++y)
       for (int x = x0; x < x1 && !any; ++x) any = tissue.at(y, x) != 0;
-    if (any) todo.push_back(t);
+    if (any) {
+      todo.push_back(t);
+      todo_in_plan.push_back(static_cast<size_t>(&t - plan.data()));
+    }
   }
   report.tissue_tiles = static_cast<int64_t>(todo.size());
   if (todo.empty())
@@ -514,29 +531,37 @@ SlideReport run_slide(const std::string& slide_path, Segmenter& segmenter, const
   // Resume: the journal's first line says which run it belongs to.
   std::ostringstream fp;
   fp.precision(10);
-  fp << "nucleisam-slide-journal 1 " << fs::path(slide_path).filename().string() << ' ' << slide.width() << 'x'
+  fp << "nucleisam-slide-journal 2 " << fs::path(slide_path).filename().string() << ' ' << slide.width() << 'x'
      << slide.height() << " size " << file_size_or_zero(slide_path) << " method " << segmenter.name() << " level "
      << rs.level << " downsample " << rs.downsample << " tile " << options.tile_size << " overlap "
      << options.tile_overlap << " tissue " << static_cast<int>(options.tissue) << ' ' << options.tissue_mask
-     << " tiles " << todo.size() << " mpp " << slide_mpp;
+     << " tiles " << todo.size() << " mpp " << slide_mpp << " labels " << options.labels;
   const std::string fingerprint = fp.str();
   ensure_parent_dir(journal_path);
   JournalState state;
   if (!options.overwrite) {
     if (auto j = read_journal(journal_path, fingerprint)) {
       if (file_size_or_zero(geojson_part) >= j->geojson_bytes && file_size_or_zero(csv_part) >= j->csv_bytes &&
+          file_size_or_zero(labels_part) >= j->label_bytes &&
           j->tiles_done <= static_cast<int64_t>(todo.size())) {
         state = *j;
         log::info(slide_path, ": resuming after ", state.tiles_done, " of ", todo.size(), " tissue tiles (",
-                  state.nuclei, " nuclei so far)");
+                  state.nuclei, " nuclei so far; tiles ", state.replay_from, "-", state.tiles_done - 1,
+                  " are segmented again for the seams they share with the rest)");
       }
     } else if (fs::exists(journal_path, ec)) {
       log::warn(slide_path, ": the journal in ", options.out_dir, " is from other settings; starting over");
     }
   }
   report.resumed_tiles = state.tiles_done;
+  report.replayed_tiles = state.tiles_done - state.replay_from;
+  // Tiles before resume_at were written by an earlier run; those from replay_from on are segmented
+  // again only to rebuild the stitcher's pending seams, and their nuclei are not written twice.
+  const int64_t resume_at = state.tiles_done;
+  SeamStitcher stitcher(plan, todo_in_plan, rs.width, rs.height, options.labels);
   FilePtr geo = open_part(geojson_part, state.geojson_bytes);
   FilePtr csv = open_part(csv_part, state.csv_bytes);
+  FilePtr labels = options.labels ? open_part(labels_part, state.label_bytes) : FilePtr();
   if (state.tiles_done == 0) {
     write_or_throw(geo.get(), kGeojsonHeader, geojson_part);
     write_or_throw(csv.get(), std::string(kSlideNucleusHeader) + "\n", csv_part);
@@ -568,7 +593,7 @@ SlideReport run_slide(const std::string& slide_path, Segmenter& segmenter, const
   std::atomic<double> t_read{0}, t_pre{0};
   std::thread reader([&] {
     try {
-      for (size_t i = static_cast<size_t>(state.tiles_done); i < todo.size(); ++i) {
+      for (size_t i = static_cast<size_t>(state.replay_from); i < todo.size(); ++i) {
         TileJob job;
         job.index = static_cast<int64_t>(i);
         job.window = todo[i];
@@ -610,13 +635,22 @@ SlideReport run_slide(const std::string& slide_path, Segmenter& segmenter, const
       const double mpp = rs.mpp, d = rs.downsample;
       while (auto job = post_q.pop()) {
         const auto t0 = Clock::now();
-        int64_t tile_cut = 0;
-        std::vector<Nucleus> nuclei =
-            owned_nuclei(job->window, job->segmentation, rs.width, rs.height, &tile_cut);
-        state.cut_nuclei += tile_cut;
-        std::string geo_text, csv_text_out;
-        for (Nucleus& n : nuclei) {
+        std::vector<StitchedNucleus> done = stitcher.add(job->index, job->segmentation);
+        job->segmentation = Segmentation();
+        if (job->index < resume_at) {  // replayed: already written
+          t_post = t_post + since(t0);
+          continue;
+        }
+        std::string geo_text, csv_text_out, label_runs;
+        for (StitchedNucleus& sn : done) {
+          Nucleus& n = sn.nucleus;
+          state.cut_nuclei += sn.cut;
+          state.merged_nuclei += sn.merged;
           n.id = static_cast<int>(++state.nuclei);
+          for (const PixelRun& r : sn.runs) {
+            const LabelRun run{n.id, static_cast<int32_t>(r.y), static_cast<int32_t>(r.x0), static_cast<int32_t>(r.x1)};
+            label_runs.append(reinterpret_cast<const char*>(&run), sizeof run);
+          }
           const double area_um2 = static_cast<double>(n.area) * mpp * mpp;
           const double perimeter_um = ring_length(n.polygon) * mpp;
           for (auto& p : n.polygon) {
@@ -639,9 +673,15 @@ SlideReport run_slide(const std::string& slide_path, Segmenter& segmenter, const
         write_or_throw(csv.get(), csv_text_out, csv_part);
         flush_or_throw(geo.get(), geojson_part);
         flush_or_throw(csv.get(), csv_part);
+        if (labels) {
+          write_or_throw(labels.get(), label_runs, labels_part);
+          flush_or_throw(labels.get(), labels_part);
+          state.label_bytes += label_runs.size();
+        }
         state.geojson_bytes += geo_text.size();
         state.csv_bytes += csv_text_out.size();
         state.tiles_done = job->index + 1;
+        state.replay_from = stitcher.earliest_held();
         journal << journal_line(state);
         if (!journal.flush()) throw IoError(journal_path + ": cannot write (disk full?)");
         t_write = t_write + since(t1);
@@ -680,10 +720,11 @@ SlideReport run_slide(const std::string& slide_path, Segmenter& segmenter, const
   report.times.postprocess = t_post;
   report.times.write = t_write;
   report.cut_nuclei = state.cut_nuclei;
+  report.merged_nuclei = state.merged_nuclei;
   report.nuclei = state.nuclei;
   if (report.cut_nuclei > 0)
-    log::warn(slide_path, ": ", report.cut_nuclei, " nuclei touch the edge of the tile that kept them and may be ",
-              "cut; raise --tile-overlap above the largest nucleus diameter");
+    log::info(slide_path, ": ", report.cut_nuclei, " nuclei end at the edge of a tile with no segmented tile beyond ",
+              "(no tissue there) and may be cut");
 
   // Finish: footer, summary and thumbnail from the CSV (so a resumed run draws exactly the same),
   // then rename the parts into place, then drop the journal.
@@ -692,6 +733,11 @@ SlideReport run_slide(const std::string& slide_path, Segmenter& segmenter, const
   flush_or_throw(geo.get(), geojson_part);
   geo.reset();
   csv.reset();
+  if (labels) {
+    if (std::fclose(labels.release()) != 0) throw IoError(labels_part + ": cannot write (disk full?)");
+    write_label_pyramid(labels_part, base + "_labels.tif", rs.width, rs.height,
+                        output_path_inside(options.out_dir, "." + stem + "_labels.band"));
+  }
   {
     std::ifstream in(csv_part, std::ios::binary);
     std::string line;
@@ -750,7 +796,7 @@ SlideReport run_slide(const std::string& slide_path, Segmenter& segmenter, const
     << ",\n  \"tissue_area_mm2\": " << report.tissue_mm2 << ",\n  \"tiles\": " << report.tiles
     << ",\n  \"tissue_tiles\": " << report.tissue_tiles << ",\n  \"nuclei\": " << report.nuclei
     << ",\n  \"nuclei_per_mm2\": " << (report.tissue_mm2 > 0 ? report.nuclei / report.tissue_mm2 : 0.0)
-    << ",\n  \"cut_nuclei\": " << report.cut_nuclei << ",\n  \"nuclei_per_class\": {";
+    << ",\n  \"merged_nuclei\": " << report.merged_nuclei << ",\n  \"cut_nuclei\": " << report.cut_nuclei << ",\n  \"nuclei_per_class\": {";
   bool first = true;
   for (const auto& [name, count] : per_class) {
     s << (first ? "" : ", ") << json_string(name.empty() ? "Nucleus" : name) << ": " << count;
@@ -770,6 +816,7 @@ SlideReport run_slide(const std::string& slide_path, Segmenter& segmenter, const
   fs::remove(journal_path, ec);
   fs::remove(geojson_part, ec);
   fs::remove(csv_part, ec);
+  fs::remove(labels_part, ec);
   return report;
 }
 

@@ -72,6 +72,32 @@ TEST(SlideCli, SlideGivesValidOutputs) {
   EXPECT_TRUE(contains(r.out, "skipped")) << r.out;
 }
 
+// The label pyramid is written for a slide only when --formats names it: then it holds the 225
+// nuclei, each id once, and only the selected outputs are there.
+TEST(SlideCli, LabelPyramidOnlyWhenAskedFor) {
+  test::TempDir dir;
+  write_slide(dir.file("s.svs"), 800, 600, 0.25);
+  const std::string args = "segment --model classical --input " + dir.file("s.svs") + " --tile-size 256 --tile-overlap 48";
+  auto r = run(args + " --out " + dir.file("default"));
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_TRUE(fs::exists(dir.file("default/s.geojson")));
+  EXPECT_FALSE(fs::exists(dir.file("default/s_labels.tif")));
+  r = run(args + " --formats csv,labels --out " + dir.file("labels"));
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_FALSE(fs::exists(dir.file("labels/s.geojson")));
+  ASSERT_TRUE(fs::exists(dir.file("labels/s_labels.tif")));
+  const LabelMap labels = io::read_tiled_label_tiff(dir.file("labels/s_labels.tif"), 0);
+  EXPECT_EQ(labels.width, 800);
+  EXPECT_EQ(labels.height, 600);
+  std::vector<int> seen(226, 0);
+  for (int32_t v : labels.data) {
+    ASSERT_GE(v, 0);
+    ASSERT_LE(v, 225);
+    seen[v] = 1;
+  }
+  for (int id = 1; id <= 225; ++id) EXPECT_TRUE(seen[id]) << "id " << id;
+}
+
 TEST(SlideCli, KilledRunResumesToIdenticalBytes) {
   test::TempDir dir;
   write_slide(dir.file("k.svs"), 1600, 1600, 0.25);

@@ -1,9 +1,10 @@
 // `nucleisam segment` on a whole slide: the pyramid level and resampling chosen from the model's
 // and the slide's microns per pixel, tissue found on a low-resolution overview, then a streaming
 // pipeline over the tissue tiles (read + resample on one thread, the segmenter on the calling
-// thread, ownership + polygons + writing on another, bounded queues between them), nuclei kept
-// exactly once by the tile that owns their centroid, outputs appended as tiles finish, a journal
-// of finished tiles for resuming. Nothing slide-sized is ever held in memory.
+// thread, seam stitching + polygons + writing on another, bounded queues between them), each
+// nucleus written once and whole (infer/slide_stitch.h: the tile owning its centroid, or its
+// pieces joined across tiles), outputs appended as tiles finish, a journal of finished tiles for
+// resuming. Nothing slide-sized is ever held in memory.
 //
 // Depends only on the Segmenter interface: every registered method and trained model runs here.
 #pragma once
@@ -60,12 +61,6 @@ Mask detect_tissue(const Image& overview);
 // Polygon / MultiPolygon features in level-0 pixel coordinates. IoError naming the file.
 Mask read_tissue_mask(const std::string& path, int width, int height, double downsample);
 
-// The nuclei a tile keeps: instances whose centroid lies in the tile's owned region, as Nucleus
-// values in processing-grid coordinates. `cut` counts kept nuclei that touch a window edge inside
-// the grid (whole only if the overlap is too small for them).
-std::vector<Nucleus> owned_nuclei(const TileWindow& tile, const Segmentation& part, int64_t grid_width,
-                                  int64_t grid_height, int64_t* cut);
-
 enum class TissueSource { detect, all, mask };
 
 struct SlideRunOptions {
@@ -78,6 +73,7 @@ struct SlideRunOptions {
   bool geojson = true;      // <stem>.geojson
   bool csv = true;          // <stem>_nuclei.csv
   bool thumbnail = true;    // <stem>_thumbnail.png
+  bool labels = false;      // <stem>_labels.tif: tiled pyramidal instance labels at the processing resolution
   bool overwrite = false;   // false: skip a slide whose outputs exist, resume one with a journal
   int queue_depth = 2;      // tiles waiting between two stages
   int64_t stop_after_tiles = -1;  // tests: throw after this many tiles were written (a "kill")
@@ -92,15 +88,18 @@ struct SlideReport {
   int64_t tiles = 0;            // tiles in the plan
   int64_t tissue_tiles = 0;     // tiles with tissue (the ones segmented)
   int64_t resumed_tiles = 0;    // tissue tiles already done by an earlier run
+  int64_t replayed_tiles = 0;   // of those, segmented again to rebuild the pending seams (not written twice)
   int64_t nuclei = 0;
-  int64_t cut_nuclei = 0;       // kept nuclei touching an inner window edge (whole slide, resumed runs included)
+  int64_t merged_nuclei = 0;    // nuclei stitched from pieces of several tiles (whole slide, resumed runs included)
+  int64_t cut_nuclei = 0;       // nuclei ending at a window edge with no segmented tile beyond it (no tissue there)
   std::map<std::string, int64_t> per_class;  // class name ("" unclassified) -> count
   double tissue_mm2 = 0;
   SlideResampling resampling;
   SlideTimes times;
 };
 
-// <stem>.geojson, <stem>_nuclei.csv, <stem>_summary.json, <stem>_thumbnail.png (those selected).
+// <stem>.geojson, <stem>_nuclei.csv, <stem>_summary.json, <stem>_thumbnail.png, <stem>_labels.tif
+// (those selected).
 std::vector<std::string> slide_output_paths(const std::string& out_dir, const std::string& stem,
                                             const SlideRunOptions& options);
 

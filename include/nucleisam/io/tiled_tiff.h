@@ -23,6 +23,21 @@ struct TiledTiffOptions {
 // level pixel (x, y), w x h (smaller at the right and bottom edges).
 using TileSource = std::function<Image(int downsample, int64_t x, int64_t y, int w, int h)>;
 
+// A tile of a label pyramid: the labels of the level whose top-left corner is at level pixel
+// (x, y), w x h.
+using LabelTileSource = std::function<LabelMap(int downsample, int64_t x, int64_t y, int w, int h)>;
+
+// Writes a width x height (level 0) pyramid of 32-bit unsigned labels (one sample, deflate),
+// atomically; levels are asked for in order, each tile row by tile row, left to right. Same
+// errors as write_tiled_tiff; a negative label is an IoError.
+void write_tiled_label_tiff(const std::string& path, int64_t width, int64_t height, int tile_size,
+                            const std::vector<int>& downsamples, const LabelTileSource& source);
+
+// Reads level `level` (0 = full size) of a label pyramid written by write_tiled_label_tiff, whole
+// (for tests and small slides). IoError naming the file when it is missing, not a 32-bit one-sample
+// tiled TIFF, or has fewer levels.
+LabelMap read_tiled_label_tiff(const std::string& path, int level);
+
 // Writes a width x height (level 0) RGB pyramid atomically. Throws IoError naming the path,
 // OptionError for a bad tile size or downsample list.
 void write_tiled_tiff(const std::string& path, int64_t width, int64_t height, const TiledTiffOptions& options,
