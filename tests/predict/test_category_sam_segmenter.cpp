@@ -199,7 +199,9 @@ TEST(CategorySamSegmenter, PointPromptChangesTheTargetedRegionAndOnlyItsCrops) {
   EXPECT_EQ(*oracle.crops_seen, grid.containing(200, 60).size());
   for (size_t i = 0; i < after.crops.size(); ++i) {
     const bool rerun = std::count(seg.last_crops_run().begin(), seg.last_crops_run().end(), i) > 0;
-    if (!rerun) EXPECT_EQ(after.crops[i].instances, before.crops[i].instances) << "crop " << i;
+    if (!rerun) {
+      EXPECT_EQ(after.crops[i].instances, before.crops[i].instances) << "crop " << i;
+    }
   }
   auto refined = seg.stitch(after);
   int32_t n = 0;
@@ -211,8 +213,9 @@ TEST(CategorySamSegmenter, PointPromptChangesTheTargetedRegionAndOnlyItsCrops) {
   // Everywhere away from the click, the result is unchanged.
   for (int y = 0; y < 400; ++y)
     for (int x = 0; x < 400; ++x)
-      if (std::abs(x - 200) > 4 || std::abs(y - 60) > 4)
+      if (std::abs(x - 200) > 4 || std::abs(y - 60) > 4) {
         EXPECT_EQ(refined.instances.at(y, x) > 0, base.instances.at(y, x) > 0) << x << "," << y;
+      }
   // A category the model does not have is an option error.
   EXPECT_THROW(seg.refine(s.image, before, {{10.0f, 10.0f, 9}}), OptionError);
 }
