@@ -17,7 +17,7 @@ for r in $(seq "$ROUNDS"); do
     kernels=$("$B" --version | sed -n 's/^BLAS: //p')
     probe=$(NUCLEISAM_FP32_GEMM= "$B" --threads "$T" --version | sed -n 's/.*probe: \(.*\))$/\1/p')
     encoder=$(NUCLEISAM_FP32_GEMM=blas "$L" --threads "$T" --runs 3 --models vit_b --sizes "$SIZE" --precisions fp32 |
-      awk '/vit_b/ {print; exit}')
+      awk '/^\| vit_b/ {print; exit}')
     echo "round $r | $mode | $kernels | probe: $probe | $encoder"
   done
 done
