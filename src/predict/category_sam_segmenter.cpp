@@ -88,9 +88,12 @@ infer::Segmentation instances_from_categories(const std::vector<infer::Probabili
   const size_t k = p.size(), types = k - 2, plane = p[0].pixels();
   infer::ProbabilityMap interior(h, w), boundary(h, w);
   for (size_t i = 0; i < plane; ++i) {
-    float sum = 0, nucleus = 0;
-    for (size_t c = 0; c < k; ++c) sum += p[c].data[i];
-    for (size_t c = 1; c <= types; ++c) nucleus += p[c].data[i];
+    // Independent sigmoids, trained so that a pixel's own category beats every other one (the hinge
+    // margin): a nucleus is where the best nucleus type beats background and boundary. Summing the
+    // types instead would call a pixel a nucleus whenever several types are moderately high.
+    float nucleus = 0;
+    for (size_t c = 1; c <= types; ++c) nucleus = std::max(nucleus, p[c].data[i]);
+    const float sum = p[0].data[i] + nucleus + p[k - 1].data[i];
     if (sum <= 0) continue;  // every category at 0: background
     interior.data[i] = nucleus / sum;
     boundary.data[i] = p[k - 1].data[i] / sum;

@@ -161,6 +161,28 @@ TEST(CategoryInstances, ClassByHighestMeanProbabilityAndItsScore) {
   EXPECT_NEAR(seg.scores[0], (0.3 + 0.8 + 0.7) / 5, 1e-6);
 }
 
+TEST(CategoryInstances, APixelIsANucleusOnlyWhereANucleusTypeBeatsBackground) {
+  // 1 x 7 strip, 4 nucleus types. Pixels 0-2: background 0.6 against 0.4 for every type (the
+  // hinge loss is satisfied there: background wins by 0.2), so background, although the types
+  // sum to 1.6. Pixels 3-5: type 3 at 0.9 against background 0.2: one nucleus. Pixel 6: background.
+  std::vector<infer::ProbabilityMap> p(6, infer::ProbabilityMap(1, 7));
+  for (int x = 0; x < 7; ++x) {
+    const bool nucleus = x >= 3 && x <= 5;
+    p[0].data[x] = nucleus ? 0.2f : 0.6f;
+    for (int t = 1; t <= 4; ++t) p[t].data[x] = nucleus ? (t == 3 ? 0.9f : 0.1f) : 0.4f;
+    p[5].data[x] = 0.05f;
+  }
+  infer::ThreeClassOptions o;
+  o.min_interior_area = 1;
+  o.min_area = 1;
+  o.max_growth = 0;
+  auto seg = predict::instances_from_categories(p, o);
+  EXPECT_EQ(seg.instances.data, (std::vector<int32_t>{0, 0, 0, 1, 1, 1, 0}));
+  ASSERT_EQ(seg.classes.size(), 1u);
+  EXPECT_EQ(seg.classes[0], 3);
+  EXPECT_NEAR(seg.scores[0], 0.9, 1e-6);
+}
+
 TEST(CategorySamSegmenter, NucleiOnCropBordersAppearExactlyOnce) {
   // Crops at x, y = 0, 128, 144 (400 pixels); owned boundaries at 192 and 264. Discs straddle a
   // crop's edge (256, 128, 144), the owned boundaries (192, 264), and sit in corners.

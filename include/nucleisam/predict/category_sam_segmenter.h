@@ -43,9 +43,11 @@ struct CropGrid {
 CropGrid make_crop_grid(int height, int width, int crop, int stride);
 
 // One crop's category probabilities (K maps: background, types 1..T, boundary; sigmoid values)
-// -> instances with classes and scores. num_types = K - 2. The probabilities are normalised to sum
-// to 1 per pixel; interior = the types' sum, boundary = boundary, and infer's three-class rule
-// (instances_from_three_class with `options`) makes the instances.
+// -> instances with classes and scores. num_types = K - 2. Per pixel, the best nucleus type, the
+// background and the boundary are normalised to sum to 1; interior = the best type's share, boundary
+// = the boundary's, and infer's three-class rule (instances_from_three_class with `options`) makes
+// the instances, so a pixel is a nucleus where a nucleus type beats background (an argmax rule, as
+// the hinge loss trains it).
 infer::Segmentation instances_from_categories(const std::vector<infer::ProbabilityMap>& probabilities,
                                               const infer::ThreeClassOptions& options);
 
