@@ -104,6 +104,9 @@ std::map<int32_t, SidecarRow> read_sidecar(const fs::path& csv, bool& has_class,
     rows[n.id] = SidecarRow{n.class_id, n.score};
     has_class = has_class || n.class_id != 0;  // class 0 = unclassified, as in read_sidecar_csv
   }
+  // A table without nuclei (an image where nothing was found) says nothing against classes: it
+  // must not turn a classed evaluation of a whole folder into a class-agnostic one.
+  if (rows.empty()) has_class = true;
   return rows;
 }
 

@@ -263,3 +263,30 @@ TEST(EvalCli, ReadsSegmentOutputFolders) {
   EXPECT_NEAR(s["binary"]["pq"]["mean"].get<double>(), 1.0, 1e-12);
   EXPECT_TRUE(s["unmatched_predictions"].empty()) << s.dump();
 }
+
+TEST(EvalCli, AnImageWithoutNucleiKeepsAFolderClassed) {
+  NUCLEISAM_REQUIRE_SHARED("data/consep256/test");
+  // segment's outputs for two CoNSeP test patches: the first with every nucleus found and classed
+  // (class 2), the second with nothing found (an empty nucleus table). The empty table must not
+  // make the whole evaluation class-agnostic.
+  test::TempDir dir;
+  const std::string base = test::shared_path("data/consep256/test");
+  LabelMap found = read_label_map(base + "/inst_png/test_1_000.png");
+  int32_t n = 0;
+  for (int32_t v : found.data) n = std::max(n, v);
+  write_label_map(dir.file("test_1_000_labels.tif"), found);
+  write_nucleus_table(dir.file("test_1_000_nuclei.csv"),
+                      nuclei_from_instances(found, std::vector<int>(static_cast<size_t>(n), 2)));
+  LabelMap nothing(found.height, found.width);
+  write_label_map(dir.file("test_1_005_labels.tif"), nothing);
+  write_nucleus_table(dir.file("test_1_005_nuclei.csv"), {});
+  Result r = run("--quiet eval --allow-missing --pred " + dir.path() + " --gt " + base + " --out " +
+                 dir.file("out"));
+  ASSERT_EQ(r.code, 0) << r.out;
+  nlohmann::json s = read_json(dir.file("out/summary.json"));
+  EXPECT_EQ(s["images"], 2);
+  ASSERT_TRUE(s.contains("classes")) << s.dump();
+  // Every predicted nucleus says class 2 (inflammatory): its true positives are class 2's GT there.
+  const auto& inflammatory = s["classes"]["per_class"]["inflammatory"];
+  EXPECT_GT(inflammatory["tp"].get<int64_t>() + inflammatory["fp"].get<int64_t>(), 0) << s.dump();
+}
