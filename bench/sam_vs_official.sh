@@ -38,9 +38,18 @@ timed() {  # label, command...: prints "label: wall s, peak MB"
   read -r wall kb < "$OUT/time"
   echo "$label: wall ${wall} s, peak RSS $((kb / 1024)) MiB"
 }
+# The OpenBLAS kernels nucleisam asks for on this CPU (docs/building.md), if it asks for any: the
+# official predictor runs a second time with them, so the comparison does not rest on OpenBLAS
+# falling back to generic kernels for both.
+CORE=$("$B" --version | sed -n 's/^BLAS: OpenBLAS \([A-Za-z0-9]*\) kernels (set by nucleisam.*/\1/p')
+echo "nucleisam: $("$B" --version | grep '^BLAS')"
 for r in $(seq 1 "$ROUNDS"); do
   echo "== round $r"
   OPENBLAS_NUM_THREADS=$T timed "official fp32" "$PY" "$OUT/official.py" "$SA" "$CK" "$IMG" "$OUT/official" "$T"
+  if [ -n "$CORE" ]; then
+    OPENBLAS_CORETYPE=$CORE OPENBLAS_NUM_THREADS=$T timed "official fp32, OPENBLAS_CORETYPE=$CORE" \
+      "$PY" "$OUT/official.py" "$SA" "$CK" "$IMG" "$OUT/official_core" "$T"
+  fi
   for cfg in "onednn fp32" "blas fp32" "onednn bf16"; do
     set -- $cfg
     NUCLEISAM_FP32_GEMM=$1 timed "nucleisam $2 ($1)" "$B" --threads "$T" --quiet sam --checkpoint "$CK" \
