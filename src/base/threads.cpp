@@ -66,6 +66,7 @@ void use_best_openblas_kernels(char** argv) {
   execv("/proc/self/exe", argv);
   // exec failed (no /proc): carry on with OpenBLAS's own choice.
   unsetenv("OPENBLAS_CORETYPE");
+  unsetenv("NUCLEISAM_OPENBLAS_DETECTED");
 }
 
 std::string blas_kernels_summary() {

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <functional>
 #include <memory>
 
 #include "nucleisam/atomic_file.h"
@@ -21,34 +22,62 @@ std::string aperio_description(int64_t width, int64_t height, int tile_size, dou
   return buf;
 }
 
-void write_tiled_tiff(const std::string& path, int64_t width, int64_t height, const TiledTiffOptions& o,
-                      const TileSource& source) {
-  if (o.tile_size < 16 || o.tile_size % 16 != 0)
-    throw OptionError("tiled TIFF: tile size " + std::to_string(o.tile_size) + " is not a positive multiple of 16");
-  if (o.downsamples.empty() || o.downsamples[0] != 1)
-    throw OptionError("tiled TIFF: the first level must have downsample 1");
+namespace {
+
+// One level's pixels: (level index, downsample, level width, level height); the frame's tags
+// (size, tiling, reduced-image flag) are already set, the level's own pixel tags are not.
+using LevelWriter = std::function<void(TIFF*, size_t, int, int64_t, int64_t)>;
+
+// The frame every tiled pyramid shares: checks the geometry, writes into a temporary that becomes
+// `path` only when every level is written (BigTIFF beyond 3 GiB of pixels), one directory a level.
+void write_pyramid(const std::string& path, int64_t width, int64_t height, int tile_size,
+                   const std::vector<int>& downsamples, int bytes_per_pixel, const LevelWriter& level) {
+  if (tile_size < 16 || tile_size % 16 != 0)
+    throw OptionError("tiled TIFF: tile size " + std::to_string(tile_size) + " is not a positive multiple of 16");
+  if (downsamples.empty() || downsamples[0] != 1) throw OptionError("tiled TIFF: the first level must have downsample 1");
   if (width <= 0 || height <= 0) throw OptionError("tiled TIFF: empty image");
   ensure_parent_dir(path);
   AtomicFile file(path);
-  const bool big = width * height * 3 > (int64_t{3} << 30);
+  const bool big = width * height * bytes_per_pixel > (int64_t{3} << 30);
   TIFF* t = TIFFOpen(file.temp_path().c_str(), big ? "w8" : "w");
   if (!t) throw IoError(path + ": cannot create TIFF");
   std::unique_ptr<TIFF, void (*)(TIFF*)> guard(t, [](TIFF* p) { TIFFClose(p); });
-  const int ts = o.tile_size;
-  std::vector<uint8_t> buf(static_cast<size_t>(ts) * ts * 3);
-  for (size_t li = 0; li < o.downsamples.size(); ++li) {
-    const int ds = o.downsamples[li];
-    if (ds < 1 || (li > 0 && ds <= o.downsamples[li - 1]))
-      throw OptionError("tiled TIFF: downsamples must increase");
+  for (size_t li = 0; li < downsamples.size(); ++li) {
+    const int ds = downsamples[li];
+    if (ds < 1 || (li > 0 && ds <= downsamples[li - 1])) throw OptionError("tiled TIFF: downsamples must increase");
     const int64_t lw = std::max<int64_t>(1, width / ds), lh = std::max<int64_t>(1, height / ds);
     TIFFSetField(t, TIFFTAG_IMAGEWIDTH, static_cast<uint32_t>(lw));
     TIFFSetField(t, TIFFTAG_IMAGELENGTH, static_cast<uint32_t>(lh));
-    TIFFSetField(t, TIFFTAG_TILEWIDTH, static_cast<uint32_t>(ts));
-    TIFFSetField(t, TIFFTAG_TILELENGTH, static_cast<uint32_t>(ts));
-    TIFFSetField(t, TIFFTAG_BITSPERSAMPLE, 8);
-    TIFFSetField(t, TIFFTAG_SAMPLESPERPIXEL, 3);
+    TIFFSetField(t, TIFFTAG_TILEWIDTH, static_cast<uint32_t>(tile_size));
+    TIFFSetField(t, TIFFTAG_TILELENGTH, static_cast<uint32_t>(tile_size));
     TIFFSetField(t, TIFFTAG_PLANARCONFIG, PLANARCONFIG_CONTIG);
     if (li > 0) TIFFSetField(t, TIFFTAG_SUBFILETYPE, FILETYPE_REDUCEDIMAGE);
+    level(t, li, ds, lw, lh);
+    if (!TIFFWriteDirectory(t)) throw IoError(path + ": cannot write a TIFF directory (disk full?)");
+  }
+  guard.reset();
+  file.commit();
+}
+
+void write_tile(TIFF* t, const std::string& path, const void* data, int64_t x, int64_t y) {
+  if (TIFFWriteTile(t, const_cast<void*>(data), static_cast<uint32_t>(x), static_cast<uint32_t>(y), 0, 0) < 0)
+    throw IoError(path + ": cannot write a TIFF tile (disk full?)");
+}
+
+std::string wrong_tile(const std::string& what, int got_w, int got_h, int w, int h) {
+  return what + " gave a " + std::to_string(got_w) + "x" + std::to_string(got_h) + " tile, expected " +
+         std::to_string(w) + "x" + std::to_string(h);
+}
+
+}  // namespace
+
+void write_tiled_tiff(const std::string& path, int64_t width, int64_t height, const TiledTiffOptions& o,
+                      const TileSource& source) {
+  const int ts = o.tile_size;
+  std::vector<uint8_t> buf(static_cast<size_t>(ts) * ts * 3);
+  write_pyramid(path, width, height, ts, o.downsamples, 3, [&](TIFF* t, size_t li, int ds, int64_t lw, int64_t lh) {
+    TIFFSetField(t, TIFFTAG_BITSPERSAMPLE, 8);
+    TIFFSetField(t, TIFFTAG_SAMPLESPERPIXEL, 3);
     if (o.jpeg) {
       TIFFSetField(t, TIFFTAG_COMPRESSION, COMPRESSION_JPEG);
       TIFFSetField(t, TIFFTAG_PHOTOMETRIC, PHOTOMETRIC_YCBCR);
@@ -64,55 +93,30 @@ void write_tiled_tiff(const std::string& path, int64_t width, int64_t height, co
         const int w = static_cast<int>(std::min<int64_t>(ts, lw - x)), h = static_cast<int>(std::min<int64_t>(ts, lh - y));
         Image tile = source(ds, x, y, w, h);
         if (tile.width != w || tile.height != h || tile.channels != 3)
-          throw IoError(path + ": tile source gave a " + std::to_string(tile.width) + "x" + std::to_string(tile.height) +
-                        " tile, expected " + std::to_string(w) + "x" + std::to_string(h));
+          throw IoError(path + ": " + wrong_tile("tile source", tile.width, tile.height, w, h));
         std::fill(buf.begin(), buf.end(), uint8_t{255});
         for (int r = 0; r < h; ++r) std::copy(tile.row(r), tile.row(r) + 3 * w, buf.data() + static_cast<size_t>(r) * ts * 3);
-        if (TIFFWriteTile(t, buf.data(), static_cast<uint32_t>(x), static_cast<uint32_t>(y), 0, 0) < 0)
-          throw IoError(path + ": cannot write a TIFF tile (disk full?)");
+        write_tile(t, path, buf.data(), x, y);
       }
-    if (!TIFFWriteDirectory(t)) throw IoError(path + ": cannot write a TIFF directory (disk full?)");
-  }
-  guard.reset();
-  file.commit();
+  });
 }
 
 void write_tiled_label_tiff(const std::string& path, int64_t width, int64_t height, int tile_size,
                             const std::vector<int>& downsamples, const LabelTileSource& source) {
-  if (tile_size < 16 || tile_size % 16 != 0)
-    throw OptionError("tiled TIFF: tile size " + std::to_string(tile_size) + " is not a positive multiple of 16");
-  if (downsamples.empty() || downsamples[0] != 1) throw OptionError("tiled TIFF: the first level must have downsample 1");
-  if (width <= 0 || height <= 0) throw OptionError("tiled TIFF: empty image");
-  ensure_parent_dir(path);
-  AtomicFile file(path);
-  const bool big = width * height * 4 > (int64_t{3} << 30);
-  TIFF* t = TIFFOpen(file.temp_path().c_str(), big ? "w8" : "w");
-  if (!t) throw IoError(path + ": cannot create TIFF");
-  std::unique_ptr<TIFF, void (*)(TIFF*)> guard(t, [](TIFF* p) { TIFFClose(p); });
   const int ts = tile_size;
-  std::vector<uint32_t> buf(static_cast<size_t>(ts) * ts);
-  for (size_t li = 0; li < downsamples.size(); ++li) {
-    const int ds = downsamples[li];
-    if (ds < 1 || (li > 0 && ds <= downsamples[li - 1])) throw OptionError("tiled TIFF: downsamples must increase");
-    const int64_t lw = std::max<int64_t>(1, width / ds), lh = std::max<int64_t>(1, height / ds);
-    TIFFSetField(t, TIFFTAG_IMAGEWIDTH, static_cast<uint32_t>(lw));
-    TIFFSetField(t, TIFFTAG_IMAGELENGTH, static_cast<uint32_t>(lh));
-    TIFFSetField(t, TIFFTAG_TILEWIDTH, static_cast<uint32_t>(ts));
-    TIFFSetField(t, TIFFTAG_TILELENGTH, static_cast<uint32_t>(ts));
+  std::vector<uint32_t> buf(static_cast<size_t>(std::max(ts, 0)) * std::max(ts, 0));
+  write_pyramid(path, width, height, ts, downsamples, 4, [&](TIFF* t, size_t, int ds, int64_t lw, int64_t lh) {
     TIFFSetField(t, TIFFTAG_BITSPERSAMPLE, 32);
     TIFFSetField(t, TIFFTAG_SAMPLESPERPIXEL, 1);
     TIFFSetField(t, TIFFTAG_SAMPLEFORMAT, SAMPLEFORMAT_UINT);
-    TIFFSetField(t, TIFFTAG_PLANARCONFIG, PLANARCONFIG_CONTIG);
     TIFFSetField(t, TIFFTAG_PHOTOMETRIC, PHOTOMETRIC_MINISBLACK);
     TIFFSetField(t, TIFFTAG_COMPRESSION, COMPRESSION_ADOBE_DEFLATE);
-    if (li > 0) TIFFSetField(t, TIFFTAG_SUBFILETYPE, FILETYPE_REDUCEDIMAGE);
     for (int64_t y = 0; y < lh; y += ts)
       for (int64_t x = 0; x < lw; x += ts) {
         const int w = static_cast<int>(std::min<int64_t>(ts, lw - x)), h = static_cast<int>(std::min<int64_t>(ts, lh - y));
         LabelMap tile = source(ds, x, y, w, h);
         if (tile.width != w || tile.height != h || tile.channels != 1)
-          throw IoError(path + ": label source gave a " + std::to_string(tile.width) + "x" +
-                        std::to_string(tile.height) + " tile, expected " + std::to_string(w) + "x" + std::to_string(h));
+          throw IoError(path + ": " + wrong_tile("label source", tile.width, tile.height, w, h));
         std::fill(buf.begin(), buf.end(), 0u);
         for (int r = 0; r < h; ++r)
           for (int c = 0; c < w; ++c) {
@@ -120,13 +124,9 @@ void write_tiled_label_tiff(const std::string& path, int64_t width, int64_t heig
             if (v < 0) throw IoError(path + ": negative label " + std::to_string(v));
             buf[static_cast<size_t>(r) * ts + c] = static_cast<uint32_t>(v);
           }
-        if (TIFFWriteTile(t, buf.data(), static_cast<uint32_t>(x), static_cast<uint32_t>(y), 0, 0) < 0)
-          throw IoError(path + ": cannot write a TIFF tile (disk full?)");
+        write_tile(t, path, buf.data(), x, y);
       }
-    if (!TIFFWriteDirectory(t)) throw IoError(path + ": cannot write a TIFF directory (disk full?)");
-  }
-  guard.reset();
-  file.commit();
+  });
 }
 
 LabelMap read_tiled_label_tiff(const std::string& path, int level) {
