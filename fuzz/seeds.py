@@ -286,3 +286,19 @@ if fixture:
     with zipfile.ZipFile(fixture) as z:
         pkl = [n for n in z.namelist() if n.endswith('data.pkl')][0]
         put('pickle', 'sam-vit-tiny.pkl', z.read(pkl))
+
+# ---- training recipes (configs/*.json and edge cases)
+common('recipe')
+for path in sorted(glob.glob(os.path.join(root, 'configs', '*.json'))):
+    with open(path) as f:
+        put('recipe', os.path.basename(path), f.read())
+minimal = {'model': {'arch': 'unet'}, 'data': {'train': [{'path': 'train'}]}}
+put('recipe', 'minimal.json', json.dumps(minimal))
+put('recipe', 'numbers-out-of-range.json', json.dumps(dict(minimal, train={
+    'epochs': 1e300, 'batch_size': 3.5, 'seed': -1, 'lr': 1e308, 'step_epochs': [2, 4.0, 1e20],
+    'checkpoint_every': 9223372036854775807, 'log_every': 18446744073709551615})))
+put('recipe', 'overflowing-double.json', '{"model": {"arch": "unet", "options": {"base": 1e999}}, '
+    '"data": {"train": [{"path": "x"}], "mpp": 1e999}}')
+put('recipe', 'wrong-types.json', json.dumps({'model': {'arch': ['unet'], 'options': [1]},
+                                              'data': {'train': {'path': 'x'}, 'augment': 3}}))
+put('recipe', 'deep.json', '{"a":' * 100 + '1' + '}' * 100)

@@ -27,6 +27,7 @@ const std::vector<Target>& targets() {
       {"csv", fuzz_csv, "the RFC 4180 CSV reader and its strict number fields"},
       {"geojson", fuzz_geojson, "GeoJSON polygons (read_geojson_polygons) and GeoJSON tissue masks"},
       {"model_card", fuzz_model_card, "model card metadata of a model file (card_from_metadata, ModelOptions)"},
+      {"recipe", fuzz_recipe, "training recipes (configs/*.json): JSON depth check, nlohmann-json, parse_recipe"},
   };
   return all;
 }

@@ -6,15 +6,9 @@
 #include <functional>
 #include <string>
 
-#include "nucleisam/errors.h"
+#include "cli/usage_error.h"
 
 namespace nucleisam::cli {
-
-// The command line was wrong (unknown option value, conflicting flags). Exit code 2. Only the CLI
-// throws it; library code throws OptionError for option values it cannot use.
-struct UsageError : Error {
-  using Error::Error;
-};
 
 // Options every subcommand sees (parsed before the subcommand runs).
 struct GlobalOptions {
