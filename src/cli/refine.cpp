@@ -8,6 +8,7 @@
 #include <iostream>
 #include <fstream>
 #include <memory>
+#include <optional>
 #include <nlohmann/json.hpp>
 #include <sstream>
 
@@ -24,6 +25,8 @@
 #include "nucleisam/predict/click_benchmark.h"
 #include "nucleisam/train/dataset_split.h"
 #include "nucleisam/predict/model_segmenter.h"
+#include "nucleisam/predict/refine_session.h"
+#include "nucleisam/output_path.h"
 
 namespace nucleisam::cli {
 namespace {
@@ -34,6 +37,7 @@ struct RefineArgs {
   std::string input, out, model, points_file, formats = "geojson,csv,labels,overlay", precision = "auto";
   std::vector<std::string> points;
   int batch_size = 4;
+  bool fresh = false;
 };
 
 std::string lower(std::string s) {
@@ -147,22 +151,54 @@ predict::PointPrompt parse_point_option(const std::string& text, const models::M
 }
 
 // One image, its points, a segmenter that runs each crop once with the points that fall in it.
+// Segments with the points, reusing the crops of the image's previous refine in the same output
+// folder (its session file) whose points have not changed.
 class PromptedSegmenter : public infer::Segmenter {
  public:
-  PromptedSegmenter(std::unique_ptr<predict::CategorySamSegmenter> s, std::vector<predict::PointPrompt> points)
-      : s_(std::move(s)), points_(std::move(points)) {}
+  PromptedSegmenter(std::unique_ptr<predict::CategorySamSegmenter> s, std::vector<predict::PointPrompt> points,
+                    std::string model_path, predict::CategorySamSegmenterOptions options, std::string session_path,
+                    bool fresh)
+      : s_(std::move(s)), points_(std::move(points)), model_path_(std::move(model_path)),
+        options_(std::move(options)), session_path_(std::move(session_path)), fresh_(fresh) {}
   std::string name() const override { return s_->name(); }
   infer::Segmentation segment(const Image& image, const std::string&) override {
-    predict::TiledSegmentation t = s_->run(image, points_);
+    const std::string key = predict::refine_session_key(image, model_path_, options_);
+    std::optional<predict::RefineSession> previous;
+    if (!fresh_) {
+      try {
+        previous = predict::read_refine_session(session_path_);
+      } catch (const Error& e) {
+        log::warn(e.what(), "; running every crop");
+      }
+    }
+    predict::TiledSegmentation t;
+    if (previous && previous->key == key) {
+      try {
+        t = s_->update(image, previous->tiled, points_);
+      } catch (const OptionError& e) {
+        log::warn(session_path_, ": ", e.what(), "; running every crop");
+        previous.reset();
+      }
+    } else if (previous) {
+      log::info("refine: ", session_path_, " is from another image, model or precision; running every crop");
+      previous.reset();
+    }
+    if (!previous) t = s_->run(image, points_);
     size_t prompted = 0;
     for (const auto& p : t.points) prompted += !p.empty();
-    log::info("refine: ", points_.size(), " point(s) in ", prompted, " of ", t.grid.count(), " crops");
+    log::info("refine: ", points_.size(), " point(s) in ", prompted, " of ", t.grid.count(), " crops; ran ",
+              s_->last_crops_run().size(), " of ", t.grid.count(), " crops");
+    predict::write_refine_session(session_path_, {key, t});
     return s_->stitch(t);
   }
 
  private:
   std::unique_ptr<predict::CategorySamSegmenter> s_;
   std::vector<predict::PointPrompt> points_;
+  std::string model_path_;
+  predict::CategorySamSegmenterOptions options_;
+  std::string session_path_;
+  bool fresh_;
 };
 
 CommandRegistration reg(
@@ -180,10 +216,13 @@ CommandRegistration reg(
           ->check(CLI::IsMember({"fp32", "bf16", "auto"}))
           ->capture_default_str();
       app.add_option("--batch-size", a->batch_size, "Crops run together")->check(CLI::Range(1, 1024))->capture_default_str();
+      app.add_flag("--fresh", a->fresh,
+                   "Run every crop, ignoring the previous refine of this image in --out (<name>.refine-session)");
       return [a]() {
         infer::OutputFormats formats = infer::parse_output_formats(a->formats);
         if (!fs::is_regular_file(a->input)) throw UsageError(a->input + ": refine takes one image file");
-        models::LoadedModel model = models::load_model(predict::find_model_file(a->model));
+        const std::string model_path = predict::find_model_file(a->model);
+        models::LoadedModel model = models::load_model(model_path);
         if (!model.card.heads.categories)
           throw UsageError(a->model + ": not a category-SAM model (point prompts need one; see docs/method2.md)");
         std::vector<predict::PointPrompt> points;
@@ -201,8 +240,10 @@ CommandRegistration reg(
         predict::CategorySamSegmenterOptions o;
         o.precision = resolve_precision(a->precision, global_options().device == "cuda");
         o.batch_size = a->batch_size;
+        fs::create_directories(a->out);
+        const std::string session = (fs::path(a->out) / (output_stem(a->input) + ".refine-session")).string();
         PromptedSegmenter segmenter(std::make_unique<predict::CategorySamSegmenter>(model.network, model.card, o),
-                                    std::move(points));
+                                    std::move(points), model_path, o, session, a->fresh);
         infer::SegmentRunOptions run;
         run.out_dir = a->out;
         run.formats = formats;

@@ -181,19 +181,39 @@ void CategorySamSegmenter::run_crops(const Image& original, TiledSegmentation& t
   }
 }
 
-TiledSegmentation CategorySamSegmenter::run(const Image& image, const std::vector<PointPrompt>& points) {
-  if (image.empty()) throw DataError("empty image");
-  TiledSegmentation t;
-  t.grid = make_crop_grid(image.height, image.width, options_.crop, options_.stride);
-  t.crops.resize(t.grid.count());
-  t.points.resize(t.grid.count());
+std::vector<std::vector<PointPrompt>> CategorySamSegmenter::points_per_crop(const CropGrid& grid,
+                                                                          const std::vector<PointPrompt>& points) const {
+  std::vector<std::vector<PointPrompt>> out(grid.count());
   const int64_t k = card_.heads.category_count();
   for (const PointPrompt& p : points) {
     if (p.category < 0 || p.category >= k)
       throw OptionError("point (" + std::to_string(p.x) + ", " + std::to_string(p.y) + "): category " +
                         std::to_string(p.category) + " is not one of the model's 0.." + std::to_string(k - 1));
-    for (size_t idx : t.grid.containing(p.x, p.y)) t.points[idx].push_back(p);
+    for (size_t idx : grid.containing(p.x, p.y)) out[idx].push_back(p);
   }
+  return out;
+}
+
+void CategorySamSegmenter::check_previous(const Image& image, const TiledSegmentation& previous) const {
+  const CropGrid& g = previous.grid;
+  if (!g.count() || g.height != image.height || g.width != image.width || g.crop != options_.crop ||
+      g.stride != options_.stride || previous.crops.size() != g.count() || previous.points.size() != g.count())
+    throw OptionError("refine: the previous result belongs to another image or crop grid");
+  const int types = static_cast<int>(card_.heads.category_count()) - 2;
+  for (const infer::Segmentation& crop : previous.crops) {
+    if (!crop.instances.same_size(g.crop, g.crop))
+      throw OptionError("refine: the previous result belongs to another image or crop grid");
+    for (int c : crop.classes)
+      if (c < 1 || c > types) throw OptionError("refine: the previous result holds classes this model does not have");
+  }
+}
+
+TiledSegmentation CategorySamSegmenter::run(const Image& image, const std::vector<PointPrompt>& points) {
+  if (image.empty()) throw DataError("empty image");
+  TiledSegmentation t;
+  t.grid = make_crop_grid(image.height, image.width, options_.crop, options_.stride);
+  t.crops.resize(t.grid.count());
+  t.points = points_per_crop(t.grid, points);
   std::vector<size_t> all(t.grid.count());
   for (size_t i = 0; i < all.size(); ++i) all[i] = i;
   run_crops(image, t, all);
@@ -202,24 +222,27 @@ TiledSegmentation CategorySamSegmenter::run(const Image& image, const std::vecto
 
 TiledSegmentation CategorySamSegmenter::refine(const Image& image, const TiledSegmentation& previous,
                                                const std::vector<PointPrompt>& points) {
-  if (!previous.grid.count() || previous.grid.height != image.height || previous.grid.width != image.width ||
-      previous.grid.crop != options_.crop || previous.grid.stride != options_.stride)
-    throw OptionError("refine: the previous result belongs to another image or crop grid");
+  check_previous(image, previous);
   TiledSegmentation t = previous;
-  const int64_t k = card_.heads.category_count();
-  std::vector<bool> touched(t.grid.count(), false);
-  for (const PointPrompt& p : points) {
-    if (p.category < 0 || p.category >= k)
-      throw OptionError("point (" + std::to_string(p.x) + ", " + std::to_string(p.y) + "): category " +
-                        std::to_string(p.category) + " is not one of the model's 0.." + std::to_string(k - 1));
-    for (size_t idx : t.grid.containing(p.x, p.y)) {
-      t.points[idx].push_back(p);
-      touched[idx] = true;
-    }
-  }
+  const std::vector<std::vector<PointPrompt>> added = points_per_crop(t.grid, points);
   std::vector<size_t> which;
-  for (size_t i = 0; i < touched.size(); ++i)
-    if (touched[i]) which.push_back(i);
+  for (size_t i = 0; i < added.size(); ++i) {
+    if (added[i].empty()) continue;
+    t.points[i].insert(t.points[i].end(), added[i].begin(), added[i].end());
+    which.push_back(i);
+  }
+  run_crops(image, t, which);
+  return t;
+}
+
+TiledSegmentation CategorySamSegmenter::update(const Image& image, const TiledSegmentation& previous,
+                                               const std::vector<PointPrompt>& points) {
+  check_previous(image, previous);
+  TiledSegmentation t = previous;
+  t.points = points_per_crop(t.grid, points);
+  std::vector<size_t> which;
+  for (size_t i = 0; i < t.points.size(); ++i)
+    if (t.points[i] != previous.points[i]) which.push_back(i);
   run_crops(image, t, which);
   return t;
 }

@@ -117,6 +117,44 @@ TEST_F(CategorySamCli, RefineTakesPointsFromOptionsJsonAndQuPathGeoJson) {
   EXPECT_EQ(slurp(dir_->file("r1/train_1_005_nuclei.csv")), slurp(dir_->file("r3/train_1_005_nuclei.csv")));
 }
 
+TEST_F(CategorySamCli, RefineRerunsOnlyTheCropsWhosePointsChangedSinceItsLastCall) {
+  // 256 x 256 patch, crops of 128 at stride 64: 9 crops. (100, 120) lies in 4 of them, (200, 30) in 1.
+  const std::string base = "refine --model " + model() + " --input " + image() + " --formats csv --precision fp32 " +
+                           "--batch-size 1 --out ";
+  const std::string one = " --point 100,120,epithelial", two = one + " --point 200,30,2";
+  auto a = run_cli(base + dir_->file("s") + one);
+  ASSERT_EQ(a.code, 0) << a.out;
+  EXPECT_NE(a.out.find("1 point(s) in 4 of 9 crops; ran 9 of 9 crops"), std::string::npos) << a.out;
+  EXPECT_TRUE(fs::exists(dir_->file("s/train_1_005.refine-session")));
+  const std::string first = slurp(dir_->file("s/train_1_005_nuclei.csv"));
+
+  auto same = run_cli(base + dir_->file("s") + one);
+  ASSERT_EQ(same.code, 0) << same.out;
+  EXPECT_NE(same.out.find("ran 0 of 9 crops"), std::string::npos) << same.out;
+  EXPECT_EQ(slurp(dir_->file("s/train_1_005_nuclei.csv")), first);
+
+  auto added = run_cli(base + dir_->file("s") + two);
+  ASSERT_EQ(added.code, 0) << added.out;
+  EXPECT_NE(added.out.find("2 point(s) in 5 of 9 crops; ran 1 of 9 crops"), std::string::npos) << added.out;
+  auto scratch = run_cli(base + dir_->file("s-fresh") + two);
+  ASSERT_EQ(scratch.code, 0) << scratch.out;
+  EXPECT_NE(scratch.out.find("ran 9 of 9 crops"), std::string::npos) << scratch.out;
+  EXPECT_EQ(slurp(dir_->file("s/train_1_005_nuclei.csv")), slurp(dir_->file("s-fresh/train_1_005_nuclei.csv")));
+
+  auto fresh = run_cli(base + dir_->file("s") + two + " --fresh");
+  ASSERT_EQ(fresh.code, 0) << fresh.out;
+  EXPECT_NE(fresh.out.find("ran 9 of 9 crops"), std::string::npos) << fresh.out;
+
+  // A damaged session is a warning, and every crop runs again.
+  fs::resize_file(dir_->file("s/train_1_005.refine-session"), 100);
+  auto damaged = run_cli(base + dir_->file("s") + two);
+  ASSERT_EQ(damaged.code, 0) << damaged.out;
+  EXPECT_NE(damaged.out.find("train_1_005.refine-session: not a usable refine session"), std::string::npos)
+      << damaged.out;
+  EXPECT_NE(damaged.out.find("ran 9 of 9 crops"), std::string::npos) << damaged.out;
+  EXPECT_EQ(slurp(dir_->file("s/train_1_005_nuclei.csv")), slurp(dir_->file("s-fresh/train_1_005_nuclei.csv")));
+}
+
 TEST_F(CategorySamCli, BadPointsAreOneLineUsageErrorsAndWriteNothing) {
   auto expect_usage = [&](const std::string& args, const std::string& needle) {
     auto r = run_cli("refine --model " + model() + " --input " + image() + " --out " + dir_->file("bad") + " " + args);

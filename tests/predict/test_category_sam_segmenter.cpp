@@ -4,12 +4,16 @@
 // colour-coded images, so the expected output is known exactly.
 #include <gtest/gtest.h>
 
+#include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <set>
 
 #include "nucleisam/errors.h"
 #include "nucleisam/models/model_file.h"
 #include "nucleisam/predict/category_sam_segmenter.h"
 #include "nucleisam/predict/click_benchmark.h"
+#include "nucleisam/predict/refine_session.h"
 
 using namespace nucleisam;
 using predict::CategorySamSegmenter;
@@ -240,6 +244,80 @@ TEST(CategorySamSegmenter, PointPromptChangesTheTargetedRegionAndOnlyItsCrops) {
       }
   // A category the model does not have is an option error.
   EXPECT_THROW(seg.refine(s.image, before, {{10.0f, 10.0f, 9}}), OptionError);
+}
+
+TEST(CategorySamSegmenter, UpdateRerunsOnlyCropsWhosePointsChanged) {
+  const Scene s = draw(400, 400, {{60, 60, 8, 1}, {330, 330, 8, 2}});
+  Oracle oracle;
+  CategorySamSegmenter seg(oracle, card());
+  const std::vector<predict::PointPrompt> first = {{200.0f, 60.0f, 2}};
+  auto before = seg.run(s.image, first);
+  const auto grid = before.grid;
+  // The same set again: nothing runs, the result is the same.
+  auto same = seg.update(s.image, before, first);
+  EXPECT_TRUE(seg.last_crops_run().empty());
+  EXPECT_EQ(seg.stitch(same).instances, seg.stitch(before).instances);
+  // A second point at (330, 300): only the crops holding it run.
+  const std::vector<predict::PointPrompt> both = {{200.0f, 60.0f, 2}, {330.0f, 300.0f, 1}};
+  auto added = seg.update(s.image, before, both);
+  EXPECT_EQ(seg.last_crops_run(), grid.containing(330, 300));
+  // The same as running the image from scratch with both points.
+  EXPECT_EQ(seg.stitch(added).instances, seg.stitch(seg.run(s.image, both)).instances);
+  // The first point taken away: the crops that held it run again, without it.
+  auto removed = seg.update(s.image, added, {{330.0f, 300.0f, 1}});
+  EXPECT_EQ(seg.last_crops_run(), grid.containing(200, 60));
+  EXPECT_EQ(seg.stitch(removed).instances, seg.stitch(seg.run(s.image, {{330.0f, 300.0f, 1}})).instances);
+  // A previous result of another image size, or with classes the model lacks, is refused.
+  EXPECT_THROW(seg.update(draw(300, 400, {}).image, before, first), OptionError);
+  auto foreign = before;
+  for (auto& crop : foreign.crops)
+    if (!crop.classes.empty()) crop.classes[0] = 7;
+  EXPECT_THROW(seg.update(s.image, foreign, first), OptionError);
+}
+
+TEST(RefineSession, RoundTripsAndRefusesDamagedFiles) {
+  const Scene s = draw(300, 280, {{60, 60, 8, 1}, {200, 250, 9, 2}, {150, 150, 7, 1}});
+  Oracle oracle;
+  CategorySamSegmenter seg(oracle, card());
+  predict::RefineSession session;
+  session.key = "image=1 model=2";
+  session.tiled = seg.run(s.image, {{150.0f, 150.0f, 2}, {10.5f, 20.25f, 0}});
+  const std::string dir = ::testing::TempDir() + "refine-session-test";
+  std::filesystem::create_directories(dir);
+  const std::string path = dir + "/a.refine-session";
+  EXPECT_FALSE(predict::read_refine_session(path).has_value());
+  predict::write_refine_session(path, session);
+  const auto back = predict::read_refine_session(path);
+  ASSERT_TRUE(back.has_value());
+  EXPECT_EQ(back->key, session.key);
+  EXPECT_EQ(back->tiled.points, session.tiled.points);
+  ASSERT_EQ(back->tiled.crops.size(), session.tiled.crops.size());
+  for (size_t i = 0; i < back->tiled.crops.size(); ++i) {
+    EXPECT_EQ(back->tiled.crops[i].instances, session.tiled.crops[i].instances);
+    EXPECT_EQ(back->tiled.crops[i].classes, session.tiled.crops[i].classes);
+    EXPECT_EQ(back->tiled.crops[i].scores, session.tiled.crops[i].scores);
+  }
+  EXPECT_EQ(seg.stitch(back->tiled).instances, seg.stitch(session.tiled).instances);
+  // Cut short anywhere, or with a byte changed in the counts, it is a DataError naming the file.
+  std::string bytes;
+  {
+    std::ifstream in(path, std::ios::binary);
+    bytes.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  }
+  for (size_t cut : {size_t(0), size_t(5), size_t(40), bytes.size() / 2, bytes.size() - 1}) {
+    std::ofstream(path, std::ios::binary | std::ios::trunc).write(bytes.data(), static_cast<std::streamsize>(cut));
+    try {
+      predict::read_refine_session(path);
+      ADD_FAILURE() << "a session cut at " << cut << " bytes was read";
+    } catch (const DataError& e) {
+      EXPECT_NE(std::string(e.what()).find(path), std::string::npos) << e.what();
+    }
+  }
+  std::string bad = bytes;
+  bad[8 + 4 + 4 + session.key.size() + 16] = '\x7f';  // the crop count
+  std::ofstream(path, std::ios::binary | std::ios::trunc).write(bad.data(), static_cast<std::streamsize>(bad.size()));
+  EXPECT_THROW(predict::read_refine_session(path), DataError);
+  std::filesystem::remove_all(dir);
 }
 
 TEST(CategorySamSegmenter, RefusesModelsWithoutCategories) {

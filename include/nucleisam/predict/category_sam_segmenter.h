@@ -56,6 +56,8 @@ infer::Segmentation instances_from_categories(const std::vector<infer::Probabili
 struct PointPrompt {
   float x = 0, y = 0;
   int category = 1;
+  bool operator==(const PointPrompt& o) const { return x == o.x && y == o.y && category == o.category; }
+  bool operator!=(const PointPrompt& o) const { return !(*this == o); }
 };
 
 // Per-crop results of one image, in crop coordinates, and the grid they came from.
@@ -95,6 +97,12 @@ class CategorySamSegmenter : public infer::Segmenter {
   // all their points so far; every other crop's result is reused.
   TiledSegmentation refine(const Image& image, const TiledSegmentation& previous,
                            const std::vector<PointPrompt>& points);
+  // `points` is now the image's whole set of points (some may be new, some gone): re-runs only the
+  // crops whose points differ from the ones they ran with in `previous`, reuses every other crop.
+  // OptionError when `previous` belongs to another image size or crop grid, or holds classes this
+  // model does not have (a session from another model).
+  TiledSegmentation update(const Image& image, const TiledSegmentation& previous,
+                           const std::vector<PointPrompt>& points);
   // The image's instances from the crops' (central-region keeping; see above).
   infer::Segmentation stitch(const TiledSegmentation& tiled) const;
 
@@ -103,6 +111,10 @@ class CategorySamSegmenter : public infer::Segmenter {
   const models::ModelCard& card() const { return card_; }
 
  private:
+  // Each crop's prompts: the points (checked against the model's categories) that fall in it.
+  std::vector<std::vector<PointPrompt>> points_per_crop(const CropGrid& grid,
+                                                        const std::vector<PointPrompt>& points) const;
+  void check_previous(const Image& image, const TiledSegmentation& previous) const;
   void run_crops(const Image& image, TiledSegmentation& tiled, const std::vector<size_t>& which);
 
   CropPredictor predictor_;
