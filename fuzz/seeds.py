@@ -302,3 +302,42 @@ put('recipe', 'overflowing-double.json', '{"model": {"arch": "unet", "options": 
 put('recipe', 'wrong-types.json', json.dumps({'model': {'arch': ['unet'], 'options': [1]},
                                               'data': {'train': {'path': 'x'}, 'augment': 3}}))
 put('recipe', 'deep.json', '{"a":' * 100 + '1' + '}' * 100)
+
+# ---- refine sessions (predict/refine_session.h)
+def refine_session(key, h, w, crop, stride, crops):
+    """crops: list of (points [(x, y, category)], labels (crop*crop list), classes, scores)."""
+    b = b'NSREFINE' + struct.pack('<II', 1, len(key)) + key.encode()
+    b += struct.pack('<iiiiI', h, w, crop, stride, len(crops))
+    for points, labels, classes, scores in crops:
+        b += struct.pack('<I', len(points)) + b''.join(struct.pack('<ffi', *p) for p in points)
+        runs = []
+        for v in labels:
+            if runs and runs[-1][0] == v:
+                runs[-1][1] += 1
+            else:
+                runs.append([v, 1])
+        b += struct.pack('<iiI', crop, crop, len(runs)) + b''.join(struct.pack('<iI', *r) for r in runs)
+        b += struct.pack('<I', len(classes)) + b''.join(struct.pack('<i', c) for c in classes)
+        b += struct.pack('<I', len(scores)) + b''.join(struct.pack('<f', s) for s in scores)
+    return b
+
+
+def square_labels(crop, squares):
+    labels = [0] * (crop * crop)
+    for label, (y0, x0, size) in enumerate(squares, 1):
+        for y in range(y0, y0 + size):
+            for x in range(x0, x0 + size):
+                labels[y * crop + x] = label
+    return labels
+
+
+common('refine_session')
+key = 'image=00000000000000aa model=00000000000000bb precision=fp32 decoding=1,10,2,0'
+one = refine_session(key, 16, 16, 16, 8, [([(5.5, 4.0, 2)], square_labels(16, [(2, 3, 4), (9, 9, 5)]), [2, 1],
+                                           [0.75, 0.5])])
+put('refine_session', 'one-crop', one)
+empty = ([], [0] * 256, [], [])
+put('refine_session', 'four-crops', refine_session(key, 24, 24, 16, 8, [
+    empty, ([(20.0, 3.0, 1), (21.0, 3.0, 3)], square_labels(16, [(0, 0, 3)]), [1], [1.0]), empty, empty]))
+put('refine_session', 'cut-short', one[:len(one) * 2 // 3])
+put('refine_session', 'crop-count-4G', one[:32 + len(key)] + struct.pack('<I', 0xffffffff) + one[36 + len(key):])

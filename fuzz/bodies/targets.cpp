@@ -28,6 +28,7 @@ const std::vector<Target>& targets() {
       {"geojson", fuzz_geojson, "GeoJSON polygons (read_geojson_polygons) and GeoJSON tissue masks"},
       {"model_card", fuzz_model_card, "model card metadata of a model file (card_from_metadata, ModelOptions)"},
       {"recipe", fuzz_recipe, "training recipes (configs/*.json): JSON depth check, nlohmann-json, parse_recipe"},
+      {"refine_session", fuzz_refine_session, "refine sessions (<out>/<image>.refine-session): read_refine_session"},
   };
   return all;
 }

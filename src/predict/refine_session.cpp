@@ -9,6 +9,7 @@
 #include "nucleisam/predict/refine_session.h"
 
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -186,6 +187,7 @@ std::optional<RefineSession> read_refine_session(const std::string& path) {
       p.x = r.get<float>();
       p.y = r.get<float>();
       p.category = r.get<int32_t>();
+      if (!std::isfinite(p.x) || !std::isfinite(p.y)) r.fail("a point that is not a number");
       t.points[i].push_back(p);
     }
     infer::Segmentation& seg = t.crops[i];
@@ -194,11 +196,14 @@ std::optional<RefineSession> read_refine_session(const std::string& path) {
     seg.instances = LabelMap(h, w);
     const uint32_t runs = r.count(8, crop_pixels, "run count");
     size_t filled = 0;
-    int32_t most = 0;
+    int32_t most = 0, last = -1;
     for (uint32_t j = 0; j < runs; ++j) {
       const int32_t label = r.get<int32_t>();
       const uint32_t length = r.get<uint32_t>();
-      if (label < 0 || length == 0 || length > seg.instances.data.size() - filled) r.fail("bad label run");
+      // Runs are maximal (the writer's form), so a session has one encoding.
+      if (label < 0 || label == last || length == 0 || length > seg.instances.data.size() - filled)
+        r.fail("bad label run");
+      last = label;
       std::fill_n(seg.instances.data.begin() + static_cast<std::ptrdiff_t>(filled), length, label);
       filled += length;
       most = std::max(most, label);
@@ -207,7 +212,10 @@ std::optional<RefineSession> read_refine_session(const std::string& path) {
     const uint32_t classes = r.count(4, crop_pixels, "class count");
     for (uint32_t j = 0; j < classes; ++j) seg.classes.push_back(r.get<int32_t>());
     const uint32_t scores = r.count(4, crop_pixels, "score count");
-    for (uint32_t j = 0; j < scores; ++j) seg.scores.push_back(r.get<float>());
+    for (uint32_t j = 0; j < scores; ++j) {
+      seg.scores.push_back(r.get<float>());
+      if (!(seg.scores.back() >= 0.0f && seg.scores.back() <= 1.0f)) r.fail("a score outside [0, 1]");
+    }
     if (classes != static_cast<uint32_t>(most) || scores != static_cast<uint32_t>(most))
       r.fail("per-instance tables do not match the labels");
   }
