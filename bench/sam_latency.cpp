@@ -146,6 +146,7 @@ void run_model(const std::string& name, const std::vector<int>& sizes, int runs,
 
 int main(int argc, char** argv) {
   nucleisam::use_best_openblas_kernels(argv);  // as the nucleisam binary does (threads.h)
+  nucleisam::keep_freed_memory_in_process();
   int threads = 0, runs = 3;
   std::string models = "vit_b,vit_t", sizes_arg = "1024,256", device = "cpu", precisions_arg = "fp32";
   for (int i = 1; i < argc; ++i) {

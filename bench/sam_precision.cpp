@@ -20,6 +20,7 @@ using namespace nucleisam;
 
 int main(int argc, char** argv) {
   nucleisam::use_best_openblas_kernels(argv);  // as the nucleisam binary does (threads.h)
+  nucleisam::keep_freed_memory_in_process();
   std::string checkpoint;
   int input_size = 1024, grid = 4, threads = 0;
   std::vector<std::string> images;

@@ -33,6 +33,18 @@ void use_best_openblas_kernels(char** argv);
 // For --version: "OpenBLAS SkylakeX kernels (set by nucleisam: OpenBLAS chose Prescott for this CPU)".
 std::string blas_kernels_summary();
 
+// glibc's malloc returns large freed blocks to the kernel (blocks above its mmap threshold, and the
+// top of the heap past its trim threshold, both of which start small) and gets them back, zero-filled
+// one page fault at a time, at the next allocation. Tensor code frees and allocates blocks of the
+// same sizes at every layer: in SAM's vit_b encoder under bf16 this churn was about 30% of the CPU
+// time (docs/BENCHMARKS.md). Raises the mmap threshold to glibc's maximum (32 MiB) and the trim
+// threshold to 1 GiB, so that freed blocks stay in the process for reuse (the peak RSS is the same:
+// the blocks were in use at the peak anyway). Leaves malloc alone when the user tuned it
+// (GLIBC_TUNABLES, MALLOC_MMAP_THRESHOLD_, MALLOC_TRIM_THRESHOLD_ set), when
+// NUCLEISAM_MALLOC_DEFAULTS=1, and on a C library other than glibc. Returns true when it changed
+// the settings. Call early in main(), before large allocations.
+bool keep_freed_memory_in_process();
+
 // The number of CPUs this process may run on (its affinity mask, as `nproc` counts), at least 1.
 int available_cpus();
 

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include <dlfcn.h>
+#include <malloc.h>
 
 #include "nucleisam/cpu_features.h"
 
@@ -80,6 +81,19 @@ std::string blas_kernels_summary() {
   else if (forced)
     s += std::string(" (OPENBLAS_CORETYPE=") + forced + ")";
   return s;
+}
+
+bool keep_freed_memory_in_process() {
+#if defined(__GLIBC__)
+  for (const char* user : {"GLIBC_TUNABLES", "MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_"})
+    if (const char* v = std::getenv(user); v && *v) return false;
+  if (const char* v = std::getenv("NUCLEISAM_MALLOC_DEFAULTS"); v && std::string(v) == "1") return false;
+  const bool mmap_ok = mallopt(M_MMAP_THRESHOLD, 32 << 20) == 1;
+  const bool trim_ok = mallopt(M_TRIM_THRESHOLD, 1 << 30) == 1;
+  return mmap_ok && trim_ok;
+#else
+  return false;
+#endif
 }
 
 int available_cpus() {

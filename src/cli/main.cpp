@@ -119,6 +119,7 @@ int run_main(int argc, char** argv) {
 int main(int argc, char** argv) {
   using namespace nucleisam;
   use_best_openblas_kernels(argv);  // may run this program again with OPENBLAS_CORETYPE set
+  keep_freed_memory_in_process();   // large tensors reuse freed blocks instead of faulting in new ones
   try {
     return cli::run_main(argc, argv);
   } catch (const cli::UsageError& e) {

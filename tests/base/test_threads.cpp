@@ -39,3 +39,32 @@ TEST(Threads, BetterOpenBlasCoreOnlyReplacesGenericFallbacks) {
   EXPECT_EQ(better_openblas_core(old, "Prescott"), "");
   EXPECT_EQ(better_openblas_core(nucleisam::CpuFeatures{}, "Prescott"), "");
 }
+
+#if defined(__GLIBC__)
+#include <malloc.h>
+
+#include <cstdlib>
+#include <cstring>
+
+// A freed 24 MiB block stays in the process (at the top of the heap, where the next allocation of
+// that size finds it) instead of going back to the kernel. glibc's defaults (an mmap threshold
+// of 128 KiB that only grows after a mapped block is freed) map such a block and unmap it on free.
+TEST(Threads, FreedLargeBlocksStayInTheProcessForReuse) {
+  unsetenv("GLIBC_TUNABLES");
+  unsetenv("MALLOC_MMAP_THRESHOLD_");
+  unsetenv("MALLOC_TRIM_THRESHOLD_");
+  setenv("NUCLEISAM_MALLOC_DEFAULTS", "1", 1);
+  EXPECT_FALSE(nucleisam::keep_freed_memory_in_process());
+  setenv("GLIBC_TUNABLES", "glibc.malloc.trim_threshold=1", 1);
+  unsetenv("NUCLEISAM_MALLOC_DEFAULTS");
+  EXPECT_FALSE(nucleisam::keep_freed_memory_in_process());  // the user's own tuning stands
+  unsetenv("GLIBC_TUNABLES");
+  ASSERT_TRUE(nucleisam::keep_freed_memory_in_process());
+  const size_t size = 24u << 20;
+  void* block = std::malloc(size);
+  ASSERT_NE(block, nullptr);
+  std::memset(block, 1, size);
+  std::free(block);
+  EXPECT_GE(mallinfo2().keepcost, size);  // releasable top of the heap: kept, not returned
+}
+#endif
