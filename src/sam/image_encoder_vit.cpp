@@ -185,26 +185,38 @@ torch::Tensor ViTAttentionImpl::forward(const torch::Tensor& x) {
   auto Rh = relative_position_table(static_cast<int>(H), static_cast<int>(H), rel_pos_h);
   auto Rw = relative_position_table(static_cast<int>(W), static_cast<int>(W), rel_pos_w);
 
-  // Heads per step: keep one step's logits near 16M floats (64 MB).
-  const int64_t step = std::max<int64_t>(1, (int64_t{1} << 24) / (N * N));
+  // Heads per step, and query rows (whole rows of the token grid) per step, so that one step's
+  // logits stay within 16 MiB: blocks up to 32 MiB are reused by malloc (threads.h:
+  // keep_freed_memory_in_process) instead of being mapped and faulted in again at every step. A
+  // query's logits, softmax and output depend on its own row only, so the split changes nothing.
+  const int64_t elem = static_cast<int64_t>(
+      at::autocast::is_cpu_enabled() ? 2 : torch::elementSize(torch::typeMetaToScalarType(q.dtype())));
+  const int64_t budget = int64_t{16} << 20;
+  const int64_t step = std::max<int64_t>(1, budget / (N * N * elem));
+  const int64_t rows = std::clamp<int64_t>(budget / (step * W * N * elem), 1, H);  // token-grid rows per step
   auto out = torch::empty({BH, N, head_dim}, x.options());
   const bool fp32_cpu = q.device().is_cpu() && q.scalar_type() == torch::kFloat32 && !at::autocast::is_cpu_enabled();
   for (int64_t s = 0; s < BH; s += step) {
     const int64_t n = std::min(step, BH - s);
-    auto qs = q.narrow(0, s, n), ks = k.narrow(0, s, n), vs = v.narrow(0, s, n);
-    // One head at a time (global attention) in fp32 on a CPU: both products are linear layers with k
-    // and v^T as the weights, so they take the faster matrix-product path too (cpu_linear.h). Under
-    // bf16 autocast, matmul's own bf16 route is faster than linear's for these shapes (measured).
+    auto ks = k.narrow(0, s, n), vs = v.narrow(0, s, n);
     const bool one_head = n == 1 && fp32_cpu;
-    auto attn = one_head ? linear(qs[0] * scale, ks[0], torch::Tensor()).unsqueeze(0)
-                         : torch::matmul(qs * scale, ks.transpose(-2, -1));
-    auto r_q = qs.reshape({n, H, W, head_dim});
-    auto rel_h = torch::einsum("bhwc,hkc->bhwk", {r_q, Rh});
-    auto rel_w = torch::einsum("bhwc,wkc->bhwk", {r_q, Rw});
-    attn.view({n, H, W, H, W}).add_(rel_h.unsqueeze(-1)).add_(rel_w.unsqueeze(-2));
-    attn = torch::softmax(attn, -1);
-    out.narrow(0, s, n).copy_(one_head ? linear(attn[0], vs[0].t().contiguous(), torch::Tensor()).unsqueeze(0)
-                                       : torch::matmul(attn, vs));
+    torch::Tensor vt = one_head ? vs[0].t().contiguous() : torch::Tensor();
+    for (int64_t h0 = 0; h0 < H; h0 += rows) {
+      const int64_t hc = std::min(rows, H - h0);
+      auto qs = q.narrow(0, s, n).narrow(1, h0 * W, hc * W);
+      // One head at a time (global attention) in fp32 on a CPU: both products are linear layers with k
+      // and v^T as the weights, so they take the faster matrix-product path too (cpu_linear.h). Under
+      // bf16 autocast, matmul's own bf16 route is faster than linear's for these shapes (measured).
+      auto attn = one_head ? linear(qs[0] * scale, ks[0], torch::Tensor()).unsqueeze(0)
+                           : torch::matmul(qs * scale, ks.transpose(-2, -1));
+      auto r_q = qs.reshape({n, hc, W, head_dim});
+      auto rel_h = torch::einsum("bhwc,hkc->bhwk", {r_q, Rh.narrow(0, h0, hc)});
+      auto rel_w = torch::einsum("bhwc,wkc->bhwk", {r_q, Rw});
+      attn.view({n, hc, W, H, W}).add_(rel_h.unsqueeze(-1)).add_(rel_w.unsqueeze(-2));
+      attn = torch::softmax(attn, -1);
+      out.narrow(0, s, n).narrow(1, h0 * W, hc * W)
+          .copy_(one_head ? linear(attn[0], vt, torch::Tensor()).unsqueeze(0) : torch::matmul(attn, vs));
+    }
   }
   auto y = out.view({B, num_heads, H, W, head_dim}).permute({0, 2, 3, 1, 4}).reshape({B, H, W, C});
   return linear(proj, y);
