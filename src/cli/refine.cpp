@@ -150,8 +150,7 @@ predict::PointPrompt parse_point_option(const std::string& text, const models::M
   return {static_cast<float>(x), static_cast<float>(y), category_of(json(cls), card, where)};
 }
 
-// One image, its points, a segmenter that runs each crop once with the points that fall in it.
-// Segments with the points, reusing the crops of the image's previous refine in the same output
+// One image and its points: segments with the points, reusing the crops of the image's previous refine in the same output
 // folder (its session file) whose points have not changed.
 class PromptedSegmenter : public infer::Segmenter {
  public:
