@@ -46,5 +46,6 @@ void fuzz_geojson(const uint8_t* data, size_t size);
 void fuzz_model_card(const uint8_t* data, size_t size);
 void fuzz_recipe(const uint8_t* data, size_t size);
 void fuzz_refine_session(const uint8_t* data, size_t size);
+void fuzz_points(const uint8_t* data, size_t size);
 
 }  // namespace nucleisam::fuzz

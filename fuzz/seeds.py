@@ -341,3 +341,16 @@ put('refine_session', 'four-crops', refine_session(key, 24, 24, 16, 8, [
     empty, ([(20.0, 3.0, 1), (21.0, 3.0, 3)], square_labels(16, [(0, 0, 3)]), [1], [1.0]), empty, empty]))
 put('refine_session', 'cut-short', one[:len(one) * 2 // 3])
 put('refine_session', 'crop-count-4G', one[:32 + len(key)] + struct.pack('<I', 0xffffffff) + one[36 + len(key):])
+
+# ---- refine's points files (cli/points.h)
+common('points')
+put('points', 'points.json', json.dumps({'points': [{'x': 100, 'y': 120, 'class': 'Epithelial'},
+                                                    {'x': 30.5, 'y': 40, 'class': 2}]}))
+put('points', 'bare-list.json', json.dumps([{'x': 1, 'y': 2, 'class': 'boundary'}, {'x': 3, 'y': 4, 'class': '0'}]))
+put('points', 'qupath.geojson', json.dumps({'type': 'FeatureCollection', 'features': [
+    {'type': 'Feature', 'geometry': {'type': 'Point', 'coordinates': [100, 120]},
+     'properties': {'objectType': 'annotation', 'classification': {'name': 'epithelial', 'color': [255, 0, 0]}}},
+    {'type': 'Feature', 'geometry': {'type': 'MultiPoint', 'coordinates': [[30.5, 40], [1e300, -1e300]]},
+     'properties': {'classification': {'name': 'inflammatory'}}}]}))
+put('points', 'wrong-types.geojson', json.dumps({'type': 'FeatureCollection', 'features': [
+    [1, 2], {'geometry': {'type': ['Point']}}, {'geometry': 'x', 'properties': 3}]}))

@@ -29,6 +29,7 @@ const std::vector<Target>& targets() {
       {"model_card", fuzz_model_card, "model card metadata of a model file (card_from_metadata, ModelOptions)"},
       {"recipe", fuzz_recipe, "training recipes (configs/*.json): JSON depth check, nlohmann-json, parse_recipe"},
       {"refine_session", fuzz_refine_session, "refine sessions (<out>/<image>.refine-session): read_refine_session"},
+      {"points", fuzz_points, "refine's points files: JSON points and QuPath GeoJSON point annotations"},
   };
   return all;
 }

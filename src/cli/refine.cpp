@@ -13,6 +13,7 @@
 #include <sstream>
 
 #include "cli/command.h"
+#include "cli/points.h"
 #include "nucleisam/cpu_features.h"
 #include "nucleisam/errors.h"
 #include "nucleisam/limits.h"
@@ -39,116 +40,6 @@ struct RefineArgs {
   int batch_size = 4;
   bool fresh = false;
 };
-
-std::string lower(std::string s) {
-  for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return s;
-}
-
-// A class given by name (the model's class names, "background", "boundary"; any case) or number.
-int category_of(const json& value, const models::ModelCard& card, const std::string& where) {
-  const int k = static_cast<int>(card.heads.category_count());
-  if (value.is_number_integer()) {
-    const int64_t v = value.get<int64_t>();
-    if (v < 0 || v >= k)
-      throw UsageError(where + ": class " + std::to_string(v) + " is not one of the model's 0.." + std::to_string(k - 1));
-    return static_cast<int>(v);
-  }
-  if (!value.is_string()) throw UsageError(where + ": the class must be a name or a number");
-  const std::string name = lower(value.get<std::string>());
-  char* end = nullptr;
-  const long number = std::strtol(name.c_str(), &end, 10);
-  if (!name.empty() && end == name.c_str() + name.size()) return category_of(json(number), card, where);
-  std::string known = "background";
-  for (size_t i = 1; i < card.class_names.size(); ++i) {
-    if (lower(card.class_names[i]) == name) return static_cast<int>(i);
-    known += ", " + card.class_names[i];
-  }
-  if (card.class_names.empty()) {
-    if (name == "nucleus") return 1;
-    known += ", nucleus";
-  }
-  if (name == "background") return 0;
-  if (name == "boundary") return k - 1;
-  throw UsageError(where + ": unknown class '" + value.get<std::string>() + "' (the model's classes: " + known +
-                   ", boundary)");
-}
-
-double coordinate(const json& v, const std::string& where) {
-  if (!v.is_number()) throw UsageError(where + ": coordinates must be numbers");
-  return v.get<double>();
-}
-
-std::vector<predict::PointPrompt> read_points_file(const std::string& path, const models::ModelCard& card) {
-  std::ifstream in(path);
-  if (!in) throw UsageError(path + ": cannot open the points file");
-  std::stringstream text;
-  text << in.rdbuf();
-  json j;
-  try {
-    limits::check_json_depth(text.str(), path);
-    j = json::parse(text.str());
-  } catch (const json::parse_error& e) {
-    throw UsageError(path + ": not valid JSON (" + std::string(e.what()) + ")");
-  }
-  std::vector<predict::PointPrompt> out;
-  auto add = [&](double x, double y, int category) {
-    out.push_back({static_cast<float>(x), static_cast<float>(y), category});
-  };
-  const bool geojson = j.is_object() && j.contains("type") &&
-                       (j["type"] == "FeatureCollection" || j["type"] == "Feature");
-  if (geojson) {
-    const json features = j["type"] == "Feature" ? json::array({j}) : j.value("features", json::array());
-    for (size_t i = 0; i < features.size(); ++i) {
-      const std::string where = path + ": feature " + std::to_string(i);
-      const json& f = features[i];
-      const json geometry = f.value("geometry", json::object());
-      const std::string type = geometry.value("type", "");
-      if (type != "Point" && type != "MultiPoint")
-        throw UsageError(where + ": geometry '" + type + "' is not a Point or MultiPoint (QuPath point annotations)");
-      const json props = f.value("properties", json::object());
-      json cls;
-      if (props.contains("classification"))
-        cls = props["classification"].is_object() ? props["classification"].value("name", json()) : props["classification"];
-      if (cls.is_null()) throw UsageError(where + ": has no classification (give each point annotation a class)");
-      const int category = category_of(cls, card, where);
-      const json coords = geometry.value("coordinates", json::array());
-      const json list = type == "Point" ? json::array({coords}) : coords;
-      for (const json& c : list) {
-        if (!c.is_array() || c.size() < 2) throw UsageError(where + ": a point needs [x, y]");
-        add(coordinate(c[0], where), coordinate(c[1], where), category);
-      }
-    }
-    return out;
-  }
-  const json list = j.is_object() ? j.value("points", json()) : j;
-  if (!list.is_array())
-    throw UsageError(path + ": expected {\"points\": [{\"x\": .., \"y\": .., \"class\": ..}, ...]} or a GeoJSON "
-                            "FeatureCollection of points");
-  for (size_t i = 0; i < list.size(); ++i) {
-    const std::string where = path + ": point " + std::to_string(i);
-    const json& p = list[i];
-    if (!p.is_object() || !p.contains("x") || !p.contains("y") || !p.contains("class"))
-      throw UsageError(where + ": needs x, y and class");
-    add(coordinate(p["x"], where), coordinate(p["y"], where), category_of(p["class"], card, where));
-  }
-  return out;
-}
-
-predict::PointPrompt parse_point_option(const std::string& text, const models::ModelCard& card) {
-  const std::string where = "--point " + text;
-  std::stringstream s(text);
-  std::string xs, ys, cls;
-  std::getline(s, xs, ',');
-  std::getline(s, ys, ',');
-  std::getline(s, cls);
-  char* ex = nullptr;
-  char* ey = nullptr;
-  const double x = std::strtod(xs.c_str(), &ex), y = std::strtod(ys.c_str(), &ey);
-  if (xs.empty() || ys.empty() || cls.empty() || *ex != '\0' || *ey != '\0')
-    throw UsageError(where + ": expected x,y,class (pixels, and a class name or number)");
-  return {static_cast<float>(x), static_cast<float>(y), category_of(json(cls), card, where)};
-}
 
 // One image and its points: segments with the points, reusing the crops of the image's previous refine in the same output
 // folder (its session file) whose points have not changed.
@@ -187,7 +78,11 @@ class PromptedSegmenter : public infer::Segmenter {
     for (const auto& p : t.points) prompted += !p.empty();
     log::info("refine: ", points_.size(), " point(s) in ", prompted, " of ", t.grid.count(), " crops; ran ",
               s_->last_crops_run().size(), " of ", t.grid.count(), " crops");
-    predict::write_refine_session(session_path_, {key, t});
+    if (static_cast<int64_t>(t.grid.count()) * t.grid.crop * t.grid.crop <= predict::kMaxRefineSessionPixels)
+      predict::write_refine_session(session_path_, {key, t});
+    else
+      log::info("refine: the image is too large to keep its crops for the next call (",
+                predict::kMaxRefineSessionPixels, " crop pixels at most); every call runs every crop");
     return s_->stitch(t);
   }
 

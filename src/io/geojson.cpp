@@ -123,7 +123,8 @@ std::vector<std::vector<std::vector<ContourPoint>>> read_geojson_polygons(const 
   };
   std::function<void(const nlohmann::json&)> visit = [&](const nlohmann::json& j) {
     if (!j.is_object()) return;
-    const std::string type = j.value("type", "");
+    const auto type_it = j.find("type");
+    const std::string type = type_it != j.end() && type_it->is_string() ? type_it->get<std::string>() : "";
     if (type == "FeatureCollection" && j.contains("features") && j["features"].is_array()) {
       for (const auto& f : j["features"]) visit(f);
     } else if (type == "Feature" && j.contains("geometry")) {
@@ -136,7 +137,11 @@ std::vector<std::vector<std::vector<ContourPoint>>> read_geojson_polygons(const 
       for (const auto& p : j["coordinates"]) polygon_of(p);
     }
   };
-  visit(doc);
+  try {
+    visit(doc);
+  } catch (const nlohmann::json::exception& e) {  // a value of another type than GeoJSON's, missed above
+    throw IoError(path + ": not a GeoJSON of polygons (" + std::string(e.what()) + ")");
+  }
   if (polygons.empty()) throw IoError(path + ": no Polygon or MultiPolygon in this GeoJSON");
   return polygons;
 }

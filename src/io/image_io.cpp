@@ -105,12 +105,47 @@ bool is_tiff(const std::string& path) {
   return e == ".tif" || e == ".tiff";
 }
 
+// Refuses, before the raster is allocated, a TIFF that declares far more pixels than its image
+// data can hold: uncompressed strips or tiles shorter than their pixels (damage: a cut file or
+// lying byte counts), or compressed data that would have to expand more than kMaxTiffExpansion
+// times. Real codecs stay far below it (deflate cannot pass 1032:1, LZW about 2,700:1); a 384-byte
+// file declaring some 870 million pixels (a fuzzing finding) would otherwise allocate 3.5 GB first.
+constexpr uint64_t kMaxTiffExpansion = 16384;
+constexpr uint64_t kSmallTiffBytes = uint64_t{64} << 20;  // images up to this size are not checked
+void check_tiff_data_amount(TIFF* tif, const std::string& path, uint64_t width, uint64_t height) {
+  uint16_t compression = COMPRESSION_NONE, bits = 8, spp = 1;
+  TIFFGetFieldDefaulted(tif, TIFFTAG_COMPRESSION, &compression);
+  TIFFGetFieldDefaulted(tif, TIFFTAG_BITSPERSAMPLE, &bits);
+  TIFFGetFieldDefaulted(tif, TIFFTAG_SAMPLESPERPIXEL, &spp);
+  const bool tiled = TIFFIsTiled(tif);
+  uint64_t* counts = nullptr;
+  if (!TIFFGetField(tif, tiled ? TIFFTAG_TILEBYTECOUNTS : TIFFTAG_STRIPBYTECOUNTS, &counts) || !counts) return;
+  const uint64_t pieces = tiled ? TIFFNumberOfTiles(tif) : TIFFNumberOfStrips(tif);
+  std::error_code ec;
+  const uint64_t file = std::filesystem::file_size(path, ec);
+  if (ec) return;
+  uint64_t stored = 0;  // bytes of image data the file can really hold
+  for (uint64_t i = 0; i < pieces; ++i) stored += std::min<uint64_t>(counts[i], file);
+  const uint64_t decoded = (width * std::max<uint64_t>(spp, 1) * std::max<uint64_t>(bits, 1) + 7) / 8 * height;
+  if (compression == COMPRESSION_NONE) {
+    if (stored < decoded)
+      report_damage(path, "TIFF holds " + std::to_string(stored) + " bytes of image data; its " +
+                              std::to_string(width) + " x " + std::to_string(height) + " pixels need " +
+                              std::to_string(decoded));
+  } else if (decoded > kSmallTiffBytes && decoded / kMaxTiffExpansion > stored) {
+    throw IoError(path + ": TIFF declares " + std::to_string(width) + " x " + std::to_string(height) +
+                  " pixels from only " + std::to_string(stored) + " bytes of compressed image data (more than " +
+                  std::to_string(kMaxTiffExpansion) + " times expansion; damaged or forged)");
+  }
+}
+
 Image read_tiff_rgb(const std::string& path) {
   auto tif = open_tiff(path, "r");
   uint32_t w = 0, h = 0;
   TIFFGetField(tif.get(), TIFFTAG_IMAGEWIDTH, &w);
   TIFFGetField(tif.get(), TIFFTAG_IMAGELENGTH, &h);
   check_declared_size(path, w, h, 4, 1);  // decoded as RGBA
+  check_tiff_data_amount(tif.get(), path, w, h);
   std::vector<uint32_t> raster(static_cast<size_t>(w) * h);
   t_tiff_error.clear();
   char message[1024] = "";
@@ -140,6 +175,7 @@ LabelMap read_tiff_labels(const std::string& path) {
   TIFFGetFieldDefaulted(tif.get(), TIFFTAG_SAMPLEFORMAT, &fmt);
   TIFFGetFieldDefaulted(tif.get(), TIFFTAG_PLANARCONFIG, &planar);
   check_declared_size(path, w, h, spp, 4);  // decoded to 32-bit labels
+  check_tiff_data_amount(tif.get(), path, w, h);
   if (spp != 1)
     throw IoError(path + ": label TIFF has " + std::to_string(spp) +
                   " channels, expected 1 (an integer label map)");

@@ -6,6 +6,7 @@
 #include <map>
 
 #include "nucleisam/errors.h"
+#include "nucleisam/limits.h"
 #include "nucleisam/models/autocast.h"
 #include "predict/reflect_pad.h"
 
@@ -22,7 +23,8 @@ std::vector<int> positions(int n, int crop, int stride) {
 // Owned intervals: boundaries in the middle of each overlap.
 std::vector<int> owned(const std::vector<int>& p, int n, int crop) {
   std::vector<int> own{0};
-  for (size_t i = 1; i < p.size(); ++i) own.push_back((p[i - 1] + crop + p[i]) / 2);
+  for (size_t i = 1; i < p.size(); ++i)
+    own.push_back(static_cast<int>((int64_t{p[i - 1]} + crop + p[i]) / 2));
   own.push_back(n);
   return own;
 }
@@ -53,11 +55,22 @@ CropPredictor network_predictor(std::shared_ptr<models::CategorySamImpl> net, co
 
 }  // namespace
 
+int64_t crop_grid_count(int64_t height, int64_t width, int64_t crop, int64_t stride) {
+  const auto along = [&](int64_t n) { return n <= crop ? 1 : (n - crop + stride - 1) / stride + 1; };
+  return along(height) * along(width);
+}
+
 CropGrid make_crop_grid(int height, int width, int crop, int stride) {
-  if (crop < 16 || stride < 1 || stride > crop)
+  if (crop < 16 || crop > kMaxCrop || stride < 1 || stride > crop)
     throw OptionError("crop " + std::to_string(crop) + " / stride " + std::to_string(stride) +
-                      ": need a crop of at least 16 pixels and 0 < stride <= crop");
+                      ": need a crop of 16 to " + std::to_string(kMaxCrop) + " pixels and 0 < stride <= crop");
   if (height <= 0 || width <= 0) throw DataError("empty image");
+  if (int64_t{height} * width > limits::kMaxImagePixels)
+    throw DataError("image of " + std::to_string(height) + " x " + std::to_string(width) + " pixels is above the " +
+                    std::to_string(limits::kMaxImagePixels) + "-pixel limit");
+  if (crop_grid_count(height, width, crop, stride) > kMaxCrops)
+    throw OptionError("a stride of " + std::to_string(stride) + " makes more than " + std::to_string(kMaxCrops) +
+                      " crops of this image");
   CropGrid g;
   g.crop = crop, g.stride = stride, g.height = height, g.width = width;
   g.xs = positions(width, crop, stride);

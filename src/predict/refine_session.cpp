@@ -18,6 +18,7 @@
 
 #include "nucleisam/atomic_file.h"
 #include "nucleisam/errors.h"
+#include "nucleisam/limits.h"
 
 namespace nucleisam::predict {
 namespace {
@@ -170,7 +171,11 @@ std::optional<RefineSession> read_refine_session(const std::string& path) {
   TiledSegmentation& t = s.tiled;
   const int32_t height = r.get<int32_t>(), width = r.get<int32_t>(), crop = r.get<int32_t>(),
                 stride = r.get<int32_t>();
-  if (height < 1 || width < 1 || crop < 1 || stride < 1 || stride > crop) r.fail("bad crop grid");
+  if (height < 1 || width < 1 || crop < 16 || crop > kMaxCrop || stride < 1 || stride > crop ||
+      int64_t{height} * width > limits::kMaxImagePixels)
+    r.fail("bad crop grid");
+  if (crop_grid_count(height, width, crop, stride) * crop * crop > kMaxRefineSessionPixels)
+    r.fail("more crop pixels than a session may hold");
   try {
     t.grid = make_crop_grid(height, width, crop, stride);
   } catch (const Error&) {

@@ -191,6 +191,35 @@ TEST(ResourceLimits, AbsurdImageDimensionsAreRefusedFromTheHeader) {
   EXPECT_NE(e.find("kMaxImagePixels"), std::string::npos) << e;
 }
 
+TEST(ResourceLimits, TiffDeclaringMorePixelsThanItsDataHoldsIsRefusedBeforeAllocating) {
+  test::TempDir dir;
+  // A fuzzing finding: 4 rows of 218 million pixels (under the pixel limit) in a 384-byte file
+  // made read_image allocate 3.5 GB before reading a strip. Here: 4 x 4 pixels of data, declared
+  // 200,000,000 x 4, uncompressed: damage (the strip is far too short), seen before allocating.
+  std::string tif = strip_tiff(4, 4);
+  const uint32_t wide = 200'000'000;
+  std::memcpy(&tif[8 + 2 + 8], &wide, 4);
+  const std::string t = put(dir, "wide.tif", tif);
+  std::string e = error_of([&] { read_image(t); });
+  // (libtiff may chop the single strip into several; the bytes counted are what the strips hold.)
+  EXPECT_EQ(e.rfind(t + ": damaged image: TIFF holds ", 0), 0u) << e;
+  EXPECT_NE(e.find(" bytes of image data; its 200000000 x 4 pixels need 2400000000"),
+            std::string::npos)
+      << e;
+  // The same declared as deflate-compressed: more than 16384 times expansion.
+  const uint16_t deflate = 8;
+  std::memcpy(&tif[8 + 2 + 3 * 12 + 8], &deflate, 2);
+  const std::string z = put(dir, "wide-deflate.tif", tif);
+  e = error_of([&] { read_image(z); });
+  EXPECT_EQ(e.rfind(z + ": TIFF declares 200000000 x 4 pixels from only ", 0), 0u) << e;
+  EXPECT_NE(e.find(" bytes of compressed image data (more than 16384 times expansion"),
+            std::string::npos)
+      << e;
+  // Uncompressed files whose strips hold their pixels still read.
+  const std::string ok = put(dir, "ok.tif", strip_tiff(4, 4));
+  EXPECT_EQ(read_image(ok).width, 4);
+}
+
 TEST(ResourceLimits, NpyShapesOverTheTensorLimitAreRefused) {
   test::TempDir dir;
   auto npy = [](const std::string& shape) {

@@ -39,7 +39,14 @@ struct CropGrid {
   // Indices of every crop containing pixel (px, py).
   std::vector<size_t> containing(double px, double py) const;
 };
-// Throws OptionError unless 0 < stride <= crop.
+// Limits of a crop grid: crop side, and crops per image (a stride far below the crop would make
+// millions of crops of a large image; each holds a crop-sized result in memory).
+constexpr int kMaxCrop = 8192;
+constexpr int64_t kMaxCrops = int64_t{1} << 20;
+// The number of crops make_crop_grid makes (computed without making them).
+int64_t crop_grid_count(int64_t height, int64_t width, int64_t crop, int64_t stride);
+// Throws OptionError unless 16 <= crop <= kMaxCrop, 0 < stride <= crop and the grid has at most
+// kMaxCrops crops; DataError for an empty image or one above limits::kMaxImagePixels.
 CropGrid make_crop_grid(int height, int width, int crop, int stride);
 
 // One crop's category probabilities (K maps: background, types 1..T, boundary; sigmoid values)

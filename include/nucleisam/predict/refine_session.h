@@ -18,6 +18,11 @@ namespace nucleisam::predict {
 std::string refine_session_key(const Image& image, const std::string& model_path,
                                const CategorySamSegmenterOptions& options);
 
+// The most crop pixels (crops x crop side^2) a session may hold: 2^27, 512 MiB of labels, about a
+// 5,800 x 5,800 image at the default stride of half a crop. Larger images are refined without a
+// session (every call runs every crop).
+constexpr int64_t kMaxRefineSessionPixels = int64_t{1} << 27;
+
 struct RefineSession {
   std::string key;
   TiledSegmentation tiled;
