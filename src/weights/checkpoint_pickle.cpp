@@ -1,4 +1,5 @@
 // The restricted unpickler and the state-dict pickler (see state_pickle.h).
+#include <algorithm>
 #include <cstring>
 #include <unordered_map>
 
@@ -106,6 +107,7 @@ class Unpickler {
         case 't': {
           auto v = make(Kind::tuple);
           v->items = pop_to_mark();
+          adopt_items(*v);
           push(v);
           break;
         }
@@ -118,12 +120,14 @@ class Unpickler {
           auto v = make(Kind::tuple);
           v->items.assign(stack_.end() - static_cast<std::ptrdiff_t>(k), stack_.end());
           stack_.resize(stack_.size() - k);
+          adopt_items(*v);
           push(v);
           break;
         }
         case 'l': {
           auto v = make(Kind::list);
           v->items = pop_to_mark();
+          adopt_items(*v);
           push(v);
           break;
         }
@@ -135,13 +139,16 @@ class Unpickler {
         }
         case 'a': {
           PickleRef value = pop();
-          top_of(Kind::list, "APPEND").items.push_back(value);
+          PickleValue& list = top_of(Kind::list, "APPEND");
+          adopt(list, value);
+          list.items.push_back(value);
           break;
         }
         case 'e': {
           auto values = pop_to_mark();
-          auto& list = top_of(Kind::list, "APPENDS").items;
-          list.insert(list.end(), values.begin(), values.end());
+          PickleValue& list = top_of(Kind::list, "APPENDS");
+          for (const PickleRef& value : values) adopt(list, value);
+          list.items.insert(list.items.end(), values.begin(), values.end());
           break;
         }
         case 's': {
@@ -266,13 +273,32 @@ class Unpickler {
   PickleValue& top_of(Kind kind, const char* opcode) {
     if (stack_.empty() || stack_.back()->kind != kind)
       fail(std::string(opcode) + " needs a " + PickleValue::kind_name(kind) + " below it");
+    if (stack_.back()->contained)
+      fail(std::string(opcode) + " changes a " + PickleValue::kind_name(kind) + " that is already inside another");
     return *stack_.back();
   }
+  // Makes `child` an element of `parent`. A container that is inside another is complete and never
+  // changes again (top_of), and nothing contains itself, so the values form an acyclic graph whose
+  // depth is known at every step: a pickle cannot build a cycle or nesting deep enough to overflow
+  // the stack of whatever walks or frees the values (a fuzzing finding: 50,000 nested lists built
+  // with APPEND overflowed the stack when freed). torch.save's pickles nest 4 or 5 levels.
+  void adopt(PickleValue& parent, const PickleRef& child) {
+    if (child.get() == &parent) fail("a container that contains itself");
+    child->contained = true;
+    parent.depth = std::max(parent.depth, child->depth + 1);
+    if (parent.depth > kMaxDepth) fail("values nest deeper than " + std::to_string(kMaxDepth) + " levels");
+  }
+  void adopt_items(PickleValue& parent) {
+    for (const PickleRef& item : parent.items) adopt(parent, item);
+  }
+  static constexpr int kMaxDepth = 64;
   // Python dict semantics: a repeated key replaces the value but keeps its first position.
   void set_items(PickleValue& dict, const std::vector<PickleRef>& kv) {
     if (kv.size() % 2) fail("odd number of items for a dict");
     for (size_t i = 0; i < kv.size(); i += 2) {
       const PickleRef& key = kv[i];
+      adopt(dict, key);
+      adopt(dict, kv[i + 1]);
       if (key->kind != Kind::string && key->kind != Kind::integer)
         fail(std::string("dict key of type ") + PickleValue::kind_name(key->kind));
       // Hashed so that a hostile pickle with millions of keys cannot make this quadratic.

@@ -45,6 +45,8 @@ struct PickleValue {
   std::unordered_map<std::string, size_t> entry_index;  // dict: key ("s" + str / "i" + int) -> entries slot
   std::shared_ptr<const PickledStorage> storage;        // storage
   std::shared_ptr<const PickledTensor> tensor;          // tensor
+  int depth = 0;           // containers: 1 + the deepest element's depth (leaves and empty ones: 0)
+  bool contained = false;  // an element of some container: complete, never changed again
 
   static const char* kind_name(Kind k);
 };
