@@ -125,7 +125,7 @@ std::vector<predict::PointPrompt> read_points_file(const std::string& path, cons
   try {
     limits::check_json_depth(text.str(), path);
     j = json::parse(text.str());
-  } catch (const json::parse_error& e) {
+  } catch (const json::exception& e) {  // parse_error, or out_of_range for a number like 1e999999
     throw UsageError(path + ": not valid JSON (" + std::string(e.what()) + ")");
   }
   try {

@@ -311,7 +311,7 @@ json read_json_file(const std::string& path) {
     const std::string text = read_file(path);
     limits::check_json_depth(text, path);
     return json::parse(text);
-  } catch (const json::parse_error& e) {
+  } catch (const json::exception& e) {  // parse_error, or out_of_range for a number like 1e999999
     std::string what = e.what();
     throw UsageError(path + ": not valid JSON (" + what + ")");
   }

@@ -408,6 +408,48 @@ Mask detect_tissue(const Image& overview) {
   return out;
 }
 
+namespace {
+
+// Sutherland-Hodgman: the part of polygon `ring` inside the box [x0, x1] x [y0, y1]. Non-finite
+// vertices are dropped first.
+std::vector<cv::Point2d> clip_to_box(std::vector<cv::Point2d> ring, double x0, double y0, double x1, double y1) {
+  ring.erase(std::remove_if(ring.begin(), ring.end(),
+                            [](const cv::Point2d& p) { return !std::isfinite(p.x) || !std::isfinite(p.y); }),
+             ring.end());
+  // One half-plane at a time: keep where inside(p) holds; edges crossing it end on the boundary.
+  auto clip = [&](auto inside, auto cross) {
+    std::vector<cv::Point2d> out;
+    for (size_t i = 0; i < ring.size(); ++i) {
+      const cv::Point2d& a = ring[(i + ring.size() - 1) % ring.size()];
+      const cv::Point2d& b = ring[i];
+      if (inside(b)) {
+        if (!inside(a)) out.push_back(cross(a, b));
+        out.push_back(b);
+      } else if (inside(a)) {
+        out.push_back(cross(a, b));
+      }
+    }
+    ring = std::move(out);
+  };
+  auto at_x = [](double x) {
+    return [x](const cv::Point2d& a, const cv::Point2d& b) {
+      return cv::Point2d(x, a.y + (b.y - a.y) * (x - a.x) / (b.x - a.x));
+    };
+  };
+  auto at_y = [](double y) {
+    return [y](const cv::Point2d& a, const cv::Point2d& b) {
+      return cv::Point2d(a.x + (b.x - a.x) * (y - a.y) / (b.y - a.y), y);
+    };
+  };
+  clip([&](const cv::Point2d& p) { return p.x >= x0; }, at_x(x0));
+  clip([&](const cv::Point2d& p) { return p.x <= x1; }, at_x(x1));
+  clip([&](const cv::Point2d& p) { return p.y >= y0; }, at_y(y0));
+  clip([&](const cv::Point2d& p) { return p.y <= y1; }, at_y(y1));
+  return ring;
+}
+
+}  // namespace
+
 Mask read_tissue_mask(const std::string& path, int width, int height, double downsample) {
   cv::Mat1b mask(height, width, uchar(0));
   const std::string ext = io::lower_extension(path);
@@ -415,12 +457,22 @@ Mask read_tissue_mask(const std::string& path, int width, int height, double dow
     for (const auto& polygon : io::read_geojson_polygons(path)) {
       std::vector<std::vector<cv::Point>> rings;
       for (const auto& ring : polygon) {
+        std::vector<cv::Point2d> scaled;
+        for (const auto& p : ring) scaled.push_back({p.x / downsample, p.y / downsample});
+        // Clipped to just outside the mask, so that vertices far away (or absurd ones, 1e10) cost
+        // nothing and cannot overflow int, while the part over the mask keeps its exact shape.
+        const std::vector<cv::Point2d> clipped = clip_to_box(scaled, -2.0, -2.0, width + 2.0, height + 2.0);
+        if (clipped.size() < 3) continue;
         std::vector<cv::Point> pts;
-        for (const auto& p : ring)
-          pts.push_back({static_cast<int>(std::lround(p.x / downsample)), static_cast<int>(std::lround(p.y / downsample))});
+        for (const auto& p : clipped) pts.push_back({static_cast<int>(std::lround(p.x)), static_cast<int>(std::lround(p.y))});
         rings.push_back(std::move(pts));
       }
-      cv::fillPoly(mask, rings, cv::Scalar(255));
+      if (rings.empty()) continue;
+      try {
+        cv::fillPoly(mask, rings, cv::Scalar(255));
+      } catch (const cv::Exception& e) {
+        throw IoError(path + ": cannot draw its polygons as a tissue mask (" + e.err + ")");
+      }
     }
   } else {
     Image img = io::read_image(path);
