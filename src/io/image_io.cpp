@@ -118,14 +118,21 @@ void check_tiff_data_amount(TIFF* tif, const std::string& path, uint64_t width, 
   TIFFGetFieldDefaulted(tif, TIFFTAG_BITSPERSAMPLE, &bits);
   TIFFGetFieldDefaulted(tif, TIFFTAG_SAMPLESPERPIXEL, &spp);
   const bool tiled = TIFFIsTiled(tif);
-  uint64_t* counts = nullptr;
-  if (!TIFFGetField(tif, tiled ? TIFFTAG_TILEBYTECOUNTS : TIFFTAG_STRIPBYTECOUNTS, &counts) || !counts) return;
-  const uint64_t pieces = tiled ? TIFFNumberOfTiles(tif) : TIFFNumberOfStrips(tif);
   std::error_code ec;
   const uint64_t file = std::filesystem::file_size(path, ec);
   if (ec) return;
-  uint64_t stored = 0;  // bytes of image data the file can really hold
-  for (uint64_t i = 0; i < pieces; ++i) stored += std::min<uint64_t>(counts[i], file);
+  // Every strip or tile needs its offset and byte count in the file (4 bytes each at least): more
+  // pieces than that is a forged header, refused before libtiff loads (allocates) the arrays.
+  const uint64_t pieces = tiled ? TIFFNumberOfTiles(tif) : TIFFNumberOfStrips(tif);
+  if (pieces > file / 8 + 1)
+    throw IoError(path + ": TIFF declares " + std::to_string(pieces) + (tiled ? " tiles" : " strips") + " in a file of " +
+                  std::to_string(file) + " bytes (damaged or forged)");
+  uint64_t stored = file;  // bytes of image data the file can really hold (all of it, without counts)
+  uint64_t* counts = nullptr;
+  if (TIFFGetField(tif, tiled ? TIFFTAG_TILEBYTECOUNTS : TIFFTAG_STRIPBYTECOUNTS, &counts) && counts) {
+    stored = 0;
+    for (uint64_t i = 0; i < pieces; ++i) stored += std::min<uint64_t>(counts[i], file);
+  }
   const uint64_t decoded = (width * std::max<uint64_t>(spp, 1) * std::max<uint64_t>(bits, 1) + 7) / 8 * height;
   if (compression == COMPRESSION_NONE) {
     if (stored < decoded)
