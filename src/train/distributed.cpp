@@ -1,6 +1,8 @@
 // c10d process group for data-parallel training (see distributed.h).
 #include "nucleisam/train/distributed.h"
 
+#include <csignal>
+
 #include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
 
@@ -83,6 +85,9 @@ struct ProcessGroup::Impl {
 ProcessGroup::ProcessGroup(const DistributedSetup& setup, std::chrono::milliseconds timeout)
     : impl_(std::make_unique<Impl>()), rank_(setup.rank), size_(setup.world_size) {
   impl_->timeout = timeout;
+  // A rank that dies closes its sockets; the next write to them would raise SIGPIPE and kill this
+  // process silently (exit 141) instead of failing the collective with an error naming the cause.
+  std::signal(SIGPIPE, SIG_IGN);
   guarded("the rendezvous with the other processes", [&] {
     c10d::TCPStoreOptions o;
     o.port = static_cast<std::uint16_t>(setup.master_port);
