@@ -236,26 +236,25 @@ TiledSegmentation CategorySamSegmenter::run(const Image& image, const std::vecto
 TiledSegmentation CategorySamSegmenter::refine(const Image& image, const TiledSegmentation& previous,
                                                const std::vector<PointPrompt>& points) {
   check_previous(image, previous);
-  TiledSegmentation t = previous;
-  const std::vector<std::vector<PointPrompt>> added = points_per_crop(t.grid, points);
-  std::vector<size_t> which;
-  for (size_t i = 0; i < added.size(); ++i) {
-    if (added[i].empty()) continue;
-    t.points[i].insert(t.points[i].end(), added[i].begin(), added[i].end());
-    which.push_back(i);
-  }
-  run_crops(image, t, which);
-  return t;
+  std::vector<std::vector<PointPrompt>> now = previous.points;
+  const std::vector<std::vector<PointPrompt>> added = points_per_crop(previous.grid, points);
+  for (size_t i = 0; i < added.size(); ++i) now[i].insert(now[i].end(), added[i].begin(), added[i].end());
+  return rerun_changed(image, previous, std::move(now));
 }
 
 TiledSegmentation CategorySamSegmenter::update(const Image& image, const TiledSegmentation& previous,
                                                const std::vector<PointPrompt>& points) {
   check_previous(image, previous);
+  return rerun_changed(image, previous, points_per_crop(previous.grid, points));
+}
+
+TiledSegmentation CategorySamSegmenter::rerun_changed(const Image& image, const TiledSegmentation& previous,
+                                                      std::vector<std::vector<PointPrompt>> points) {
   TiledSegmentation t = previous;
-  t.points = points_per_crop(t.grid, points);
   std::vector<size_t> which;
-  for (size_t i = 0; i < t.points.size(); ++i)
-    if (t.points[i] != previous.points[i]) which.push_back(i);
+  for (size_t i = 0; i < points.size(); ++i)
+    if (points[i] != previous.points[i]) which.push_back(i);
+  t.points = std::move(points);
   run_crops(image, t, which);
   return t;
 }

@@ -122,6 +122,10 @@ class CategorySamSegmenter : public infer::Segmenter {
   std::vector<std::vector<PointPrompt>> points_per_crop(const CropGrid& grid,
                                                         const std::vector<PointPrompt>& points) const;
   void check_previous(const Image& image, const TiledSegmentation& previous) const;
+  // `previous` with each crop's prompts replaced by `points` (one list per crop); re-runs the crops
+  // whose prompts changed (refine and update).
+  TiledSegmentation rerun_changed(const Image& image, const TiledSegmentation& previous,
+                                  std::vector<std::vector<PointPrompt>> points);
   void run_crops(const Image& image, TiledSegmentation& tiled, const std::vector<size_t>& which);
 
   CropPredictor predictor_;
