@@ -1,6 +1,7 @@
 // U-Net3+ (Huang et al. 2020) and its variants: eU-Net3+ (GLU encoder, MaxBlurPool, dropout) and
 // SAM-guided eU-Net3+ (X-Gated Fusion on the deepest level), one class configured by UNet3PlusConfig.
 #include "models/networks.h"
+#include "models/upsampled_conv.h"
 
 #include "nucleisam/errors.h"
 
@@ -22,17 +23,55 @@ struct DecoderLevelImpl : torch::nn::Module {
   }
   torch::nn::ModuleList branches;
   ConvNormAct fuse{nullptr};
+
+  ConvNormActImpl& branch(size_t s) { return *branches[s]->as<ConvNormActImpl>(); }
+
+  // BN -> ReLU of every branch's convolution, concatenated. BatchNorm works per channel, so one
+  // batch_norm over the concatenated convolutions with the branches' parameters side by side is
+  // the same as one per branch; backward then keeps one copy of the level's branch outputs, not
+  // the per-branch activations and their concatenation. Running statistics are written back to
+  // each branch's buffers, so checkpoints are the same as with per-branch BatchNorm modules.
+  torch::Tensor norm_act(const std::vector<torch::Tensor>& convs) {
+    std::vector<torch::Tensor> weight, bias, mean, var;
+    for (size_t s = 0; s < convs.size(); ++s) {
+      auto& bn = *branch(s).norm;
+      weight.push_back(bn.weight);
+      bias.push_back(bn.bias);
+      mean.push_back(bn.running_mean);
+      var.push_back(bn.running_var);
+    }
+    auto& first = *branch(0).norm;
+    const auto& opt = first.options;
+    const bool update = is_training() && opt.track_running_stats();
+    double factor = opt.momentum().value_or(0.0);
+    if (update) {
+      torch::NoGradGuard no_grad;
+      for (size_t s = 0; s < convs.size(); ++s) branch(s).norm->num_batches_tracked += 1;
+      if (!opt.momentum()) factor = 1.0 / first.num_batches_tracked.item<double>();
+    }
+    auto running_mean = torch::cat(mean), running_var = torch::cat(var);
+    auto y = torch::batch_norm(torch::cat(convs, 1), torch::cat(weight), torch::cat(bias),
+                               running_mean, running_var, is_training() || !opt.track_running_stats(),
+                               factor, opt.eps(), false);
+    if (update) {
+      torch::NoGradGuard no_grad;
+      int64_t at = 0;
+      for (size_t s = 0; s < convs.size(); ++s) {
+        const int64_t c = mean[s].size(0);
+        mean[s].copy_(running_mean.narrow(0, at, c));
+        var[s].copy_(running_var.narrow(0, at, c));
+        at += c;
+      }
+    }
+    return torch::relu_(y);
+  }
 };
 TORCH_MODULE(DecoderLevel);
 
+// A shallower (or same-level) encoder map brought to h x w: max pooled by the scale factor.
 torch::Tensor resize_to(const torch::Tensor& x, int64_t h, int64_t w) {
   if (x.size(2) == h && x.size(3) == w) return x;
-  if (x.size(2) > h)  // shallower map: max pool by the scale factor
-    return F::max_pool2d(x, F::MaxPool2dFuncOptions(x.size(2) / h).stride(x.size(2) / h));
-  return F::interpolate(x, F::InterpolateFuncOptions()
-                               .size(std::vector<int64_t>{h, w})
-                               .mode(torch::kBilinear)
-                               .align_corners(false));
+  return F::max_pool2d(x, F::MaxPool2dFuncOptions(x.size(2) / h).stride(x.size(2) / h));
 }
 
 }  // namespace
@@ -90,12 +129,14 @@ torch::Tensor UNet3PlusImpl::forward(const torch::Tensor& images, const torch::T
     const int64_t d = depth - 2 - k;
     auto* level = decoder[k]->as<DecoderLevelImpl>();
     const int64_t h = features[d].size(2), w = features[d].size(3);
-    std::vector<torch::Tensor> parts;
+    std::vector<torch::Tensor> convs;
     for (int64_t s = 0; s < depth; ++s) {
-      const torch::Tensor& src = s <= d ? features[s] : decoded[s];
-      parts.push_back(level->branches[s]->as<ConvNormActImpl>()->forward(resize_to(src, h, w)));
+      auto& conv = *level->branch(s).conv;
+      // Deeper maps are enlarged to this level; the enlargement is folded into the convolution.
+      convs.push_back(s > d ? conv3x3_of_enlarged(conv, decoded[s], h, w)
+                            : conv.forward(resize_to(features[s], h, w)));
     }
-    decoded[d] = level->fuse(torch::cat(parts, 1));
+    decoded[d] = level->fuse(level->norm_act(convs));
   }
   return head(decoded[0]);
 }

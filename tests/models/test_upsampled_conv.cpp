@@ -1,0 +1,169 @@
+// conv3x3 of a bilinear enlargement without the enlarged map (models/upsampled_conv.h): a known
+// answer by hand, values and gradients against the direct form, and the U-Net3+ decoder that uses
+// it against the textbook decoder (enlarge, then per-branch conv -> BN -> ReLU).
+#include "models/network_blocks.h"
+#include "models/networks.h"
+#include "models/upsampled_conv.h"
+#include "nucleisam/errors.h"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+
+using namespace nucleisam;
+using namespace nucleisam::models;
+
+namespace F = torch::nn::functional;
+
+namespace {
+
+torch::Tensor enlarge(const torch::Tensor& x, int64_t h, int64_t w) {
+  return F::interpolate(x, F::InterpolateFuncOptions()
+                               .size(std::vector<int64_t>{h, w})
+                               .mode(torch::kBilinear)
+                               .align_corners(false));
+}
+
+double max_rel(const torch::Tensor& a, const torch::Tensor& b) {
+  return ((a.to(torch::kDouble) - b.to(torch::kDouble)).abs().max() /
+          b.to(torch::kDouble).abs().max().clamp_min(1e-30))
+      .item<double>();
+}
+
+}  // namespace
+
+TEST(UpsampledConv, ShiftSumOfAOnePixelMapByHand) {
+  // A 1x1 map enlarged to 2x2 is constant, so each output pixel is the sum of the taps whose
+  // shifted position stays inside: at (0,0) taps (ty,tx) in {1,2}^2 -> t = 4,5,7,8.
+  auto z = torch::arange(1, 10, torch::kDouble).view({1, 9, 1, 1});  // tap t holds t + 1
+  auto out = enlarge_shift_sum(z, 2, 2);
+  ASSERT_EQ(out.sizes(), (std::vector<int64_t>{1, 1, 2, 2}));
+  EXPECT_DOUBLE_EQ(out[0][0][0][0].item<double>(), 5 + 6 + 8 + 9);
+  EXPECT_DOUBLE_EQ(out[0][0][0][1].item<double>(), 4 + 5 + 7 + 8);  // taps 3,4,6,7
+  EXPECT_DOUBLE_EQ(out[0][0][1][0].item<double>(), 2 + 3 + 5 + 6);  // taps 1,2,4,5
+  EXPECT_DOUBLE_EQ(out[0][0][1][1].item<double>(), 1 + 2 + 4 + 5);  // taps 0,1,3,4
+}
+
+TEST(UpsampledConv, EqualsTheDirectFormInValueAndGradient) {
+  torch::manual_seed(3);
+  struct Case {
+    int64_t n, cin, cout, h0, w0, h, w;
+    bool channels_last;
+  };
+  // 2x, 4x and 16x enlargements, unequal axes, a size that is not a multiple, NCHW and NHWC.
+  for (const Case& c : {Case{2, 5, 3, 4, 4, 8, 8, true}, Case{1, 7, 4, 2, 3, 8, 12, false},
+                        Case{3, 4, 2, 1, 1, 16, 16, true}, Case{1, 3, 5, 3, 5, 7, 11, true}}) {
+    torch::nn::Conv2d conv(torch::nn::Conv2dOptions(c.cin, c.cout, 3).padding(1));
+    conv->to(torch::kDouble);
+    auto x = torch::randn({c.n, c.cin, c.h0, c.w0}, torch::kDouble);
+    if (c.channels_last) x = x.contiguous(at::MemoryFormat::ChannelsLast);
+    x.requires_grad_();
+    auto g = torch::randn({c.n, c.cout, c.h, c.w}, torch::kDouble);
+    auto fast = conv3x3_of_enlarged(*conv, x, c.h, c.w);
+    auto direct = conv->forward(enlarge(x, c.h, c.w));
+    ASSERT_EQ(fast.sizes(), direct.sizes());
+    EXPECT_LT(max_rel(fast, direct), 1e-12) << c.h0 << "x" << c.w0 << " -> " << c.h << "x" << c.w;
+    auto gf = torch::autograd::grad({fast}, {x, conv->weight, conv->bias}, {g});
+    auto gd = torch::autograd::grad({direct}, {x, conv->weight, conv->bias}, {g});
+    for (size_t i = 0; i < 3; ++i) EXPECT_LT(max_rel(gf[i], gd[i]), 1e-12) << "gradient " << i;
+  }
+}
+
+TEST(UpsampledConv, FloatAndBfloat16StayCloseToTheDirectForm) {
+  torch::manual_seed(4);
+  torch::nn::Conv2d conv(torch::nn::Conv2dOptions(16, 8, 3).padding(1));
+  auto x = torch::randn({2, 16, 8, 8}).contiguous(at::MemoryFormat::ChannelsLast);
+  auto direct = conv->forward(enlarge(x, 32, 32));
+  EXPECT_LT(max_rel(conv3x3_of_enlarged(*conv, x, 32, 32), direct), 1e-5);
+  torch::nn::Conv2d half(torch::nn::Conv2dOptions(16, 8, 3).padding(1));
+  half->to(torch::kBFloat16);
+  auto xb = x.to(torch::kBFloat16);
+  auto fast_b = conv3x3_of_enlarged(*half, xb, 32, 32);
+  EXPECT_EQ(fast_b.scalar_type(), torch::kBFloat16);
+  // bf16 keeps 8 bits of mantissa: both forms round differently, each within ~1% of the exact.
+  half->to(torch::kDouble);
+  auto exact = half->forward(enlarge(xb.to(torch::kDouble), 32, 32));
+  EXPECT_LT(max_rel(fast_b, exact), 0.03);
+}
+
+TEST(UpsampledConv, SameSizeIsThePlainConvolutionAndOtherKernelsAreRefused) {
+  torch::nn::Conv2d conv(torch::nn::Conv2dOptions(2, 2, 3).padding(1));
+  auto x = torch::randn({1, 2, 4, 4});
+  EXPECT_TRUE(torch::equal(conv3x3_of_enlarged(*conv, x, 4, 4), conv->forward(x)));
+  torch::nn::Conv2d five(torch::nn::Conv2dOptions(2, 2, 5).padding(2));
+  EXPECT_THROW(conv3x3_of_enlarged(*five, x, 8, 8), ModelError);
+  EXPECT_THROW(enlarge_shift_sum(torch::zeros({1, 8, 2, 2}), 4, 4), ModelError);  // not 9C
+  EXPECT_THROW(enlarge_shift_sum(torch::zeros({1, 9, 4, 4}), 2, 2), ModelError);  // shrinks
+}
+
+namespace {
+
+// The decoder as the paper draws it: every source brought to the level's size (max pooling or
+// bilinear enlargement), then each branch's own conv -> BN -> ReLU, concatenated, fused.
+torch::Tensor textbook_forward(UNet3PlusImpl& net, const torch::Tensor& images, int64_t depth) {
+  auto features = net.encoder(images);
+  std::vector<torch::Tensor> decoded(depth);
+  decoded[depth - 1] = features[depth - 1];
+  for (int64_t k = 0; k + 1 < depth; ++k) {
+    const int64_t d = depth - 2 - k;
+    auto& level = *net.decoder[k];
+    auto branches = level.named_children()[0].value()->children();
+    const int64_t h = features[d].size(2), w = features[d].size(3);
+    std::vector<torch::Tensor> parts;
+    for (int64_t s = 0; s < depth; ++s) {
+      torch::Tensor src = s <= d ? features[s] : decoded[s];
+      if (s < d) src = F::max_pool2d(src, F::MaxPool2dFuncOptions(src.size(2) / h));
+      if (s > d) src = enlarge(src, h, w);
+      parts.push_back(branches[s]->as<ConvNormActImpl>()->forward(src));
+    }
+    decoded[d] = level.named_children()[1].value()->as<ConvNormActImpl>()->forward(torch::cat(parts, 1));
+  }
+  return net.head(decoded[0]);
+}
+
+}  // namespace
+
+TEST(UpsampledConv, UNet3PlusDecoderEqualsTheTextbookDecoder) {
+  UNet3PlusConfig config;
+  config.width = 3;
+  config.depth = 4;
+  torch::manual_seed(5);
+  UNet3PlusImpl fast("unet3plus", 2, config);
+  UNet3PlusImpl textbook("unet3plus", 2, config);
+  fast.to(torch::kDouble);
+  textbook.to(torch::kDouble);
+  {
+    torch::NoGradGuard no_grad;
+    auto src = fast.named_parameters(), dst = textbook.named_parameters();
+    for (const auto& p : src) dst[p.key()].copy_(p.value());
+  }
+  auto images = torch::randn({2, 3, 16, 16}, torch::kDouble);
+  auto g = torch::randn({2, 2, 16, 16}, torch::kDouble);
+  for (bool training : {true, false}) {
+    fast.train(training);
+    textbook.train(training);
+    auto a = fast.forward(images, {});
+    auto b = textbook_forward(textbook, images, config.depth);
+    EXPECT_LT(max_rel(a, b), 1e-10) << (training ? "train" : "eval");
+    if (!training) continue;
+    auto pa = fast.parameters(), pb = textbook.parameters();
+    auto ga = torch::autograd::grad({a}, pa, {g});
+    auto gb = torch::autograd::grad({b}, pb, {g});
+    // (Biases of convolutions followed by BatchNorm get gradients that are zero up to rounding,
+    // so each difference is taken relative to at least 1e-3.)
+    for (size_t i = 0; i < ga.size(); ++i)
+      EXPECT_LT((ga[i] - gb[i]).abs().max().item<double>() /
+                    std::max(gb[i].abs().max().item<double>(), 1e-3),
+                1e-9)
+          << "parameter " << i;
+    // Running statistics and batch counts written back to every branch's BatchNorm.
+    auto ba = fast.named_buffers(), bb = textbook.named_buffers();
+    ASSERT_EQ(ba.size(), bb.size());
+    for (const auto& buf : ba) {
+      EXPECT_LT(max_rel(buf.value(), bb[buf.key()]), 1e-12) << buf.key();
+      EXPECT_FALSE(torch::equal(buf.value(), torch::zeros_like(buf.value())) &&
+                   buf.key().find("running_mean") != std::string::npos)
+          << buf.key() << " was not updated";
+    }
+  }
+}
