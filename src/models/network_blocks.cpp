@@ -38,7 +38,8 @@ ConvNormActImpl::ConvNormActImpl(int64_t in_channels, int64_t out_channels, Acti
 
 torch::Tensor ConvNormActImpl::forward(const torch::Tensor& x) {
   auto y = norm(conv(x));
-  return activation == Activation::glu ? F::glu(y, F::GLUFuncOptions(1)) : torch::relu(y);
+  // In place: BatchNorm's backward needs its input, not its output, so ReLU may overwrite it.
+  return activation == Activation::glu ? F::glu(y, F::GLUFuncOptions(1)) : torch::relu_(y);
 }
 
 ConvBlockImpl::ConvBlockImpl(int64_t in_channels, int64_t out_channels, Activation activation) {
