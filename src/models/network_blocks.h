@@ -45,6 +45,11 @@ struct ConvNormActImpl : torch::nn::Module {
 };
 TORCH_MODULE(ConvNormAct);
 
+// glu(bn(x)) over channels (first half * sigmoid(second half)) with bn's training/eval behaviour
+// and running-statistics update, as one autograd step that keeps only x for backward and hands
+// BatchNorm's backward a gradient in x's memory layout.
+torch::Tensor batch_norm_glu(torch::nn::BatchNorm2dImpl& bn, const torch::Tensor& x);
+
 // The encoder block of U-Net and (e)U-Net3+: two ConvNormAct units.
 struct ConvBlockImpl : torch::nn::Module {
   ConvBlockImpl(int64_t in_channels, int64_t out_channels, Activation activation);

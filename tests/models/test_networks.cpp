@@ -12,6 +12,8 @@
 using namespace nucleisam;
 using namespace nucleisam::models;
 
+namespace F = torch::nn::functional;
+
 namespace {
 
 int64_t count_parameters(const torch::nn::Module& m) {
@@ -145,6 +147,43 @@ TEST(Networks, GluUnitKnownAnswer) {
   const double expected = 3.5 / s / (1.0 + std::exp(-std::log(3.0) / s));
   EXPECT_NEAR(unit(torch::full({1, 1, 1, 1}, 2.0f)).item<double>(), expected, 1e-6);
   EXPECT_NEAR(expected, 2.625, 1e-4);
+}
+
+TEST(Networks, FusedBatchNormGluEqualsGluOfBatchNorm) {
+  // The fused unit against LibTorch's own BatchNorm2d then GLU, in double: outputs, gradients of
+  // input, scale and shift, running statistics and batch counts, in training and eval mode, for
+  // NCHW and channels-last inputs (whose input gradient must stay channels-last).
+  for (bool channels_last : {false, true}) {
+    torch::manual_seed(7);
+    torch::nn::BatchNorm2d fused(6), plain(6);
+    fused->to(torch::kDouble);
+    plain->to(torch::kDouble);
+    {
+      torch::NoGradGuard no_grad;
+      auto w = torch::rand({6}, torch::kDouble) + 0.5, b = torch::randn({6}, torch::kDouble);
+      fused->weight.copy_(w), plain->weight.copy_(w), fused->bias.copy_(b), plain->bias.copy_(b);
+    }
+    for (bool training : {true, true, false}) {
+      fused->train(training);
+      plain->train(training);
+      auto x = torch::randn({3, 6, 5, 4}, torch::kDouble) * 2 + 1;
+      if (channels_last) x = x.contiguous(at::MemoryFormat::ChannelsLast);
+      auto xa = x.clone().requires_grad_(), xb = x.clone().requires_grad_();
+      auto a = batch_norm_glu(*fused, xa);
+      auto b = F::glu(plain->forward(xb), F::GLUFuncOptions(1));
+      EXPECT_LT((a - b).abs().max().item<double>(), 1e-12);
+      auto g = torch::randn_like(a);
+      auto ga = torch::autograd::grad({a}, {xa, fused->weight, fused->bias}, {g});
+      auto gb = torch::autograd::grad({b}, {xb, plain->weight, plain->bias}, {g});
+      for (size_t i = 0; i < 3; ++i)
+        EXPECT_LT((ga[i] - gb[i]).abs().max().item<double>(), 1e-10) << "gradient " << i;
+      if (channels_last) EXPECT_TRUE(ga[0].is_contiguous(at::MemoryFormat::ChannelsLast));
+      EXPECT_LT((fused->running_mean - plain->running_mean).abs().max().item<double>(), 1e-14);
+      EXPECT_LT((fused->running_var - plain->running_var).abs().max().item<double>(), 1e-14);
+      EXPECT_EQ(fused->num_batches_tracked.item<int64_t>(), plain->num_batches_tracked.item<int64_t>());
+    }
+    EXPECT_EQ(fused->num_batches_tracked.item<int64_t>(), 2);
+  }
 }
 
 TEST(Networks, InputNotAMultipleIsAModelError) {
