@@ -15,12 +15,14 @@
 #include "nucleisam/image_io.h"
 #include "nucleisam/sam/predictor.h"
 #include "nucleisam/threads.h"
+#include "nucleisam/weights/tensor_memory.h"
 
 using namespace nucleisam;
 
 int main(int argc, char** argv) {
   nucleisam::use_best_openblas_kernels(argv);  // as the nucleisam binary does (threads.h)
   nucleisam::keep_freed_memory_in_process();
+  nucleisam::use_huge_pages_for_large_tensors();
   std::string checkpoint;
   int input_size = 1024, grid = 4, threads = 0;
   std::vector<std::string> images;

@@ -16,6 +16,7 @@
 
 #include "nucleisam/cpu_features.h"
 #include "nucleisam/threads.h"
+#include "nucleisam/weights/tensor_memory.h"
 #include "nucleisam/models/autocast.h"
 #include "nucleisam/models/heads.h"
 #include "nucleisam/models/segmentation_model.h"
@@ -40,6 +41,7 @@ double peak_rss_mb() {
 int main(int argc, char** argv) {
   nucleisam::use_best_openblas_kernels(argv);  // as the nucleisam binary does (threads.h)
   nucleisam::keep_freed_memory_in_process();
+  nucleisam::use_huge_pages_for_large_tensors();
   const std::string arch = argc > 1 ? argv[1] : "eunet3plus";
   const int width = argc > 2 ? std::stoi(argv[2]) : 32;
   const int batch = argc > 3 ? std::stoi(argv[3]) : 16;

@@ -1,0 +1,129 @@
+// Huge-page mappings for large CPU tensors (see nucleisam/weights/tensor_memory.h).
+#include "nucleisam/weights/tensor_memory.h"
+
+#include <c10/core/CPUAllocator.h>
+
+#include <cstdint>
+#include <cstdlib>
+#include <cstring>
+#include <mutex>
+#include <unordered_map>
+
+#if defined(__linux__)
+#include <sys/mman.h>
+#endif
+
+namespace nucleisam {
+
+#if defined(__linux__) && defined(MADV_HUGEPAGE)
+
+namespace {
+
+constexpr std::size_t kHugePage = std::size_t{2} << 20;
+
+std::size_t round_up(std::size_t n, std::size_t to) { return (n + to - 1) / to * to; }
+
+// Large blocks are their own mappings; the table gives each block's length back to munmap and
+// tells the raw deleter which pointers are ours. Only blocks >= 32 MiB pass through it.
+class HugePageAllocator final : public c10::Allocator {
+ public:
+  explicit HugePageAllocator(c10::Allocator* fallback) : fallback_(fallback) {}
+
+  c10::DataPtr allocate(std::size_t n) const override {
+    if (n < kHugePageTensorBytes) return fallback_->allocate(n);
+    void* p = map(n);
+    if (!p) return fallback_->allocate(n);  // the default allocator reports the failure
+    return {p, p, &release, c10::Device(c10::DeviceType::CPU)};
+  }
+
+  c10::DeleterFnPtr raw_deleter() const override { return &release; }
+
+ private:
+  static std::mutex& mutex() {
+    static std::mutex m;
+    return m;
+  }
+  static std::unordered_map<void*, std::size_t>& blocks() {
+    static std::unordered_map<void*, std::size_t> b;
+    return b;
+  }
+  static c10::Allocator*& fallback_raw() {
+    static c10::Allocator* f = nullptr;
+    return f;
+  }
+
+  // A 2 MiB-aligned mapping of round_up(n, 2 MiB) bytes: map one huge page more, cut the ends.
+  static void* map(std::size_t n) {
+    const std::size_t len = round_up(n, kHugePage);
+    void* raw = mmap(nullptr, len + kHugePage, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (raw == MAP_FAILED) return nullptr;
+    const auto base = reinterpret_cast<std::uintptr_t>(raw);
+    const std::uintptr_t aligned = round_up(base, kHugePage);
+    if (aligned > base) munmap(raw, aligned - base);
+    const std::uintptr_t end = base + len + kHugePage;
+    if (end > aligned + len) munmap(reinterpret_cast<void*>(aligned + len), end - (aligned + len));
+    void* p = reinterpret_cast<void*>(aligned);
+    madvise(p, len, MADV_HUGEPAGE);  // advice only: without THP the mapping still works
+    std::lock_guard<std::mutex> lock(mutex());
+    blocks().emplace(p, len);
+    return p;
+  }
+
+  // Our mappings are unmapped; anything else came from the fallback (raw_allocate of a small
+  // block) and goes back to its own deleter.
+  static void release(void* p) {
+    if (!p) return;
+    std::size_t len = 0;
+    {
+      std::lock_guard<std::mutex> lock(mutex());
+      auto it = blocks().find(p);
+      if (it != blocks().end()) {
+        len = it->second;
+        blocks().erase(it);
+      }
+    }
+    if (len) {
+      munmap(p, len);
+      return;
+    }
+    fallback_raw()->raw_deleter()(p);
+  }
+
+  c10::Allocator* fallback_;
+  friend bool nucleisam::use_huge_pages_for_large_tensors();
+};
+
+HugePageAllocator*& installed() {
+  static HugePageAllocator* a = nullptr;
+  return a;
+}
+
+}  // namespace
+
+bool use_huge_pages_for_large_tensors() {
+  const char* off = std::getenv("NUCLEISAM_HUGE_PAGES");
+  if (!installed() && off && std::strcmp(off, "0") == 0) return false;
+  static std::once_flag once;
+  std::call_once(once, [] {
+    c10::Allocator* fallback = c10::GetCPUAllocator();
+    if (!fallback || !fallback->raw_deleter()) return;
+    HugePageAllocator::fallback_raw() = fallback;
+    static HugePageAllocator allocator(fallback);  // lives as long as the process
+    c10::SetCPUAllocator(&allocator, /*priority=*/1);
+    if (c10::GetCPUAllocator() == &allocator) installed() = &allocator;
+  });
+  return installed() != nullptr;
+}
+
+bool huge_pages_for_large_tensors_installed() {
+  return installed() != nullptr && c10::GetCPUAllocator() == installed();
+}
+
+#else
+
+bool use_huge_pages_for_large_tensors() { return false; }
+bool huge_pages_for_large_tensors_installed() { return false; }
+
+#endif
+
+}  // namespace nucleisam
