@@ -98,9 +98,14 @@ struct BatchNormGlu : torch::autograd::Function<BatchNormGlu> {
             torch::Tensor(), torch::Tensor(), torch::Tensor()};
   }
 
+  // Evaluated in float and rounded once, as LibTorch's GLU does for bfloat16.
   static torch::Tensor glu_of(const torch::Tensor& a, const torch::Tensor& b,
                               at::MemoryFormat layout) {
-    return (a * torch::sigmoid(b)).contiguous(layout);
+    if (a.scalar_type() == torch::kFloat || a.scalar_type() == torch::kDouble)
+      return (a * torch::sigmoid(b)).contiguous(layout);
+    return (a.to(torch::kFloat) * torch::sigmoid(b.to(torch::kFloat)))
+        .to(a.scalar_type())
+        .contiguous(layout);
   }
 };
 

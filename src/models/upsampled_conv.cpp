@@ -5,6 +5,7 @@
 #include "nucleisam/errors.h"
 
 #include <ATen/Parallel.h>
+#include <ATen/autocast_mode.h>
 
 #include <algorithm>
 #include <vector>
@@ -202,7 +203,14 @@ torch::Tensor conv3x3_of_enlarged(const torch::nn::Conv2dImpl& conv, const torch
   if (!shape_ok)
     throw ModelError("conv3x3_of_enlarged: needs a 3x3 convolution, stride 1, zero padding 1, one group");
   if (x.size(2) == h && x.size(3) == w) return const_cast<torch::nn::Conv2dImpl&>(conv).forward(x);
-  if (!kernel_supports(x)) {
+  // Inference in bfloat16 keeps the direct form: there the convolution runs on the bf16 matrix
+  // units (AMX), several times the float rate, and the saving in multiply-adds no longer pays for
+  // the extra memory passes (measured in docs/BENCHMARKS.md). Training always takes the short form:
+  // it also spares backward the enlarged input.
+  const bool bf16 = x.scalar_type() == torch::kBFloat16 ||
+                    (at::autocast::is_cpu_enabled() &&
+                     at::autocast::get_autocast_cpu_dtype() == at::kBFloat16);
+  if (!kernel_supports(x) || (bf16 && !torch::GradMode::is_enabled())) {
     auto big = F::interpolate(x, F::InterpolateFuncOptions()
                                      .size(std::vector<int64_t>{h, w})
                                      .mode(torch::kBilinear)
