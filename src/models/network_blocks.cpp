@@ -69,14 +69,9 @@ struct BatchNormGlu : torch::autograd::Function<BatchNormGlu> {
     const bool training = ctx->saved_data["training"].toBool();
     const double eps = ctx->saved_data["eps"].toDouble();
     const auto layout = x.suggest_memory_format();
-    torch::Tensor mean, invstd;
-    if (training) {
-      mean = saved[3];
-      invstd = saved[4];
-    } else {
-      mean = saved[3];
-      invstd = (saved[4] + eps).rsqrt();
-    }
+    // Training: the batch's mean and inverse deviation; eval: the running mean and variance.
+    const torch::Tensor& mean = saved[3];
+    const torch::Tensor invstd = training ? saved[4] : (saved[4] + eps).rsqrt();
     // The normalised map, recomputed in float (or double) from the input and the statistics.
     const int64_t channels = x.size(1), half = channels / 2;
     auto scale = weight.defined() ? weight * invstd : invstd;

@@ -189,7 +189,7 @@ torch::Tensor enlarge_shift_sum(const torch::Tensor& z, int64_t h, int64_t w) {
   return EnlargeShiftSum::apply(z, h, w);
 }
 
-torch::Tensor conv3x3_of_enlarged(const torch::nn::Conv2dImpl& conv, const torch::Tensor& x,
+torch::Tensor conv3x3_of_enlarged(torch::nn::Conv2dImpl& conv, const torch::Tensor& x,
                                   int64_t h, int64_t w) {
   const auto& o = conv.options;
   const auto& k = *o.kernel_size();
@@ -202,7 +202,7 @@ torch::Tensor conv3x3_of_enlarged(const torch::nn::Conv2dImpl& conv, const torch
                         c10::holds_alternative<torch::enumtype::kZeros>(o.padding_mode());
   if (!shape_ok)
     throw ModelError("conv3x3_of_enlarged: needs a 3x3 convolution, stride 1, zero padding 1, one group");
-  if (x.size(2) == h && x.size(3) == w) return const_cast<torch::nn::Conv2dImpl&>(conv).forward(x);
+  if (x.size(2) == h && x.size(3) == w) return conv.forward(x);
   // Inference in bfloat16 keeps the direct form: there the convolution runs on the bf16 matrix
   // units (AMX), several times the float rate, and the saving in multiply-adds no longer pays for
   // the extra memory passes (measured in docs/BENCHMARKS.md). Training always takes the short form:
@@ -215,7 +215,7 @@ torch::Tensor conv3x3_of_enlarged(const torch::nn::Conv2dImpl& conv, const torch
                                      .size(std::vector<int64_t>{h, w})
                                      .mode(torch::kBilinear)
                                      .align_corners(false));
-    return const_cast<torch::nn::Conv2dImpl&>(conv).forward(big);
+    return conv.forward(big);
   }
   const int64_t out_ch = conv.weight.size(0), in_ch = conv.weight.size(1);
   // Tap-major 1x1 kernel: output channel t * C + c is W[c, :, ty, tx].
