@@ -106,18 +106,23 @@ struct BatchNormGlu : torch::autograd::Function<BatchNormGlu> {
 
 }  // namespace
 
-torch::Tensor batch_norm_glu(torch::nn::BatchNorm2dImpl& bn, const torch::Tensor& x) {
+double count_batch_and_average_factor(torch::nn::BatchNorm2dImpl& bn) {
   const auto& opt = bn.options;
-  const bool track = opt.track_running_stats();
   double factor = opt.momentum().value_or(0.0);
-  if (bn.is_training() && track && bn.num_batches_tracked.defined()) {
+  if (bn.is_training() && opt.track_running_stats() && bn.num_batches_tracked.defined()) {
     torch::NoGradGuard no_grad;
     bn.num_batches_tracked += 1;
     if (!opt.momentum()) factor = 1.0 / bn.num_batches_tracked.item<double>();
   }
+  return factor;
+}
+
+torch::Tensor batch_norm_glu(torch::nn::BatchNorm2dImpl& bn, const torch::Tensor& x) {
+  const double factor = count_batch_and_average_factor(bn);
+  const bool track = bn.options.track_running_stats();
   return BatchNormGlu::apply(x, bn.weight, bn.bias, track ? bn.running_mean : torch::Tensor(),
                              track ? bn.running_var : torch::Tensor(), bn.is_training() || !track,
-                             factor, opt.eps());
+                             factor, bn.options.eps());
 }
 
 torch::Tensor ConvNormActImpl::forward(const torch::Tensor& x) {

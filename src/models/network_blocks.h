@@ -45,6 +45,11 @@ struct ConvNormActImpl : torch::nn::Module {
 };
 TORCH_MODULE(ConvNormAct);
 
+// What BatchNorm2d's own forward does before normalising: in training with running statistics,
+// count the batch (num_batches_tracked += 1); returns the factor for the running averages
+// (the momentum, or 1 / batches seen when momentum is unset).
+double count_batch_and_average_factor(torch::nn::BatchNorm2dImpl& bn);
+
 // glu(bn(x)) over channels (first half * sigmoid(second half)) with bn's training/eval behaviour
 // and running-statistics update, as one autograd step that keeps only x for backward and hands
 // BatchNorm's backward a gradient in x's memory layout.

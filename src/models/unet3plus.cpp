@@ -40,15 +40,11 @@ struct DecoderLevelImpl : torch::nn::Module {
       mean.push_back(bn.running_mean);
       var.push_back(bn.running_var);
     }
-    auto& first = *branch(0).norm;
-    const auto& opt = first.options;
+    // Every branch counts the batch; all share one configuration, so the first gives the factor.
+    const double factor = count_batch_and_average_factor(*branch(0).norm);
+    for (size_t s = 1; s < convs.size(); ++s) count_batch_and_average_factor(*branch(s).norm);
+    const auto& opt = branch(0).norm->options;
     const bool update = is_training() && opt.track_running_stats();
-    double factor = opt.momentum().value_or(0.0);
-    if (update) {
-      torch::NoGradGuard no_grad;
-      for (size_t s = 0; s < convs.size(); ++s) branch(s).norm->num_batches_tracked += 1;
-      if (!opt.momentum()) factor = 1.0 / first.num_batches_tracked.item<double>();
-    }
     auto running_mean = torch::cat(mean), running_var = torch::cat(var);
     auto y = torch::batch_norm(torch::cat(convs, 1), torch::cat(weight), torch::cat(bias),
                                running_mean, running_var, is_training() || !opt.track_running_stats(),

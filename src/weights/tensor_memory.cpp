@@ -27,12 +27,12 @@ std::size_t round_up(std::size_t n, std::size_t to) { return (n + to - 1) / to *
 // tells the raw deleter which pointers are ours. Only blocks >= 32 MiB pass through it.
 class HugePageAllocator final : public c10::Allocator {
  public:
-  explicit HugePageAllocator(c10::Allocator* fallback) : fallback_(fallback) {}
+  explicit HugePageAllocator(c10::Allocator* fallback) { fallback_allocator() = fallback; }
 
   c10::DataPtr allocate(std::size_t n) const override {
-    if (n < kHugePageTensorBytes) return fallback_->allocate(n);
+    if (n < kHugePageTensorBytes) return fallback_allocator()->allocate(n);
     void* p = map(n);
-    if (!p) return fallback_->allocate(n);  // the default allocator reports the failure
+    if (!p) return fallback_allocator()->allocate(n);  // the default allocator reports the failure
     return {p, p, &release, c10::Device(c10::DeviceType::CPU)};
   }
 
@@ -47,7 +47,8 @@ class HugePageAllocator final : public c10::Allocator {
     static std::unordered_map<void*, std::size_t> b;
     return b;
   }
-  static c10::Allocator*& fallback_raw() {
+  // LibTorch's allocator, for small blocks and for raw blocks that are not ours (set once).
+  static c10::Allocator*& fallback_allocator() {
     static c10::Allocator* f = nullptr;
     return f;
   }
@@ -86,11 +87,8 @@ class HugePageAllocator final : public c10::Allocator {
       munmap(p, len);
       return;
     }
-    fallback_raw()->raw_deleter()(p);
+    fallback_allocator()->raw_deleter()(p);
   }
-
-  c10::Allocator* fallback_;
-  friend bool nucleisam::use_huge_pages_for_large_tensors();
 };
 
 HugePageAllocator*& installed() {
@@ -107,7 +105,6 @@ bool use_huge_pages_for_large_tensors() {
   std::call_once(once, [] {
     c10::Allocator* fallback = c10::GetCPUAllocator();
     if (!fallback || !fallback->raw_deleter()) return;
-    HugePageAllocator::fallback_raw() = fallback;
     static HugePageAllocator allocator(fallback);  // lives as long as the process
     c10::SetCPUAllocator(&allocator, /*priority=*/1);
     if (c10::GetCPUAllocator() == &allocator) installed() = &allocator;

@@ -177,7 +177,9 @@ TEST(Networks, FusedBatchNormGluEqualsGluOfBatchNorm) {
       auto gb = torch::autograd::grad({b}, {xb, plain->weight, plain->bias}, {g});
       for (size_t i = 0; i < 3; ++i)
         EXPECT_LT((ga[i] - gb[i]).abs().max().item<double>(), 1e-10) << "gradient " << i;
-      if (channels_last) EXPECT_TRUE(ga[0].is_contiguous(at::MemoryFormat::ChannelsLast));
+      if (channels_last) {
+        EXPECT_TRUE(ga[0].is_contiguous(at::MemoryFormat::ChannelsLast));
+      }
       EXPECT_LT((fused->running_mean - plain->running_mean).abs().max().item<double>(), 1e-14);
       EXPECT_LT((fused->running_var - plain->running_var).abs().max().item<double>(), 1e-14);
       EXPECT_EQ(fused->num_batches_tracked.item<int64_t>(), plain->num_batches_tracked.item<int64_t>());
