@@ -58,8 +58,7 @@ struct BatchNormGlu : torch::autograd::Function<BatchNormGlu> {
     }
     ctx->saved_data["training"] = training;
     ctx->saved_data["eps"] = eps;
-    const int64_t half = y.size(1) / 2;
-    return glu_of(y.narrow(1, 0, half), y.narrow(1, half, half), x.suggest_memory_format());
+    return glu_channels(y, x.suggest_memory_format());
   }
 
   static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
@@ -92,19 +91,27 @@ struct BatchNormGlu : torch::autograd::Function<BatchNormGlu> {
     return {grad_x, grad_weight, grad_bias, torch::Tensor(), torch::Tensor(),
             torch::Tensor(), torch::Tensor(), torch::Tensor()};
   }
-
-  // Evaluated in float and rounded once, as LibTorch's GLU does for bfloat16.
-  static torch::Tensor glu_of(const torch::Tensor& a, const torch::Tensor& b,
-                              at::MemoryFormat layout) {
-    if (a.scalar_type() == torch::kFloat || a.scalar_type() == torch::kDouble)
-      return (a * torch::sigmoid(b)).contiguous(layout);
-    return (a.to(torch::kFloat) * torch::sigmoid(b.to(torch::kFloat)))
-        .to(a.scalar_type())
-        .contiguous(layout);
-  }
 };
 
 }  // namespace
+
+torch::Tensor glu_channels(const torch::Tensor& y, at::MemoryFormat layout) {
+  return at::glu(y, 1).contiguous(layout);
+}
+
+std::optional<ConvKernel> fold_batch_norm(const torch::nn::Conv2dImpl& conv,
+                                          const torch::nn::BatchNorm2dImpl& bn) {
+  if (bn.is_training() || !bn.options.track_running_stats() || torch::GradMode::is_enabled())
+    return std::nullopt;
+  const auto& w = conv.weight;
+  auto scale = (bn.running_var + bn.options.eps()).rsqrt().to(w.scalar_type());
+  if (bn.weight.defined()) scale = scale * bn.weight;
+  auto shift = -bn.running_mean.to(w.scalar_type());
+  if (conv.bias.defined()) shift = shift + conv.bias;
+  shift = shift * scale;
+  if (bn.bias.defined()) shift = shift + bn.bias;
+  return ConvKernel{(w * scale.view({-1, 1, 1, 1})).contiguous(w.suggest_memory_format()), shift};
+}
 
 double count_batch_and_average_factor(torch::nn::BatchNorm2dImpl& bn) {
   const auto& opt = bn.options;
@@ -126,6 +133,11 @@ torch::Tensor batch_norm_glu(torch::nn::BatchNorm2dImpl& bn, const torch::Tensor
 }
 
 torch::Tensor ConvNormActImpl::forward(const torch::Tensor& x) {
+  if (const auto k = fold_batch_norm(*conv, *norm)) {
+    auto y = F::conv2d(x, k->weight, F::Conv2dFuncOptions().padding(1).bias(k->bias));
+    if (activation == Activation::relu) return torch::relu_(y);
+    return glu_channels(y, y.suggest_memory_format());
+  }
   if (activation == Activation::glu) return batch_norm_glu(*norm, conv(x));
   // In place: BatchNorm's backward needs its input, not its output, so ReLU may overwrite it.
   auto y = norm(conv(x));

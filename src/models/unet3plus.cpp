@@ -26,6 +26,15 @@ struct DecoderLevelImpl : torch::nn::Module {
 
   ConvNormActImpl& branch(size_t s) { return *branches[s]->as<ConvNormActImpl>(); }
 
+  // Branch s's kernel: its convolution's, or for inference with its BatchNorm folded in (then
+  // `folded` is set and norm_act must not normalise again).
+  ConvKernel kernel(size_t s, bool& folded) {
+    auto& unit = branch(s);
+    auto k = fold_batch_norm(*unit.conv, *unit.norm);
+    folded = k.has_value();
+    return k ? *k : ConvKernel{unit.conv->weight, unit.conv->bias};
+  }
+
   // BN -> ReLU of every branch's convolution, concatenated. BatchNorm works per channel, so one
   // batch_norm over the concatenated convolutions with the branches' parameters side by side is
   // the same as one per branch; backward then keeps one copy of the level's branch outputs, not
@@ -126,13 +135,16 @@ torch::Tensor UNet3PlusImpl::forward(const torch::Tensor& images, const torch::T
     auto* level = decoder[k]->as<DecoderLevelImpl>();
     const int64_t h = features[d].size(2), w = features[d].size(3);
     std::vector<torch::Tensor> convs;
+    bool folded = false;
     for (int64_t s = 0; s < depth; ++s) {
-      auto& conv = *level->branch(s).conv;
+      const ConvKernel k = level->kernel(static_cast<size_t>(s), folded);
       // Deeper maps are enlarged to this level; the enlargement is folded into the convolution.
-      convs.push_back(s > d ? conv3x3_of_enlarged(conv, decoded[s], h, w)
-                            : conv.forward(resize_to(features[s], h, w)));
+      convs.push_back(s > d ? conv3x3_of_enlarged(k.weight, k.bias, decoded[s], h, w)
+                            : F::conv2d(resize_to(features[s], h, w), k.weight,
+                                        F::Conv2dFuncOptions().padding(1).bias(k.bias)));
     }
-    decoded[d] = level->fuse(level->norm_act(convs));
+    torch::Tensor normed = folded ? torch::cat(convs, 1).relu_() : level->norm_act(convs);
+    decoded[d] = level->fuse(normed);
   }
   return head(decoded[0]);
 }

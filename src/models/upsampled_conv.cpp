@@ -46,10 +46,10 @@ struct AxisTaps {
 template <typename scalar_t>
 using acc_type = std::conditional_t<std::is_same_v<scalar_t, double>, double, float>;
 
-// z: N x h0 x w0 x 9C (channels-last storage), out: N x h x w x C.
+// z: N x h0 x w0 x 9C (channels-last storage), out: N x h x w x C; bias: C values or null.
 template <typename scalar_t>
-void forward_kernel(const scalar_t* z, scalar_t* out, int64_t n_images, int64_t channels,
-                    int64_t h0, int64_t w0, int64_t h, int64_t w) {
+void forward_kernel(const scalar_t* z, const acc_type<scalar_t>* bias, scalar_t* out,
+                    int64_t n_images, int64_t channels, int64_t h0, int64_t w0, int64_t h, int64_t w) {
   using acc_t = acc_type<scalar_t>;
   const AxisTaps<acc_t> rows(h0, h), cols(w0, w);
   const int64_t zc = 9 * channels;
@@ -59,7 +59,10 @@ void forward_kernel(const scalar_t* z, scalar_t* out, int64_t n_images, int64_t 
       const int64_t n = ni / h, i = ni % h;
       const scalar_t* zn = z + n * h0 * w0 * zc;
       for (int64_t j = 0; j < w; ++j) {
-        std::fill(acc.begin(), acc.end(), acc_t(0));
+        if (bias)
+          std::copy(bias, bias + channels, acc.begin());
+        else
+          std::fill(acc.begin(), acc.end(), acc_t(0));
         for (int64_t ty = 0; ty < 3; ++ty) {
           const int64_t si = i + ty - 1;
           if (si < 0 || si >= h) continue;
@@ -132,13 +135,17 @@ void backward_kernel(const scalar_t* grad_out, scalar_t* grad_z, int64_t n_image
   });
 }
 
-torch::Tensor shift_sum_forward(const torch::Tensor& z, int64_t h, int64_t w) {
+// The bias is added in the accumulator's precision (float for bfloat16 maps), before rounding.
+torch::Tensor shift_sum_forward(const torch::Tensor& z, const torch::Tensor& bias, int64_t h, int64_t w) {
   const int64_t n = z.size(0), channels = z.size(1) / 9, h0 = z.size(2), w0 = z.size(3);
   const auto zc = z.contiguous(at::MemoryFormat::ChannelsLast);
   auto out = torch::empty({n, channels, h, w}, z.options().memory_format(at::MemoryFormat::ChannelsLast));
   AT_DISPATCH_FLOATING_TYPES_AND(at::kBFloat16, z.scalar_type(), "enlarge_shift_sum", [&] {
-    forward_kernel<scalar_t>(zc.data_ptr<scalar_t>(), out.data_ptr<scalar_t>(), n, channels, h0,
-                             w0, h, w);
+    using acc_t = acc_type<scalar_t>;
+    torch::Tensor b;
+    if (bias.defined()) b = bias.detach().to(c10::CppTypeToScalarType<acc_t>::value).contiguous();
+    forward_kernel<scalar_t>(zc.data_ptr<scalar_t>(), b.defined() ? b.data_ptr<acc_t>() : nullptr,
+                             out.data_ptr<scalar_t>(), n, channels, h0, w0, h, w);
   });
   return out;
 }
@@ -157,15 +164,26 @@ torch::Tensor shift_sum_backward(const torch::Tensor& grad, int64_t h0, int64_t 
 
 struct EnlargeShiftSum : torch::autograd::Function<EnlargeShiftSum> {
   static torch::Tensor forward(torch::autograd::AutogradContext* ctx, const torch::Tensor& z,
-                               int64_t h, int64_t w) {
+                               const torch::Tensor& bias, int64_t h, int64_t w) {
     ctx->saved_data["h0"] = z.size(2);
     ctx->saved_data["w0"] = z.size(3);
-    return shift_sum_forward(z, h, w);
+    const bool has_bias = bias.numel() > 0;
+    ctx->saved_data["bias_type"] = has_bias ? static_cast<int64_t>(bias.scalar_type()) : int64_t(-1);
+    return shift_sum_forward(z, has_bias ? bias : torch::Tensor(), h, w);
   }
   static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
                                                  torch::autograd::variable_list grads) {
-    return {shift_sum_backward(grads[0], ctx->saved_data["h0"].toInt(), ctx->saved_data["w0"].toInt()),
-            torch::Tensor(), torch::Tensor()};
+    const auto& g = grads[0];
+    torch::Tensor grad_bias;
+    const int64_t bias_type = ctx->saved_data["bias_type"].toInt();
+    if (bias_type >= 0 && ctx->needs_input_grad(1)) {
+      const auto type = static_cast<c10::ScalarType>(bias_type);
+      // Summed in float at least (bfloat16 gradients), returned in the bias's own type.
+      const auto acc = type == torch::kDouble ? torch::kDouble : torch::kFloat;
+      grad_bias = g.sum({0, 2, 3}, false, acc).to(type);
+    }
+    return {shift_sum_backward(g, ctx->saved_data["h0"].toInt(), ctx->saved_data["w0"].toInt()),
+            grad_bias, torch::Tensor(), torch::Tensor()};
   }
 };
 
@@ -177,7 +195,7 @@ bool kernel_supports(const torch::Tensor& t) {
 
 }  // namespace
 
-torch::Tensor enlarge_shift_sum(const torch::Tensor& z, int64_t h, int64_t w) {
+torch::Tensor enlarge_shift_sum(const torch::Tensor& z, int64_t h, int64_t w, const torch::Tensor& bias) {
   if (!z.defined() || z.dim() != 4 || z.size(1) % 9 != 0 || z.size(1) == 0)
     throw ModelError("enlarge_shift_sum: expected N x 9C x h x w, got " +
                      (z.defined() ? c10::str(z.sizes()) : std::string("no tensor")));
@@ -186,7 +204,11 @@ torch::Tensor enlarge_shift_sum(const torch::Tensor& z, int64_t h, int64_t w) {
                      " is smaller than the input " + c10::str(z.sizes()));
   if (!kernel_supports(z))
     throw ModelError("enlarge_shift_sum: needs a CPU float, double or bfloat16 tensor");
-  return EnlargeShiftSum::apply(z, h, w);
+  if (bias.defined() && (bias.dim() != 1 || bias.size(0) != z.size(1) / 9 || !bias.device().is_cpu()))
+    throw ModelError("enlarge_shift_sum: bias must be a CPU vector of " + std::to_string(z.size(1) / 9) +
+                     " values, got " + c10::str(bias.sizes()));
+  // autograd::Function inputs must be defined tensors: "no bias" travels as an empty one.
+  return EnlargeShiftSum::apply(z, bias.defined() ? bias : torch::empty({0}, z.options()), h, w);
 }
 
 torch::Tensor conv3x3_of_enlarged(torch::nn::Conv2dImpl& conv, const torch::Tensor& x,
@@ -202,7 +224,18 @@ torch::Tensor conv3x3_of_enlarged(torch::nn::Conv2dImpl& conv, const torch::Tens
                         c10::holds_alternative<torch::enumtype::kZeros>(o.padding_mode());
   if (!shape_ok)
     throw ModelError("conv3x3_of_enlarged: needs a 3x3 convolution, stride 1, zero padding 1, one group");
-  if (x.size(2) == h && x.size(3) == w) return conv.forward(x);
+  return conv3x3_of_enlarged(conv.weight, conv.bias, x, h, w);
+}
+
+torch::Tensor conv3x3_of_enlarged(const torch::Tensor& weight, const torch::Tensor& bias,
+                                  const torch::Tensor& x, int64_t h, int64_t w) {
+  if (!weight.defined() || weight.dim() != 4 || weight.size(2) != 3 || weight.size(3) != 3 ||
+      !x.defined() || x.dim() != 4 || x.size(1) != weight.size(1))
+    throw ModelError("conv3x3_of_enlarged: needs an O x C x 3 x 3 kernel and an N x C x h x w map, got " +
+                     (weight.defined() ? c10::str(weight.sizes()) : std::string("no kernel")) + " and " +
+                     (x.defined() ? c10::str(x.sizes()) : std::string("no map")));
+  const auto direct = F::Conv2dFuncOptions().padding(1).bias(bias);
+  if (x.size(2) == h && x.size(3) == w) return F::conv2d(x, weight, direct);
   // Inference in bfloat16 keeps the direct form: there the convolution runs on the bf16 matrix
   // units (AMX), several times the float rate, and the saving in multiply-adds no longer pays for
   // the extra memory passes (measured in docs/BENCHMARKS.md). Training always takes the short form:
@@ -215,15 +248,12 @@ torch::Tensor conv3x3_of_enlarged(torch::nn::Conv2dImpl& conv, const torch::Tens
                                      .size(std::vector<int64_t>{h, w})
                                      .mode(torch::kBilinear)
                                      .align_corners(false));
-    return conv.forward(big);
+    return F::conv2d(big, weight, direct);
   }
-  const int64_t out_ch = conv.weight.size(0), in_ch = conv.weight.size(1);
+  const int64_t out_ch = weight.size(0), in_ch = weight.size(1);
   // Tap-major 1x1 kernel: output channel t * C + c is W[c, :, ty, tx].
-  auto taps = conv.weight.permute({2, 3, 0, 1}).reshape({9 * out_ch, in_ch, 1, 1});
-  auto z = F::conv2d(x, taps);
-  auto y = enlarge_shift_sum(z, h, w);
-  if (conv.bias.defined()) y = y + conv.bias.to(y.scalar_type()).view({1, out_ch, 1, 1});
-  return y;
+  auto taps = weight.permute({2, 3, 0, 1}).reshape({9 * out_ch, in_ch, 1, 1});
+  return enlarge_shift_sum(F::conv2d(x, taps), h, w, bias);
 }
 
 }  // namespace nucleisam::models

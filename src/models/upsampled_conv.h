@@ -28,11 +28,17 @@ namespace nucleisam::models {
 // form.
 torch::Tensor conv3x3_of_enlarged(torch::nn::Conv2dImpl& conv, const torch::Tensor& x,
                                   int64_t h, int64_t w);
+// The same for a kernel given as tensors (weight O x C x 3 x 3, bias O values or undefined), as a
+// BatchNorm-folded convolution has them.
+torch::Tensor conv3x3_of_enlarged(const torch::Tensor& weight, const torch::Tensor& bias,
+                                  const torch::Tensor& x, int64_t h, int64_t w);
 
 // The enlarge-shift-sum alone (exposed for tests): z is N x 9C x h0 x w0 (tap-major channels:
 // tap t = 3 * ty + tx holds channels t*C .. t*C + C - 1); returns N x C x h x w (channels-last) with
-//   out[n, c, i, j] = sum_t up(z[:, t*C + c])[n, i + ty - 1, j + tx - 1]   (zero outside h x w).
-// Differentiable with respect to z.
-torch::Tensor enlarge_shift_sum(const torch::Tensor& z, int64_t h, int64_t w);
+//   out[n, c, i, j] = bias[c] + sum_t up(z[:, t*C + c])[n, i + ty - 1, j + tx - 1]
+// (zero outside h x w; bias optional, C values, added before the result is rounded to z's type).
+// Differentiable with respect to z and the bias.
+torch::Tensor enlarge_shift_sum(const torch::Tensor& z, int64_t h, int64_t w,
+                                const torch::Tensor& bias = {});
 
 }  // namespace nucleisam::models

@@ -6,6 +6,7 @@
 #include "nucleisam/models/segmentation_model.h"
 
 #include <gtest/gtest.h>
+#include <torch/csrc/autograd/profiler_legacy.h>
 
 #include <cmath>
 
@@ -36,6 +37,18 @@ ModelOptions opts(std::map<std::string, std::string> values) { return ModelOptio
 ModelOptions small(std::map<std::string, std::string> extra = {}) {
   extra.emplace("width", "4");
   return ModelOptions(extra);
+}
+
+// How many BatchNorm operators a call runs, counted by LibTorch's profiler.
+int batch_norm_calls(const std::function<void()>& f) {
+  namespace prof = torch::autograd::profiler;
+  prof::enableProfilerLegacy(torch::profiler::impl::ProfilerConfig(torch::profiler::impl::ProfilerState::CPU));
+  f();
+  int calls = 0;
+  for (const auto& events : prof::disableProfilerLegacy())
+    for (const auto& e : events)
+      if (e.kindStr() == "push" && std::string(e.name()) == "aten::batch_norm") ++calls;
+  return calls;
 }
 
 }  // namespace
@@ -185,6 +198,84 @@ TEST(Networks, FusedBatchNormGluEqualsGluOfBatchNorm) {
       EXPECT_EQ(fused->num_batches_tracked.item<int64_t>(), plain->num_batches_tracked.item<int64_t>());
     }
     EXPECT_EQ(fused->num_batches_tracked.item<int64_t>(), 2);
+  }
+}
+
+TEST(Networks, BatchNormFoldKnownAnswer) {
+  // conv: every weight 1, bias 2; BN: mean 1, var 15, eps 1, gamma 2, beta 0.5, so
+  // s = 2 / sqrt(16) = 0.5, folded weight 0.5 and bias (2 - 1) * 0.5 + 0.5 = 1.
+  torch::nn::Conv2d conv(torch::nn::Conv2dOptions(2, 1, 3).padding(1));
+  torch::nn::BatchNorm2d bn(torch::nn::BatchNorm2dOptions(1).eps(1.0));
+  {
+    torch::NoGradGuard no_grad;
+    conv->weight.fill_(1.0), conv->bias.fill_(2.0);
+    bn->running_mean.fill_(1.0), bn->running_var.fill_(15.0);
+    bn->weight.fill_(2.0), bn->bias.fill_(0.5);
+  }
+  bn->eval();
+  {
+    torch::NoGradGuard no_grad;
+    const auto k = fold_batch_norm(*conv, *bn);
+    ASSERT_TRUE(k.has_value());
+    EXPECT_TRUE(k->weight.eq(0.5).all().item<bool>());
+    EXPECT_EQ(k->weight.sizes(), conv->weight.sizes());
+    EXPECT_FLOAT_EQ(k->bias.item<float>(), 1.0f);
+  }
+  // Gradients recorded, or BatchNorm training: no fold.
+  EXPECT_FALSE(fold_batch_norm(*conv, *bn).has_value());
+  bn->train();
+  torch::NoGradGuard no_grad;
+  EXPECT_FALSE(fold_batch_norm(*conv, *bn).has_value());
+}
+
+TEST(Networks, InferenceWithFoldedBatchNormsEqualsTheUnfoldedNetwork) {
+  // Every U-Net-family network in eval mode with random running statistics and affine
+  // parameters, in double: the forward without gradients (BatchNorms folded into the
+  // convolutions, branch BatchNorms of the U-Net3+ decoder included) against the same forward
+  // recording gradients (BatchNorm applied), for NCHW and channels-last weights and input.
+  for (const std::string arch : {"unet", "unet3plus", "eunet3plus", "sam-eunet3plus"}) {
+    for (bool channels_last : {false, true}) {
+      torch::manual_seed(11);
+      std::map<std::string, std::string> o{{"width", "4"}};
+      if (arch == "sam-eunet3plus") o["guidance_channels"] = "8";
+      auto net = build_network(arch, 4, ModelOptions(o));
+      net->to(torch::kDouble);
+      int norms = 0;
+      {
+        torch::NoGradGuard no_grad;
+        for (auto& m : net->modules(false)) {
+          auto* bn = m->as<torch::nn::BatchNorm2dImpl>();
+          if (!bn) continue;
+          ++norms;
+          bn->running_mean.copy_(torch::randn_like(bn->running_mean));
+          bn->running_var.copy_(torch::rand_like(bn->running_var) * 3 + 0.2);
+          bn->weight.copy_(torch::rand_like(bn->weight) + 0.5);
+          bn->bias.copy_(torch::randn_like(bn->bias));
+        }
+        if (channels_last)
+          for (auto& p : net->parameters())
+            if (p.dim() == 4) p.set_data(p.data().contiguous(torch::MemoryFormat::ChannelsLast));
+      }
+      EXPECT_GT(norms, 10) << arch;
+      net->eval();
+      auto x = torch::randn({2, 3, 32, 48}, torch::kDouble);
+      if (channels_last) x = x.contiguous(torch::MemoryFormat::ChannelsLast);
+      torch::Tensor guidance;
+      if (net->needs_guidance()) guidance = torch::randn({2, 8, 16, 16}, torch::kDouble);
+      torch::Tensor unfolded, folded;
+      EXPECT_GT(batch_norm_calls([&] { unfolded = net->forward(x, guidance); }), 0) << arch;
+      ASSERT_TRUE(unfolded.requires_grad()) << arch;
+      EXPECT_EQ(batch_norm_calls([&] {
+                  torch::NoGradGuard no_grad;
+                  folded = net->forward(x, guidance);
+                }),
+                0)
+          << arch;
+      const double scale = unfolded.abs().max().item<double>();
+      EXPECT_GT(scale, 0.1) << arch;
+      EXPECT_LT((folded - unfolded).abs().max().item<double>(), 1e-12 * scale)
+          << arch << (channels_last ? " channels-last" : " NCHW");
+    }
   }
 }
 

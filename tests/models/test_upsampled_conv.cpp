@@ -42,6 +42,14 @@ TEST(UpsampledConv, ShiftSumOfAOnePixelMapByHand) {
   EXPECT_DOUBLE_EQ(out[0][0][0][1].item<double>(), 4 + 5 + 7 + 8);  // taps 3,4,6,7
   EXPECT_DOUBLE_EQ(out[0][0][1][0].item<double>(), 2 + 3 + 5 + 6);  // taps 1,2,4,5
   EXPECT_DOUBLE_EQ(out[0][0][1][1].item<double>(), 1 + 2 + 4 + 5);  // taps 0,1,3,4
+  // A bias is added to every pixel; its gradient is the sum of the output gradient.
+  auto bias = torch::full({1}, 10.0, torch::kDouble).requires_grad_();
+  auto with_bias = enlarge_shift_sum(z, 2, 2, bias);
+  EXPECT_DOUBLE_EQ(with_bias[0][0][0][0].item<double>(), 10 + 5 + 6 + 8 + 9);
+  EXPECT_DOUBLE_EQ(with_bias[0][0][1][1].item<double>(), 10 + 1 + 2 + 4 + 5);
+  auto grad = torch::autograd::grad({with_bias}, {bias}, {torch::arange(1, 5, torch::kDouble).view({1, 1, 2, 2})});
+  EXPECT_DOUBLE_EQ(grad[0].item<double>(), 1 + 2 + 3 + 4);
+  EXPECT_THROW(enlarge_shift_sum(z, 2, 2, torch::zeros({2}, torch::kDouble)), ModelError);  // not C values
 }
 
 TEST(UpsampledConv, EqualsTheDirectFormInValueAndGradient) {
