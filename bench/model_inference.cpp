@@ -4,8 +4,12 @@
 // windows (speed does not depend on the pixels). Prints the median seconds per batch, windows/s
 // and megapixels/s for each precision, alternating the precisions `rounds` times so that a
 // noisy machine affects both alike, and the ratio fp32 / bf16.
-//   bench_model_inference <model.safetensors> [batch] [size] [steps] [rounds] [threads]
+//   bench_model_inference <model.safetensors | arch:width> [batch] [size] [steps] [rounds] [threads]
 //   bench_model_inference models/he-nuclei.safetensors 4 256 5 3 2
+//   bench_model_inference sam-eunet3plus:32 1 256 5 3 2     # the authors' configuration
+// `arch:width` builds a random-weight network (three-class + distance heads) instead of loading
+// one. A SAM-guided network gets a cached-embedding stand-in: a random 256 x 64 x 64 map per window
+// (the SAM encoder's cost is not included, as with embeddings computed once and cached).
 // With NUCLEISAM_BENCH_TRACE=<prefix>, one more batch per precision runs under LibTorch's
 // profiler and its Chrome trace goes to <prefix>-fp32.json and <prefix>-bf16.json (per-operator
 // times: bench/trace_summary.py sums them by operator).
@@ -15,8 +19,9 @@
 
 #include <algorithm>
 #include <chrono>
-#include <cstdlib>
 #include <cstdio>
+#include <cstdlib>
+#include <fstream>
 #include <map>
 #include <memory>
 #include <string>
@@ -27,6 +32,7 @@
 #include "nucleisam/threads.h"
 #include "nucleisam/weights/tensor_memory.h"
 #include "nucleisam/models/autocast.h"
+#include "nucleisam/models/heads.h"
 #include "nucleisam/models/model_file.h"
 
 using namespace nucleisam;
@@ -60,7 +66,16 @@ int main(int argc, char** argv) {
   torch::set_num_threads(std::max(1, threads));
   limit_blas_threads(std::max(1, threads));
 
-  models::LoadedModel model = models::load_model(path);
+  models::LoadedModel model;
+  if (const auto colon = path.find(':'); colon != std::string::npos && !std::ifstream(path)) {
+    models::HeadLayout heads;
+    model.card.arch = path.substr(0, colon);
+    model.network = models::build_network(
+        model.card.arch, heads.channels(), models::ModelOptions({{"width", path.substr(colon + 1)}}));
+    model.network->eval();
+  } else {
+    model = models::load_model(path);
+  }
   {
     torch::NoGradGuard no_grad;
     for (auto& p : model.network->parameters())
@@ -72,6 +87,8 @@ int main(int argc, char** argv) {
   torch::NoGradGuard no_grad;
   torch::manual_seed(0);
   const torch::Tensor x = torch::randn({batch, 3, size, size}).contiguous(torch::MemoryFormat::ChannelsLast);
+  torch::Tensor guidance;
+  if (model.network->needs_guidance()) guidance = torch::randn({batch, 256, 64, 64});
   std::map<std::string, std::vector<double>> times;
   const std::vector<std::string> precisions = {"fp32", "bf16"};
   for (int r = 0; r < rounds; ++r)
@@ -80,7 +97,7 @@ int main(int argc, char** argv) {
         const auto t0 = std::chrono::steady_clock::now();
         {
           models::Bf16AutocastScope autocast(precision == "bf16");
-          torch::Tensor logits = model.network->forward(x, {});
+          torch::Tensor logits = model.network->forward(x, guidance);
           logits = logits.to(torch::kFloat32);
         }
         const double sec = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
@@ -90,7 +107,7 @@ int main(int argc, char** argv) {
     for (const std::string& precision : precisions) {
       torch::autograd::profiler::RecordProfile trace(std::string(prefix) + "-" + precision + ".json");
       models::Bf16AutocastScope autocast(precision == "bf16");
-      model.network->forward(x, {}).to(torch::kFloat32);
+      model.network->forward(x, guidance).to(torch::kFloat32);
     }
   std::printf("%-6s %12s %12s %12s\n", "prec", "s/batch", "windows/s", "MP/s");
   for (const std::string& precision : precisions) {

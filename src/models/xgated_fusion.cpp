@@ -65,7 +65,10 @@ torch::Tensor XGatedFusionImpl::forward(const torch::Tensor& features,
   auto tokens = [](const torch::Tensor& x) { return x.flatten(2).permute({2, 0, 1}); };
   auto ungated = tokens(features);
   auto attended = std::get<0>(attention->forward(tokens(gated), ungated, ungated, torch::Tensor(), false));
-  auto out = attended.permute({1, 2, 0}).reshape({n, c, h, w});
+  // Back in the features' memory layout: the sequence-first view has the batch interleaved with
+  // the pixels, which sent every later enlargement and convolution of this map through slow
+  // strided paths and copies (bf16 inference of a SAM-guided network 2.6x slower).
+  auto out = attended.permute({1, 2, 0}).reshape({n, c, h, w}).contiguous(features.suggest_memory_format());
   if (options.residual) out = out + features;
   return dropout(out);
 }
