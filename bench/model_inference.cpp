@@ -13,7 +13,6 @@
 // With NUCLEISAM_BENCH_TRACE=<prefix>, one more batch per precision runs under LibTorch's
 // profiler and its Chrome trace goes to <prefix>-fp32.json and <prefix>-bf16.json (per-operator
 // times: bench/trace_summary.py sums them by operator).
-#include <sys/resource.h>
 #include <torch/csrc/autograd/profiler_legacy.h>
 #include <torch/torch.h>
 
@@ -28,9 +27,9 @@
 #include <thread>
 #include <vector>
 
+#include "bench_common.h"
 #include "nucleisam/cpu_features.h"
 #include "nucleisam/threads.h"
-#include "nucleisam/weights/tensor_memory.h"
 #include "nucleisam/models/autocast.h"
 #include "nucleisam/models/heads.h"
 #include "nucleisam/models/model_file.h"
@@ -42,17 +41,10 @@ double median(std::vector<double> v) {
   std::sort(v.begin(), v.end());
   return v[v.size() / 2];
 }
-double peak_rss_mb() {
-  rusage u{};
-  getrusage(RUSAGE_SELF, &u);
-  return u.ru_maxrss / 1024.0;
-}
 }  // namespace
 
 int main(int argc, char** argv) {
-  nucleisam::use_best_openblas_kernels(argv);
-  nucleisam::keep_freed_memory_in_process();
-  nucleisam::use_huge_pages_for_large_tensors();
+  bench::start_like_the_cli(argv);
   if (argc < 2) {
     std::fprintf(stderr, "usage: bench_model_inference <model.safetensors> [batch] [size] [steps] [rounds] [threads]\n");
     return 2;
@@ -114,6 +106,6 @@ int main(int argc, char** argv) {
     const double m = median(times[precision]);
     std::printf("%-6s %12.3f %12.2f %12.3f\n", precision.c_str(), m, batch / m, batch * double(size) * size / m / 1e6);
   }
-  std::printf("fp32 / bf16: %.2fx   peak RSS %.0f MB\n", median(times["fp32"]) / median(times["bf16"]), peak_rss_mb());
+  std::printf("fp32 / bf16: %.2fx   peak RSS %.0f MB\n", median(times["fp32"]) / median(times["bf16"]), bench::peak_rss_mb());
   return 0;
 }

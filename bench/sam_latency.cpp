@@ -31,7 +31,7 @@
 #include "nucleisam/sam/cpu_linear.h"
 #include "nucleisam/sam/predictor.h"
 #include "nucleisam/threads.h"
-#include "nucleisam/weights/tensor_memory.h"
+#include "bench_common.h"
 
 using namespace nucleisam::sam;
 
@@ -146,9 +146,7 @@ void run_model(const std::string& name, const std::vector<int>& sizes, int runs,
 }  // namespace
 
 int main(int argc, char** argv) {
-  nucleisam::use_best_openblas_kernels(argv);  // as the nucleisam binary does (threads.h)
-  nucleisam::keep_freed_memory_in_process();
-  nucleisam::use_huge_pages_for_large_tensors();
+  nucleisam::bench::start_like_the_cli(argv);
   int threads = 0, runs = 3;
   std::string models = "vit_b,vit_t", sizes_arg = "1024,256", device = "cpu", precisions_arg = "fp32";
   for (int i = 1; i < argc; ++i) {

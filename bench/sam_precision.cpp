@@ -15,14 +15,12 @@
 #include "nucleisam/image_io.h"
 #include "nucleisam/sam/predictor.h"
 #include "nucleisam/threads.h"
-#include "nucleisam/weights/tensor_memory.h"
+#include "bench_common.h"
 
 using namespace nucleisam;
 
 int main(int argc, char** argv) {
-  nucleisam::use_best_openblas_kernels(argv);  // as the nucleisam binary does (threads.h)
-  nucleisam::keep_freed_memory_in_process();
-  nucleisam::use_huge_pages_for_large_tensors();
+  nucleisam::bench::start_like_the_cli(argv);
   std::string checkpoint;
   int input_size = 1024, grid = 4, threads = 0;
   std::vector<std::string> images;

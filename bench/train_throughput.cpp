@@ -3,7 +3,6 @@
 // step, per precision and memory format. Prints samples/s (median of timed steps) and peak RSS.
 //   bench_train_throughput [arch] [width] [batch] [size] [steps] [precisions] [layouts]
 //   bench_train_throughput eunet3plus 32 16 256 5 fp32,bf16 nchw,nhwc
-#include <sys/resource.h>
 #include <torch/torch.h>
 
 #include <algorithm>
@@ -14,9 +13,9 @@
 #include <thread>
 #include <vector>
 
+#include "bench_common.h"
 #include "nucleisam/cpu_features.h"
 #include "nucleisam/threads.h"
-#include "nucleisam/weights/tensor_memory.h"
 #include "nucleisam/models/autocast.h"
 #include "nucleisam/models/heads.h"
 #include "nucleisam/models/segmentation_model.h"
@@ -31,17 +30,10 @@ std::vector<std::string> split(const std::string& s) {
   for (std::string part; std::getline(in, part, ',');) out.push_back(part);
   return out;
 }
-double peak_rss_mb() {
-  rusage u{};
-  getrusage(RUSAGE_SELF, &u);
-  return u.ru_maxrss / 1024.0;
-}
 }  // namespace
 
 int main(int argc, char** argv) {
-  nucleisam::use_best_openblas_kernels(argv);  // as the nucleisam binary does (threads.h)
-  nucleisam::keep_freed_memory_in_process();
-  nucleisam::use_huge_pages_for_large_tensors();
+  bench::start_like_the_cli(argv);
   const std::string arch = argc > 1 ? argv[1] : "eunet3plus";
   const int width = argc > 2 ? std::stoi(argv[2]) : 32;
   const int batch = argc > 3 ? std::stoi(argv[3]) : 16;
@@ -94,7 +86,7 @@ int main(int argc, char** argv) {
       std::sort(times.begin(), times.end());
       const double median = times[times.size() / 2];
       std::printf("%-6s %-6s %12.3f %12.2f %14.0f\n", precision.c_str(), layout.c_str(), median, batch / median,
-                  peak_rss_mb());
+                  bench::peak_rss_mb());
       std::fflush(stdout);
     }
   return 0;
