@@ -3,11 +3,17 @@
 // step, per precision and memory format. Prints samples/s (median of timed steps) and peak RSS.
 //   bench_train_throughput [arch] [width] [batch] [size] [steps] [precisions] [layouts]
 //   bench_train_throughput eunet3plus 32 16 256 5 fp32,bf16 nchw,nhwc
+// With NUCLEISAM_BENCH_TRACE=<prefix>, the last step of each precision and layout runs under
+// LibTorch's profiler and its Chrome trace goes to <prefix>-<precision>-<layout>.json
+// (bench/trace_summary.py sums it by operator).
 #include <torch/torch.h>
+#include <torch/csrc/autograd/profiler_legacy.h>
 
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
+#include <optional>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -67,7 +73,10 @@ int main(int argc, char** argv) {
       torch::Tensor target = torch::randint(0, 3, {batch, size, size}, torch::kInt64);
       torch::Tensor dist = torch::rand({batch, size, size});
       std::vector<double> times;
-      for (int s = 0; s < steps + 1; ++s) {
+      const char* trace_prefix = std::getenv("NUCLEISAM_BENCH_TRACE");
+      for (int s = 0; s < steps + 1 + (trace_prefix ? 1 : 0); ++s) {
+        std::optional<torch::autograd::profiler::RecordProfile> trace;
+        if (s == steps + 1) trace.emplace(std::string(trace_prefix) + "-" + precision + "-" + layout + ".json");
         const auto t0 = std::chrono::steady_clock::now();
         torch::Tensor logits;
         {
@@ -81,7 +90,7 @@ int main(int argc, char** argv) {
         loss.backward();
         adam.step();
         const double sec = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-        if (s > 0) times.push_back(sec);  // the first step warms up allocators and oneDNN
+        if (s > 0 && s <= steps) times.push_back(sec);  // the first step warms up allocators and oneDNN
       }
       std::sort(times.begin(), times.end());
       const double median = times[times.size() / 2];

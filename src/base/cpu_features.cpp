@@ -1,6 +1,8 @@
 // CPU feature detection from /proc/cpuinfo (see cpu_features.h).
 #include "nucleisam/cpu_features.h"
 
+#include <cstdlib>
+#include <cstring>
 #include <fstream>
 #include <set>
 #include <sstream>
@@ -58,6 +60,21 @@ const CpuFeatures& cpu_features() {
     return parse_cpuinfo(s.str());
   }();
   return features;
+}
+
+KernelIsa kernel_isa() {
+  static const KernelIsa best = [] {
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+        __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("fma"))
+      return KernelIsa::avx512;
+#endif
+    return KernelIsa::baseline;
+  }();
+  const char* forced = std::getenv("NUCLEISAM_KERNEL_ISA");
+  if (forced && std::strcmp(forced, "baseline") == 0) return KernelIsa::baseline;
+  return best;
 }
 
 std::string resolve_precision(const std::string& precision, bool on_gpu) {

@@ -1,6 +1,7 @@
 // Building blocks of the U-Net family (see network_blocks.h).
 #include "models/network_blocks.h"
 
+#include "models/glu_kernel.h"
 #include "nucleisam/errors.h"
 
 namespace nucleisam::models {
@@ -71,17 +72,11 @@ struct BatchNormGlu : torch::autograd::Function<BatchNormGlu> {
     // Training: the batch's mean and inverse deviation; eval: the running mean and variance.
     const torch::Tensor& mean = saved[3];
     const torch::Tensor invstd = training ? saved[4] : (saved[4] + eps).rsqrt();
-    // The normalised map, recomputed in float (or double) from the input and the statistics.
-    const int64_t channels = x.size(1), half = channels / 2;
+    // GLU's backward through the normalised map, which the kernel recomputes from the input and
+    // the statistics (in float, or double) as it goes.
     auto scale = weight.defined() ? weight * invstd : invstd;
     auto shift = bias.defined() ? bias - mean * scale : -mean * scale;
-    auto y = x * scale.view({1, channels, 1, 1}) + shift.view({1, channels, 1, 1});
-    auto a = y.narrow(1, 0, half), b = y.narrow(1, half, half);
-    auto s = torch::sigmoid(b);
-    const auto& g = grads[0];
-    auto grad_a = g * s;
-    auto grad_b = g * a * s * (1 - s);
-    auto grad_y = torch::cat({grad_a, grad_b}, 1).to(x.scalar_type()).contiguous(layout);
+    auto grad_y = glu_channels_backward(grads[0], x, scale, shift).contiguous(layout);
     auto [grad_x, grad_weight, grad_bias] = at::native_batch_norm_backward(
         grad_y, x, weight, training ? torch::Tensor() : saved[3],
         training ? torch::Tensor() : saved[4], training ? saved[3] : torch::Tensor(),
@@ -96,7 +91,9 @@ struct BatchNormGlu : torch::autograd::Function<BatchNormGlu> {
 }  // namespace
 
 torch::Tensor glu_channels(const torch::Tensor& y, at::MemoryFormat layout) {
-  return at::glu(y, 1).contiguous(layout);
+  // The kernel records no autograd step: a map that needs one goes through LibTorch's GLU.
+  if (torch::GradMode::is_enabled() && y.requires_grad()) return at::glu(y, 1).contiguous(layout);
+  return glu_channels_forward(y.contiguous(layout));
 }
 
 std::optional<ConvKernel> fold_batch_norm(const torch::nn::Conv2dImpl& conv,

@@ -2,10 +2,12 @@
 // (see upsampled_conv.h for the identity).
 #include "models/upsampled_conv.h"
 
+#include "models/cpu_kernel_support.h"
+#include "nucleisam/cpu_features.h"
 #include "nucleisam/errors.h"
 
 #include <ATen/Parallel.h>
-#include <ATen/autocast_mode.h>
+#include <ATen/record_function.h>
 
 #include <algorithm>
 #include <vector>
@@ -43,121 +45,235 @@ struct AxisTaps {
   }
 };
 
-template <typename scalar_t>
-using acc_type = std::conditional_t<std::is_same_v<scalar_t, double>, double, float>;
+// The enlarge-shift-sum is separable. For output row i, the rows pass sums, for every column b of
+// the small map and column tap tx, the row-interpolated taps of the three row offsets:
+//   S[b, tx, c] = sum_ty  lo-weight * z[lo(i + ty - 1), b, tap(ty, tx), c] + hi-weight * z[hi(..), ..]
+// and the columns pass gives out[i, j, c] = bias[c] + sum_tx (column weights of j + tx - 1) . S.
+// Per output value that is 6 multiply-adds plus 18 per small column (36 done naively), and the
+// channel loops run over contiguous memory (channels-last), which the compiler vectorises.
+struct ShiftSumShape {
+  int64_t n_images, channels, h0, w0, h, w;
+};
 
-// z: N x h0 x w0 x 9C (channels-last storage), out: N x h x w x C; bias: C values or null.
+// One output row (image n, row i). S: w0 x 3 x C accumulators; o: C accumulators.
 template <typename scalar_t>
-void forward_kernel(const scalar_t* z, const acc_type<scalar_t>* bias, scalar_t* out,
-                    int64_t n_images, int64_t channels, int64_t h0, int64_t w0, int64_t h, int64_t w) {
-  using acc_t = acc_type<scalar_t>;
-  const AxisTaps<acc_t> rows(h0, h), cols(w0, w);
-  const int64_t zc = 9 * channels;
-  at::parallel_for(0, n_images * h, 1, [&](int64_t begin, int64_t end) {
-    std::vector<acc_t> acc(channels);
-    for (int64_t ni = begin; ni < end; ++ni) {
-      const int64_t n = ni / h, i = ni % h;
-      const scalar_t* zn = z + n * h0 * w0 * zc;
-      for (int64_t j = 0; j < w; ++j) {
-        if (bias)
-          std::copy(bias, bias + channels, acc.begin());
-        else
-          std::fill(acc.begin(), acc.end(), acc_t(0));
-        for (int64_t ty = 0; ty < 3; ++ty) {
-          const int64_t si = i + ty - 1;
-          if (si < 0 || si >= h) continue;
-          const int64_t a0 = rows.lo[si], a1 = rows.hi[si];
-          const acc_t la0 = rows.w_lo[si], la1 = rows.w_hi[si];
-          for (int64_t tx = 0; tx < 3; ++tx) {
-            const int64_t sj = j + tx - 1;
-            if (sj < 0 || sj >= w) continue;
-            const int64_t b0 = cols.lo[sj], b1 = cols.hi[sj];
-            const acc_t lb0 = cols.w_lo[sj], lb1 = cols.w_hi[sj];
-            const int64_t off = (3 * ty + tx) * channels;
-            const scalar_t* p00 = zn + (a0 * w0 + b0) * zc + off;
-            const scalar_t* p01 = zn + (a0 * w0 + b1) * zc + off;
-            const scalar_t* p10 = zn + (a1 * w0 + b0) * zc + off;
-            const scalar_t* p11 = zn + (a1 * w0 + b1) * zc + off;
-            const acc_t w00 = la0 * lb0, w01 = la0 * lb1, w10 = la1 * lb0, w11 = la1 * lb1;
-            for (int64_t c = 0; c < channels; ++c)
-              acc[c] += w00 * static_cast<acc_t>(p00[c]) + w01 * static_cast<acc_t>(p01[c]) +
-                        w10 * static_cast<acc_t>(p10[c]) + w11 * static_cast<acc_t>(p11[c]);
+NUCLEISAM_ALWAYS_INLINE void forward_row(const store_t<scalar_t>* __restrict zn,
+                                         const acc_t<scalar_t>* __restrict bias,
+                                         store_t<scalar_t>* __restrict out_row,
+                                         acc_t<scalar_t>* __restrict S, acc_t<scalar_t>* __restrict o,
+                                         const AxisTaps<acc_t<scalar_t>>& rows,
+                                         const AxisTaps<acc_t<scalar_t>>& cols, const ShiftSumShape& g,
+                                         int64_t i) {
+  using E = Elem<scalar_t>;
+  using acc = acc_t<scalar_t>;
+  const int64_t C = g.channels, c3 = 3 * C, zc = 9 * C;
+  for (int64_t k = 0; k < g.w0 * c3; ++k) S[k] = acc(0);
+  for (int64_t ty = 0; ty < 3; ++ty) {
+    const int64_t si = i + ty - 1;
+    if (si < 0 || si >= g.h) continue;
+    const store_t<scalar_t>* r0 = zn + rows.lo[si] * g.w0 * zc + ty * c3;
+    const store_t<scalar_t>* r1 = zn + rows.hi[si] * g.w0 * zc + ty * c3;
+    const acc l0 = rows.w_lo[si], l1 = rows.w_hi[si];
+    for (int64_t b = 0; b < g.w0; ++b) {
+      acc* __restrict s = S + b * c3;
+      const store_t<scalar_t>* p0 = r0 + b * zc;
+      const store_t<scalar_t>* p1 = r1 + b * zc;
+      NUCLEISAM_NO_ALIAS_LOOP
+      for (int64_t k = 0; k < c3; ++k) s[k] += l0 * E::widen(p0[k]) + l1 * E::widen(p1[k]);
+    }
+  }
+  for (int64_t j = 0; j < g.w; ++j) {
+    for (int64_t c = 0; c < C; ++c) o[c] = bias ? bias[c] : acc(0);
+    for (int64_t tx = 0; tx < 3; ++tx) {
+      const int64_t sj = j + tx - 1;
+      if (sj < 0 || sj >= g.w) continue;
+      const acc* s0 = S + cols.lo[sj] * c3 + tx * C;
+      const acc* s1 = S + cols.hi[sj] * c3 + tx * C;
+      const acc m0 = cols.w_lo[sj], m1 = cols.w_hi[sj];
+      NUCLEISAM_NO_ALIAS_LOOP
+      for (int64_t c = 0; c < C; ++c) o[c] += m0 * s0[c] + m1 * s1[c];
+    }
+    store_t<scalar_t>* __restrict dst = out_row + j * C;
+    NUCLEISAM_NO_ALIAS_LOOP
+    for (int64_t c = 0; c < C; ++c) dst[c] = E::narrow(o[c]);
+  }
+}
+
+// z: N x h0 x w0 x 9C (channels-last storage), out: N x h x w x C; bias: C values or null; rows
+// [begin, end) of the N * h output rows.
+template <typename scalar_t>
+NUCLEISAM_ALWAYS_INLINE void forward_rows(const store_t<scalar_t>* z, const acc_t<scalar_t>* bias,
+                                          store_t<scalar_t>* out, const AxisTaps<acc_t<scalar_t>>& rows,
+                                          const AxisTaps<acc_t<scalar_t>>& cols, const ShiftSumShape& g,
+                                          int64_t begin, int64_t end) {
+  std::vector<acc_t<scalar_t>> S(g.w0 * 3 * g.channels), o(g.channels);
+  for (int64_t ni = begin; ni < end; ++ni) {
+    const int64_t n = ni / g.h, i = ni % g.h;
+    forward_row<scalar_t>(z + n * g.h0 * g.w0 * 9 * g.channels, bias, out + ni * g.w * g.channels, S.data(),
+                          o.data(), rows, cols, g, i);
+  }
+}
+
+// F[a, b, ty-th third of the taps] += weight * G[b] for row a of F's n_rows (no-op outside them).
+template <typename scalar_t>
+NUCLEISAM_ALWAYS_INLINE void scatter_row(acc_t<scalar_t>* F, const acc_t<scalar_t>* G, const ShiftSumShape& g,
+                                         int64_t a, int64_t n_rows, int64_t ty, acc_t<scalar_t> weight) {
+  if (a < 0 || a >= n_rows) return;
+  const int64_t c3 = 3 * g.channels, zc = 9 * g.channels;
+  acc_t<scalar_t>* f = F + a * g.w0 * zc + ty * c3;
+  for (int64_t b = 0; b < g.w0; ++b) {
+    acc_t<scalar_t>* __restrict fb = f + b * zc;
+    const acc_t<scalar_t>* __restrict Gb = G + b * c3;
+    NUCLEISAM_NO_ALIAS_LOOP
+    for (int64_t k = 0; k < c3; ++k) fb[k] += weight * Gb[k];
+  }
+}
+
+// The adjoint, for the small rows [a_begin, a_end) of image n: every output row i that reads one
+// of them is pulled back through the columns pass into G (w0 x 3 x C), then scattered to the
+// rows it came from. Items own disjoint small rows, so they never write the same memory; an
+// output row next to a border between items is pulled back by both (a small extra cost).
+template <typename scalar_t>
+NUCLEISAM_ALWAYS_INLINE void backward_rows(const store_t<scalar_t>* grad_out, store_t<scalar_t>* grad_z,
+                                           const AxisTaps<acc_t<scalar_t>>& rows,
+                                           const AxisTaps<acc_t<scalar_t>>& cols, const ShiftSumShape& g,
+                                           int64_t n, int64_t a_begin, int64_t a_end) {
+  using E = Elem<scalar_t>;
+  using acc = acc_t<scalar_t>;
+  const int64_t C = g.channels, c3 = 3 * C, zc = 9 * C, row_len = g.w0 * zc;
+  std::vector<acc> F((a_end - a_begin) * row_len, acc(0)), Gv(g.w0 * c3), v(C);
+  acc* __restrict G = Gv.data();
+  acc* __restrict gv = v.data();
+  for (int64_t i = 0; i < g.h; ++i) {
+    if (rows.hi[std::min(g.h - 1, i + 1)] < a_begin || rows.lo[std::max<int64_t>(0, i - 1)] >= a_end) continue;
+    for (int64_t k = 0; k < g.w0 * c3; ++k) G[k] = acc(0);
+    const store_t<scalar_t>* gi = grad_out + (n * g.h + i) * g.w * C;
+    for (int64_t j = 0; j < g.w; ++j) {
+      NUCLEISAM_NO_ALIAS_LOOP
+      for (int64_t c = 0; c < C; ++c) gv[c] = E::widen(gi[j * C + c]);
+      for (int64_t tx = 0; tx < 3; ++tx) {
+        const int64_t sj = j + tx - 1;
+        if (sj < 0 || sj >= g.w) continue;
+        acc* G0 = G + cols.lo[sj] * c3 + tx * C;
+        const acc m0 = cols.w_lo[sj], m1 = cols.w_hi[sj];
+        if (cols.lo[sj] == cols.hi[sj]) {
+          NUCLEISAM_NO_ALIAS_LOOP
+          for (int64_t c = 0; c < C; ++c) G0[c] += (m0 + m1) * gv[c];
+        } else {
+          acc* __restrict G0r = G0;
+          acc* __restrict G1r = G + cols.hi[sj] * c3 + tx * C;
+          NUCLEISAM_NO_ALIAS_LOOP
+          for (int64_t c = 0; c < C; ++c) {
+            G0r[c] += m0 * gv[c];
+            G1r[c] += m1 * gv[c];
           }
         }
-        scalar_t* o = out + ((n * h + i) * w + j) * channels;
-        for (int64_t c = 0; c < channels; ++c) o[c] = static_cast<scalar_t>(acc[c]);
       }
     }
+    for (int64_t ty = 0; ty < 3; ++ty) {
+      const int64_t si = i + ty - 1;
+      if (si < 0 || si >= g.h) continue;
+      const int64_t a0 = rows.lo[si], a1 = rows.hi[si];
+      if (a0 == a1) {
+        scatter_row<scalar_t>(F.data(), G, g, a0 - a_begin, a_end - a_begin, ty, rows.w_lo[si] + rows.w_hi[si]);
+      } else {
+        scatter_row<scalar_t>(F.data(), G, g, a0 - a_begin, a_end - a_begin, ty, rows.w_lo[si]);
+        scatter_row<scalar_t>(F.data(), G, g, a1 - a_begin, a_end - a_begin, ty, rows.w_hi[si]);
+      }
+    }
+  }
+  store_t<scalar_t>* __restrict dst = grad_z + (n * g.h0 + a_begin) * row_len;
+  NUCLEISAM_NO_ALIAS_LOOP
+  for (int64_t k = 0; k < (a_end - a_begin) * row_len; ++k) dst[k] = E::narrow(F[k]);
+}
+
+// The two builds of each kernel (cpu_kernel_support.h).
+template <typename scalar_t>
+void forward_rows_baseline(const store_t<scalar_t>* z, const acc_t<scalar_t>* bias, store_t<scalar_t>* out,
+                           const AxisTaps<acc_t<scalar_t>>& rows, const AxisTaps<acc_t<scalar_t>>& cols,
+                           const ShiftSumShape& g, int64_t begin, int64_t end) {
+  forward_rows<scalar_t>(z, bias, out, rows, cols, g, begin, end);
+}
+template <typename scalar_t>
+NUCLEISAM_TARGET_AVX512 void forward_rows_avx512(const store_t<scalar_t>* z, const acc_t<scalar_t>* bias,
+                                                 store_t<scalar_t>* out, const AxisTaps<acc_t<scalar_t>>& rows,
+                                                 const AxisTaps<acc_t<scalar_t>>& cols, const ShiftSumShape& g,
+                                                 int64_t begin, int64_t end) {
+  forward_rows<scalar_t>(z, bias, out, rows, cols, g, begin, end);
+}
+template <typename scalar_t>
+void backward_rows_baseline(const store_t<scalar_t>* grad_out, store_t<scalar_t>* grad_z,
+                            const AxisTaps<acc_t<scalar_t>>& rows, const AxisTaps<acc_t<scalar_t>>& cols,
+                            const ShiftSumShape& g, int64_t n, int64_t a_begin, int64_t a_end) {
+  backward_rows<scalar_t>(grad_out, grad_z, rows, cols, g, n, a_begin, a_end);
+}
+template <typename scalar_t>
+NUCLEISAM_TARGET_AVX512 void backward_rows_avx512(const store_t<scalar_t>* grad_out, store_t<scalar_t>* grad_z,
+                                                  const AxisTaps<acc_t<scalar_t>>& rows,
+                                                  const AxisTaps<acc_t<scalar_t>>& cols, const ShiftSumShape& g,
+                                                  int64_t n, int64_t a_begin, int64_t a_end) {
+  backward_rows<scalar_t>(grad_out, grad_z, rows, cols, g, n, a_begin, a_end);
+}
+
+template <typename scalar_t>
+void forward_kernel(const store_t<scalar_t>* z, const acc_t<scalar_t>* bias, store_t<scalar_t>* out,
+                    const ShiftSumShape& g) {
+  const AxisTaps<acc_t<scalar_t>> rows(g.h0, g.h), cols(g.w0, g.w);
+  const bool wide = NUCLEISAM_HAVE_AVX512_KERNELS && kernel_isa() == KernelIsa::avx512;
+  at::parallel_for(0, g.n_images * g.h, 1, [&](int64_t begin, int64_t end) {
+    if (wide)
+      forward_rows_avx512<scalar_t>(z, bias, out, rows, cols, g, begin, end);
+    else
+      forward_rows_baseline<scalar_t>(z, bias, out, rows, cols, g, begin, end);
   });
 }
 
-// The adjoint: grad_z[n, ., ., tap t] gathers grad_out at the pixels that read it. One work item
-// per (image, tap) owns a disjoint slice of grad_z, so items never write the same memory.
 template <typename scalar_t>
-void backward_kernel(const scalar_t* grad_out, scalar_t* grad_z, int64_t n_images,
-                     int64_t channels, int64_t h0, int64_t w0, int64_t h, int64_t w) {
-  using acc_t = acc_type<scalar_t>;
-  const AxisTaps<acc_t> rows(h0, h), cols(w0, w);
-  const int64_t zc = 9 * channels;
-  at::parallel_for(0, n_images * 9, 1, [&](int64_t begin, int64_t end) {
-    std::vector<acc_t> acc(h0 * w0 * channels);
+void backward_kernel(const store_t<scalar_t>* grad_out, store_t<scalar_t>* grad_z, const ShiftSumShape& g) {
+  const AxisTaps<acc_t<scalar_t>> rows(g.h0, g.h), cols(g.w0, g.w);
+  const bool wide = NUCLEISAM_HAVE_AVX512_KERNELS && kernel_isa() == KernelIsa::avx512;
+  // Work items: images x blocks of small rows, about two per thread, blocks of >= 4 rows.
+  const int64_t wanted = (2 * at::get_num_threads() + g.n_images - 1) / g.n_images;
+  const int64_t blocks = std::max<int64_t>(1, std::min(wanted, g.h0 / 4));
+  const int64_t block_rows = (g.h0 + blocks - 1) / blocks;
+  at::parallel_for(0, g.n_images * blocks, 1, [&](int64_t begin, int64_t end) {
     for (int64_t item = begin; item < end; ++item) {
-      const int64_t n = item / 9, t = item % 9, ty = t / 3, tx = t % 3;
-      std::fill(acc.begin(), acc.end(), acc_t(0));
-      for (int64_t si = std::max<int64_t>(0, ty - 1); si < std::min(h, h + ty - 1); ++si) {
-        const int64_t i = si - ty + 1;
-        const int64_t a0 = rows.lo[si], a1 = rows.hi[si];
-        const acc_t la0 = rows.w_lo[si], la1 = rows.w_hi[si];
-        for (int64_t sj = std::max<int64_t>(0, tx - 1); sj < std::min(w, w + tx - 1); ++sj) {
-          const int64_t j = sj - tx + 1;
-          const int64_t b0 = cols.lo[sj], b1 = cols.hi[sj];
-          const acc_t lb0 = cols.w_lo[sj], lb1 = cols.w_hi[sj];
-          const scalar_t* g = grad_out + ((n * h + i) * w + j) * channels;
-          acc_t* q00 = acc.data() + (a0 * w0 + b0) * channels;
-          acc_t* q01 = acc.data() + (a0 * w0 + b1) * channels;
-          acc_t* q10 = acc.data() + (a1 * w0 + b0) * channels;
-          acc_t* q11 = acc.data() + (a1 * w0 + b1) * channels;
-          const acc_t w00 = la0 * lb0, w01 = la0 * lb1, w10 = la1 * lb0, w11 = la1 * lb1;
-          for (int64_t c = 0; c < channels; ++c) {
-            const acc_t v = static_cast<acc_t>(g[c]);
-            q00[c] += w00 * v;
-            q01[c] += w01 * v;
-            q10[c] += w10 * v;
-            q11[c] += w11 * v;
-          }
-        }
-      }
-      scalar_t* dst = grad_z + n * h0 * w0 * zc + t * channels;
-      for (int64_t p = 0; p < h0 * w0; ++p)
-        for (int64_t c = 0; c < channels; ++c)
-          dst[p * zc + c] = static_cast<scalar_t>(acc[p * channels + c]);
+      const int64_t n = item / blocks, a_begin = (item % blocks) * block_rows;
+      const int64_t a_end = std::min(g.h0, a_begin + block_rows);
+      if (a_begin >= a_end) continue;
+      if (wide)
+        backward_rows_avx512<scalar_t>(grad_out, grad_z, rows, cols, g, n, a_begin, a_end);
+      else
+        backward_rows_baseline<scalar_t>(grad_out, grad_z, rows, cols, g, n, a_begin, a_end);
     }
   });
 }
 
 // The bias is added in the accumulator's precision (float for bfloat16 maps), before rounding.
 torch::Tensor shift_sum_forward(const torch::Tensor& z, const torch::Tensor& bias, int64_t h, int64_t w) {
+  RECORD_FUNCTION("nucleisam::enlarge_shift_sum", std::vector<c10::IValue>({z}));
   const int64_t n = z.size(0), channels = z.size(1) / 9, h0 = z.size(2), w0 = z.size(3);
   const auto zc = z.contiguous(at::MemoryFormat::ChannelsLast);
   auto out = torch::empty({n, channels, h, w}, z.options().memory_format(at::MemoryFormat::ChannelsLast));
   AT_DISPATCH_FLOATING_TYPES_AND(at::kBFloat16, z.scalar_type(), "enlarge_shift_sum", [&] {
-    using acc_t = acc_type<scalar_t>;
+    using acc = acc_t<scalar_t>;
     torch::Tensor b;
-    if (bias.defined()) b = bias.detach().to(c10::CppTypeToScalarType<acc_t>::value).contiguous();
-    forward_kernel<scalar_t>(zc.data_ptr<scalar_t>(), b.defined() ? b.data_ptr<acc_t>() : nullptr,
-                             out.data_ptr<scalar_t>(), n, channels, h0, w0, h, w);
+    if (bias.defined()) b = bias.detach().to(c10::CppTypeToScalarType<acc>::value).contiguous();
+    forward_kernel<scalar_t>(data_as<scalar_t>(zc), b.defined() ? b.data_ptr<acc>() : nullptr,
+                             data_as<scalar_t>(out), ShiftSumShape{n, channels, h0, w0, h, w});
   });
   return out;
 }
 
 torch::Tensor shift_sum_backward(const torch::Tensor& grad, int64_t h0, int64_t w0) {
+  RECORD_FUNCTION("nucleisam::enlarge_shift_sum_backward", std::vector<c10::IValue>({grad}));
   const int64_t n = grad.size(0), channels = grad.size(1), h = grad.size(2), w = grad.size(3);
   const auto gc = grad.contiguous(at::MemoryFormat::ChannelsLast);
   auto grad_z = torch::empty({n, 9 * channels, h0, w0},
                              grad.options().memory_format(at::MemoryFormat::ChannelsLast));
   AT_DISPATCH_FLOATING_TYPES_AND(at::kBFloat16, grad.scalar_type(), "enlarge_shift_sum_backward", [&] {
-    backward_kernel<scalar_t>(gc.data_ptr<scalar_t>(), grad_z.data_ptr<scalar_t>(), n, channels,
-                              h0, w0, h, w);
+    backward_kernel<scalar_t>(data_as<scalar_t>(gc), data_as<scalar_t>(grad_z),
+                              ShiftSumShape{n, channels, h0, w0, h, w});
   });
   return grad_z;
 }
@@ -236,14 +352,9 @@ torch::Tensor conv3x3_of_enlarged(const torch::Tensor& weight, const torch::Tens
                      (x.defined() ? c10::str(x.sizes()) : std::string("no map")));
   const auto direct = F::Conv2dFuncOptions().padding(1).bias(bias);
   if (x.size(2) == h && x.size(3) == w) return F::conv2d(x, weight, direct);
-  // Inference in bfloat16 keeps the direct form: there the convolution runs on the bf16 matrix
-  // units (AMX), several times the float rate, and the saving in multiply-adds no longer pays for
-  // the extra memory passes (measured in docs/BENCHMARKS.md). Training always takes the short form:
-  // it also spares backward the enlarged input.
-  const bool bf16 = x.scalar_type() == torch::kBFloat16 ||
-                    (at::autocast::is_cpu_enabled() &&
-                     at::autocast::get_autocast_cpu_dtype() == at::kBFloat16);
-  if (!kernel_supports(x) || (bf16 && !torch::GradMode::is_enabled())) {
+  // Every CPU float, double or bfloat16 map takes the short form, in training and at inference
+  // (with the vectorised kernel it beats the direct form in bfloat16 on AMX too: docs/BENCHMARKS.md).
+  if (!kernel_supports(x)) {
     auto big = F::interpolate(x, F::InterpolateFuncOptions()
                                      .size(std::vector<int64_t>{h, w})
                                      .mode(torch::kBilinear)

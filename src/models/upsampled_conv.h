@@ -11,8 +11,9 @@
 //     conv3x3(up(x)) = bias + sum_t shift_t(up(W_t x))
 //
 // Z = [W_0 x, ..., W_8 x] is a 1x1 convolution at the SMALL size (k^2 fewer multiply-adds for a
-// k-fold enlargement), and the enlarge-shift-sum is one pass over the output (9 taps x 4
-// neighbours per output channel). Only x and Z (small) are kept for backward. The result equals
+// k-fold enlargement), and the enlarge-shift-sum is one pass over the output, separable into a
+// rows pass and a columns pass (6 multiply-adds per output value plus 18 per small column,
+// instead of 9 taps x 4 neighbours). Only x and Z (small) are kept for backward. The result equals
 // conv(up(x)) up to floating-point rounding (tests/models/test_upsampled_conv.cpp checks values
 // and gradients against the direct form).
 #pragma once
@@ -24,8 +25,8 @@ namespace nucleisam::models {
 // conv(interpolate(x, {h, w}, bilinear, align_corners = false)) for a Conv2d with a 3x3 kernel,
 // stride 1, padding 1, dilation 1, one group (bias optional). x is N x C_in x h0 x w0 with
 // h >= h0, w >= w0. On the CPU (float, double, bfloat16) the enlarge-shift-sum runs as one
-// kernel; other devices and dtypes, and bfloat16 without autograd (inference), take the direct
-// form.
+// vectorised kernel (built for the baseline and for AVX-512, chosen at run time); other devices
+// and dtypes take the direct form.
 torch::Tensor conv3x3_of_enlarged(torch::nn::Conv2dImpl& conv, const torch::Tensor& x,
                                   int64_t h, int64_t w);
 // The same for a kernel given as tensors (weight O x C x 3 x 3, bias O values or undefined), as a

@@ -3,12 +3,18 @@
 // it against the textbook decoder (enlarge, then per-branch conv -> BN -> ReLU).
 #include "models/network_blocks.h"
 #include "models/networks.h"
+#include "models/cpu_kernel_support.h"
 #include "models/upsampled_conv.h"
+#include "nucleisam/cpu_features.h"
 #include "nucleisam/errors.h"
 
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+#include <vector>
 
 using namespace nucleisam;
 using namespace nucleisam::models;
@@ -58,9 +64,11 @@ TEST(UpsampledConv, EqualsTheDirectFormInValueAndGradient) {
     int64_t n, cin, cout, h0, w0, h, w;
     bool channels_last;
   };
-  // 2x, 4x and 16x enlargements, unequal axes, a size that is not a multiple, NCHW and NHWC.
+  // 2x, 4x and 16x enlargements, unequal axes, a size that is not a multiple, NCHW and NHWC; one
+  // image of 12 and 16 small rows, which backward splits into blocks of rows (items of their own).
   for (const Case& c : {Case{2, 5, 3, 4, 4, 8, 8, true}, Case{1, 7, 4, 2, 3, 8, 12, false},
-                        Case{3, 4, 2, 1, 1, 16, 16, true}, Case{1, 3, 5, 3, 5, 7, 11, true}}) {
+                        Case{3, 4, 2, 1, 1, 16, 16, true}, Case{1, 3, 5, 3, 5, 7, 11, true},
+                        Case{1, 3, 4, 12, 9, 48, 20, true}, Case{1, 2, 3, 16, 5, 37, 5, true}}) {
     torch::nn::Conv2d conv(torch::nn::Conv2dOptions(c.cin, c.cout, 3).padding(1));
     conv->to(torch::kDouble);
     auto x = torch::randn({c.n, c.cin, c.h0, c.w0}, torch::kDouble);
@@ -92,6 +100,54 @@ TEST(UpsampledConv, FloatAndBfloat16StayCloseToTheDirectForm) {
   half->to(torch::kDouble);
   auto exact = half->forward(enlarge(xb.to(torch::kDouble), 32, 32));
   EXPECT_LT(max_rel(fast_b, exact), 0.03);
+}
+
+TEST(UpsampledConv, BaselineAndAvx512KernelsAgree) {
+  if (kernel_isa() != KernelIsa::avx512) GTEST_SKIP() << "this CPU runs only the baseline kernels";
+  torch::manual_seed(5);
+  for (const auto type : {torch::kFloat, torch::kBFloat16}) {
+    auto z = torch::randn({2, 9 * 21, 6, 7}).to(type).contiguous(at::MemoryFormat::ChannelsLast).requires_grad_();
+    auto bias = torch::randn({21}, type).requires_grad_();
+    auto g = torch::randn({2, 21, 23, 29}).to(type);
+    auto run = [&](const char* isa) {
+      if (isa) setenv("NUCLEISAM_KERNEL_ISA", isa, 1);
+      auto out = enlarge_shift_sum(z, 23, 29, bias);
+      auto grads = torch::autograd::grad({out}, {z, bias}, {g});
+      unsetenv("NUCLEISAM_KERNEL_ISA");
+      return std::vector<torch::Tensor>{out, grads[0], grads[1]};
+    };
+    auto wide = run(nullptr), base = run("baseline");
+    // Same sums in the same order; the builds differ only in fused multiply-adds (float) and
+    // hence at most in the last bit of a bfloat16 result.
+    const double tol = type == torch::kFloat ? 1e-6 : 1e-2;
+    for (size_t i = 0; i < 3; ++i) EXPECT_LT(max_rel(wide[i], base[i]), tol) << i << " " << type;
+  }
+}
+
+TEST(UpsampledConv, KernelBfloat16ConversionsAreLibTorchs) {
+  // Every 16-bit pattern widens to the float LibTorch gives, and narrowing a sweep of floats
+  // (ties, halfway points, infinities, NaN, subnormals) rounds as c10::BFloat16 does.
+  for (uint32_t b = 0; b < 65536; ++b) {
+    const auto bits = static_cast<uint16_t>(b);
+    const float mine = Elem<c10::BFloat16>::widen(bits);
+    const float theirs = static_cast<float>(c10::BFloat16(bits, c10::BFloat16::from_bits()));
+    if (std::isnan(theirs))
+      EXPECT_TRUE(std::isnan(mine));
+    else
+      ASSERT_EQ(mine, theirs) << b;
+  }
+  std::vector<float> probes = {0.0f, -0.0f, 1.0f, 1.00390625f, 1.01171875f, 3.14159265f, -2.71828f, 65504.0f,
+                               1e-40f, -1e-39f, 3.3895314e38f, 3.4e38f, INFINITY, -INFINITY, NAN};
+  for (uint32_t u = 0x3f800000u; u < 0x3f800000u + 70000u; u += 7) {  // consecutive floats near 1
+    float f;
+    std::memcpy(&f, &u, sizeof f);
+    probes.push_back(f);
+  }
+  for (const float f : probes) {
+    const uint16_t mine = Elem<c10::BFloat16>::narrow(f);
+    const uint16_t theirs = c10::BFloat16(f).x;
+    ASSERT_EQ(mine, theirs) << f;
+  }
 }
 
 TEST(UpsampledConv, SameSizeIsThePlainConvolutionAndOtherKernelsAreRefused) {
