@@ -54,11 +54,13 @@ struct GluShape {
   bool channels_last;
 };
 
-template <typename scalar_t>
-NUCLEISAM_ALWAYS_INLINE void forward_items(const store_t<scalar_t>* y, store_t<scalar_t>* out, const GluShape& s,
-                                           int64_t begin, int64_t end) {
+// kC: the channel count of a channels-last map when it is one of the common ones (16, 32, 64), so
+// that the compiler unrolls the channel loop into whole vectors; 0: read from the shape.
+template <typename scalar_t, int kC>
+NUCLEISAM_ALWAYS_INLINE void forward_items(const store_t<scalar_t>* y, store_t<scalar_t>* out,
+                                           const GluShape& s, int64_t begin, int64_t end) {
   using E = Elem<scalar_t>;
-  const int64_t C = s.half;
+  const int64_t C = kC > 0 ? kC : s.half;
   const int64_t len = s.channels_last ? C : s.pixels;
   for (int64_t item = begin; item < end; ++item) {
     const store_t<scalar_t>* a;
@@ -77,13 +79,14 @@ NUCLEISAM_ALWAYS_INLINE void forward_items(const store_t<scalar_t>* y, store_t<s
   }
 }
 
-template <typename scalar_t>
+template <typename scalar_t, int kC>
 NUCLEISAM_ALWAYS_INLINE void backward_items(const store_t<scalar_t>* g, const store_t<scalar_t>* x,
                                             const acc_t<scalar_t>* scale, const acc_t<scalar_t>* shift,
-                                            store_t<scalar_t>* dy, const GluShape& s, int64_t begin, int64_t end) {
+                                            store_t<scalar_t>* dy, const GluShape& s, int64_t begin,
+                                            int64_t end) {
   using E = Elem<scalar_t>;
   using acc = acc_t<scalar_t>;
-  const int64_t C = s.half;
+  const int64_t C = kC > 0 ? kC : s.half;
   if (s.channels_last) {
     for (int64_t p = begin; p < end; ++p) {
       const store_t<scalar_t>* xa = x + p * 2 * C;
@@ -121,27 +124,47 @@ NUCLEISAM_ALWAYS_INLINE void backward_items(const store_t<scalar_t>* g, const st
   }
 }
 
-// The two builds (cpu_kernel_support.h).
+// The two builds (cpu_kernel_support.h), with the common channel counts of channels-last maps
+// unrolled. (A switch, not a lambda: a lambda would not inherit the build's instruction set.)
+#define NUCLEISAM_GLU_BY_CHANNELS(call, ...) \
+  switch (s.channels_last ? s.half : 0) {    \
+    case 16:                                 \
+      call<scalar_t, 16>(__VA_ARGS__);       \
+      break;                                 \
+    case 32:                                 \
+      call<scalar_t, 32>(__VA_ARGS__);       \
+      break;                                 \
+    case 64:                                 \
+      call<scalar_t, 64>(__VA_ARGS__);       \
+      break;                                 \
+    default:                                 \
+      call<scalar_t, 0>(__VA_ARGS__);        \
+      break;                                 \
+  }
+
 template <typename scalar_t>
-void forward_baseline(const store_t<scalar_t>* y, store_t<scalar_t>* out, const GluShape& s, int64_t b, int64_t e) {
-  forward_items<scalar_t>(y, out, s, b, e);
+void forward_baseline(const store_t<scalar_t>* y, store_t<scalar_t>* out, const GluShape& s, int64_t b,
+                      int64_t e) {
+  NUCLEISAM_GLU_BY_CHANNELS(forward_items, y, out, s, b, e)
 }
 template <typename scalar_t>
-NUCLEISAM_TARGET_AVX512 void forward_avx512(const store_t<scalar_t>* y, store_t<scalar_t>* out, const GluShape& s,
-                                            int64_t b, int64_t e) {
-  forward_items<scalar_t>(y, out, s, b, e);
+NUCLEISAM_TARGET_AVX512 void forward_avx512(const store_t<scalar_t>* y, store_t<scalar_t>* out,
+                                            const GluShape& s, int64_t b, int64_t e) {
+  NUCLEISAM_GLU_BY_CHANNELS(forward_items, y, out, s, b, e)
 }
 template <typename scalar_t>
 void backward_baseline(const store_t<scalar_t>* g, const store_t<scalar_t>* x, const acc_t<scalar_t>* scale,
-                       const acc_t<scalar_t>* shift, store_t<scalar_t>* dy, const GluShape& s, int64_t b, int64_t e) {
-  backward_items<scalar_t>(g, x, scale, shift, dy, s, b, e);
+                       const acc_t<scalar_t>* shift, store_t<scalar_t>* dy, const GluShape& s, int64_t b,
+                       int64_t e) {
+  NUCLEISAM_GLU_BY_CHANNELS(backward_items, g, x, scale, shift, dy, s, b, e)
 }
 template <typename scalar_t>
 NUCLEISAM_TARGET_AVX512 void backward_avx512(const store_t<scalar_t>* g, const store_t<scalar_t>* x,
                                              const acc_t<scalar_t>* scale, const acc_t<scalar_t>* shift,
                                              store_t<scalar_t>* dy, const GluShape& s, int64_t b, int64_t e) {
-  backward_items<scalar_t>(g, x, scale, shift, dy, s, b, e);
+  NUCLEISAM_GLU_BY_CHANNELS(backward_items, g, x, scale, shift, dy, s, b, e)
 }
+#undef NUCLEISAM_GLU_BY_CHANNELS
 
 bool kernel_applies(const torch::Tensor& t) {
   const auto type = t.scalar_type();
@@ -182,12 +205,13 @@ torch::Tensor glu_channels_forward(const torch::Tensor& y) {
   return out;
 }
 
-torch::Tensor glu_channels_backward(const torch::Tensor& g, const torch::Tensor& x, const torch::Tensor& scale,
-                                    const torch::Tensor& shift) {
+torch::Tensor glu_channels_backward(const torch::Tensor& g, const torch::Tensor& x,
+                                    const torch::Tensor& scale, const torch::Tensor& shift) {
   if (!kernel_applies(x) || g.dim() != 4 || g.size(0) != x.size(0) || 2 * g.size(1) != x.size(1) ||
       g.size(2) != x.size(2) || g.size(3) != x.size(3))
-    throw ModelError("glu_channels_backward: needs a CPU N x 2C x H x W map and an N x C x H x W gradient, got " +
-                     c10::str(x.sizes()) + " and " + c10::str(g.sizes()));
+    throw ModelError(
+        "glu_channels_backward: needs a CPU N x 2C x H x W map and an N x C x H x W gradient, got " +
+        c10::str(x.sizes()) + " and " + c10::str(g.sizes()));
   if (scale.defined() != shift.defined() ||
       (scale.defined() && (scale.numel() != x.size(1) || shift.numel() != x.size(1))))
     throw ModelError("glu_channels_backward: scale and shift must both be " + std::to_string(x.size(1)) +

@@ -20,7 +20,7 @@ torch::Tensor glu_channels_forward(const torch::Tensor& y);
 // (N x C x H x W):
 //   dy[:, c] = g * s,   dy[:, C + c] = g * a * s * (1 - s),   a = y[:, c], s = sigmoid(y[:, C + c]).
 // y is recomputed from x, never stored. Returns dy in x's type and memory layout.
-torch::Tensor glu_channels_backward(const torch::Tensor& g, const torch::Tensor& x, const torch::Tensor& scale,
-                                    const torch::Tensor& shift);
+torch::Tensor glu_channels_backward(const torch::Tensor& g, const torch::Tensor& x,
+                                    const torch::Tensor& scale, const torch::Tensor& shift);
 
 }  // namespace nucleisam::models

@@ -55,71 +55,88 @@ struct ShiftSumShape {
   int64_t n_images, channels, h0, w0, h, w;
 };
 
-// One output row (image n, row i). S: w0 x 3 x C accumulators; o: C accumulators.
-template <typename scalar_t>
+// kC: the channel count when it is one of the common ones (16, 32, 64), so that the compiler
+// unrolls the channel loops into whole vectors; 0: read from the shape.
+//
+// One output row (image n, row i). S: w0 x 3 x C accumulators. Each pass is one loop over
+// contiguous values with every tap in it: a tap outside the map gets weight 0 and a pointer to a
+// tap inside (so no buffer is cleared or accumulated into, which the compiler would turn into
+// library calls per pixel). bias: C values (zeros when the convolution has none).
+template <typename scalar_t, int kC>
 NUCLEISAM_ALWAYS_INLINE void forward_row(const store_t<scalar_t>* __restrict zn,
                                          const acc_t<scalar_t>* __restrict bias,
-                                         store_t<scalar_t>* __restrict out_row,
-                                         acc_t<scalar_t>* __restrict S, acc_t<scalar_t>* __restrict o,
+                                         store_t<scalar_t>* __restrict out_row, acc_t<scalar_t>* __restrict S,
                                          const AxisTaps<acc_t<scalar_t>>& rows,
                                          const AxisTaps<acc_t<scalar_t>>& cols, const ShiftSumShape& g,
                                          int64_t i) {
   using E = Elem<scalar_t>;
   using acc = acc_t<scalar_t>;
-  const int64_t C = g.channels, c3 = 3 * C, zc = 9 * C;
-  for (int64_t k = 0; k < g.w0 * c3; ++k) S[k] = acc(0);
+  const int64_t C = kC > 0 ? kC : g.channels, c3 = 3 * C, zc = 9 * C;
+  // Rows pass: the three row offsets' lower and upper source rows and weights (row i itself is
+  // always inside the map, and stands in for an offset that is not).
+  const store_t<scalar_t>* r[6];
+  acc l[6];
   for (int64_t ty = 0; ty < 3; ++ty) {
     const int64_t si = i + ty - 1;
-    if (si < 0 || si >= g.h) continue;
-    const store_t<scalar_t>* r0 = zn + rows.lo[si] * g.w0 * zc + ty * c3;
-    const store_t<scalar_t>* r1 = zn + rows.hi[si] * g.w0 * zc + ty * c3;
-    const acc l0 = rows.w_lo[si], l1 = rows.w_hi[si];
-    for (int64_t b = 0; b < g.w0; ++b) {
-      acc* __restrict s = S + b * c3;
-      const store_t<scalar_t>* p0 = r0 + b * zc;
-      const store_t<scalar_t>* p1 = r1 + b * zc;
-      NUCLEISAM_NO_ALIAS_LOOP
-      for (int64_t k = 0; k < c3; ++k) s[k] += l0 * E::widen(p0[k]) + l1 * E::widen(p1[k]);
-    }
+    const bool inside = si >= 0 && si < g.h;
+    const int64_t sr = inside ? si : i;
+    r[2 * ty] = zn + rows.lo[sr] * g.w0 * zc + ty * c3;
+    r[2 * ty + 1] = zn + rows.hi[sr] * g.w0 * zc + ty * c3;
+    l[2 * ty] = inside ? rows.w_lo[si] : acc(0);
+    l[2 * ty + 1] = inside ? rows.w_hi[si] : acc(0);
   }
+  for (int64_t b = 0; b < g.w0; ++b) {
+    acc* __restrict s = S + b * c3;
+    const int64_t o = b * zc;
+    const store_t<scalar_t>*p0 = r[0] + o, *p1 = r[1] + o, *p2 = r[2] + o, *p3 = r[3] + o, *p4 = r[4] + o,
+    *p5 = r[5] + o;
+    NUCLEISAM_NO_ALIAS_LOOP
+    for (int64_t k = 0; k < c3; ++k)
+      s[k] = l[0] * E::widen(p0[k]) + l[1] * E::widen(p1[k]) + l[2] * E::widen(p2[k]) + l[3] * E::widen(p3[k]) +
+             l[4] * E::widen(p4[k]) + l[5] * E::widen(p5[k]);
+  }
+  // Columns pass.
   for (int64_t j = 0; j < g.w; ++j) {
-    for (int64_t c = 0; c < C; ++c) o[c] = bias ? bias[c] : acc(0);
+    const acc* q[6];
+    acc m[6];
     for (int64_t tx = 0; tx < 3; ++tx) {
       const int64_t sj = j + tx - 1;
-      if (sj < 0 || sj >= g.w) continue;
-      const acc* s0 = S + cols.lo[sj] * c3 + tx * C;
-      const acc* s1 = S + cols.hi[sj] * c3 + tx * C;
-      const acc m0 = cols.w_lo[sj], m1 = cols.w_hi[sj];
-      NUCLEISAM_NO_ALIAS_LOOP
-      for (int64_t c = 0; c < C; ++c) o[c] += m0 * s0[c] + m1 * s1[c];
+      const bool inside = sj >= 0 && sj < g.w;
+      const int64_t sc = inside ? sj : j;
+      q[2 * tx] = S + cols.lo[sc] * c3 + tx * C;
+      q[2 * tx + 1] = S + cols.hi[sc] * c3 + tx * C;
+      m[2 * tx] = inside ? cols.w_lo[sj] : acc(0);
+      m[2 * tx + 1] = inside ? cols.w_hi[sj] : acc(0);
     }
     store_t<scalar_t>* __restrict dst = out_row + j * C;
     NUCLEISAM_NO_ALIAS_LOOP
-    for (int64_t c = 0; c < C; ++c) dst[c] = E::narrow(o[c]);
+    for (int64_t c = 0; c < C; ++c)
+      dst[c] = E::narrow(bias[c] + m[0] * q[0][c] + m[1] * q[1][c] + m[2] * q[2][c] + m[3] * q[3][c] +
+                         m[4] * q[4][c] + m[5] * q[5][c]);
   }
 }
 
-// z: N x h0 x w0 x 9C (channels-last storage), out: N x h x w x C; bias: C values or null; rows
+// z: N x h0 x w0 x 9C (channels-last storage), out: N x h x w x C; bias: C values; rows
 // [begin, end) of the N * h output rows.
-template <typename scalar_t>
+template <typename scalar_t, int kC>
 NUCLEISAM_ALWAYS_INLINE void forward_rows(const store_t<scalar_t>* z, const acc_t<scalar_t>* bias,
                                           store_t<scalar_t>* out, const AxisTaps<acc_t<scalar_t>>& rows,
                                           const AxisTaps<acc_t<scalar_t>>& cols, const ShiftSumShape& g,
                                           int64_t begin, int64_t end) {
-  std::vector<acc_t<scalar_t>> S(g.w0 * 3 * g.channels), o(g.channels);
+  std::vector<acc_t<scalar_t>> S(g.w0 * 3 * g.channels);
   for (int64_t ni = begin; ni < end; ++ni) {
     const int64_t n = ni / g.h, i = ni % g.h;
-    forward_row<scalar_t>(z + n * g.h0 * g.w0 * 9 * g.channels, bias, out + ni * g.w * g.channels, S.data(),
-                          o.data(), rows, cols, g, i);
+    forward_row<scalar_t, kC>(z + n * g.h0 * g.w0 * 9 * g.channels, bias, out + ni * g.w * g.channels, S.data(),
+                              rows, cols, g, i);
   }
 }
 
 // F[a, b, ty-th third of the taps] += weight * G[b] for row a of F's n_rows (no-op outside them).
-template <typename scalar_t>
+template <typename scalar_t, int kC>
 NUCLEISAM_ALWAYS_INLINE void scatter_row(acc_t<scalar_t>* F, const acc_t<scalar_t>* G, const ShiftSumShape& g,
                                          int64_t a, int64_t n_rows, int64_t ty, acc_t<scalar_t> weight) {
   if (a < 0 || a >= n_rows) return;
-  const int64_t c3 = 3 * g.channels, zc = 9 * g.channels;
+  const int64_t C = kC > 0 ? kC : g.channels, c3 = 3 * C, zc = 9 * C;
   acc_t<scalar_t>* f = F + a * g.w0 * zc + ty * c3;
   for (int64_t b = 0; b < g.w0; ++b) {
     acc_t<scalar_t>* __restrict fb = f + b * zc;
@@ -133,24 +150,22 @@ NUCLEISAM_ALWAYS_INLINE void scatter_row(acc_t<scalar_t>* F, const acc_t<scalar_
 // of them is pulled back through the columns pass into G (w0 x 3 x C), then scattered to the
 // rows it came from. Items own disjoint small rows, so they never write the same memory; an
 // output row next to a border between items is pulled back by both (a small extra cost).
-template <typename scalar_t>
+template <typename scalar_t, int kC>
 NUCLEISAM_ALWAYS_INLINE void backward_rows(const store_t<scalar_t>* grad_out, store_t<scalar_t>* grad_z,
                                            const AxisTaps<acc_t<scalar_t>>& rows,
                                            const AxisTaps<acc_t<scalar_t>>& cols, const ShiftSumShape& g,
                                            int64_t n, int64_t a_begin, int64_t a_end) {
   using E = Elem<scalar_t>;
   using acc = acc_t<scalar_t>;
-  const int64_t C = g.channels, c3 = 3 * C, zc = 9 * C, row_len = g.w0 * zc;
-  std::vector<acc> F((a_end - a_begin) * row_len, acc(0)), Gv(g.w0 * c3), v(C);
+  const int64_t C = kC > 0 ? kC : g.channels, c3 = 3 * C, zc = 9 * C, row_len = g.w0 * zc;
+  std::vector<acc> F((a_end - a_begin) * row_len, acc(0)), Gv(g.w0 * c3);
   acc* __restrict G = Gv.data();
-  acc* __restrict gv = v.data();
   for (int64_t i = 0; i < g.h; ++i) {
     if (rows.hi[std::min(g.h - 1, i + 1)] < a_begin || rows.lo[std::max<int64_t>(0, i - 1)] >= a_end) continue;
     for (int64_t k = 0; k < g.w0 * c3; ++k) G[k] = acc(0);
     const store_t<scalar_t>* gi = grad_out + (n * g.h + i) * g.w * C;
     for (int64_t j = 0; j < g.w; ++j) {
-      NUCLEISAM_NO_ALIAS_LOOP
-      for (int64_t c = 0; c < C; ++c) gv[c] = E::widen(gi[j * C + c]);
+      const store_t<scalar_t>* __restrict gj = gi + j * C;
       for (int64_t tx = 0; tx < 3; ++tx) {
         const int64_t sj = j + tx - 1;
         if (sj < 0 || sj >= g.w) continue;
@@ -158,14 +173,15 @@ NUCLEISAM_ALWAYS_INLINE void backward_rows(const store_t<scalar_t>* grad_out, st
         const acc m0 = cols.w_lo[sj], m1 = cols.w_hi[sj];
         if (cols.lo[sj] == cols.hi[sj]) {
           NUCLEISAM_NO_ALIAS_LOOP
-          for (int64_t c = 0; c < C; ++c) G0[c] += (m0 + m1) * gv[c];
+          for (int64_t c = 0; c < C; ++c) G0[c] += (m0 + m1) * E::widen(gj[c]);
         } else {
           acc* __restrict G0r = G0;
           acc* __restrict G1r = G + cols.hi[sj] * c3 + tx * C;
           NUCLEISAM_NO_ALIAS_LOOP
           for (int64_t c = 0; c < C; ++c) {
-            G0r[c] += m0 * gv[c];
-            G1r[c] += m1 * gv[c];
+            const acc v = E::widen(gj[c]);
+            G0r[c] += m0 * v;
+            G1r[c] += m1 * v;
           }
         }
       }
@@ -175,10 +191,10 @@ NUCLEISAM_ALWAYS_INLINE void backward_rows(const store_t<scalar_t>* grad_out, st
       if (si < 0 || si >= g.h) continue;
       const int64_t a0 = rows.lo[si], a1 = rows.hi[si];
       if (a0 == a1) {
-        scatter_row<scalar_t>(F.data(), G, g, a0 - a_begin, a_end - a_begin, ty, rows.w_lo[si] + rows.w_hi[si]);
+        scatter_row<scalar_t, kC>(F.data(), G, g, a0 - a_begin, a_end - a_begin, ty, rows.w_lo[si] + rows.w_hi[si]);
       } else {
-        scatter_row<scalar_t>(F.data(), G, g, a0 - a_begin, a_end - a_begin, ty, rows.w_lo[si]);
-        scatter_row<scalar_t>(F.data(), G, g, a1 - a_begin, a_end - a_begin, ty, rows.w_hi[si]);
+        scatter_row<scalar_t, kC>(F.data(), G, g, a0 - a_begin, a_end - a_begin, ty, rows.w_lo[si]);
+        scatter_row<scalar_t, kC>(F.data(), G, g, a1 - a_begin, a_end - a_begin, ty, rows.w_hi[si]);
       }
     }
   }
@@ -187,33 +203,43 @@ NUCLEISAM_ALWAYS_INLINE void backward_rows(const store_t<scalar_t>* grad_out, st
   for (int64_t k = 0; k < (a_end - a_begin) * row_len; ++k) dst[k] = E::narrow(F[k]);
 }
 
-// The two builds of each kernel (cpu_kernel_support.h).
+// The two builds of each kernel (cpu_kernel_support.h), each with the common channel counts
+// unrolled. (A switch, not a lambda: a lambda would not inherit the build's instruction set.)
+#define NUCLEISAM_SHIFT_SUM_BY_CHANNELS(call, ...) \
+  switch (g.channels) {                           \
+    case 16: call<scalar_t, 16>(__VA_ARGS__); break; \
+    case 32: call<scalar_t, 32>(__VA_ARGS__); break; \
+    case 64: call<scalar_t, 64>(__VA_ARGS__); break; \
+    default: call<scalar_t, 0>(__VA_ARGS__); break;  \
+  }
+
 template <typename scalar_t>
 void forward_rows_baseline(const store_t<scalar_t>* z, const acc_t<scalar_t>* bias, store_t<scalar_t>* out,
                            const AxisTaps<acc_t<scalar_t>>& rows, const AxisTaps<acc_t<scalar_t>>& cols,
                            const ShiftSumShape& g, int64_t begin, int64_t end) {
-  forward_rows<scalar_t>(z, bias, out, rows, cols, g, begin, end);
+  NUCLEISAM_SHIFT_SUM_BY_CHANNELS(forward_rows, z, bias, out, rows, cols, g, begin, end)
 }
 template <typename scalar_t>
 NUCLEISAM_TARGET_AVX512 void forward_rows_avx512(const store_t<scalar_t>* z, const acc_t<scalar_t>* bias,
                                                  store_t<scalar_t>* out, const AxisTaps<acc_t<scalar_t>>& rows,
                                                  const AxisTaps<acc_t<scalar_t>>& cols, const ShiftSumShape& g,
                                                  int64_t begin, int64_t end) {
-  forward_rows<scalar_t>(z, bias, out, rows, cols, g, begin, end);
+  NUCLEISAM_SHIFT_SUM_BY_CHANNELS(forward_rows, z, bias, out, rows, cols, g, begin, end)
 }
 template <typename scalar_t>
 void backward_rows_baseline(const store_t<scalar_t>* grad_out, store_t<scalar_t>* grad_z,
                             const AxisTaps<acc_t<scalar_t>>& rows, const AxisTaps<acc_t<scalar_t>>& cols,
                             const ShiftSumShape& g, int64_t n, int64_t a_begin, int64_t a_end) {
-  backward_rows<scalar_t>(grad_out, grad_z, rows, cols, g, n, a_begin, a_end);
+  NUCLEISAM_SHIFT_SUM_BY_CHANNELS(backward_rows, grad_out, grad_z, rows, cols, g, n, a_begin, a_end)
 }
 template <typename scalar_t>
 NUCLEISAM_TARGET_AVX512 void backward_rows_avx512(const store_t<scalar_t>* grad_out, store_t<scalar_t>* grad_z,
                                                   const AxisTaps<acc_t<scalar_t>>& rows,
                                                   const AxisTaps<acc_t<scalar_t>>& cols, const ShiftSumShape& g,
                                                   int64_t n, int64_t a_begin, int64_t a_end) {
-  backward_rows<scalar_t>(grad_out, grad_z, rows, cols, g, n, a_begin, a_end);
+  NUCLEISAM_SHIFT_SUM_BY_CHANNELS(backward_rows, grad_out, grad_z, rows, cols, g, n, a_begin, a_end)
 }
+#undef NUCLEISAM_SHIFT_SUM_BY_CHANNELS
 
 template <typename scalar_t>
 void forward_kernel(const store_t<scalar_t>* z, const acc_t<scalar_t>* bias, store_t<scalar_t>* out,
@@ -257,9 +283,10 @@ torch::Tensor shift_sum_forward(const torch::Tensor& z, const torch::Tensor& bia
   auto out = torch::empty({n, channels, h, w}, z.options().memory_format(at::MemoryFormat::ChannelsLast));
   AT_DISPATCH_FLOATING_TYPES_AND(at::kBFloat16, z.scalar_type(), "enlarge_shift_sum", [&] {
     using acc = acc_t<scalar_t>;
-    torch::Tensor b;
-    if (bias.defined()) b = bias.detach().to(c10::CppTypeToScalarType<acc>::value).contiguous();
-    forward_kernel<scalar_t>(data_as<scalar_t>(zc), b.defined() ? b.data_ptr<acc>() : nullptr,
+    const auto acc_type = c10::CppTypeToScalarType<acc>::value;
+    const torch::Tensor b = bias.defined() ? bias.detach().to(acc_type).contiguous()
+                                           : torch::zeros({channels}, torch::TensorOptions().dtype(acc_type));
+    forward_kernel<scalar_t>(data_as<scalar_t>(zc), b.data_ptr<acc>(),
                              data_as<scalar_t>(out), ShiftSumShape{n, channels, h0, w0, h, w});
   });
   return out;

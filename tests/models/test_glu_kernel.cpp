@@ -40,24 +40,26 @@ torch::Tensor reference(const torch::Tensor& x, const torch::Tensor& scale, cons
 
 TEST(GluKernel, ForwardEqualsLibTorchsGluInEveryTypeAndLayout) {
   torch::manual_seed(11);
-  for (const bool cl : {false, true}) {
-    const auto x = in_layout(torch::randn({3, 2 * 13, 7, 5}, torch::kDouble) * 3, cl);
-    const auto d = glu_channels_forward(x);
-    ASSERT_EQ(d.sizes(), (std::vector<int64_t>{3, 13, 7, 5}));
-    EXPECT_EQ(d.is_contiguous(at::MemoryFormat::ChannelsLast), cl);
-    EXPECT_LT(max_rel(d, at::glu(x, 1)), 1e-15);
-    const auto f = glu_channels_forward(x.to(torch::kFloat));
-    EXPECT_EQ(f.scalar_type(), torch::kFloat);
-    EXPECT_LT(max_rel(f, reference(x.to(torch::kFloat), {}, {})), 1e-6);
-    // bfloat16: computed in float and rounded once, so within half a bfloat16 step of the exact
-    // result of the same (rounded) inputs.
-    const auto xb = x.to(torch::kBFloat16);
-    const auto b = glu_channels_forward(xb);
-    EXPECT_EQ(b.scalar_type(), torch::kBFloat16);
-    EXPECT_EQ(b.is_contiguous(at::MemoryFormat::ChannelsLast), cl);
-    const auto exact = reference(xb, {}, {});
-    EXPECT_TRUE(((b.to(torch::kDouble) - exact).abs() <= exact.abs() * (1.0 / 256) + 1e-30).all().item<bool>());
-  }
+  for (const bool cl : {false, true})
+    for (const int64_t C : {13, 16, 32, 64}) {  // any count, and the three the kernel unrolls
+      const auto x = in_layout(torch::randn({3, 2 * C, 7, 5}, torch::kDouble) * 3, cl);
+      const auto d = glu_channels_forward(x);
+      ASSERT_EQ(d.sizes(), (std::vector<int64_t>{3, C, 7, 5}));
+      EXPECT_EQ(d.is_contiguous(at::MemoryFormat::ChannelsLast), cl);
+      EXPECT_LT(max_rel(d, at::glu(x, 1)), 1e-15);
+      const auto f = glu_channels_forward(x.to(torch::kFloat));
+      EXPECT_EQ(f.scalar_type(), torch::kFloat);
+      EXPECT_LT(max_rel(f, reference(x.to(torch::kFloat), {}, {})), 1e-6);
+      // bfloat16: computed in float and rounded once, so within half a bfloat16 step of the exact
+      // result of the same (rounded) inputs.
+      const auto xb = x.to(torch::kBFloat16);
+      const auto b = glu_channels_forward(xb);
+      EXPECT_EQ(b.scalar_type(), torch::kBFloat16);
+      EXPECT_EQ(b.is_contiguous(at::MemoryFormat::ChannelsLast), cl);
+      const auto exact = reference(xb, {}, {});
+      EXPECT_TRUE(
+          ((b.to(torch::kDouble) - exact).abs() <= exact.abs() * (1.0 / 256) + 1e-30).all().item<bool>());
+    }
 }
 
 TEST(GluKernel, FloatSigmoidIsAccurateOverItsWholeRangeAndAtTheExtremes) {
@@ -71,7 +73,8 @@ TEST(GluKernel, FloatSigmoidIsAccurateOverItsWholeRangeAndAtTheExtremes) {
   auto err = (out - exact).abs() / exact.clamp_min(1e-30);
   EXPECT_LT(err.max().item<double>(), 1e-6);
   const float inf = std::numeric_limits<float>::infinity(), nan = std::numeric_limits<float>::quiet_NaN();
-  auto special = torch::tensor({2.0f, 2.0f, 2.0f, 2.0f, 2.0f, 100.0f, -100.0f, inf, -inf, nan}).view({1, 10, 1, 1});
+  auto special =
+      torch::tensor({2.0f, 2.0f, 2.0f, 2.0f, 2.0f, 100.0f, -100.0f, inf, -inf, nan}).view({1, 10, 1, 1});
   auto s = glu_channels_forward(special);
   EXPECT_FLOAT_EQ(s[0][0][0][0].item<float>(), 2.0f);  // 2 * sigmoid(100)
   EXPECT_EQ(s[0][1][0][0].item<float>(), 0.0f);        // 2 * sigmoid(-100), below exp's range
@@ -83,56 +86,59 @@ TEST(GluKernel, FloatSigmoidIsAccurateOverItsWholeRangeAndAtTheExtremes) {
 TEST(GluKernel, BackwardOfTheAffineMapEqualsAutograd) {
   torch::manual_seed(12);
   for (const bool cl : {false, true})
-    for (const bool affine : {false, true}) {
-      auto x = in_layout(torch::randn({2, 2 * 9, 6, 4}, torch::kDouble) * 2, cl);
-      torch::Tensor scale, shift;
-      if (affine) {
-        scale = torch::rand({18}, torch::kDouble) + 0.5;
-        shift = torch::randn({18}, torch::kDouble);
+    for (const bool affine : {false, true})
+      for (const int64_t C : {9, 16}) {  // any count, and one the kernel unrolls
+        auto x = in_layout(torch::randn({2, 2 * C, 6, 4}, torch::kDouble) * 2, cl);
+        torch::Tensor scale, shift;
+        if (affine) {
+          scale = torch::rand({2 * C}, torch::kDouble) + 0.5;
+          shift = torch::randn({2 * C}, torch::kDouble);
+        }
+        auto g = torch::randn({2, C, 6, 4}, torch::kDouble);
+        auto xr = x.clone().requires_grad_();
+        auto y = affine ? xr * scale.view({1, -1, 1, 1}) + shift.view({1, -1, 1, 1}) : xr * 1.0;
+        y.retain_grad();
+        at::glu(y, 1).backward(g);
+        auto dy = glu_channels_backward(g, x, scale, shift);
+        EXPECT_EQ(dy.is_contiguous(at::MemoryFormat::ChannelsLast), cl);
+        EXPECT_LT(max_rel(dy, y.grad()), 1e-13) << cl << affine;
+        // float and bfloat16: the same gradient computed in float, rounded once.
+        auto df = glu_channels_backward(g.to(torch::kFloat), x.to(torch::kFloat),
+                                        affine ? scale.to(torch::kFloat) : scale,
+                                        affine ? shift.to(torch::kFloat) : shift);
+        EXPECT_LT(max_rel(df, y.grad()), 1e-5);
+        auto xb = x.to(torch::kBFloat16), gb = g.to(torch::kBFloat16);
+        auto db = glu_channels_backward(gb, xb, scale, shift);
+        EXPECT_EQ(db.scalar_type(), torch::kBFloat16);
+        auto xbr = xb.to(torch::kDouble).requires_grad_();
+        auto yb = affine ? xbr * scale.view({1, -1, 1, 1}) + shift.view({1, -1, 1, 1}) : xbr * 1.0;
+        yb.retain_grad();
+        at::glu(yb, 1).backward(gb.to(torch::kDouble));
+        EXPECT_TRUE(((db.to(torch::kDouble) - yb.grad()).abs() <= yb.grad().abs() * (1.0 / 256) + 1e-30)
+                        .all()
+                        .item<bool>());
       }
-      auto g = torch::randn({2, 9, 6, 4}, torch::kDouble);
-      auto xr = x.clone().requires_grad_();
-      auto y = affine ? xr * scale.view({1, -1, 1, 1}) + shift.view({1, -1, 1, 1}) : xr * 1.0;
-      y.retain_grad();
-      at::glu(y, 1).backward(g);
-      auto dy = glu_channels_backward(g, x, scale, shift);
-      EXPECT_EQ(dy.is_contiguous(at::MemoryFormat::ChannelsLast), cl);
-      EXPECT_LT(max_rel(dy, y.grad()), 1e-13) << cl << affine;
-      // float and bfloat16: the same gradient computed in float, rounded once.
-      auto df = glu_channels_backward(g.to(torch::kFloat), x.to(torch::kFloat),
-                                      affine ? scale.to(torch::kFloat) : scale, affine ? shift.to(torch::kFloat) : shift);
-      EXPECT_LT(max_rel(df, y.grad()), 1e-5);
-      auto xb = x.to(torch::kBFloat16), gb = g.to(torch::kBFloat16);
-      auto db = glu_channels_backward(gb, xb, scale, shift);
-      EXPECT_EQ(db.scalar_type(), torch::kBFloat16);
-      auto xbr = xb.to(torch::kDouble).requires_grad_();
-      auto yb = affine ? xbr * scale.view({1, -1, 1, 1}) + shift.view({1, -1, 1, 1}) : xbr * 1.0;
-      yb.retain_grad();
-      at::glu(yb, 1).backward(gb.to(torch::kDouble));
-      EXPECT_TRUE(((db.to(torch::kDouble) - yb.grad()).abs() <= yb.grad().abs() * (1.0 / 256) + 1e-30)
-                      .all()
-                      .item<bool>());
-    }
 }
 
 TEST(GluKernel, BaselineAndAvx512BuildsAgree) {
   if (kernel_isa() != KernelIsa::avx512) GTEST_SKIP() << "this CPU runs only the baseline kernels";
   torch::manual_seed(13);
   for (const auto type : {torch::kFloat, torch::kBFloat16})
-    for (const bool cl : {false, true}) {
-      auto x = in_layout(torch::randn({2, 2 * 37, 5, 9}) * 4, cl).to(type);
-      auto g = in_layout(torch::randn({2, 37, 5, 9}), cl).to(type);
-      auto scale = torch::rand({74}) + 0.5, shift = torch::randn({74});
-      auto wide_f = glu_channels_forward(x);
-      auto wide_b = glu_channels_backward(g, x, scale, shift);
-      setenv("NUCLEISAM_KERNEL_ISA", "baseline", 1);
-      auto base_f = glu_channels_forward(x);
-      auto base_b = glu_channels_backward(g, x, scale, shift);
-      unsetenv("NUCLEISAM_KERNEL_ISA");
-      const double tol = type == torch::kFloat ? 1e-6 : 1e-2;  // fused multiply-adds only
-      EXPECT_LT(max_rel(wide_f, base_f), tol);
-      EXPECT_LT(max_rel(wide_b, base_b), tol);
-    }
+    for (const bool cl : {false, true})
+      for (const int64_t C : {37, 16, 32}) {  // any count, and two the kernel unrolls
+        auto x = in_layout(torch::randn({2, 2 * C, 5, 9}) * 4, cl).to(type);
+        auto g = in_layout(torch::randn({2, C, 5, 9}), cl).to(type);
+        auto scale = torch::rand({2 * C}) + 0.5, shift = torch::randn({2 * C});
+        auto wide_f = glu_channels_forward(x);
+        auto wide_b = glu_channels_backward(g, x, scale, shift);
+        setenv("NUCLEISAM_KERNEL_ISA", "baseline", 1);
+        auto base_f = glu_channels_forward(x);
+        auto base_b = glu_channels_backward(g, x, scale, shift);
+        unsetenv("NUCLEISAM_KERNEL_ISA");
+        const double tol = type == torch::kFloat ? 1e-6 : 1e-2;  // fused multiply-adds only
+        EXPECT_LT(max_rel(wide_f, base_f), tol);
+        EXPECT_LT(max_rel(wide_b, base_b), tol);
+      }
 }
 
 TEST(GluKernel, GluChannelsKeepsAutogradAndRefusesBadInput) {

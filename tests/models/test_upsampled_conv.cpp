@@ -1,9 +1,9 @@
 // conv3x3 of a bilinear enlargement without the enlarged map (models/upsampled_conv.h): a known
 // answer by hand, values and gradients against the direct form, and the U-Net3+ decoder that uses
 // it against the textbook decoder (enlarge, then per-branch conv -> BN -> ReLU).
+#include "models/cpu_kernel_support.h"
 #include "models/network_blocks.h"
 #include "models/networks.h"
-#include "models/cpu_kernel_support.h"
 #include "models/upsampled_conv.h"
 #include "nucleisam/cpu_features.h"
 #include "nucleisam/errors.h"
@@ -53,7 +53,8 @@ TEST(UpsampledConv, ShiftSumOfAOnePixelMapByHand) {
   auto with_bias = enlarge_shift_sum(z, 2, 2, bias);
   EXPECT_DOUBLE_EQ(with_bias[0][0][0][0].item<double>(), 10 + 5 + 6 + 8 + 9);
   EXPECT_DOUBLE_EQ(with_bias[0][0][1][1].item<double>(), 10 + 1 + 2 + 4 + 5);
-  auto grad = torch::autograd::grad({with_bias}, {bias}, {torch::arange(1, 5, torch::kDouble).view({1, 1, 2, 2})});
+  auto grad =
+      torch::autograd::grad({with_bias}, {bias}, {torch::arange(1, 5, torch::kDouble).view({1, 1, 2, 2})});
   EXPECT_DOUBLE_EQ(grad[0].item<double>(), 1 + 2 + 3 + 4);
   EXPECT_THROW(enlarge_shift_sum(z, 2, 2, torch::zeros({2}, torch::kDouble)), ModelError);  // not C values
 }
@@ -65,10 +66,13 @@ TEST(UpsampledConv, EqualsTheDirectFormInValueAndGradient) {
     bool channels_last;
   };
   // 2x, 4x and 16x enlargements, unequal axes, a size that is not a multiple, NCHW and NHWC; one
-  // image of 12 and 16 small rows, which backward splits into blocks of rows (items of their own).
-  for (const Case& c : {Case{2, 5, 3, 4, 4, 8, 8, true}, Case{1, 7, 4, 2, 3, 8, 12, false},
-                        Case{3, 4, 2, 1, 1, 16, 16, true}, Case{1, 3, 5, 3, 5, 7, 11, true},
-                        Case{1, 3, 4, 12, 9, 48, 20, true}, Case{1, 2, 3, 16, 5, 37, 5, true}}) {
+  // image of 12 and 16 small rows, which backward splits into blocks of rows (items of their own);
+  // and the channel counts the kernel unrolls (16, 32, 64).
+  for (const Case& c :
+       {Case{2, 5, 3, 4, 4, 8, 8, true}, Case{1, 7, 4, 2, 3, 8, 12, false}, Case{3, 4, 2, 1, 1, 16, 16, true},
+        Case{1, 3, 5, 3, 5, 7, 11, true}, Case{1, 3, 4, 12, 9, 48, 20, true},
+        Case{1, 2, 3, 16, 5, 37, 5, true}, Case{2, 3, 16, 4, 4, 16, 16, true},
+        Case{1, 2, 32, 3, 5, 12, 10, true}, Case{1, 2, 64, 2, 2, 8, 8, false}}) {
     torch::nn::Conv2d conv(torch::nn::Conv2dOptions(c.cin, c.cout, 3).padding(1));
     conv->to(torch::kDouble);
     auto x = torch::randn({c.n, c.cin, c.h0, c.w0}, torch::kDouble);
@@ -105,23 +109,26 @@ TEST(UpsampledConv, FloatAndBfloat16StayCloseToTheDirectForm) {
 TEST(UpsampledConv, BaselineAndAvx512KernelsAgree) {
   if (kernel_isa() != KernelIsa::avx512) GTEST_SKIP() << "this CPU runs only the baseline kernels";
   torch::manual_seed(5);
-  for (const auto type : {torch::kFloat, torch::kBFloat16}) {
-    auto z = torch::randn({2, 9 * 21, 6, 7}).to(type).contiguous(at::MemoryFormat::ChannelsLast).requires_grad_();
-    auto bias = torch::randn({21}, type).requires_grad_();
-    auto g = torch::randn({2, 21, 23, 29}).to(type);
-    auto run = [&](const char* isa) {
-      if (isa) setenv("NUCLEISAM_KERNEL_ISA", isa, 1);
-      auto out = enlarge_shift_sum(z, 23, 29, bias);
-      auto grads = torch::autograd::grad({out}, {z, bias}, {g});
-      unsetenv("NUCLEISAM_KERNEL_ISA");
-      return std::vector<torch::Tensor>{out, grads[0], grads[1]};
-    };
-    auto wide = run(nullptr), base = run("baseline");
-    // Same sums in the same order; the builds differ only in fused multiply-adds (float) and
-    // hence at most in the last bit of a bfloat16 result.
-    const double tol = type == torch::kFloat ? 1e-6 : 1e-2;
-    for (size_t i = 0; i < 3; ++i) EXPECT_LT(max_rel(wide[i], base[i]), tol) << i << " " << type;
-  }
+  for (const auto type : {torch::kFloat, torch::kBFloat16})
+    for (const int64_t C : {21, 16, 32}) {
+      auto z =
+          torch::randn({2, 9 * C, 6, 7}).to(type).contiguous(at::MemoryFormat::ChannelsLast).requires_grad_();
+      auto bias = torch::randn({C}, type).requires_grad_();
+      auto g = torch::randn({2, C, 23, 29}).to(type);
+      auto run = [&](const char* isa) {
+        if (isa) setenv("NUCLEISAM_KERNEL_ISA", isa, 1);
+        auto out = enlarge_shift_sum(z, 23, 29, bias);
+        auto grads = torch::autograd::grad({out}, {z, bias}, {g});
+        unsetenv("NUCLEISAM_KERNEL_ISA");
+        return std::vector<torch::Tensor>{out, grads[0], grads[1]};
+      };
+      auto wide = run(nullptr), base = run("baseline");
+      // Same sums in the same order; the builds differ only in fused multiply-adds (float) and
+      // hence at most in the last bit of a bfloat16 result.
+      const double tol = type == torch::kFloat ? 1e-6 : 1e-2;
+      for (size_t i = 0; i < 3; ++i)
+        EXPECT_LT(max_rel(wide[i], base[i]), tol) << i << " " << type << " " << C;
+    }
 }
 
 TEST(UpsampledConv, KernelBfloat16ConversionsAreLibTorchs) {
@@ -136,8 +143,9 @@ TEST(UpsampledConv, KernelBfloat16ConversionsAreLibTorchs) {
     else
       ASSERT_EQ(mine, theirs) << b;
   }
-  std::vector<float> probes = {0.0f, -0.0f, 1.0f, 1.00390625f, 1.01171875f, 3.14159265f, -2.71828f, 65504.0f,
-                               1e-40f, -1e-39f, 3.3895314e38f, 3.4e38f, INFINITY, -INFINITY, NAN};
+  std::vector<float> probes = {0.0f,          -0.0f,     1.0f,     1.00390625f, 1.01171875f,
+                               3.14159265f,   -2.71828f, 65504.0f, 1e-40f,      -1e-39f,
+                               3.3895314e38f, 3.4e38f,   INFINITY, -INFINITY,   NAN};
   for (uint32_t u = 0x3f800000u; u < 0x3f800000u + 70000u; u += 7) {  // consecutive floats near 1
     float f;
     std::memcpy(&f, &u, sizeof f);
@@ -216,8 +224,7 @@ TEST(UpsampledConv, UNet3PlusDecoderEqualsTheTextbookDecoder) {
     // (Biases of convolutions followed by BatchNorm get gradients that are zero up to rounding,
     // so each difference is taken relative to at least 1e-3.)
     for (size_t i = 0; i < ga.size(); ++i)
-      EXPECT_LT((ga[i] - gb[i]).abs().max().item<double>() /
-                    std::max(gb[i].abs().max().item<double>(), 1e-3),
+      EXPECT_LT((ga[i] - gb[i]).abs().max().item<double>() / std::max(gb[i].abs().max().item<double>(), 1e-3),
                 1e-9)
           << "parameter " << i;
     // Running statistics and batch counts written back to every branch's BatchNorm.
