@@ -131,13 +131,12 @@ NUCLEISAM_ALWAYS_INLINE void forward_rows(const store_t<scalar_t>* z, const acc_
   }
 }
 
-// F[a, b, ty-th third of the taps] += weight * G[b] for row a of F's n_rows (no-op outside them).
+// F_a[b, ty-th third of the taps] += weight * G[b] for one small row's accumulators F_a.
 template <typename scalar_t, int kC>
-NUCLEISAM_ALWAYS_INLINE void scatter_row(acc_t<scalar_t>* F, const acc_t<scalar_t>* G, const ShiftSumShape& g,
-                                         int64_t a, int64_t n_rows, int64_t ty, acc_t<scalar_t> weight) {
-  if (a < 0 || a >= n_rows) return;
+NUCLEISAM_ALWAYS_INLINE void scatter_row(acc_t<scalar_t>* F_a, const acc_t<scalar_t>* G, const ShiftSumShape& g,
+                                         int64_t ty, acc_t<scalar_t> weight) {
   const int64_t C = kC > 0 ? kC : g.channels, c3 = 3 * C, zc = 9 * C;
-  acc_t<scalar_t>* f = F + a * g.w0 * zc + ty * c3;
+  acc_t<scalar_t>* f = F_a + ty * c3;
   for (int64_t b = 0; b < g.w0; ++b) {
     acc_t<scalar_t>* __restrict fb = f + b * zc;
     const acc_t<scalar_t>* __restrict Gb = G + b * c3;
@@ -146,10 +145,41 @@ NUCLEISAM_ALWAYS_INLINE void scatter_row(acc_t<scalar_t>* F, const acc_t<scalar_
   }
 }
 
-// The adjoint, for the small rows [a_begin, a_end) of image n: every output row i that reads one
-// of them is pulled back through the columns pass into G (w0 x 3 x C), then scattered to the
-// rows it came from. Items own disjoint small rows, so they never write the same memory; an
-// output row next to a border between items is pulled back by both (a small extra cost).
+// Accumulators of the small rows being written, 4 consecutive rows at most (row a in slot a % 4).
+template <typename acc>
+struct RowRing {
+  static constexpr int64_t rows = 4;
+  acc* data;
+  int64_t row_len;
+  int64_t opened, written;  // rows below `opened` have been cleared, rows below `written` written out
+  acc* slot(int64_t a) const { return data + (a % rows) * row_len; }
+  void open_up_to(int64_t last) {  // clears rows opened .. last
+    for (; opened <= last; ++opened) std::fill(slot(opened), slot(opened) + row_len, acc(0));
+    TORCH_CHECK(opened - written <= rows, "enlarge_shift_sum backward: more than 4 small rows open (internal error)");
+  }
+};
+
+// Rounds every small row below `end` not yet written into grad_z (rows of image n from grad_zn).
+// A row that no output row reached gets zeros.
+template <typename scalar_t>
+NUCLEISAM_ALWAYS_INLINE void write_rows_below(RowRing<acc_t<scalar_t>>& ring, int64_t end,
+                                              store_t<scalar_t>* grad_zn) {
+  for (; ring.written < end; ++ring.written) {
+    ring.open_up_to(ring.written);
+    const acc_t<scalar_t>* __restrict src = ring.slot(ring.written);
+    store_t<scalar_t>* __restrict dst = grad_zn + ring.written * ring.row_len;
+    NUCLEISAM_NO_ALIAS_LOOP
+    for (int64_t k = 0; k < ring.row_len; ++k) dst[k] = Elem<scalar_t>::narrow(src[k]);
+  }
+}
+
+// The adjoint, for the small rows [a_begin, a_end) of image n. Output rows are taken in order;
+// each one that reads a small row of the range is pulled back through the columns pass into G
+// (w0 x 3 x C), then scattered to the small rows it came from. Output row i reaches only small
+// rows lo(i - 1) .. hi(i + 1), at most 4 consecutive ones when the map is enlarged (h >= h0), so
+// the accumulators live in a ring of 4 rows (cache-sized) and a row is rounded into grad_z as
+// soon as the rows being read have moved past it. Items own disjoint small rows, so they never
+// write the same memory; an output row next to a border between items is pulled back by both.
 template <typename scalar_t, int kC>
 NUCLEISAM_ALWAYS_INLINE void backward_rows(const store_t<scalar_t>* grad_out, store_t<scalar_t>* grad_z,
                                            const AxisTaps<acc_t<scalar_t>>& rows,
@@ -158,10 +188,17 @@ NUCLEISAM_ALWAYS_INLINE void backward_rows(const store_t<scalar_t>* grad_out, st
   using E = Elem<scalar_t>;
   using acc = acc_t<scalar_t>;
   const int64_t C = kC > 0 ? kC : g.channels, c3 = 3 * C, zc = 9 * C, row_len = g.w0 * zc;
-  std::vector<acc> F((a_end - a_begin) * row_len, acc(0)), Gv(g.w0 * c3);
+  std::vector<acc> ring_storage(RowRing<acc>::rows * row_len), Gv(g.w0 * c3);
   acc* __restrict G = Gv.data();
+  store_t<scalar_t>* grad_zn = grad_z + n * g.h0 * row_len;
+  // Small rows [a_begin, opened) have been cleared in the ring; [a_begin, written) are in grad_z.
+  RowRing<acc> ring{ring_storage.data(), row_len, a_begin, a_begin};
   for (int64_t i = 0; i < g.h; ++i) {
-    if (rows.hi[std::min(g.h - 1, i + 1)] < a_begin || rows.lo[std::max<int64_t>(0, i - 1)] >= a_end) continue;
+    const int64_t first = rows.lo[std::max<int64_t>(0, i - 1)], last = rows.hi[std::min(g.h - 1, i + 1)];
+    if (last < a_begin) continue;
+    if (first >= a_end) break;
+    write_rows_below<scalar_t>(ring, std::min(first, a_end), grad_zn);
+    ring.open_up_to(std::min(last, a_end - 1));
     for (int64_t k = 0; k < g.w0 * c3; ++k) G[k] = acc(0);
     const store_t<scalar_t>* gi = grad_out + (n * g.h + i) * g.w * C;
     for (int64_t j = 0; j < g.w; ++j) {
@@ -190,17 +227,16 @@ NUCLEISAM_ALWAYS_INLINE void backward_rows(const store_t<scalar_t>* grad_out, st
       const int64_t si = i + ty - 1;
       if (si < 0 || si >= g.h) continue;
       const int64_t a0 = rows.lo[si], a1 = rows.hi[si];
+      const bool in0 = a0 >= a_begin && a0 < a_end, in1 = a1 >= a_begin && a1 < a_end;
       if (a0 == a1) {
-        scatter_row<scalar_t, kC>(F.data(), G, g, a0 - a_begin, a_end - a_begin, ty, rows.w_lo[si] + rows.w_hi[si]);
+        if (in0) scatter_row<scalar_t, kC>(ring.slot(a0), G, g, ty, rows.w_lo[si] + rows.w_hi[si]);
       } else {
-        scatter_row<scalar_t, kC>(F.data(), G, g, a0 - a_begin, a_end - a_begin, ty, rows.w_lo[si]);
-        scatter_row<scalar_t, kC>(F.data(), G, g, a1 - a_begin, a_end - a_begin, ty, rows.w_hi[si]);
+        if (in0) scatter_row<scalar_t, kC>(ring.slot(a0), G, g, ty, rows.w_lo[si]);
+        if (in1) scatter_row<scalar_t, kC>(ring.slot(a1), G, g, ty, rows.w_hi[si]);
       }
     }
   }
-  store_t<scalar_t>* __restrict dst = grad_z + (n * g.h0 + a_begin) * row_len;
-  NUCLEISAM_NO_ALIAS_LOOP
-  for (int64_t k = 0; k < (a_end - a_begin) * row_len; ++k) dst[k] = E::narrow(F[k]);
+  write_rows_below<scalar_t>(ring, a_end, grad_zn);
 }
 
 // The two builds of each kernel (cpu_kernel_support.h), each with the common channel counts
@@ -258,9 +294,9 @@ template <typename scalar_t>
 void backward_kernel(const store_t<scalar_t>* grad_out, store_t<scalar_t>* grad_z, const ShiftSumShape& g) {
   const AxisTaps<acc_t<scalar_t>> rows(g.h0, g.h), cols(g.w0, g.w);
   const bool wide = NUCLEISAM_HAVE_AVX512_KERNELS && kernel_isa() == KernelIsa::avx512;
-  // Work items: images x blocks of small rows, about two per thread, blocks of >= 4 rows.
+  // Work items: images x blocks of small rows, about two per thread, blocks of >= 2 rows.
   const int64_t wanted = (2 * at::get_num_threads() + g.n_images - 1) / g.n_images;
-  const int64_t blocks = std::max<int64_t>(1, std::min(wanted, g.h0 / 4));
+  const int64_t blocks = std::max<int64_t>(1, std::min(wanted, g.h0 / 2));
   const int64_t block_rows = (g.h0 + blocks - 1) / blocks;
   at::parallel_for(0, g.n_images * blocks, 1, [&](int64_t begin, int64_t end) {
     for (int64_t item = begin; item < end; ++item) {

@@ -67,12 +67,13 @@ TEST(UpsampledConv, EqualsTheDirectFormInValueAndGradient) {
   };
   // 2x, 4x and 16x enlargements, unequal axes, a size that is not a multiple, NCHW and NHWC; one
   // image of 12 and 16 small rows, which backward splits into blocks of rows (items of their own);
-  // and the channel counts the kernel unrolls (16, 32, 64).
+  // the channel counts the kernel unrolls (16, 32, 64); one axis not enlarged, and 9 -> 10 rows.
   for (const Case& c :
        {Case{2, 5, 3, 4, 4, 8, 8, true}, Case{1, 7, 4, 2, 3, 8, 12, false}, Case{3, 4, 2, 1, 1, 16, 16, true},
         Case{1, 3, 5, 3, 5, 7, 11, true}, Case{1, 3, 4, 12, 9, 48, 20, true},
         Case{1, 2, 3, 16, 5, 37, 5, true}, Case{2, 3, 16, 4, 4, 16, 16, true},
-        Case{1, 2, 32, 3, 5, 12, 10, true}, Case{1, 2, 64, 2, 2, 8, 8, false}}) {
+        Case{1, 2, 32, 3, 5, 12, 10, true}, Case{1, 2, 64, 2, 2, 8, 8, false},
+                        Case{1, 3, 2, 5, 3, 5, 9, true}, Case{2, 2, 3, 9, 4, 10, 4, true}}) {
     torch::nn::Conv2d conv(torch::nn::Conv2dOptions(c.cin, c.cout, 3).padding(1));
     conv->to(torch::kDouble);
     auto x = torch::randn({c.n, c.cin, c.h0, c.w0}, torch::kDouble);
