@@ -2,7 +2,8 @@
 // nucleisam's own CPU kernels at the sizes of the shipped he-nuclei network (width 16, 256 x 256
 // windows): the enlarge-shift-sum (2x and 16x enlargements to 256 x 256, 16 channels) and the GLU
 // gate (32 -> 16 channels at 256 x 256), forward and backward, channels-last, float and bfloat16,
-// each in the AVX-512 build and the baseline build (NUCLEISAM_KERNEL_ISA), alternated.
+// and SAM's relative-position softmax (one step of ViT-B's global attention at 1024: 2048 query
+// rows of 4096 keys, including a copy of the logits), each in every build (NUCLEISAM_KERNEL_ISA).
 // Median milliseconds per call of `runs` calls after one warm-up call.
 //   bench_cpu_kernels [batch] [runs] [threads]
 #include <torch/torch.h>
@@ -19,6 +20,7 @@
 #include "bench_common.h"
 #include "models/glu_kernel.h"
 #include "models/upsampled_conv.h"
+#include "sam/attention_softmax.h"
 #include "nucleisam/cpu_features.h"
 #include "nucleisam/threads.h"
 
@@ -50,7 +52,9 @@ int main(int argc, char** argv) {
   torch::NoGradGuard no_grad;
   std::printf("CPU: %s, %d threads, batch %lld, median of %d calls (ms)\n", cpu_features().summary().c_str(),
               torch::get_num_threads(), static_cast<long long>(batch), runs);
-  std::printf("%-34s %-6s %10s %10s %8s\n", "kernel", "type", "avx512", "baseline", "ratio");
+  // Columns: the widest build this CPU runs, then AVX2 and the baseline (NUCLEISAM_KERNEL_ISA; for
+  // the GLU and the softmax the baseline is LibTorch's own operations).
+  std::printf("%-36s %-5s %9s %9s %9s\n", "kernel", "type", "widest", "avx2", "baseline");
   const auto cl = at::MemoryFormat::ChannelsLast;
   for (const auto type : {torch::kFloat, torch::kBFloat16}) {
     const char* tname = type == torch::kFloat ? "fp32" : "bf16";
@@ -78,13 +82,22 @@ int main(int argc, char** argv) {
     auto scale = torch::rand({32}) + 0.5, shift = torch::randn({32});
     cases.push_back({"glu_channels 32 -> 16", [=] { models::glu_channels_forward(y); }});
     cases.push_back({"glu_channels backward 32 -> 16", [=] { models::glu_channels_backward(gy, y, scale, shift); }});
+    // SAM ViT-B's global attention at input 1024: one step of 2048 query rows over 64 x 64 keys.
+    auto logits = torch::randn({2048, 4096}).to(type), rel_h = torch::randn({2048, 64}).to(type),
+         rel_w = torch::randn({2048, 64}).to(type);
+    cases.push_back({"add_rel_pos_softmax_ 2048 x 4096", [=] {
+                       auto a = logits.clone();
+                       sam::add_rel_pos_softmax_(a, rel_h, rel_w, 64, 64);
+                     }});
     for (const auto& c : cases) {
-      unsetenv("NUCLEISAM_KERNEL_ISA");
-      const double wide = median_ms(c.run, runs);
-      setenv("NUCLEISAM_KERNEL_ISA", "baseline", 1);
-      const double base = median_ms(c.run, runs);
-      unsetenv("NUCLEISAM_KERNEL_ISA");
-      std::printf("%-34s %-6s %10.2f %10.2f %7.2fx\n", c.name.c_str(), tname, wide, base, base / wide);
+      double ms[3];
+      const char* builds[3] = {nullptr, "avx2", "baseline"};
+      for (int b = 0; b < 3; ++b) {
+        if (builds[b]) setenv("NUCLEISAM_KERNEL_ISA", builds[b], 1);
+        ms[b] = median_ms(c.run, runs);
+        unsetenv("NUCLEISAM_KERNEL_ISA");
+      }
+      std::printf("%-36s %-5s %9.2f %9.2f %9.2f\n", c.name.c_str(), tname, ms[0], ms[1], ms[2]);
       std::fflush(stdout);
     }
   }

@@ -14,6 +14,7 @@
 // vit_tiny is the fixture architecture (E=96, depth 4, 4 heads), for comparison with the Python
 // reference timing in ../shared/fixtures/sam/vit_tiny/README.md.
 #include <torch/torch.h>
+#include <torch/csrc/autograd/profiler_legacy.h>
 
 #include <sys/resource.h>
 #include <sys/wait.h>
@@ -21,6 +22,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <sstream>
@@ -119,6 +121,13 @@ void run_model(const std::string& name, const std::vector<int>& sizes, int runs,
         enc_cpu.push_back(cpu_ms() - c0);
       }
       if (!bf16) reference = emb;
+      // NUCLEISAM_BENCH_TRACE=<prefix>: one more encoder run under LibTorch's profiler, its Chrome
+      // trace to <prefix>-<model>-<size>-<precision>.json (bench/trace_summary.py sums it).
+      if (const char* prefix = std::getenv("NUCLEISAM_BENCH_TRACE")) {
+        torch::autograd::profiler::RecordProfile trace(std::string(prefix) + "-" + name + "-" + std::to_string(s) +
+                                                       "-" + precision + ".json");
+        encode();
+      }
       const double rel =
           reference.defined() && bf16 ? ((emb - reference).norm() / reference.norm()).item<double>() : 0;
 

@@ -19,11 +19,12 @@ CpuFeatures parse_cpuinfo(const std::string& text);
 const CpuFeatures& cpu_features();
 
 // The vector instructions nucleisam's own CPU kernels (e.g. models/upsampled_conv.cpp) are built
-// for besides the compiler's baseline: each such kernel is compiled twice and picks at run time.
-// avx512 needs AVX-512 F, BW, VL and DQ with FMA, as the CPU and the operating system report them.
-enum class KernelIsa { baseline, avx512 };
-// The widest this machine runs; NUCLEISAM_KERNEL_ISA=baseline forces the baseline (read at each
-// call, so tests can compare both paths in one process).
+// for besides the compiler's baseline: each such kernel is compiled three times and picks at run
+// time. avx2 needs AVX2 and FMA; avx512 needs AVX-512 F, BW, VL and DQ with FMA, as the CPU and
+// the operating system report them.
+enum class KernelIsa { baseline, avx2, avx512 };
+// The widest this machine runs; NUCLEISAM_KERNEL_ISA=baseline or =avx2 asks for a narrower one
+// (read at each call, so tests can compare the builds in one process; never wider than the CPU).
 KernelIsa kernel_isa();
 
 // "fp32" | "bf16" | "auto" -> "fp32" | "bf16"; auto picks bf16 on a GPU or where the CPU has

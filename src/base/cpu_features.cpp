@@ -69,11 +69,13 @@ KernelIsa kernel_isa() {
     if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
         __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("fma"))
       return KernelIsa::avx512;
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return KernelIsa::avx2;
 #endif
     return KernelIsa::baseline;
   }();
   const char* forced = std::getenv("NUCLEISAM_KERNEL_ISA");
   if (forced && std::strcmp(forced, "baseline") == 0) return KernelIsa::baseline;
+  if (forced && std::strcmp(forced, "avx2") == 0 && best == KernelIsa::avx512) return KernelIsa::avx2;
   return best;
 }
 

@@ -1,9 +1,9 @@
 // GLU over channels in one pass (see glu_kernel.h).
 #include "models/glu_kernel.h"
 
-#include "models/cpu_kernel_support.h"
 #include "nucleisam/cpu_features.h"
 #include "nucleisam/errors.h"
+#include "sam/cpu_kernel_support.h"
 
 #include <ATen/Parallel.h>
 #include <ATen/record_function.h>
@@ -15,35 +15,12 @@ namespace nucleisam::models {
 
 namespace {
 
-// exp(t) for t <= 0 as exp(t) = 2^n * p(r), n = round(t / ln 2), r = t - n ln 2 (ln 2 in two parts)
-// and p Cephes' degree-6 polynomial for expf (relative error ~1e-7 on |r| <= ln2 / 2). Written with
-// selects and a rounding by the 1.5 * 2^23 trick so that every step vectorises, baseline included.
-// Below -87 the result is 0 (exp(-87) = 1.6e-38, the smallest normal floats).
-NUCLEISAM_ALWAYS_INLINE float exp_nonpositive(float t) {
-  const float clamped = t < -87.0f ? -87.0f : t;
-  const float magic = 12582912.0f;  // 1.5 * 2^23: adding it rounds to an integer
-  const float n = (clamped * 1.44269504088896341f + magic) - magic;
-  const float r = (clamped - n * 0.693359375f) - n * -2.12194440e-4f;
-  const float r2 = r * r;
-  float p = 1.9875691500e-4f;
-  p = p * r + 1.3981999507e-3f;
-  p = p * r + 8.3334519073e-3f;
-  p = p * r + 4.1665795894e-2f;
-  p = p * r + 1.6666665459e-1f;
-  p = p * r + 5.0000001201e-1f;
-  p = p * r2 + r + 1.0f;
-  const float n_ok = n == n ? n : 0.0f;  // NaN in, NaN out (through p) without converting NaN to int
-  const uint32_t bits = static_cast<uint32_t>(static_cast<int32_t>(n_ok) + 127) << 23;
-  float two_n;
-  std::memcpy(&two_n, &bits, sizeof two_n);
-  return t < -87.0f ? 0.0f : p * two_n;
-}
-
 // sigmoid(v) from e = exp(-|v|) <= 1, so nothing overflows: 1 / (1 + e) for v >= 0, e / (1 + e) below.
 NUCLEISAM_ALWAYS_INLINE float sigmoid_of(float v) {
   const float e = exp_nonpositive(v < 0.0f ? v : -v);
   const float r = 1.0f / (1.0f + e);
-  return v < 0.0f ? e * r : r;
+  const float er = e * r;  // computed unconditionally, so that the select vectorises
+  return v < 0.0f ? er : r;
 }
 NUCLEISAM_ALWAYS_INLINE double sigmoid_of(double v) { return 1.0 / (1.0 + std::exp(-v)); }
 
@@ -124,7 +101,8 @@ NUCLEISAM_ALWAYS_INLINE void backward_items(const store_t<scalar_t>* g, const st
   }
 }
 
-// The two builds (cpu_kernel_support.h), with the common channel counts of channels-last maps
+// The AVX2 and AVX-512 builds (cpu_kernel_support.h; the baseline takes LibTorch's operations),
+// with the common channel counts of channels-last maps
 // unrolled. (A switch, not a lambda: a lambda would not inherit the build's instruction set.)
 #define NUCLEISAM_GLU_BY_CHANNELS(call, ...) \
   switch (s.channels_last ? s.half : 0) {    \
@@ -143,25 +121,25 @@ NUCLEISAM_ALWAYS_INLINE void backward_items(const store_t<scalar_t>* g, const st
   }
 
 template <typename scalar_t>
-void forward_baseline(const store_t<scalar_t>* y, store_t<scalar_t>* out, const GluShape& s, int64_t b,
-                      int64_t e) {
-  NUCLEISAM_GLU_BY_CHANNELS(forward_items, y, out, s, b, e)
-}
-template <typename scalar_t>
 NUCLEISAM_TARGET_AVX512 void forward_avx512(const store_t<scalar_t>* y, store_t<scalar_t>* out,
                                             const GluShape& s, int64_t b, int64_t e) {
   NUCLEISAM_GLU_BY_CHANNELS(forward_items, y, out, s, b, e)
 }
 template <typename scalar_t>
-void backward_baseline(const store_t<scalar_t>* g, const store_t<scalar_t>* x, const acc_t<scalar_t>* scale,
-                       const acc_t<scalar_t>* shift, store_t<scalar_t>* dy, const GluShape& s, int64_t b,
-                       int64_t e) {
-  NUCLEISAM_GLU_BY_CHANNELS(backward_items, g, x, scale, shift, dy, s, b, e)
+NUCLEISAM_TARGET_AVX2 void forward_avx2(const store_t<scalar_t>* y, store_t<scalar_t>* out, const GluShape& s,
+                                        int64_t b, int64_t e) {
+  NUCLEISAM_GLU_BY_CHANNELS(forward_items, y, out, s, b, e)
 }
 template <typename scalar_t>
 NUCLEISAM_TARGET_AVX512 void backward_avx512(const store_t<scalar_t>* g, const store_t<scalar_t>* x,
                                              const acc_t<scalar_t>* scale, const acc_t<scalar_t>* shift,
                                              store_t<scalar_t>* dy, const GluShape& s, int64_t b, int64_t e) {
+  NUCLEISAM_GLU_BY_CHANNELS(backward_items, g, x, scale, shift, dy, s, b, e)
+}
+template <typename scalar_t>
+NUCLEISAM_TARGET_AVX2 void backward_avx2(const store_t<scalar_t>* g, const store_t<scalar_t>* x,
+                                         const acc_t<scalar_t>* scale, const acc_t<scalar_t>* shift,
+                                         store_t<scalar_t>* dy, const GluShape& s, int64_t b, int64_t e) {
   NUCLEISAM_GLU_BY_CHANNELS(backward_items, g, x, scale, shift, dy, s, b, e)
 }
 #undef NUCLEISAM_GLU_BY_CHANNELS
@@ -179,10 +157,28 @@ std::pair<int64_t, int64_t> items_and_grain(const torch::Tensor& y, const GluSha
   return {items, std::max<int64_t>(1, 16384 / std::max<int64_t>(1, per_item))};
 }
 
+// The same gradient from LibTorch's operations (in float, or double), where the kernel has no
+// vectorised build.
+torch::Tensor backward_with_libtorch(const torch::Tensor& g, const torch::Tensor& x,
+                                     const torch::Tensor& scale, const torch::Tensor& shift,
+                                     at::MemoryFormat layout) {
+  const int64_t channels = x.size(1), half = channels / 2;
+  const auto acc = x.scalar_type() == torch::kDouble ? torch::kDouble : torch::kFloat;
+  auto y = x.to(acc);
+  if (scale.defined())
+    y = y * scale.to(acc).view({1, channels, 1, 1}) + shift.to(acc).view({1, channels, 1, 1});
+  auto a = y.narrow(1, 0, half), s = torch::sigmoid(y.narrow(1, half, half));
+  auto ga = g.to(acc);
+  return torch::cat({ga * s, ga * a * s * (1 - s)}, 1).to(x.scalar_type()).contiguous(layout);
+}
+
 }  // namespace
 
 torch::Tensor glu_channels_forward(const torch::Tensor& y) {
-  if (!kernel_applies(y)) return at::glu(y, 1).contiguous(y.suggest_memory_format());
+  // LibTorch's own GLU is as fast for float and double, and the baseline build of the kernel
+  // would be slower than LibTorch's bfloat16 GLU (docs/BENCHMARKS.md, bench_cpu_kernels).
+  if (!kernel_applies(y) || y.scalar_type() != torch::kBFloat16 || kernel_build() == KernelIsa::baseline)
+    return at::glu(y, 1).contiguous(y.suggest_memory_format());
   RECORD_FUNCTION("nucleisam::glu_channels", std::vector<c10::IValue>({y}));
   const auto layout = y.suggest_memory_format();
   const bool cl = layout == at::MemoryFormat::ChannelsLast;
@@ -191,15 +187,15 @@ torch::Tensor glu_channels_forward(const torch::Tensor& y) {
   auto out = torch::empty({y.size(0), half, y.size(2), y.size(3)}, y.options().memory_format(layout));
   const GluShape shape{half, y.size(2) * y.size(3), cl};
   const auto [items, grain] = items_and_grain(yc, shape);
-  const bool wide = NUCLEISAM_HAVE_AVX512_KERNELS && kernel_isa() == KernelIsa::avx512;
+  const KernelIsa isa = kernel_build();
   AT_DISPATCH_FLOATING_TYPES_AND(at::kBFloat16, y.scalar_type(), "glu_channels", [&] {
     const auto* src = data_as<scalar_t>(yc);
     auto* dst = data_as<scalar_t>(out);
     at::parallel_for(0, items, grain, [&](int64_t b, int64_t e) {
-      if (wide)
+      if (isa == KernelIsa::avx512)
         forward_avx512<scalar_t>(src, dst, shape, b, e);
       else
-        forward_baseline<scalar_t>(src, dst, shape, b, e);
+        forward_avx2<scalar_t>(src, dst, shape, b, e);
     });
   });
   return out;
@@ -216,15 +212,16 @@ torch::Tensor glu_channels_backward(const torch::Tensor& g, const torch::Tensor&
       (scale.defined() && (scale.numel() != x.size(1) || shift.numel() != x.size(1))))
     throw ModelError("glu_channels_backward: scale and shift must both be " + std::to_string(x.size(1)) +
                      " values or both absent");
-  RECORD_FUNCTION("nucleisam::glu_channels_backward", std::vector<c10::IValue>({g, x}));
   const auto layout = x.suggest_memory_format();
+  if (kernel_build() == KernelIsa::baseline) return backward_with_libtorch(g, x, scale, shift, layout);
+  RECORD_FUNCTION("nucleisam::glu_channels_backward", std::vector<c10::IValue>({g, x}));
   const bool cl = layout == at::MemoryFormat::ChannelsLast;
   const auto xc = x.contiguous(layout);
   const auto gc = g.to(x.scalar_type()).contiguous(layout);
   auto dy = torch::empty_like(xc, xc.options().memory_format(layout));
   const GluShape shape{x.size(1) / 2, x.size(2) * x.size(3), cl};
   const auto [items, grain] = items_and_grain(xc, shape);
-  const bool wide = NUCLEISAM_HAVE_AVX512_KERNELS && kernel_isa() == KernelIsa::avx512;
+  const KernelIsa isa = kernel_build();
   AT_DISPATCH_FLOATING_TYPES_AND(at::kBFloat16, x.scalar_type(), "glu_channels_backward", [&] {
     using acc = acc_t<scalar_t>;
     const auto acc_type = c10::CppTypeToScalarType<acc>::value;
@@ -238,10 +235,10 @@ torch::Tensor glu_channels_backward(const torch::Tensor& g, const torch::Tensor&
     const acc* scp = sc.data_ptr<acc>();
     const acc* shp = sh.data_ptr<acc>();
     at::parallel_for(0, items, grain, [&](int64_t b, int64_t e) {
-      if (wide)
+      if (isa == KernelIsa::avx512)
         backward_avx512<scalar_t>(gp, xp, scp, shp, dp, shape, b, e);
       else
-        backward_baseline<scalar_t>(gp, xp, scp, shp, dp, shape, b, e);
+        backward_avx2<scalar_t>(gp, xp, scp, shp, dp, shape, b, e);
     });
   });
   return dy;

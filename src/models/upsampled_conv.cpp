@@ -2,7 +2,7 @@
 // (see upsampled_conv.h for the identity).
 #include "models/upsampled_conv.h"
 
-#include "models/cpu_kernel_support.h"
+#include "sam/cpu_kernel_support.h"
 #include "nucleisam/cpu_features.h"
 #include "nucleisam/errors.h"
 
@@ -263,6 +263,13 @@ NUCLEISAM_TARGET_AVX512 void forward_rows_avx512(const store_t<scalar_t>* z, con
   NUCLEISAM_SHIFT_SUM_BY_CHANNELS(forward_rows, z, bias, out, rows, cols, g, begin, end)
 }
 template <typename scalar_t>
+NUCLEISAM_TARGET_AVX2 void forward_rows_avx2(const store_t<scalar_t>* z, const acc_t<scalar_t>* bias,
+                                                 store_t<scalar_t>* out, const AxisTaps<acc_t<scalar_t>>& rows,
+                                                 const AxisTaps<acc_t<scalar_t>>& cols, const ShiftSumShape& g,
+                                                 int64_t begin, int64_t end) {
+  NUCLEISAM_SHIFT_SUM_BY_CHANNELS(forward_rows, z, bias, out, rows, cols, g, begin, end)
+}
+template <typename scalar_t>
 void backward_rows_baseline(const store_t<scalar_t>* grad_out, store_t<scalar_t>* grad_z,
                             const AxisTaps<acc_t<scalar_t>>& rows, const AxisTaps<acc_t<scalar_t>>& cols,
                             const ShiftSumShape& g, int64_t n, int64_t a_begin, int64_t a_end) {
@@ -275,16 +282,25 @@ NUCLEISAM_TARGET_AVX512 void backward_rows_avx512(const store_t<scalar_t>* grad_
                                                   int64_t n, int64_t a_begin, int64_t a_end) {
   NUCLEISAM_SHIFT_SUM_BY_CHANNELS(backward_rows, grad_out, grad_z, rows, cols, g, n, a_begin, a_end)
 }
+template <typename scalar_t>
+NUCLEISAM_TARGET_AVX2 void backward_rows_avx2(const store_t<scalar_t>* grad_out, store_t<scalar_t>* grad_z,
+                                                  const AxisTaps<acc_t<scalar_t>>& rows,
+                                                  const AxisTaps<acc_t<scalar_t>>& cols, const ShiftSumShape& g,
+                                                  int64_t n, int64_t a_begin, int64_t a_end) {
+  NUCLEISAM_SHIFT_SUM_BY_CHANNELS(backward_rows, grad_out, grad_z, rows, cols, g, n, a_begin, a_end)
+}
 #undef NUCLEISAM_SHIFT_SUM_BY_CHANNELS
 
 template <typename scalar_t>
 void forward_kernel(const store_t<scalar_t>* z, const acc_t<scalar_t>* bias, store_t<scalar_t>* out,
                     const ShiftSumShape& g) {
   const AxisTaps<acc_t<scalar_t>> rows(g.h0, g.h), cols(g.w0, g.w);
-  const bool wide = NUCLEISAM_HAVE_AVX512_KERNELS && kernel_isa() == KernelIsa::avx512;
+  const KernelIsa isa = kernel_build();
   at::parallel_for(0, g.n_images * g.h, 1, [&](int64_t begin, int64_t end) {
-    if (wide)
+    if (isa == KernelIsa::avx512)
       forward_rows_avx512<scalar_t>(z, bias, out, rows, cols, g, begin, end);
+    else if (isa == KernelIsa::avx2)
+      forward_rows_avx2<scalar_t>(z, bias, out, rows, cols, g, begin, end);
     else
       forward_rows_baseline<scalar_t>(z, bias, out, rows, cols, g, begin, end);
   });
@@ -293,7 +309,7 @@ void forward_kernel(const store_t<scalar_t>* z, const acc_t<scalar_t>* bias, sto
 template <typename scalar_t>
 void backward_kernel(const store_t<scalar_t>* grad_out, store_t<scalar_t>* grad_z, const ShiftSumShape& g) {
   const AxisTaps<acc_t<scalar_t>> rows(g.h0, g.h), cols(g.w0, g.w);
-  const bool wide = NUCLEISAM_HAVE_AVX512_KERNELS && kernel_isa() == KernelIsa::avx512;
+  const KernelIsa isa = kernel_build();
   // Work items: images x blocks of small rows, about two per thread, blocks of >= 2 rows.
   const int64_t wanted = (2 * at::get_num_threads() + g.n_images - 1) / g.n_images;
   const int64_t blocks = std::max<int64_t>(1, std::min(wanted, g.h0 / 2));
@@ -303,8 +319,10 @@ void backward_kernel(const store_t<scalar_t>* grad_out, store_t<scalar_t>* grad_
       const int64_t n = item / blocks, a_begin = (item % blocks) * block_rows;
       const int64_t a_end = std::min(g.h0, a_begin + block_rows);
       if (a_begin >= a_end) continue;
-      if (wide)
+      if (isa == KernelIsa::avx512)
         backward_rows_avx512<scalar_t>(grad_out, grad_z, rows, cols, g, n, a_begin, a_end);
+      else if (isa == KernelIsa::avx2)
+        backward_rows_avx2<scalar_t>(grad_out, grad_z, rows, cols, g, n, a_begin, a_end);
       else
         backward_rows_baseline<scalar_t>(grad_out, grad_z, rows, cols, g, n, a_begin, a_end);
     }

@@ -17,6 +17,7 @@
 #include "nucleisam/errors.h"
 #include "nucleisam/sam/cpu_linear.h"
 #include "nucleisam/weights/state_dict.h"
+#include "sam/attention_softmax.h"
 
 namespace nucleisam::sam {
 namespace F = torch::nn::functional;
@@ -212,8 +213,14 @@ torch::Tensor ViTAttentionImpl::forward(const torch::Tensor& x) {
       auto r_q = qs.reshape({n, hc, W, head_dim});
       auto rel_h = torch::einsum("bhwc,hkc->bhwk", {r_q, Rh.narrow(0, h0, hc)});
       auto rel_w = torch::einsum("bhwc,wkc->bhwk", {r_q, Rw});
-      attn.view({n, hc, W, H, W}).add_(rel_h.unsqueeze(-1)).add_(rel_w.unsqueeze(-2));
-      attn = torch::softmax(attn, -1);
+      if (attn.device().is_cpu() && attn.scalar_type() == torch::kBFloat16 && attn.is_contiguous()) {
+        // bf16 (autocast) on a CPU: positions and softmax in one pass, in float (attention_softmax.h).
+        // fp32 keeps LibTorch's operations, the official code's arithmetic (parity tests).
+        add_rel_pos_softmax_(attn, rel_h, rel_w, H, W);
+      } else {
+        attn.view({n, hc, W, H, W}).add_(rel_h.unsqueeze(-1)).add_(rel_w.unsqueeze(-2));
+        attn = torch::softmax(attn, -1);
+      }
       out.narrow(0, s, n).narrow(1, h0 * W, hc * W)
           .copy_(one_head ? linear(attn[0], vt, torch::Tensor()).unsqueeze(0) : torch::matmul(attn, vs));
     }

@@ -63,24 +63,25 @@ TEST(GluKernel, ForwardEqualsLibTorchsGluInEveryTypeAndLayout) {
 }
 
 TEST(GluKernel, FloatSigmoidIsAccurateOverItsWholeRangeAndAtTheExtremes) {
-  // out = 1 * sigmoid(v): every float v on a fine grid of [-90, 90] against double arithmetic.
+  // The float kernel's sigmoid, read through backward: with y = [a, v] and g = 1, dy[:, 0] = sigmoid(v).
+  // Every float v on a fine grid of [-90, 90] against double arithmetic.
   const int64_t n = 180001;
   auto v = torch::linspace(-90, 90, n, torch::kFloat).view({1, 1, 1, n});
   auto x = torch::cat({torch::ones_like(v), v}, 1);
-  auto out = glu_channels_forward(x).to(torch::kDouble);
+  auto s = glu_channels_backward(torch::ones_like(v), x, {}, {}).narrow(1, 0, 1).to(torch::kDouble);
   auto exact = torch::sigmoid(v.to(torch::kDouble));
   // Relative error down to 1e-30, absolute below (exp(-87) = 1.6e-38 and less are flushed to 0).
-  auto err = (out - exact).abs() / exact.clamp_min(1e-30);
+  auto err = (s - exact).abs() / exact.clamp_min(1e-30);
   EXPECT_LT(err.max().item<double>(), 1e-6);
   const float inf = std::numeric_limits<float>::infinity(), nan = std::numeric_limits<float>::quiet_NaN();
   auto special =
-      torch::tensor({2.0f, 2.0f, 2.0f, 2.0f, 2.0f, 100.0f, -100.0f, inf, -inf, nan}).view({1, 10, 1, 1});
-  auto s = glu_channels_forward(special);
-  EXPECT_FLOAT_EQ(s[0][0][0][0].item<float>(), 2.0f);  // 2 * sigmoid(100)
-  EXPECT_EQ(s[0][1][0][0].item<float>(), 0.0f);        // 2 * sigmoid(-100), below exp's range
-  EXPECT_FLOAT_EQ(s[0][2][0][0].item<float>(), 2.0f);  // sigmoid(inf) = 1
-  EXPECT_EQ(s[0][3][0][0].item<float>(), 0.0f);        // sigmoid(-inf) = 0
-  EXPECT_TRUE(std::isnan(s[0][4][0][0].item<float>()));
+      torch::tensor({1.0f, 1.0f, 1.0f, 1.0f, 1.0f, 100.0f, -100.0f, inf, -inf, nan}).view({1, 10, 1, 1});
+  auto d = glu_channels_backward(torch::ones({1, 5, 1, 1}), special, {}, {});
+  EXPECT_FLOAT_EQ(d[0][0][0][0].item<float>(), 1.0f);  // sigmoid(100)
+  EXPECT_EQ(d[0][1][0][0].item<float>(), 0.0f);        // sigmoid(-100), below exp's range
+  EXPECT_FLOAT_EQ(d[0][2][0][0].item<float>(), 1.0f);  // sigmoid(inf) = 1
+  EXPECT_EQ(d[0][3][0][0].item<float>(), 0.0f);        // sigmoid(-inf) = 0
+  EXPECT_TRUE(std::isnan(d[0][4][0][0].item<float>()));
 }
 
 TEST(GluKernel, BackwardOfTheAffineMapEqualsAutograd) {
@@ -120,8 +121,9 @@ TEST(GluKernel, BackwardOfTheAffineMapEqualsAutograd) {
       }
 }
 
-TEST(GluKernel, BaselineAndAvx512BuildsAgree) {
-  if (kernel_isa() != KernelIsa::avx512) GTEST_SKIP() << "this CPU runs only the baseline kernels";
+TEST(GluKernel, AllKernelBuildsAgree) {
+  // The widest build against the narrower ones (the baseline is LibTorch's operations).
+  if (kernel_isa() == KernelIsa::baseline) GTEST_SKIP() << "this CPU runs only the baseline";
   torch::manual_seed(13);
   for (const auto type : {torch::kFloat, torch::kBFloat16})
     for (const bool cl : {false, true})
@@ -131,13 +133,16 @@ TEST(GluKernel, BaselineAndAvx512BuildsAgree) {
         auto scale = torch::rand({2 * C}) + 0.5, shift = torch::randn({2 * C});
         auto wide_f = glu_channels_forward(x);
         auto wide_b = glu_channels_backward(g, x, scale, shift);
-        setenv("NUCLEISAM_KERNEL_ISA", "baseline", 1);
-        auto base_f = glu_channels_forward(x);
-        auto base_b = glu_channels_backward(g, x, scale, shift);
-        unsetenv("NUCLEISAM_KERNEL_ISA");
-        const double tol = type == torch::kFloat ? 1e-6 : 1e-2;  // fused multiply-adds only
-        EXPECT_LT(max_rel(wide_f, base_f), tol);
-        EXPECT_LT(max_rel(wide_b, base_b), tol);
+        for (const char* isa : {"avx2", "baseline"}) {
+          setenv("NUCLEISAM_KERNEL_ISA", isa, 1);
+          auto other_f = glu_channels_forward(x);
+          auto other_b = glu_channels_backward(g, x, scale, shift);
+          unsetenv("NUCLEISAM_KERNEL_ISA");
+          // float: rounding only; bfloat16: LibTorch's GLU rounds after each operation.
+          const double tol = type == torch::kFloat ? 1e-6 : 1e-2;
+          EXPECT_LT(max_rel(wide_f, other_f), tol) << isa;
+          EXPECT_LT(max_rel(wide_b, other_b), tol) << isa;
+        }
       }
 }
 
