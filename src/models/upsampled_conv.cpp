@@ -2,9 +2,9 @@
 // (see upsampled_conv.h for the identity).
 #include "models/upsampled_conv.h"
 
-#include "sam/cpu_kernel_support.h"
 #include "nucleisam/cpu_features.h"
 #include "nucleisam/errors.h"
+#include "sam/cpu_kernel_support.h"
 
 #include <ATen/Parallel.h>
 #include <ATen/record_function.h>
@@ -34,9 +34,9 @@ struct AxisTaps {
         w_hi[o] = 0;
         continue;
       }
-      const acc_t src = std::max(ratio * (static_cast<acc_t>(o) + static_cast<acc_t>(0.5)) -
-                                     static_cast<acc_t>(0.5),
-                                 static_cast<acc_t>(0));
+      const acc_t src =
+          std::max(ratio * (static_cast<acc_t>(o) + static_cast<acc_t>(0.5)) - static_cast<acc_t>(0.5),
+                   static_cast<acc_t>(0));
       lo[o] = static_cast<int64_t>(src);
       hi[o] = lo[o] + (lo[o] < in - 1 ? 1 : 0);
       w_hi[o] = src - static_cast<acc_t>(lo[o]);
@@ -89,11 +89,11 @@ NUCLEISAM_ALWAYS_INLINE void forward_row(const store_t<scalar_t>* __restrict zn,
     acc* __restrict s = S + b * c3;
     const int64_t o = b * zc;
     const store_t<scalar_t>*p0 = r[0] + o, *p1 = r[1] + o, *p2 = r[2] + o, *p3 = r[3] + o, *p4 = r[4] + o,
-    *p5 = r[5] + o;
+          *p5 = r[5] + o;
     NUCLEISAM_NO_ALIAS_LOOP
     for (int64_t k = 0; k < c3; ++k)
-      s[k] = l[0] * E::widen(p0[k]) + l[1] * E::widen(p1[k]) + l[2] * E::widen(p2[k]) + l[3] * E::widen(p3[k]) +
-             l[4] * E::widen(p4[k]) + l[5] * E::widen(p5[k]);
+      s[k] = l[0] * E::widen(p0[k]) + l[1] * E::widen(p1[k]) + l[2] * E::widen(p2[k]) +
+             l[3] * E::widen(p3[k]) + l[4] * E::widen(p4[k]) + l[5] * E::widen(p5[k]);
   }
   // Columns pass.
   for (int64_t j = 0; j < g.w; ++j) {
@@ -126,15 +126,15 @@ NUCLEISAM_ALWAYS_INLINE void forward_rows(const store_t<scalar_t>* z, const acc_
   std::vector<acc_t<scalar_t>> S(g.w0 * 3 * g.channels);
   for (int64_t ni = begin; ni < end; ++ni) {
     const int64_t n = ni / g.h, i = ni % g.h;
-    forward_row<scalar_t, kC>(z + n * g.h0 * g.w0 * 9 * g.channels, bias, out + ni * g.w * g.channels, S.data(),
-                              rows, cols, g, i);
+    forward_row<scalar_t, kC>(z + n * g.h0 * g.w0 * 9 * g.channels, bias, out + ni * g.w * g.channels,
+                              S.data(), rows, cols, g, i);
   }
 }
 
 // F_a[b, ty-th third of the taps] += weight * G[b] for one small row's accumulators F_a.
 template <typename scalar_t, int kC>
-NUCLEISAM_ALWAYS_INLINE void scatter_row(acc_t<scalar_t>* F_a, const acc_t<scalar_t>* G, const ShiftSumShape& g,
-                                         int64_t ty, acc_t<scalar_t> weight) {
+NUCLEISAM_ALWAYS_INLINE void scatter_row(acc_t<scalar_t>* F_a, const acc_t<scalar_t>* G,
+                                         const ShiftSumShape& g, int64_t ty, acc_t<scalar_t> weight) {
   const int64_t C = kC > 0 ? kC : g.channels, c3 = 3 * C, zc = 9 * C;
   acc_t<scalar_t>* f = F_a + ty * c3;
   for (int64_t b = 0; b < g.w0; ++b) {
@@ -155,7 +155,8 @@ struct RowRing {
   acc* slot(int64_t a) const { return data + (a % rows) * row_len; }
   void open_up_to(int64_t last) {  // clears rows opened .. last
     for (; opened <= last; ++opened) std::fill(slot(opened), slot(opened) + row_len, acc(0));
-    TORCH_CHECK(opened - written <= rows, "enlarge_shift_sum backward: more than 4 small rows open (internal error)");
+    TORCH_CHECK(opened - written <= rows,
+                "enlarge_shift_sum backward: more than 4 small rows open (internal error)");
   }
 };
 
@@ -239,14 +240,22 @@ NUCLEISAM_ALWAYS_INLINE void backward_rows(const store_t<scalar_t>* grad_out, st
   write_rows_below<scalar_t>(ring, a_end, grad_zn);
 }
 
-// The two builds of each kernel (cpu_kernel_support.h), each with the common channel counts
+// The three builds of each kernel (cpu_kernel_support.h), each with the common channel counts
 // unrolled. (A switch, not a lambda: a lambda would not inherit the build's instruction set.)
 #define NUCLEISAM_SHIFT_SUM_BY_CHANNELS(call, ...) \
-  switch (g.channels) {                           \
-    case 16: call<scalar_t, 16>(__VA_ARGS__); break; \
-    case 32: call<scalar_t, 32>(__VA_ARGS__); break; \
-    case 64: call<scalar_t, 64>(__VA_ARGS__); break; \
-    default: call<scalar_t, 0>(__VA_ARGS__); break;  \
+  switch (g.channels) {                            \
+    case 16:                                       \
+      call<scalar_t, 16>(__VA_ARGS__);             \
+      break;                                       \
+    case 32:                                       \
+      call<scalar_t, 32>(__VA_ARGS__);             \
+      break;                                       \
+    case 64:                                       \
+      call<scalar_t, 64>(__VA_ARGS__);             \
+      break;                                       \
+    default:                                       \
+      call<scalar_t, 0>(__VA_ARGS__);              \
+      break;                                       \
   }
 
 template <typename scalar_t>
@@ -257,16 +266,17 @@ void forward_rows_baseline(const store_t<scalar_t>* z, const acc_t<scalar_t>* bi
 }
 template <typename scalar_t>
 NUCLEISAM_TARGET_AVX512 void forward_rows_avx512(const store_t<scalar_t>* z, const acc_t<scalar_t>* bias,
-                                                 store_t<scalar_t>* out, const AxisTaps<acc_t<scalar_t>>& rows,
-                                                 const AxisTaps<acc_t<scalar_t>>& cols, const ShiftSumShape& g,
-                                                 int64_t begin, int64_t end) {
+                                                 store_t<scalar_t>* out,
+                                                 const AxisTaps<acc_t<scalar_t>>& rows,
+                                                 const AxisTaps<acc_t<scalar_t>>& cols,
+                                                 const ShiftSumShape& g, int64_t begin, int64_t end) {
   NUCLEISAM_SHIFT_SUM_BY_CHANNELS(forward_rows, z, bias, out, rows, cols, g, begin, end)
 }
 template <typename scalar_t>
 NUCLEISAM_TARGET_AVX2 void forward_rows_avx2(const store_t<scalar_t>* z, const acc_t<scalar_t>* bias,
-                                                 store_t<scalar_t>* out, const AxisTaps<acc_t<scalar_t>>& rows,
-                                                 const AxisTaps<acc_t<scalar_t>>& cols, const ShiftSumShape& g,
-                                                 int64_t begin, int64_t end) {
+                                             store_t<scalar_t>* out, const AxisTaps<acc_t<scalar_t>>& rows,
+                                             const AxisTaps<acc_t<scalar_t>>& cols, const ShiftSumShape& g,
+                                             int64_t begin, int64_t end) {
   NUCLEISAM_SHIFT_SUM_BY_CHANNELS(forward_rows, z, bias, out, rows, cols, g, begin, end)
 }
 template <typename scalar_t>
@@ -276,17 +286,19 @@ void backward_rows_baseline(const store_t<scalar_t>* grad_out, store_t<scalar_t>
   NUCLEISAM_SHIFT_SUM_BY_CHANNELS(backward_rows, grad_out, grad_z, rows, cols, g, n, a_begin, a_end)
 }
 template <typename scalar_t>
-NUCLEISAM_TARGET_AVX512 void backward_rows_avx512(const store_t<scalar_t>* grad_out, store_t<scalar_t>* grad_z,
+NUCLEISAM_TARGET_AVX512 void backward_rows_avx512(const store_t<scalar_t>* grad_out,
+                                                  store_t<scalar_t>* grad_z,
                                                   const AxisTaps<acc_t<scalar_t>>& rows,
-                                                  const AxisTaps<acc_t<scalar_t>>& cols, const ShiftSumShape& g,
-                                                  int64_t n, int64_t a_begin, int64_t a_end) {
+                                                  const AxisTaps<acc_t<scalar_t>>& cols,
+                                                  const ShiftSumShape& g, int64_t n, int64_t a_begin,
+                                                  int64_t a_end) {
   NUCLEISAM_SHIFT_SUM_BY_CHANNELS(backward_rows, grad_out, grad_z, rows, cols, g, n, a_begin, a_end)
 }
 template <typename scalar_t>
 NUCLEISAM_TARGET_AVX2 void backward_rows_avx2(const store_t<scalar_t>* grad_out, store_t<scalar_t>* grad_z,
-                                                  const AxisTaps<acc_t<scalar_t>>& rows,
-                                                  const AxisTaps<acc_t<scalar_t>>& cols, const ShiftSumShape& g,
-                                                  int64_t n, int64_t a_begin, int64_t a_end) {
+                                              const AxisTaps<acc_t<scalar_t>>& rows,
+                                              const AxisTaps<acc_t<scalar_t>>& cols, const ShiftSumShape& g,
+                                              int64_t n, int64_t a_begin, int64_t a_end) {
   NUCLEISAM_SHIFT_SUM_BY_CHANNELS(backward_rows, grad_out, grad_z, rows, cols, g, n, a_begin, a_end)
 }
 #undef NUCLEISAM_SHIFT_SUM_BY_CHANNELS
@@ -340,8 +352,8 @@ torch::Tensor shift_sum_forward(const torch::Tensor& z, const torch::Tensor& bia
     const auto acc_type = c10::CppTypeToScalarType<acc>::value;
     const torch::Tensor b = bias.defined() ? bias.detach().to(acc_type).contiguous()
                                            : torch::zeros({channels}, torch::TensorOptions().dtype(acc_type));
-    forward_kernel<scalar_t>(data_as<scalar_t>(zc), b.data_ptr<acc>(),
-                             data_as<scalar_t>(out), ShiftSumShape{n, channels, h0, w0, h, w});
+    forward_kernel<scalar_t>(data_as<scalar_t>(zc), b.data_ptr<acc>(), data_as<scalar_t>(out),
+                             ShiftSumShape{n, channels, h0, w0, h, w});
   });
   return out;
 }
@@ -350,8 +362,8 @@ torch::Tensor shift_sum_backward(const torch::Tensor& grad, int64_t h0, int64_t 
   RECORD_FUNCTION("nucleisam::enlarge_shift_sum_backward", std::vector<c10::IValue>({grad}));
   const int64_t n = grad.size(0), channels = grad.size(1), h = grad.size(2), w = grad.size(3);
   const auto gc = grad.contiguous(at::MemoryFormat::ChannelsLast);
-  auto grad_z = torch::empty({n, 9 * channels, h0, w0},
-                             grad.options().memory_format(at::MemoryFormat::ChannelsLast));
+  auto grad_z =
+      torch::empty({n, 9 * channels, h0, w0}, grad.options().memory_format(at::MemoryFormat::ChannelsLast));
   AT_DISPATCH_FLOATING_TYPES_AND(at::kBFloat16, grad.scalar_type(), "enlarge_shift_sum_backward", [&] {
     backward_kernel<scalar_t>(data_as<scalar_t>(gc), data_as<scalar_t>(grad_z),
                               ShiftSumShape{n, channels, h0, w0, h, w});
@@ -379,15 +391,14 @@ struct EnlargeShiftSum : torch::autograd::Function<EnlargeShiftSum> {
       const auto acc = type == torch::kDouble ? torch::kDouble : torch::kFloat;
       grad_bias = g.sum({0, 2, 3}, false, acc).to(type);
     }
-    return {shift_sum_backward(g, ctx->saved_data["h0"].toInt(), ctx->saved_data["w0"].toInt()),
-            grad_bias, torch::Tensor(), torch::Tensor()};
+    return {shift_sum_backward(g, ctx->saved_data["h0"].toInt(), ctx->saved_data["w0"].toInt()), grad_bias,
+            torch::Tensor(), torch::Tensor()};
   }
 };
 
 bool kernel_supports(const torch::Tensor& t) {
   const auto s = t.scalar_type();
-  return t.device().is_cpu() &&
-         (s == torch::kFloat || s == torch::kDouble || s == torch::kBFloat16);
+  return t.device().is_cpu() && (s == torch::kFloat || s == torch::kDouble || s == torch::kBFloat16);
 }
 
 }  // namespace
@@ -408,16 +419,14 @@ torch::Tensor enlarge_shift_sum(const torch::Tensor& z, int64_t h, int64_t w, co
   return EnlargeShiftSum::apply(z, bias.defined() ? bias : torch::empty({0}, z.options()), h, w);
 }
 
-torch::Tensor conv3x3_of_enlarged(torch::nn::Conv2dImpl& conv, const torch::Tensor& x,
-                                  int64_t h, int64_t w) {
+torch::Tensor conv3x3_of_enlarged(torch::nn::Conv2dImpl& conv, const torch::Tensor& x, int64_t h, int64_t w) {
   const auto& o = conv.options;
   const auto& k = *o.kernel_size();
   const auto& stride = *o.stride();
   const auto& dilation = *o.dilation();
   const auto* pad = c10::get_if<torch::ExpandingArray<2>>(&o.padding());
-  const bool shape_ok = k[0] == 3 && k[1] == 3 && stride[0] == 1 && stride[1] == 1 &&
-                        dilation[0] == 1 && dilation[1] == 1 && o.groups() == 1 && pad &&
-                        (**pad)[0] == 1 && (**pad)[1] == 1 &&
+  const bool shape_ok = k[0] == 3 && k[1] == 3 && stride[0] == 1 && stride[1] == 1 && dilation[0] == 1 &&
+                        dilation[1] == 1 && o.groups() == 1 && pad && (**pad)[0] == 1 && (**pad)[1] == 1 &&
                         c10::holds_alternative<torch::enumtype::kZeros>(o.padding_mode());
   if (!shape_ok)
     throw ModelError("conv3x3_of_enlarged: needs a 3x3 convolution, stride 1, zero padding 1, one group");
@@ -426,8 +435,8 @@ torch::Tensor conv3x3_of_enlarged(torch::nn::Conv2dImpl& conv, const torch::Tens
 
 torch::Tensor conv3x3_of_enlarged(const torch::Tensor& weight, const torch::Tensor& bias,
                                   const torch::Tensor& x, int64_t h, int64_t w) {
-  if (!weight.defined() || weight.dim() != 4 || weight.size(2) != 3 || weight.size(3) != 3 ||
-      !x.defined() || x.dim() != 4 || x.size(1) != weight.size(1))
+  if (!weight.defined() || weight.dim() != 4 || weight.size(2) != 3 || weight.size(3) != 3 || !x.defined() ||
+      x.dim() != 4 || x.size(1) != weight.size(1))
     throw ModelError("conv3x3_of_enlarged: needs an O x C x 3 x 3 kernel and an N x C x h x w map, got " +
                      (weight.defined() ? c10::str(weight.sizes()) : std::string("no kernel")) + " and " +
                      (x.defined() ? c10::str(x.sizes()) : std::string("no map")));

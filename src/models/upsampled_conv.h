@@ -25,7 +25,7 @@ namespace nucleisam::models {
 // conv(interpolate(x, {h, w}, bilinear, align_corners = false)) for a Conv2d with a 3x3 kernel,
 // stride 1, padding 1, dilation 1, one group (bias optional). x is N x C_in x h0 x w0 with
 // h >= h0, w >= w0. On the CPU (float, double, bfloat16) the enlarge-shift-sum runs as one
-// vectorised kernel (built for the baseline and for AVX-512, chosen at run time); other devices
+// vectorised kernel (built for the baseline, AVX2 and AVX-512, chosen at run time); other devices
 // and dtypes take the direct form.
 torch::Tensor conv3x3_of_enlarged(torch::nn::Conv2dImpl& conv, const torch::Tensor& x,
                                   int64_t h, int64_t w);
