@@ -99,6 +99,15 @@ torch::Tensor linear(const torch::Tensor& x, const torch::Tensor& weight, const 
   if (fp32_cpu && !needs_grad && x.dim() >= 1 && x.numel() > 0 && !at::autocast::is_cpu_enabled() &&
       fp32_gemm_choice().path == Fp32GemmPath::onednn)
     return linear_onednn(x, weight, bias);
+  if (at::autocast::is_cpu_enabled() && x.device().is_cpu() && x.dim() >= 2 && weight.dim() == 2) {
+    // Under bf16 autocast, the C++ frontend's linear (a matmul, then `out += bias` with the bias
+    // still float32) adds the bias through a float32 copy of the whole bf16 output (67 ms for
+    // one ViT-B qkv layer at 1024). at::linear is itself an autocast operation: it casts the bias
+    // too, and on tokens flattened to a matrix the bias goes into the product (addmm).
+    std::vector<int64_t> shape = x.sizes().vec();
+    shape.back() = weight.size(0);
+    return at::linear(x.reshape({-1, x.size(-1)}), weight, bias).view(shape);
+  }
   return torch::nn::functional::linear(x, weight, bias);
 }
 
