@@ -102,47 +102,30 @@ NUCLEISAM_ALWAYS_INLINE void backward_items(const store_t<scalar_t>* g, const st
 }
 
 // The AVX2 and AVX-512 builds (cpu_kernel_support.h; the baseline takes LibTorch's operations),
-// with the common channel counts of channels-last maps
-// unrolled. (A switch, not a lambda: a lambda would not inherit the build's instruction set.)
-#define NUCLEISAM_GLU_BY_CHANNELS(call, ...) \
-  switch (s.channels_last ? s.half : 0) {    \
-    case 16:                                 \
-      call<scalar_t, 16>(__VA_ARGS__);       \
-      break;                                 \
-    case 32:                                 \
-      call<scalar_t, 32>(__VA_ARGS__);       \
-      break;                                 \
-    case 64:                                 \
-      call<scalar_t, 64>(__VA_ARGS__);       \
-      break;                                 \
-    default:                                 \
-      call<scalar_t, 0>(__VA_ARGS__);        \
-      break;                                 \
-  }
+// with the common channel counts of channels-last maps unrolled.
 
 template <typename scalar_t>
 NUCLEISAM_TARGET_AVX512 void forward_avx512(const store_t<scalar_t>* y, store_t<scalar_t>* out,
                                             const GluShape& s, int64_t b, int64_t e) {
-  NUCLEISAM_GLU_BY_CHANNELS(forward_items, y, out, s, b, e)
+  NUCLEISAM_BY_CHANNEL_COUNT(s.channels_last ? s.half : 0, forward_items, y, out, s, b, e)
 }
 template <typename scalar_t>
 NUCLEISAM_TARGET_AVX2 void forward_avx2(const store_t<scalar_t>* y, store_t<scalar_t>* out, const GluShape& s,
                                         int64_t b, int64_t e) {
-  NUCLEISAM_GLU_BY_CHANNELS(forward_items, y, out, s, b, e)
+  NUCLEISAM_BY_CHANNEL_COUNT(s.channels_last ? s.half : 0, forward_items, y, out, s, b, e)
 }
 template <typename scalar_t>
 NUCLEISAM_TARGET_AVX512 void backward_avx512(const store_t<scalar_t>* g, const store_t<scalar_t>* x,
                                              const acc_t<scalar_t>* scale, const acc_t<scalar_t>* shift,
                                              store_t<scalar_t>* dy, const GluShape& s, int64_t b, int64_t e) {
-  NUCLEISAM_GLU_BY_CHANNELS(backward_items, g, x, scale, shift, dy, s, b, e)
+  NUCLEISAM_BY_CHANNEL_COUNT(s.channels_last ? s.half : 0, backward_items, g, x, scale, shift, dy, s, b, e)
 }
 template <typename scalar_t>
 NUCLEISAM_TARGET_AVX2 void backward_avx2(const store_t<scalar_t>* g, const store_t<scalar_t>* x,
                                          const acc_t<scalar_t>* scale, const acc_t<scalar_t>* shift,
                                          store_t<scalar_t>* dy, const GluShape& s, int64_t b, int64_t e) {
-  NUCLEISAM_GLU_BY_CHANNELS(backward_items, g, x, scale, shift, dy, s, b, e)
+  NUCLEISAM_BY_CHANNEL_COUNT(s.channels_last ? s.half : 0, backward_items, g, x, scale, shift, dy, s, b, e)
 }
-#undef NUCLEISAM_GLU_BY_CHANNELS
 
 bool kernel_applies(const torch::Tensor& t) {
   const auto type = t.scalar_type();

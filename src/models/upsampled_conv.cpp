@@ -241,28 +241,13 @@ NUCLEISAM_ALWAYS_INLINE void backward_rows(const store_t<scalar_t>* grad_out, st
 }
 
 // The three builds of each kernel (cpu_kernel_support.h), each with the common channel counts
-// unrolled. (A switch, not a lambda: a lambda would not inherit the build's instruction set.)
-#define NUCLEISAM_SHIFT_SUM_BY_CHANNELS(call, ...) \
-  switch (g.channels) {                            \
-    case 16:                                       \
-      call<scalar_t, 16>(__VA_ARGS__);             \
-      break;                                       \
-    case 32:                                       \
-      call<scalar_t, 32>(__VA_ARGS__);             \
-      break;                                       \
-    case 64:                                       \
-      call<scalar_t, 64>(__VA_ARGS__);             \
-      break;                                       \
-    default:                                       \
-      call<scalar_t, 0>(__VA_ARGS__);              \
-      break;                                       \
-  }
+// unrolled (NUCLEISAM_BY_CHANNEL_COUNT).
 
 template <typename scalar_t>
 void forward_rows_baseline(const store_t<scalar_t>* z, const acc_t<scalar_t>* bias, store_t<scalar_t>* out,
                            const AxisTaps<acc_t<scalar_t>>& rows, const AxisTaps<acc_t<scalar_t>>& cols,
                            const ShiftSumShape& g, int64_t begin, int64_t end) {
-  NUCLEISAM_SHIFT_SUM_BY_CHANNELS(forward_rows, z, bias, out, rows, cols, g, begin, end)
+  NUCLEISAM_BY_CHANNEL_COUNT(g.channels, forward_rows, z, bias, out, rows, cols, g, begin, end)
 }
 template <typename scalar_t>
 NUCLEISAM_TARGET_AVX512 void forward_rows_avx512(const store_t<scalar_t>* z, const acc_t<scalar_t>* bias,
@@ -270,20 +255,20 @@ NUCLEISAM_TARGET_AVX512 void forward_rows_avx512(const store_t<scalar_t>* z, con
                                                  const AxisTaps<acc_t<scalar_t>>& rows,
                                                  const AxisTaps<acc_t<scalar_t>>& cols,
                                                  const ShiftSumShape& g, int64_t begin, int64_t end) {
-  NUCLEISAM_SHIFT_SUM_BY_CHANNELS(forward_rows, z, bias, out, rows, cols, g, begin, end)
+  NUCLEISAM_BY_CHANNEL_COUNT(g.channels, forward_rows, z, bias, out, rows, cols, g, begin, end)
 }
 template <typename scalar_t>
 NUCLEISAM_TARGET_AVX2 void forward_rows_avx2(const store_t<scalar_t>* z, const acc_t<scalar_t>* bias,
                                              store_t<scalar_t>* out, const AxisTaps<acc_t<scalar_t>>& rows,
                                              const AxisTaps<acc_t<scalar_t>>& cols, const ShiftSumShape& g,
                                              int64_t begin, int64_t end) {
-  NUCLEISAM_SHIFT_SUM_BY_CHANNELS(forward_rows, z, bias, out, rows, cols, g, begin, end)
+  NUCLEISAM_BY_CHANNEL_COUNT(g.channels, forward_rows, z, bias, out, rows, cols, g, begin, end)
 }
 template <typename scalar_t>
 void backward_rows_baseline(const store_t<scalar_t>* grad_out, store_t<scalar_t>* grad_z,
                             const AxisTaps<acc_t<scalar_t>>& rows, const AxisTaps<acc_t<scalar_t>>& cols,
                             const ShiftSumShape& g, int64_t n, int64_t a_begin, int64_t a_end) {
-  NUCLEISAM_SHIFT_SUM_BY_CHANNELS(backward_rows, grad_out, grad_z, rows, cols, g, n, a_begin, a_end)
+  NUCLEISAM_BY_CHANNEL_COUNT(g.channels, backward_rows, grad_out, grad_z, rows, cols, g, n, a_begin, a_end)
 }
 template <typename scalar_t>
 NUCLEISAM_TARGET_AVX512 void backward_rows_avx512(const store_t<scalar_t>* grad_out,
@@ -292,16 +277,15 @@ NUCLEISAM_TARGET_AVX512 void backward_rows_avx512(const store_t<scalar_t>* grad_
                                                   const AxisTaps<acc_t<scalar_t>>& cols,
                                                   const ShiftSumShape& g, int64_t n, int64_t a_begin,
                                                   int64_t a_end) {
-  NUCLEISAM_SHIFT_SUM_BY_CHANNELS(backward_rows, grad_out, grad_z, rows, cols, g, n, a_begin, a_end)
+  NUCLEISAM_BY_CHANNEL_COUNT(g.channels, backward_rows, grad_out, grad_z, rows, cols, g, n, a_begin, a_end)
 }
 template <typename scalar_t>
 NUCLEISAM_TARGET_AVX2 void backward_rows_avx2(const store_t<scalar_t>* grad_out, store_t<scalar_t>* grad_z,
                                               const AxisTaps<acc_t<scalar_t>>& rows,
                                               const AxisTaps<acc_t<scalar_t>>& cols, const ShiftSumShape& g,
                                               int64_t n, int64_t a_begin, int64_t a_end) {
-  NUCLEISAM_SHIFT_SUM_BY_CHANNELS(backward_rows, grad_out, grad_z, rows, cols, g, n, a_begin, a_end)
+  NUCLEISAM_BY_CHANNEL_COUNT(g.channels, backward_rows, grad_out, grad_z, rows, cols, g, n, a_begin, a_end)
 }
-#undef NUCLEISAM_SHIFT_SUM_BY_CHANNELS
 
 template <typename scalar_t>
 void forward_kernel(const store_t<scalar_t>* z, const acc_t<scalar_t>* bias, store_t<scalar_t>* out,

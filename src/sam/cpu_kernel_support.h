@@ -40,6 +40,25 @@
 #define NUCLEISAM_NO_ALIAS_LOOP
 #endif
 
+// Calls call<scalar_t, C>(args...) with C the channel count when it is one of the common ones (16,
+// 32, 64), so that the kernel's channel loops unroll into whole vectors, else with C = 0 (read at
+// run time). A switch, not a lambda: a lambda would not inherit the calling build's instruction set.
+#define NUCLEISAM_BY_CHANNEL_COUNT(count, call, ...) \
+  switch (count) {                                   \
+    case 16:                                         \
+      call<scalar_t, 16>(__VA_ARGS__);               \
+      break;                                         \
+    case 32:                                         \
+      call<scalar_t, 32>(__VA_ARGS__);               \
+      break;                                         \
+    case 64:                                         \
+      call<scalar_t, 64>(__VA_ARGS__);               \
+      break;                                         \
+    default:                                         \
+      call<scalar_t, 0>(__VA_ARGS__);                \
+      break;                                         \
+  }
+
 namespace nucleisam {
 
 // How a kernel reads and writes elements of scalar_t: `store` is the type in memory, `acc` the
