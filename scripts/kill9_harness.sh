@@ -8,7 +8,8 @@
 #     is complete: byte-identical to the reference's (train: best.safetensors loads with `export`);
 #   - after the last resume, every reference output exists and is byte-identical (except recorded
 #     records of the run itself: train's log.csv `seconds` column, a slide summary's "seconds" and
-#     "resumed_tiles" lines).
+#     "resumed_tiles" lines), and no hidden temporary is left (a resumed run removes those its
+#     killed predecessors left).
 # Inputs are made here from the bundled demo tile (copies, labels by the classical method, a slide
 # by bench_make_slide), so it needs only the built binaries.
 #
@@ -149,7 +150,11 @@ compare_final() {
   done
   extra=$(comm -13 <(finals "$ref") <(finals "$out") | tr '\n' ' ')
   [ -z "$extra" ] || fail "$kind: files not in the reference run: $extra"
-  stale=$((stale + $(cd "$out" && find . -type f -name '.*tmp-*' | wc -l)))
+  # A resumed run removes the temporaries its killed predecessors left (remove_stale_temporaries).
+  local left
+  left=$(cd "$out" && find . -type f -name '.*tmp-*' | wc -l)
+  [ "$left" = 0 ] || fail "$kind: $left temporary file(s) left after the run completed (after $kills_so_far kills)"
+  stale=$((stale + left))
 }
 
 # Kills until $kills starts were killed (at most 3 x $kills starts): a start that completes ends an

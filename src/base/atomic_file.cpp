@@ -2,10 +2,13 @@
 #include "nucleisam/atomic_file.h"
 
 #include <fcntl.h>
+#include <signal.h>
 #include <unistd.h>
 
 #include <atomic>
+#include <cctype>
 #include <cerrno>
+#include <cstdlib>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
@@ -13,13 +16,30 @@
 #include <sstream>
 
 #include "nucleisam/errors.h"
+#include "nucleisam/log.h"
 
 namespace fs = std::filesystem;
 
 namespace nucleisam {
 namespace {
 std::atomic<int> g_counter{0};
+
+// This machine's name as it goes into a temporary's name: at most 64 bytes of letters, digits,
+// '.' and '_' ('-' separates the fields, so it and anything else become '_').
+const std::string& host_tag() {
+  static const std::string tag = [] {
+    char name[256] = {};
+    if (::gethostname(name, sizeof name - 1) != 0 || name[0] == 0) return std::string("host");
+    std::string t;
+    for (const char* c = name; *c && t.size() < 64; ++c)
+      t += (std::isalnum(static_cast<unsigned char>(*c)) || *c == '.') ? *c : '_';
+    return t;
+  }();
+  return tag;
 }
+
+bool process_runs(pid_t pid) { return pid == ::getpid() || ::kill(pid, 0) == 0 || errno == EPERM; }
+}  // namespace
 
 void ensure_parent_dir(const std::string& path) {
   fs::path parent = fs::path(path).parent_path();
@@ -34,8 +54,8 @@ AtomicFile::AtomicFile(std::string target) : target_(std::move(target)) {
   ensure_parent_dir(target_);
   // At most 128 bytes of the target's name, so that the temporary of a 255-byte name still fits
   // the file system's name limit.
-  std::string name = "." + t.filename().string().substr(0, 128) + ".tmp-" + std::to_string(getpid()) + "-" +
-                     std::to_string(g_counter++) + t.extension().string();
+  std::string name = "." + t.filename().string().substr(0, 128) + ".tmp-" + host_tag() + "-" +
+                     std::to_string(getpid()) + "-" + std::to_string(g_counter++) + t.extension().string();
   temp_ = (t.parent_path() / name).string();
 }
 
@@ -85,6 +105,31 @@ void write_file_atomic(const std::string& path, const std::string& bytes) {
   }
   if (::close(fd) != 0) fail("cannot write", errno);
   f.commit();  // fsyncs before the rename (one fsync per file, whoever wrote it)
+}
+
+size_t remove_stale_temporaries(const std::string& dir) {
+  const std::string marker = ".tmp-" + host_tag() + "-";
+  std::error_code ec;
+  if (!fs::is_directory(dir, ec)) return 0;
+  size_t removed = 0;
+  for (auto it = fs::recursive_directory_iterator(dir, fs::directory_options::skip_permission_denied, ec);
+       !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
+    const std::string name = it->path().filename().string();
+    const size_t at = name.rfind(marker);
+    if (name.empty() || name[0] != '.' || at == std::string::npos || !it->is_regular_file(ec)) continue;
+    // ".<target>.tmp-<host>-<pid>-<n>[<extension>]"
+    const char* digits = name.c_str() + at + marker.size();
+    char* end = nullptr;
+    errno = 0;
+    const long pid = std::strtol(digits, &end, 10);
+    if (end == digits || *end != '-' || errno != 0 || pid <= 0 || !std::isdigit(static_cast<unsigned char>(end[1])))
+      continue;
+    if (process_runs(static_cast<pid_t>(pid))) continue;
+    std::error_code rm;
+    if (fs::remove(it->path(), rm)) ++removed;
+  }
+  if (removed > 0) log::info(dir, ": removed ", removed, " temporary file(s) left by killed runs");
+  return removed;
 }
 
 std::string read_file(const std::string& path) {

@@ -8,6 +8,7 @@
 #include <sstream>
 
 #include "cli/command.h"
+#include "nucleisam/atomic_file.h"
 #include "nucleisam/errors.h"
 #include "nucleisam/eval/evaluate.h"
 
@@ -68,7 +69,10 @@ CommandRegistration reg(
       return [a]() {
         if (!a->classes.empty()) a->request.classes = parse_class_list(a->classes);
         const eval::EvalReport report = eval::evaluate(a->request);
-        if (!a->out.empty()) eval::write_report(report, a->out);
+        if (!a->out.empty()) {
+          remove_stale_temporaries(a->out);  // of an earlier run killed mid-write
+          eval::write_report(report, a->out);
+        }
         eval::print_table(std::cout, report);
         return 0;
       };

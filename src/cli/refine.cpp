@@ -135,6 +135,7 @@ CommandRegistration reg(
         o.precision = resolve_precision(a->precision, global_options().device == "cuda");
         o.batch_size = a->batch_size;
         fs::create_directories(a->out);
+        remove_stale_temporaries(a->out);  // of an earlier run killed mid-write
         const std::string session = (fs::path(a->out) / (output_stem(a->input) + ".refine-session")).string();
         PromptedSegmenter segmenter(std::make_unique<predict::CategorySamSegmenter>(model.network, model.card, o),
                                     std::move(points), model_path, o, session, a->fresh);

@@ -9,6 +9,7 @@
 #include <memory>
 
 #include "cli/command.h"
+#include "nucleisam/atomic_file.h"
 #include "nucleisam/errors.h"
 #include "nucleisam/infer/segmenter_registry.h"
 #include "nucleisam/infer/segment_run.h"
@@ -138,6 +139,7 @@ CommandRegistration reg(
                      "With --manifest: process share i of N (\"i/N\", 0 <= i < N; slide k goes to share k mod N), or "
                      "\"auto\" from a Slurm job array or a Kubernetes indexed Job");
       return [a, formats_option]() {
+        remove_stale_temporaries(a->out);  // of an earlier run of this command killed mid-write
         infer::OutputFormats formats = infer::parse_output_formats(a->formats);
         infer::SegmenterOptions options;
         options.min_area = a->min_area;

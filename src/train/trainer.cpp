@@ -2,6 +2,7 @@
 #include "nucleisam/train/trainer.h"
 
 #include <cerrno>
+#include <charconv>
 #include <chrono>
 #include <cmath>
 #include <cstring>
@@ -39,24 +40,38 @@ double metric_or_nan(const std::map<std::string, double>& m, const std::string& 
   return it == m.end() ? std::nan("") : it->second;
 }
 
-// Keeps the log rows written up to `step` (a resumed run rewrites what came after its checkpoint).
-void truncate_log(const std::string& path, int64_t step) {
-  std::ifstream in(path);
-  if (!in) return;
-  std::string line, kept;
+// Rewrites the log to what the checkpoint it resumes from had seen: the rows of the steps up to
+// `step` and of the epochs that had ended (`epochs_done`). What came after is written again by the
+// resumed run. Both rules are needed: an epoch's row is written after the checkpoint of its last
+// step and before the checkpoint that ends the epoch, so a kill between the two leaves a row whose
+// step is the checkpoint's but whose epoch the resumed run ends (and logs) again. A last line
+// without its newline is a torn write (a kill inside a write) and goes too, whatever it parses as.
+void truncate_log(const std::string& path, int epochs_done, int64_t step) {
+  std::error_code ec;
+  if (!fs::exists(path, ec)) return;
+  const std::string text = read_file(path);
+  std::string kept;
+  size_t begin = 0;
   bool header = true;
-  while (std::getline(in, line)) {
+  for (size_t end = text.find('\n'); end != std::string::npos; begin = end + 1, end = text.find('\n', begin)) {
+    const std::string line = text.substr(begin, end - begin);
     if (header) {
       header = false;
       kept += line + '\n';
       continue;
     }
     std::stringstream s(line);
-    std::string kind, epoch, step_text;
+    std::string kind, epoch_text, step_text;
     std::getline(s, kind, ',');
-    std::getline(s, epoch, ',');
+    std::getline(s, epoch_text, ',');
     std::getline(s, step_text, ',');
-    if (!step_text.empty() && std::stoll(step_text) <= step) kept += line + '\n';
+    long long row_epoch = 0, row_step = 0;
+    const auto number = [](const std::string& t, long long& v) {
+      const auto r = std::from_chars(t.data(), t.data() + t.size(), v);
+      return !t.empty() && r.ec == std::errc() && r.ptr == t.data() + t.size();
+    };
+    if (!number(epoch_text, row_epoch) || !number(step_text, row_step) || row_step > step) continue;
+    if (kind == "step" || (kind == "epoch" && row_epoch <= epochs_done)) kept += line + '\n';
   }
   write_file_atomic(path, kept);
 }
@@ -253,10 +268,11 @@ TrainResult Trainer::run(int64_t stop_after_steps) {
   const bool writer = parallel_.rank() == 0;  // only rank 0 writes the run folder
   const std::string log_path = run_dir_ + "/log.csv";
   std::array<double, 5> resumed_losses{};
+  if (writer) remove_stale_temporaries(run_dir_);  // an earlier process killed mid-write leaves them
   if (load_checkpoint(start_epoch, start_batch, step, best, best_epoch, resumed_losses)) {
     if (writer) {
       log::info("train: resuming ", run_dir_, " at epoch ", start_epoch + 1, ", step ", step);
-      truncate_log(log_path, step);
+      truncate_log(log_path, start_epoch, step);
     }
   } else if (writer) {
     write_file_atomic(log_path, std::string(kLogHeader) + "\n");

@@ -12,6 +12,8 @@
 #include <fstream>
 #include <functional>
 #include <memory>
+#include <string>
+#include <vector>
 
 #include "nucleisam/atomic_file.h"
 #include "nucleisam/errors.h"
@@ -166,4 +168,60 @@ TEST(AtomicFile, ReadOnlyFolderGivesTheCause) {
   EXPECT_EQ(count_files(dir.file("ro")), 0);
   read_only.reset();
   fs::permissions(dir.file("ro"), fs::perms::owner_all);
+}
+
+// A writer killed mid-write (here: a child that writes its temporary and SIGKILLs itself) leaves
+// its temporary; remove_stale_temporaries takes exactly those, in subfolders too, and never a live
+// process's temporary, another machine's, or any other hidden file.
+TEST(AtomicFile, StaleTemporariesOfKilledWritersAreRemovedAndNothingElse) {
+  test::TempDir dir;
+  fs::create_directories(dir.file("sub"));
+  std::string killed_temps[2];
+  for (int i = 0; i < 2; ++i) {
+    int pipe_fd[2];
+    ASSERT_EQ(::pipe(pipe_fd), 0);
+    const pid_t child = ::fork();
+    ASSERT_GE(child, 0);
+    if (child == 0) {
+      ::close(pipe_fd[0]);
+      AtomicFile f(dir.file(i == 0 ? "a.tif" : "sub/b.ckpt"));
+      std::ofstream(f.temp_path()) << "half";
+      const std::string name = f.temp_path();
+      (void)!::write(pipe_fd[1], name.data(), name.size());
+      ::close(pipe_fd[1]);
+      ::kill(::getpid(), SIGKILL);
+    }
+    ::close(pipe_fd[1]);
+    char buf[4096];
+    const ssize_t n = ::read(pipe_fd[0], buf, sizeof buf);
+    ::close(pipe_fd[0]);
+    int status = 0;
+    ::waitpid(child, &status, 0);
+    ASSERT_TRUE(WIFSIGNALED(status));
+    ASSERT_GT(n, 0);
+    killed_temps[i] = std::string(buf, static_cast<size_t>(n));
+    ASSERT_TRUE(fs::exists(killed_temps[i])) << killed_temps[i];
+  }
+  AtomicFile live(dir.file("c.png"));  // this process: running
+  std::ofstream(live.temp_path()) << "in progress";
+  // This machine's tag, as the names carry it: ".c.png.tmp-<host>-<pid>-<n>.png".
+  const std::string live_name = fs::path(live.temp_path()).filename().string();
+  const size_t tag_at = live_name.find(".tmp-") + 5;
+  const std::string host = live_name.substr(tag_at, live_name.find("-" + std::to_string(::getpid()) + "-") - tag_at);
+  ASSERT_FALSE(host.empty());
+  const std::string dead_pid = killed_temps[0].substr(killed_temps[0].rfind(".tmp-" + host + "-") + host.size() + 6);
+  const std::vector<std::string> kept = {
+      dir.file(".d.tmp-" + host + "x-" + dead_pid),  // another machine's (same dead pid)
+      dir.file(".e.tmp-" + host + "-1-0"),           // process 1 runs
+      dir.file(".notes"),                             // a hidden file, not a temporary
+      dir.file(".f.tmp-" + host + "-12x-0"),          // not a temporary's name
+      dir.file("a.tif"),
+  };
+  for (const auto& p : kept) std::ofstream(p) << "keep";
+  EXPECT_EQ(remove_stale_temporaries(dir.path()), 2u);
+  for (const auto& t : killed_temps) EXPECT_FALSE(fs::exists(t)) << t;
+  EXPECT_TRUE(fs::exists(live.temp_path()));
+  for (const auto& p : kept) EXPECT_TRUE(fs::exists(p)) << p;
+  EXPECT_EQ(remove_stale_temporaries(dir.path()), 0u);
+  EXPECT_EQ(remove_stale_temporaries(dir.file("missing")), 0u);
 }

@@ -3,6 +3,8 @@
 
 #include <filesystem>
 #include <fstream>
+#include <string>
+#include <vector>
 
 #include "nucleisam/errors.h"
 #include "nucleisam/models/model_file.h"
@@ -164,6 +166,57 @@ TEST(Trainer, InterruptedAndResumedRunEndsWithIdenticalWeights) {
   int steps = 0;
   while (std::getline(log, line)) steps += line.rfind("step,", 0) == 0;
   EXPECT_EQ(steps, 6);
+  fs::remove_all(whole);
+  fs::remove_all(parts);
+}
+
+// Reads log.csv without its last column (the wall-clock seconds).
+static std::vector<std::string> log_rows(const std::string& dir) {
+  std::ifstream in(dir + "/log.csv");
+  std::vector<std::string> rows;
+  for (std::string line; std::getline(in, line);) rows.push_back(line.substr(0, line.rfind(',')));
+  return rows;
+}
+
+// A kill -9 after an epoch's row was written but before the checkpoint that ends the epoch (the
+// last saved checkpoint is then the one of the epoch's last step), with a torn write after it: the
+// resumed run's log is the uninterrupted run's, the epoch's row once and no fragment.
+TEST(Trainer, ResumeAfterAKillBetweenAnEpochRowAndItsCheckpointLogsTheEpochOnce) {
+  fixtures::SyntheticNuclei data(3, 32);
+  train::TrainConfig c = tiny_config();
+  c.checkpoint_every = 1;
+  int calls = 0;
+  train::Validator v = [&calls](models::SegmentationNetworkImpl&, models::ModelCard&) {
+    ++calls;
+    return std::map<std::string, double>{{"aji", 0.5}, {"dice", 0.5}};
+  };
+  const std::string whole = fresh_dir("epoch_row_whole"), parts = fresh_dir("epoch_row_parts");
+  train::Trainer uninterrupted(c, data, whole, v);
+  uninterrupted.run();
+  const std::vector<std::string> reference = log_rows(whole);
+  ASSERT_EQ(reference.size(), 1u + 6 + 2);  // header, 6 steps, 2 epochs
+
+  {
+    train::Trainer first(c, data, parts, v);
+    ASSERT_EQ(first.run(3).steps, 3);  // epoch 1's last step, checkpointed; epoch 1 not ended
+  }
+  std::string epoch_row;  // epoch 1's row as the killed process had written it
+  {
+    std::ifstream in(whole + "/log.csv");
+    for (std::string line; std::getline(in, line);)
+      if (line.rfind("epoch,1,", 0) == 0) epoch_row = line;
+  }
+  ASSERT_FALSE(epoch_row.empty());
+  {
+    std::ofstream out(parts + "/log.csv", std::ios::app);
+    out << epoch_row << "\nstep,2,1";  // and the start of a row cut by the kill (it parses as step 1)
+  }
+  calls = 0;
+  train::Trainer resumed(c, data, parts, v);
+  EXPECT_EQ(resumed.run().steps, 6);
+  EXPECT_EQ(calls, 2);  // epoch 1 is validated again (it had not ended), then epoch 2
+  EXPECT_EQ(log_rows(parts), reference);
+  expect_same_weights(uninterrupted.network(), resumed.network());
   fs::remove_all(whole);
   fs::remove_all(parts);
 }
