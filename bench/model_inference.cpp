@@ -7,8 +7,9 @@
 //   bench_model_inference <model.safetensors | arch:width> [batch] [size] [steps] [rounds] [threads]
 //   bench_model_inference models/he-nuclei.safetensors 4 256 5 3 2
 //   bench_model_inference sam-eunet3plus:32 1 256 5 3 2     # the authors' configuration
-// `arch:width` builds a random-weight network (three-class + distance heads) instead of loading
-// one. A SAM-guided network gets a cached-embedding stand-in: a random 256 x 64 x 64 map per window
+// `arch:width` (or `arch:key=value;...`, any model options) builds a random-weight network
+// (three-class + distance heads' channel count) instead of loading one:
+//   bench_model_inference 'category-sam:encoder=vit_b;input_size=256' 4 256 3 2 2 A SAM-guided network gets a cached-embedding stand-in: a random 256 x 64 x 64 map per window
 // (the SAM encoder's cost is not included, as with embeddings computed once and cached).
 // With NUCLEISAM_BENCH_TRACE=<prefix>, one more batch per precision runs under LibTorch's
 // profiler and its Chrome trace goes to <prefix>-fp32.json and <prefix>-bf16.json (per-operator
@@ -62,8 +63,18 @@ int main(int argc, char** argv) {
   if (const auto colon = path.find(':'); colon != std::string::npos && !std::ifstream(path)) {
     models::HeadLayout heads;
     model.card.arch = path.substr(0, colon);
-    model.network = models::build_network(
-        model.card.arch, heads.channels(), models::ModelOptions({{"width", path.substr(colon + 1)}}));
+    // "arch:32" is a width; "arch:key=value;key=value" any model options (';' between them: values
+    // such as encoder_global_attn=1,3 hold commas).
+    std::map<std::string, std::string> options;
+    const std::string spec = path.substr(colon + 1);
+    if (spec.find('=') == std::string::npos) options["width"] = spec;
+    for (size_t at = 0; spec.find('=') != std::string::npos && at < spec.size();) {
+      const size_t comma = std::min(spec.find(';', at), spec.size()), eq = spec.find('=', at);
+      if (eq >= comma) { std::fprintf(stderr, "bad option '%s'\n", spec.substr(at, comma - at).c_str()); return 2; }
+      options[spec.substr(at, eq - at)] = spec.substr(eq + 1, comma - eq - 1);
+      at = comma + 1;
+    }
+    model.network = models::build_network(model.card.arch, heads.channels(), models::ModelOptions(options));
     model.network->eval();
   } else {
     model = models::load_model(path);

@@ -115,4 +115,40 @@ torch::Tensor linear(const torch::nn::Linear& layer, const torch::Tensor& x) {
   return linear(x, layer->weight, layer->bias);
 }
 
+torch::Tensor conv_transpose_2x2_as_product(const torch::Tensor& x, const torch::Tensor& weight,
+                                            const torch::Tensor& bias) {
+  TORCH_CHECK(x.dim() == 4 && weight.dim() == 4 && weight.size(0) == x.size(1) && weight.size(2) == 2 &&
+                  weight.size(3) == 2,
+              "conv_transpose_2x2: expected x (B, Ci, H, W) and weight (Ci, Co, 2, 2)");
+  const int64_t B = x.size(0), Ci = x.size(1), H = x.size(2), W = x.size(3), Co = weight.size(1);
+  // Columns of the product: (co, a, b) for output pixel (2i + a, 2j + b), the weight's own order,
+  // so (Ci, 4 Co) is a view; at::linear takes its transpose without a copy.
+  const torch::Tensor bias4 = bias.defined() ? bias.repeat_interleave(4) : torch::Tensor();
+  const torch::Tensor tokens = x.permute({0, 2, 3, 1}).reshape({B * H * W, Ci});  // a view if channels-last
+  const torch::Tensor y = at::linear(tokens, weight.reshape({Ci, Co * 4}).t(), bias4);
+  // (B, H, W, Co, a, b) -> (B, H, a, W, b, Co): channels-last storage of (B, Co, 2H, 2W).
+  return y.view({B, H, W, Co, 2, 2})
+      .permute({0, 1, 4, 2, 5, 3})
+      .contiguous()
+      .view({B, 2 * H, 2 * W, Co})
+      .permute({0, 3, 1, 2});
+}
+
+torch::Tensor conv_transpose_2x2(const torch::Tensor& x, const torch::Tensor& weight, const torch::Tensor& bias) {
+  if (at::autocast::is_cpu_enabled() && at::autocast::get_autocast_cpu_dtype() == at::kBFloat16 &&
+      x.device().is_cpu())
+    return conv_transpose_2x2_as_product(x, weight, bias);
+  return at::conv_transpose2d(x, weight, bias, {2, 2});
+}
+
+torch::Tensor conv_transpose_2x2(const torch::nn::ConvTranspose2dImpl& layer, const torch::Tensor& x) {
+  const auto& o = layer.options;
+  const auto all = [](c10::IntArrayRef a, int64_t v) { return a.size() == 2 && a[0] == v && a[1] == v; };
+  const auto* padding = c10::get_if<torch::ExpandingArray<2>>(&o.padding());
+  TORCH_CHECK(all(o.kernel_size(), 2) && all(o.stride(), 2) && padding && all(*padding, 0) && all(o.output_padding(), 0) &&
+                  all(o.dilation(), 1) && o.groups() == 1,
+              "conv_transpose_2x2: the layer is not a plain 2 x 2, stride 2 transposed convolution");
+  return conv_transpose_2x2(x, layer.weight, layer.bias);
+}
+
 }  // namespace nucleisam::sam

@@ -169,7 +169,13 @@ std::pair<torch::Tensor, torch::Tensor> MaskDecoderImpl::predict_masks(const tor
   auto mask_tokens_out = hs.slice(1, 1, 1 + num_mask_tokens);
 
   src = src.transpose(1, 2).reshape({b, c, h, w});
-  auto upscaled = output_upscaling->forward(src);
+  // output_upscaling's layers in turn, its transposed convolutions through conv_transpose_2x2 (a
+  // matrix product under CPU bf16 autocast, LibTorch's operation otherwise).
+  torch::Tensor upscaled = src;
+  for (auto& layer : *output_upscaling) {
+    if (const auto* up = layer.ptr()->as<torch::nn::ConvTranspose2dImpl>()) upscaled = conv_transpose_2x2(*up, upscaled);
+    else upscaled = layer.forward(upscaled);
+  }
   std::vector<torch::Tensor> hyper;
   for (int64_t i = 0; i < num_mask_tokens; ++i)
     hyper.push_back(

@@ -1,6 +1,6 @@
 // The fp32 linear through oneDNN (sam/cpu_linear.h): same products as LibTorch's linear for every
 // input layout, LibTorch's own path wherever autograd or autocast is involved, and the process-wide
-// choice honouring NUCLEISAM_FP32_GEMM.
+// choice honouring NUCLEISAM_FP32_GEMM; the 2 x 2 transposed convolution as a matrix product.
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
@@ -96,3 +96,56 @@ TEST(CpuLinearDeathTest, EnvironmentOverridesTheProbe) {
 }
 
 }  // namespace
+
+// The 2 x 2, stride 2 transposed convolution as a matrix product: in double, the same values as
+// LibTorch's conv_transpose2d (a hand-computed pixel too), with and without bias, from NCHW and
+// channels-last inputs, and the same gradients; under bf16 autocast the decoder's path takes it
+// (a channels-last bf16 result within bf16 rounding of fp32); fp32 keeps LibTorch's operation.
+TEST(ConvTranspose2x2, MatrixProductFormEqualsLibTorchsTransposedConvolution) {
+  torch::manual_seed(9);
+  const auto opts = torch::TensorOptions().dtype(torch::kFloat64);
+  const auto x = torch::randn({2, 6, 3, 5}, opts), w = torch::randn({6, 4, 2, 2}, opts), b = torch::randn({4}, opts);
+  for (bool channels_last : {false, true}) {
+    const auto xin = channels_last ? x.contiguous(torch::MemoryFormat::ChannelsLast) : x;
+    for (bool with_bias : {true, false}) {
+      const auto bias = with_bias ? b : torch::Tensor();
+      const auto got = conv_transpose_2x2_as_product(xin, w, bias);
+      const auto want = at::conv_transpose2d(x, w, bias, {2, 2});
+      ASSERT_EQ(got.sizes(), want.sizes());
+      EXPECT_LT((got - want).abs().max().item<double>(), 1e-12);
+      // Output pixel (2i + a, 2j + b) of channel o: sum over c of x[c, i, j] w[c, o, a, b], plus bias.
+      const int64_t n = 1, o = 2, i = 1, j = 3, a = 1, bb = 0;
+      double by_hand = with_bias ? b[o].item<double>() : 0;
+      for (int64_t c = 0; c < 6; ++c) by_hand += x[n][c][i][j].item<double>() * w[c][o][a][bb].item<double>();
+      EXPECT_NEAR(got[n][o][2 * i + a][2 * j + bb].item<double>(), by_hand, 1e-12);
+    }
+  }
+  // Gradients through the product form equal those through the convolution.
+  auto xa = x.clone().requires_grad_(), wa = w.clone().requires_grad_(), ba = b.clone().requires_grad_();
+  auto xb = x.clone().requires_grad_(), wb = w.clone().requires_grad_(), bb = b.clone().requires_grad_();
+  const auto up = torch::randn({2, 4, 6, 10}, opts);
+  (conv_transpose_2x2_as_product(xa, wa, ba) * up).sum().backward();
+  (at::conv_transpose2d(xb, wb, bb, {2, 2}) * up).sum().backward();
+  EXPECT_LT((xa.grad() - xb.grad()).abs().max().item<double>(), 1e-12);
+  EXPECT_LT((wa.grad() - wb.grad()).abs().max().item<double>(), 1e-12);
+  EXPECT_LT((ba.grad() - bb.grad()).abs().max().item<double>(), 1e-12);
+  EXPECT_THROW(conv_transpose_2x2_as_product(x, torch::randn({6, 4, 3, 3}, opts), b), c10::Error);
+}
+
+TEST(ConvTranspose2x2, Bf16AutocastTakesTheProductFp32KeepsLibTorch) {
+  torch::manual_seed(10);
+  torch::NoGradGuard no_grad;
+  torch::nn::ConvTranspose2d layer(torch::nn::ConvTranspose2dOptions(32, 8, 2).stride(2));
+  const auto x = torch::randn({2, 32, 16, 16});
+  const auto reference = layer(x);
+  EXPECT_TRUE(torch::equal(conv_transpose_2x2(*layer, x), reference));  // fp32: LibTorch's own operation
+  nucleisam::models::Bf16AutocastScope autocast(true);
+  const auto y = conv_transpose_2x2(*layer, x);
+  EXPECT_EQ(y.scalar_type(), torch::kBFloat16);
+  EXPECT_TRUE(y.is_contiguous(torch::MemoryFormat::ChannelsLast));
+  EXPECT_EQ(y.sizes(), reference.sizes());
+  // Products of bf16-rounded operands over 32 channels, one rounding of the result: within 2%.
+  EXPECT_LT(max_rel_diff(y.to(torch::kFloat32), reference), 0.02);
+  torch::nn::ConvTranspose2d padded(torch::nn::ConvTranspose2dOptions(32, 8, 2).stride(2).padding(1));
+  EXPECT_THROW(conv_transpose_2x2(*padded, x), c10::Error);
+}

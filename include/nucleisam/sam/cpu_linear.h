@@ -1,4 +1,5 @@
-// Linear layers on the fastest exact fp32 path the CPU has.
+// Linear layers on the fastest exact fp32 path the CPU has (and the 2x2 transposed convolution's
+// bf16 path, at the end).
 //
 // LibTorch 1.13 sends fp32 `linear` to the BLAS it was built with (OpenBLAS on Debian), while its
 // oneDNN convolution runs the same product 3-5x faster on AVX-512 machines (measured: docs/BENCHMARKS.md,
@@ -38,5 +39,17 @@ torch::Tensor linear(const torch::nn::Linear& layer, const torch::Tensor& x);
 
 // The oneDNN route itself, unconditionally (fp32 CPU tensors; for tests and the probe).
 torch::Tensor linear_onednn(const torch::Tensor& x, const torch::Tensor& weight, const torch::Tensor& bias);
+
+// A transposed convolution with kernel 2 and stride 2 (the mask decoder's upscaling): x (B, Ci, H, W),
+// weight (Ci, Co, 2, 2), bias (Co) or undefined; result (B, Co, 2H, 2W). Under CPU bf16 autocast it
+// is one matrix product (each input pixel writes its own 2 x 2 block: tokens (BHW, Ci) times
+// (Ci, 4 Co)) and a pixel shuffle into a channels-last result: LibTorch 1.13 runs the bf16
+// transposed convolution as slow_conv_transpose2d, whose bf16 GEMM is a plain loop. Elsewhere
+// (fp32, GPUs) LibTorch's conv_transpose2d, the official arithmetic.
+torch::Tensor conv_transpose_2x2(const torch::Tensor& x, const torch::Tensor& weight, const torch::Tensor& bias);
+torch::Tensor conv_transpose_2x2(const torch::nn::ConvTranspose2dImpl& layer, const torch::Tensor& x);
+// The matrix-product form itself, unconditionally (any dtype and device; for tests).
+torch::Tensor conv_transpose_2x2_as_product(const torch::Tensor& x, const torch::Tensor& weight,
+                                            const torch::Tensor& bias);
 
 }  // namespace nucleisam::sam
