@@ -9,7 +9,8 @@
 //   bench_model_inference sam-eunet3plus:32 1 256 5 3 2     # the authors' configuration
 // `arch:width` (or `arch:key=value;...`, any model options) builds a random-weight network
 // (three-class + distance heads' channel count) instead of loading one:
-//   bench_model_inference 'category-sam:encoder=vit_b;input_size=256' 4 256 3 2 2 A SAM-guided network gets a cached-embedding stand-in: a random 256 x 64 x 64 map per window
+//   bench_model_inference 'category-sam:encoder=vit_b;input_size=256' 4 256 3 2 2
+// A SAM-guided network gets a cached-embedding stand-in: a random 256 x 64 x 64 map per window
 // (the SAM encoder's cost is not included, as with embeddings computed once and cached).
 // With NUCLEISAM_BENCH_TRACE=<prefix>, one more batch per precision runs under LibTorch's
 // profiler and its Chrome trace goes to <prefix>-fp32.json and <prefix>-bf16.json (per-operator

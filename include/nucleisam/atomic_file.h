@@ -37,7 +37,8 @@ void ensure_parent_dir(const std::string& path);
 // when they were killed (kill -9, power loss): hidden files named as above whose host is this
 // machine and whose process no longer runs. A temporary of a live process, or of another machine
 // writing to the same shared folder, is never touched. Returns how many were removed (and says so
-// at info level when any were); a missing folder is 0. Called by every command that resumes into an output folder.
+// at info level when any were); a missing folder is 0. Called by every command that resumes into
+// an output folder.
 size_t remove_stale_temporaries(const std::string& dir);
 
 }  // namespace nucleisam

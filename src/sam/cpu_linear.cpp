@@ -145,8 +145,8 @@ torch::Tensor conv_transpose_2x2(const torch::nn::ConvTranspose2dImpl& layer, co
   const auto& o = layer.options;
   const auto all = [](c10::IntArrayRef a, int64_t v) { return a.size() == 2 && a[0] == v && a[1] == v; };
   const auto* padding = c10::get_if<torch::ExpandingArray<2>>(&o.padding());
-  TORCH_CHECK(all(o.kernel_size(), 2) && all(o.stride(), 2) && padding && all(*padding, 0) && all(o.output_padding(), 0) &&
-                  all(o.dilation(), 1) && o.groups() == 1,
+  TORCH_CHECK(all(o.kernel_size(), 2) && all(o.stride(), 2) && padding && all(*padding, 0) &&
+                  all(o.output_padding(), 0) && all(o.dilation(), 1) && o.groups() == 1,
               "conv_transpose_2x2: the layer is not a plain 2 x 2, stride 2 transposed convolution");
   return conv_transpose_2x2(x, layer.weight, layer.bias);
 }

@@ -173,8 +173,10 @@ std::pair<torch::Tensor, torch::Tensor> MaskDecoderImpl::predict_masks(const tor
   // matrix product under CPU bf16 autocast, LibTorch's operation otherwise).
   torch::Tensor upscaled = src;
   for (auto& layer : *output_upscaling) {
-    if (const auto* up = layer.ptr()->as<torch::nn::ConvTranspose2dImpl>()) upscaled = conv_transpose_2x2(*up, upscaled);
-    else upscaled = layer.forward(upscaled);
+    if (const auto* up = layer.ptr()->as<torch::nn::ConvTranspose2dImpl>())
+      upscaled = conv_transpose_2x2(*up, upscaled);
+    else
+      upscaled = layer.forward(upscaled);
   }
   std::vector<torch::Tensor> hyper;
   for (int64_t i = 0; i < num_mask_tokens; ++i)
