@@ -64,17 +64,7 @@ int main(int argc, char** argv) {
   if (const auto colon = path.find(':'); colon != std::string::npos && !std::ifstream(path)) {
     models::HeadLayout heads;
     model.card.arch = path.substr(0, colon);
-    // "arch:32" is a width; "arch:key=value;key=value" any model options (';' between them: values
-    // such as encoder_global_attn=1,3 hold commas).
-    std::map<std::string, std::string> options;
-    const std::string spec = path.substr(colon + 1);
-    if (spec.find('=') == std::string::npos) options["width"] = spec;
-    for (size_t at = 0; spec.find('=') != std::string::npos && at < spec.size();) {
-      const size_t comma = std::min(spec.find(';', at), spec.size()), eq = spec.find('=', at);
-      if (eq >= comma) { std::fprintf(stderr, "bad option '%s'\n", spec.substr(at, comma - at).c_str()); return 2; }
-      options[spec.substr(at, eq - at)] = spec.substr(eq + 1, comma - eq - 1);
-      at = comma + 1;
-    }
+    const auto options = bench::model_options_from_spec(path.substr(colon + 1));
     model.network = models::build_network(model.card.arch, heads.channels(), models::ModelOptions(options));
     model.network->eval();
   } else {

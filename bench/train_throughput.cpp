@@ -3,6 +3,10 @@
 // step, per precision and memory format. Prints samples/s (median of timed steps) and peak RSS.
 //   bench_train_throughput [arch] [width] [batch] [size] [steps] [precisions] [layouts]
 //   bench_train_throughput eunet3plus 32 16 256 5 fp32,bf16 nchw,nhwc
+//   bench_train_throughput 'category-sam:encoder=vit_b;input_size=256' 0 4 256 3 fp32,bf16 nhwc  # adapters train
+// `arch:key=value;...` gives any model options (width is then unused). The loss is the same for
+// every network (three-class dice + focal on the first three logit channels, MSE of the fourth's
+// sigmoid against a random map): what is timed is the network's forward and backward and Adam.
 // With NUCLEISAM_BENCH_TRACE=<prefix>, the last step of each precision and layout runs under
 // LibTorch's profiler and its Chrome trace goes to <prefix>-<precision>-<layout>.json
 // (bench/trace_summary.py sums it by operator).
@@ -13,6 +17,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <map>
 #include <optional>
 #include <sstream>
 #include <string>
@@ -40,7 +45,9 @@ std::vector<std::string> split(const std::string& s) {
 
 int main(int argc, char** argv) {
   bench::start_like_the_cli(argv);
-  const std::string arch = argc > 1 ? argv[1] : "eunet3plus";
+  // "arch", or "arch:key=value;..." (any model options; then `width` is not used).
+  const std::string arch_spec = argc > 1 ? argv[1] : "eunet3plus";
+  const std::string arch = arch_spec.substr(0, arch_spec.find(':'));
   const int width = argc > 2 ? std::stoi(argv[2]) : 32;
   const int batch = argc > 3 ? std::stoi(argv[3]) : 16;
   const int size = argc > 4 ? std::stoi(argv[4]) : 256;
@@ -51,15 +58,17 @@ int main(int argc, char** argv) {
   torch::set_num_threads(std::max(1, threads));
   limit_blas_threads(std::max(1, threads));
   std::printf("CPU: %s, %d threads\n", cpu_features().summary().c_str(), torch::get_num_threads());
-  std::printf("%s width %d, batch %d, %dx%d, three-class + distance heads, dice+focal loss, Adam\n", arch.c_str(),
+  std::printf("%s width %d, batch %d, %dx%d, three-class + distance heads, dice+focal loss, Adam\n", arch_spec.c_str(),
               width, batch, size, size);
   std::printf("%-6s %-6s %12s %12s %14s\n", "prec", "layout", "s/step", "samples/s", "peak RSS MB");
   models::HeadLayout heads;
   for (const std::string& precision : precisions)
     for (const std::string& layout : layouts) {
       torch::manual_seed(0);
-      models::ModelOptions options({{"width", std::to_string(width)}});
-      if (arch == "sam-eunet3plus") options = models::ModelOptions({{"width", std::to_string(width)}});
+      const models::ModelOptions options(
+          arch_spec.find(':') == std::string::npos
+              ? std::map<std::string, std::string>{{"width", std::to_string(width)}}
+              : bench::model_options_from_spec(arch_spec.substr(arch_spec.find(':') + 1)));
       models::SegmentationNetwork net = models::build_network(arch, heads.channels(), options);
       const bool nhwc = layout == "nhwc";
       if (nhwc)
@@ -70,8 +79,8 @@ int main(int argc, char** argv) {
       if (nhwc) x = x.contiguous(torch::MemoryFormat::ChannelsLast);
       torch::Tensor guidance;
       if (net->needs_guidance()) guidance = torch::randn({batch, 256, 64, 64});
-      torch::Tensor target = torch::randint(0, 3, {batch, size, size}, torch::kInt64);
-      torch::Tensor dist = torch::rand({batch, size, size});
+      // Targets at the logits' resolution (category-sam's masks are a quarter of the input's).
+      torch::Tensor target, dist;
       std::vector<double> times;
       const char* trace_prefix = std::getenv("NUCLEISAM_BENCH_TRACE");
       for (int s = 0; s < steps + 1 + (trace_prefix ? 1 : 0); ++s) {
@@ -84,6 +93,10 @@ int main(int argc, char** argv) {
           logits = net->forward(x, guidance);
         }
         logits = logits.to(torch::kFloat32);
+        if (!target.defined()) {
+          target = torch::randint(0, 3, {batch, logits.size(2), logits.size(3)}, torch::kInt64);
+          dist = torch::rand({batch, logits.size(2), logits.size(3)});
+        }
         torch::Tensor loss = train::dice_focal_loss(logits.narrow(1, 0, 3), target, {}, train::DiceVariant::standard, 2.0) +
                              torch::mse_loss(torch::sigmoid(logits.select(1, 3)), dist);
         adam.zero_grad();
