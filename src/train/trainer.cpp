@@ -210,7 +210,7 @@ void Trainer::save_checkpoint(int epoch, int64_t batch_in_epoch, int64_t step, d
   archive.write("epoch_losses",
                 torch::tensor(std::vector<double>(epoch_losses.begin(), epoch_losses.end()), torch::kFloat64));
   // Through a stream, not save_to(path): the archive would be named after the temporary file
-  // (".last.ckpt.tmp-<pid>-<n>/..."), so a resumed run's checkpoint would differ from an
+  // (".last.ckpt.tmp-<host>-<pid>-<n>/..."), so a resumed run's checkpoint would differ from an
   // uninterrupted run's in those bytes. A stream archive is always named "archive".
   AtomicFile file(run_dir_ + "/last.ckpt");
   {
