@@ -112,8 +112,10 @@ size_t remove_stale_temporaries(const std::string& dir) {
   std::error_code ec;
   if (!fs::is_directory(dir, ec)) return 0;
   size_t removed = 0;
-  for (auto it = fs::recursive_directory_iterator(dir, fs::directory_options::skip_permission_denied, ec);
-       !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
+  // The folder itself, not its subfolders: outputs never go below it (output_path_inside), and a
+  // mistaken --out / must not walk the whole disk.
+  for (auto it = fs::directory_iterator(dir, fs::directory_options::skip_permission_denied, ec);
+       !ec && it != fs::directory_iterator(); it.increment(ec)) {
     const std::string name = it->path().filename().string();
     const size_t at = name.rfind(marker);
     if (name.empty() || name[0] != '.' || at == std::string::npos || !it->is_regular_file(ec)) continue;

@@ -171,8 +171,9 @@ TEST(AtomicFile, ReadOnlyFolderGivesTheCause) {
 }
 
 // A writer killed mid-write (here: a child that writes its temporary and SIGKILLs itself) leaves
-// its temporary; remove_stale_temporaries takes exactly those, in subfolders too, and never a live
-// process's temporary, another machine's, or any other hidden file.
+// its temporary; remove_stale_temporaries takes exactly those directly in the folder, and never
+// one in a subfolder (outputs are never written there), a live process's temporary, another
+// machine's, or any other hidden file.
 TEST(AtomicFile, StaleTemporariesOfKilledWritersAreRemovedAndNothingElse) {
   test::TempDir dir;
   fs::create_directories(dir.file("sub"));
@@ -218,8 +219,11 @@ TEST(AtomicFile, StaleTemporariesOfKilledWritersAreRemovedAndNothingElse) {
       dir.file("a.tif"),
   };
   for (const auto& p : kept) std::ofstream(p) << "keep";
-  EXPECT_EQ(remove_stale_temporaries(dir.path()), 2u);
-  for (const auto& t : killed_temps) EXPECT_FALSE(fs::exists(t)) << t;
+  EXPECT_EQ(remove_stale_temporaries(dir.path()), 1u);
+  EXPECT_FALSE(fs::exists(killed_temps[0])) << killed_temps[0];
+  EXPECT_TRUE(fs::exists(killed_temps[1])) << killed_temps[1];  // in sub/: not looked at
+  EXPECT_EQ(remove_stale_temporaries(dir.file("sub")), 1u);       // unless sub/ is the folder
+  EXPECT_FALSE(fs::exists(killed_temps[1])) << killed_temps[1];
   EXPECT_TRUE(fs::exists(live.temp_path()));
   for (const auto& p : kept) EXPECT_TRUE(fs::exists(p)) << p;
   EXPECT_EQ(remove_stale_temporaries(dir.path()), 0u);
