@@ -17,7 +17,6 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
-#include <map>
 #include <optional>
 #include <sstream>
 #include <string>
@@ -47,8 +46,11 @@ int main(int argc, char** argv) {
   bench::start_like_the_cli(argv);
   // "arch", or "arch:key=value;..." (any model options; then `width` is not used).
   const std::string arch_spec = argc > 1 ? argv[1] : "eunet3plus";
-  const std::string arch = arch_spec.substr(0, arch_spec.find(':'));
+  const size_t colon = arch_spec.find(':');
+  const std::string arch = arch_spec.substr(0, colon);
   const int width = argc > 2 ? std::stoi(argv[2]) : 32;
+  const models::ModelOptions options(bench::model_options_from_spec(
+      colon == std::string::npos ? std::to_string(width) : arch_spec.substr(colon + 1)));
   const int batch = argc > 3 ? std::stoi(argv[3]) : 16;
   const int size = argc > 4 ? std::stoi(argv[4]) : 256;
   const int steps = argc > 5 ? std::stoi(argv[5]) : 5;
@@ -65,10 +67,6 @@ int main(int argc, char** argv) {
   for (const std::string& precision : precisions)
     for (const std::string& layout : layouts) {
       torch::manual_seed(0);
-      const models::ModelOptions options(
-          arch_spec.find(':') == std::string::npos
-              ? std::map<std::string, std::string>{{"width", std::to_string(width)}}
-              : bench::model_options_from_spec(arch_spec.substr(arch_spec.find(':') + 1)));
       models::SegmentationNetwork net = models::build_network(arch, heads.channels(), options);
       const bool nhwc = layout == "nhwc";
       if (nhwc)

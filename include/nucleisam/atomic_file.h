@@ -34,8 +34,9 @@ std::string read_file(const std::string& path);
 void ensure_parent_dir(const std::string& path);
 
 // Removes the temporaries that AtomicFile writers on this machine left in `dir` (not in its
-// subfolders: outputs are never written below an output folder) when they were killed (kill -9, power loss): hidden files named as above whose host is this
-// machine and whose process no longer runs. A temporary of a live process, or of another machine
+// subfolders: outputs are never written below an output folder) when they were killed (kill -9,
+// power loss): hidden files named as above whose host is this machine and whose process no longer
+// runs. A temporary of a live process, or of another machine
 // writing to the same shared folder, is never touched. Returns how many were removed (and says so
 // at info level when any were); a missing folder is 0. Called by every command that resumes into
 // an output folder.

@@ -5,8 +5,8 @@
 //
 // A kernel writes its body once as an always-inline template and wraps it in three functions,
 // two marked NUCLEISAM_TARGET_AVX512 and NUCLEISAM_TARGET_AVX2; the body is compiled into each
-// with that function's instruction set, and kernel_build() says which to call. Functions the body calls that are not inlined (std::fill, ...) keep the
-// baseline, which every CPU runs.
+// with that function's instruction set, and kernel_build() says which to call. Functions the body
+// calls that are not inlined (std::fill, ...) keep the baseline, which every CPU runs.
 #pragma once
 
 #include <c10/util/BFloat16.h>

@@ -47,6 +47,10 @@ double metric_or_nan(const std::map<std::string, double>& m, const std::string& 
 // step is the checkpoint's but whose epoch the resumed run ends (and logs) again. A last line
 // without its newline is a torn write (a kill inside a write) and goes too, whatever it parses as.
 void truncate_log(const std::string& path, int epochs_done, int64_t step) {
+  const auto number = [](const std::string& t, long long& v) {  // the whole text, a decimal integer
+    const auto r = std::from_chars(t.data(), t.data() + t.size(), v);
+    return !t.empty() && r.ec == std::errc() && r.ptr == t.data() + t.size();
+  };
   std::error_code ec;
   if (!fs::exists(path, ec)) return;
   const std::string text = read_file(path);
@@ -66,10 +70,6 @@ void truncate_log(const std::string& path, int epochs_done, int64_t step) {
     std::getline(s, epoch_text, ',');
     std::getline(s, step_text, ',');
     long long row_epoch = 0, row_step = 0;
-    const auto number = [](const std::string& t, long long& v) {
-      const auto r = std::from_chars(t.data(), t.data() + t.size(), v);
-      return !t.empty() && r.ec == std::errc() && r.ptr == t.data() + t.size();
-    };
     if (!number(epoch_text, row_epoch) || !number(step_text, row_step) || row_step > step) continue;
     if (kind == "step" || (kind == "epoch" && row_epoch <= epochs_done)) kept += line + '\n';
   }
