@@ -10,6 +10,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <numeric>
 #include <vector>
 
 #include "nucleisam/log.h"
@@ -149,6 +150,20 @@ torch::Tensor conv_transpose_2x2(const torch::nn::ConvTranspose2dImpl& layer, co
                   all(o.output_padding(), 0) && all(o.dilation(), 1) && o.groups() == 1,
               "conv_transpose_2x2: the layer is not a plain 2 x 2, stride 2 transposed convolution");
   return conv_transpose_2x2(x, layer.weight, layer.bias);
+}
+
+torch::Tensor gelu_dense(const torch::Tensor& x) {
+  if (x.is_contiguous() || !x.is_non_overlapping_and_dense()) return torch::gelu(x);
+  // Dimensions from the largest stride to the smallest: the order of x in memory.
+  std::vector<int64_t> order(static_cast<size_t>(x.dim()));
+  std::iota(order.begin(), order.end(), int64_t{0});
+  const auto strides = x.strides();
+  std::stable_sort(order.begin(), order.end(), [&](int64_t a, int64_t b) { return strides[a] > strides[b]; });
+  const torch::Tensor in_memory_order = x.permute(order);
+  if (!in_memory_order.is_contiguous()) return torch::gelu(x);
+  std::vector<int64_t> back(order.size());
+  for (size_t i = 0; i < order.size(); ++i) back[static_cast<size_t>(order[i])] = static_cast<int64_t>(i);
+  return torch::gelu(in_memory_order).permute(back);
 }
 
 }  // namespace nucleisam::sam

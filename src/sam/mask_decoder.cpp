@@ -170,11 +170,14 @@ std::pair<torch::Tensor, torch::Tensor> MaskDecoderImpl::predict_masks(const tor
 
   src = src.transpose(1, 2).reshape({b, c, h, w});
   // output_upscaling's layers in turn, its transposed convolutions through conv_transpose_2x2 (a
-  // matrix product under CPU bf16 autocast, LibTorch's operation otherwise).
+  // matrix product under CPU bf16 autocast, LibTorch's operation otherwise) and its GELUs through
+  // gelu_dense (the bf16 product form leaves the maps channels-last).
   torch::Tensor upscaled = src;
   for (auto& layer : *output_upscaling) {
     if (const auto* up = layer.ptr()->as<torch::nn::ConvTranspose2dImpl>())
       upscaled = conv_transpose_2x2(*up, upscaled);
+    else if (layer.ptr()->as<torch::nn::GELUImpl>())
+      upscaled = gelu_dense(upscaled);
     else
       upscaled = layer.forward(upscaled);
   }

@@ -1,11 +1,13 @@
 // The fp32 linear through oneDNN (sam/cpu_linear.h): same products as LibTorch's linear for every
 // input layout, LibTorch's own path wherever autograd or autocast is involved, and the process-wide
-// choice honouring NUCLEISAM_FP32_GEMM; the 2 x 2 transposed convolution as a matrix product.
+// choice honouring NUCLEISAM_FP32_GEMM; the 2 x 2 transposed convolution as a matrix product; GELU
+// on every dense layout.
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
 #include <ATen/autocast_mode.h>
 
+#include <cmath>
 #include <cstdlib>
 
 #include "nucleisam/models/autocast.h"
@@ -148,4 +150,75 @@ TEST(ConvTranspose2x2, Bf16AutocastTakesTheProductFp32KeepsLibTorch) {
   EXPECT_LT(max_rel_diff(y.to(torch::kFloat32), reference), 0.02);
   torch::nn::ConvTranspose2d padded(torch::nn::ConvTranspose2dOptions(32, 8, 2).stride(2).padding(1));
   EXPECT_THROW(conv_transpose_2x2(*padded, x), c10::Error);
+}
+
+// GELU on any dense layout (sam::gelu_dense): the erf form's values, computed here in double with
+// std::erf, for channels-last and permuted tensors in fp32 and bf16 (the result keeps the input's
+// strides, and the values a contiguous copy gets bit for bit), non-dense inputs (LibTorch's own
+// path), size-1 dimensions, and the derivative Phi(x) + x phi(x) through the views.
+namespace {
+
+double gelu_by_hand(double x) { return 0.5 * x * (1.0 + std::erf(x / std::sqrt(2.0))); }
+
+// Largest |got - gelu(x)| over the elements, each allowed `rel` of its own magnitude plus `abs`.
+void expect_gelu_values(const torch::Tensor& x, const torch::Tensor& got, double rel, double abs) {
+  ASSERT_EQ(got.sizes(), x.sizes());
+  const auto xs = x.to(torch::kFloat64).contiguous(), gs = got.to(torch::kFloat64).contiguous();
+  const double* xp = xs.data_ptr<double>();
+  const double* gp = gs.data_ptr<double>();
+  int64_t bad = 0;
+  for (int64_t i = 0; i < xs.numel(); ++i) {
+    const double want = gelu_by_hand(xp[i]);
+    if (std::abs(gp[i] - want) > rel * std::abs(want) + abs) ++bad;
+  }
+  EXPECT_EQ(bad, 0) << "of " << xs.numel() << " elements";
+}
+
+}  // namespace
+
+TEST(DenseGelu, ValuesAndStridesForEveryDenseLayout) {
+  torch::manual_seed(11);
+  const auto x = 3 * torch::randn({2, 5, 6, 7});
+  for (auto dtype : {torch::kFloat32, torch::kBFloat16}) {
+    // bf16: the result rounded to bf16 (2^-8 relative); LibTorch's own bf16 loop (the non-dense
+    // case) also rounds inside, 1 + erf(x / sqrt 2) cancelling for x < -2: absolute 1e-2 there.
+    const double rel = dtype == torch::kBFloat16 ? 1.0 / 128 : 1e-5, abs = dtype == torch::kBFloat16 ? 1e-2 : 1e-6;
+    const auto xd = x.to(dtype);
+    const std::vector<torch::Tensor> layouts = {
+        xd, xd.contiguous(torch::MemoryFormat::ChannelsLast),
+        xd.permute({3, 1, 0, 2}).contiguous().permute({2, 1, 3, 0}),  // an arbitrary memory order
+        xd.transpose(1, 3)};                                         // a view of a contiguous tensor
+    for (const auto& in : layouts) {
+      const auto got = gelu_dense(in);
+      EXPECT_EQ(got.scalar_type(), dtype);
+      EXPECT_EQ(got.strides(), in.strides());
+      expect_gelu_values(in, got, rel, abs);
+      // Bit for bit what a contiguous copy gets (oneDNN's GELU, fp32 arithmetic inside).
+      EXPECT_TRUE(torch::equal(got, torch::gelu(in.contiguous())));
+    }
+    // Not dense (every other column): LibTorch's own path, same values.
+    const auto sparse = xd.slice(3, 0, 7, 2);
+    expect_gelu_values(sparse, gelu_dense(sparse), rel, abs);
+    // Size-1 dimensions whose strides tie with others.
+    const auto one_channel = xd.slice(1, 0, 1).contiguous(torch::MemoryFormat::ChannelsLast);
+    const auto got = gelu_dense(one_channel);
+    expect_gelu_values(one_channel, got, rel, abs);
+  }
+}
+
+TEST(DenseGelu, GradientThroughTheViewsIsTheDerivative) {
+  torch::manual_seed(12);
+  const auto x = (3 * torch::randn({2, 4, 5, 3}, torch::kFloat64)).contiguous(torch::MemoryFormat::ChannelsLast);
+  const auto leaf = x.clone().requires_grad_();
+  const auto up = torch::randn({2, 4, 5, 3}, torch::kFloat64);
+  (gelu_dense(leaf) * up).sum().backward();
+  const auto xs = x.contiguous(), us = up.contiguous(), gs = leaf.grad().contiguous();
+  double worst = 0;
+  for (int64_t i = 0; i < xs.numel(); ++i) {
+    const double v = xs.data_ptr<double>()[i];
+    const double phi = std::exp(-0.5 * v * v) / std::sqrt(2.0 * M_PI);
+    const double want = us.data_ptr<double>()[i] * (0.5 * (1.0 + std::erf(v / std::sqrt(2.0))) + v * phi);
+    worst = std::max(worst, std::abs(gs.data_ptr<double>()[i] - want));
+  }
+  EXPECT_LT(worst, 1e-12);
 }

@@ -1,5 +1,5 @@
-// Linear layers on the fastest exact fp32 path the CPU has (and the 2x2 transposed convolution's
-// bf16 path, at the end).
+// Linear layers on the fastest exact fp32 path the CPU has (and, at the end, the 2x2 transposed
+// convolution's bf16 path and GELU on channels-last tensors).
 //
 // LibTorch 1.13 sends fp32 `linear` to the BLAS it was built with (OpenBLAS on Debian), while its
 // oneDNN convolution runs the same product 3-5x faster on AVX-512 machines (measured: docs/BENCHMARKS.md,
@@ -51,5 +51,13 @@ torch::Tensor conv_transpose_2x2(const torch::nn::ConvTranspose2dImpl& layer, co
 // The matrix-product form itself, unconditionally (any dtype and device; for tests).
 torch::Tensor conv_transpose_2x2_as_product(const torch::Tensor& x, const torch::Tensor& weight,
                                             const torch::Tensor& bias);
+
+// torch::gelu(x) (the exact, erf form), as fast on a permuted dense tensor (channels-last) as on a
+// contiguous one. LibTorch 1.13 sends a contiguous CPU tensor to oneDNN's GELU and any other layout
+// to its own element loop, 5-7x slower on the mask decoder's channels-last upscaling (and its
+// gradient 2-5x; docs/BENCHMARKS.md, C3). Here a dense tensor is viewed with its dimensions in
+// memory order (contiguous), GELU runs on that view and the result is viewed back: same values,
+// same strides as x, autograd through the views.
+torch::Tensor gelu_dense(const torch::Tensor& x);
 
 }  // namespace nucleisam::sam
