@@ -328,7 +328,11 @@ torch::Tensor ImageEncoderViTImpl::embed_patches(const torch::Tensor& x) {
   TORCH_CHECK(x.size(2) == x.size(3) && x.size(2) % config.patch_size == 0,
               "image encoder expects a square input whose side is a multiple of ", config.patch_size,
               ", got ", x.sizes());
-  auto h = patch_embed(x);
+  // The tokens in row-major (B, H, W, C) order: patch_embed's result is a permuted view of the
+  // convolution's NCHW map, and elementwise results keep their first input's layout, so without
+  // this every residual sum down the blocks would carry that layout and each LayerNorm and
+  // window partition would copy it (docs/BENCHMARKS.md, C4).
+  auto h = patch_embed(x).contiguous();
   return h + pos_embed_for_grid(static_cast<int>(h.size(1)));
 }
 

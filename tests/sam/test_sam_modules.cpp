@@ -96,6 +96,10 @@ TEST(ImageEncoderViT, StagesComposeToForward) {
   auto x = torch::randn({2, 3, 64, 64});
   auto tokens = enc->embed_patches(x);
   EXPECT_EQ(tokens.sizes(), (std::vector<int64_t>{2, 4, 4, small_vit().embed_dim}));
+  // Row-major tokens, so the blocks' residual sums (which keep their first input's layout) stay
+  // contiguous and the LayerNorms and window partitions do not copy; so do the blocks' outputs.
+  EXPECT_TRUE(tokens.is_contiguous());
+  EXPECT_TRUE(enc->run_blocks(tokens).is_contiguous());
   // A module inserted between the stages changes the output; the identity does not.
   EXPECT_TRUE(torch::equal(enc->apply_neck(enc->run_blocks(tokens)), enc->forward(x)));
   EXPECT_FALSE(torch::equal(enc->apply_neck(enc->run_blocks(tokens * 2)), enc->forward(x)));
