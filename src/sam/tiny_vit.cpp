@@ -200,7 +200,9 @@ torch::Tensor TinyViTBlockImpl::forward(const torch::Tensor& tokens, int64_t hei
   }
   auto x = tokens + attended;
   x = local_conv->forward(x.transpose(1, 2).reshape({b, c, height, width}));
-  x = x.view({b, c, l}).transpose(1, 2);
+  // Row-major tokens again: one copy here instead of one in the MLP's LayerNorm and a strided
+  // residual sum (the values are the same).
+  x = x.view({b, c, l}).transpose(1, 2).contiguous();
   return x + mlp->forward(x);
 }
 
