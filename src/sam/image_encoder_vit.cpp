@@ -331,7 +331,7 @@ torch::Tensor ImageEncoderViTImpl::embed_patches(const torch::Tensor& x) {
   // The tokens in row-major (B, H, W, C) order: patch_embed's result is a permuted view of the
   // convolution's NCHW map, and elementwise results keep their first input's layout, so without
   // this every residual sum down the blocks would carry that layout and each LayerNorm and
-  // window partition would copy it (docs/BENCHMARKS.md, C4).
+  // window partition would copy it (docs/BENCHMARKS.md, C3).
   auto h = patch_embed(x).contiguous();
   return h + pos_embed_for_grid(static_cast<int>(h.size(1)));
 }

@@ -176,7 +176,8 @@ std::pair<torch::Tensor, torch::Tensor> MaskDecoderImpl::predict_masks(const tor
   for (auto& layer : *output_upscaling) {
     if (const auto* up = layer.ptr()->as<torch::nn::ConvTranspose2dImpl>())
       upscaled = conv_transpose_2x2(*up, upscaled);
-    else if (layer.ptr()->as<torch::nn::GELUImpl>())
+    else if (const auto* gelu = layer.ptr()->as<torch::nn::GELUImpl>();
+             gelu && gelu->options.approximate() == "none")
       upscaled = gelu_dense(upscaled);
     else
       upscaled = layer.forward(upscaled);
