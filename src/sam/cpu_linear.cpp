@@ -166,4 +166,9 @@ torch::Tensor gelu_dense(const torch::Tensor& x) {
   return torch::gelu(in_memory_order).permute(back);
 }
 
+torch::Tensor gelu_owned(torch::Tensor x) {
+  if (torch::GradMode::is_enabled()) return torch::gelu(x);
+  return torch::gelu_(x);
+}
+
 }  // namespace nucleisam::sam

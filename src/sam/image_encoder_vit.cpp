@@ -234,7 +234,9 @@ ViTMLPImpl::ViTMLPImpl(int dim, int hidden) {
   lin2 = register_module("lin2", torch::nn::Linear(hidden, dim));
 }
 
-torch::Tensor ViTMLPImpl::forward(const torch::Tensor& x) { return linear(lin2, torch::gelu(linear(lin1, x))); }
+torch::Tensor ViTMLPImpl::forward(const torch::Tensor& x) {
+  return linear(lin2, gelu_owned(linear(lin1, x)));
+}
 
 ViTBlockImpl::ViTBlockImpl(int dim, int heads, double mlp_ratio, int window, int grid_size)
     : window_size(window) {

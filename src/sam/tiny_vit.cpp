@@ -26,13 +26,6 @@ namespace F = torch::nn::functional;
 
 namespace {
 
-// GELU on an intermediate this module owns: in place when no autograd graph is being recorded,
-// which saves allocating (and page-faulting) a fresh activation of up to 64 MB per call at 1024.
-torch::Tensor gelu_owned(torch::Tensor x) {
-  if (torch::GradMode::is_enabled()) return torch::gelu(x);
-  return torch::gelu_(x);
-}
-
 std::string shape_text(const torch::Tensor& x) {
   std::string s = "[";
   for (int64_t i = 0; i < x.dim(); ++i) s += (i ? "," : "") + std::to_string(x.size(i));

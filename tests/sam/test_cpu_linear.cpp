@@ -182,7 +182,8 @@ TEST(DenseGelu, ValuesAndStridesForEveryDenseLayout) {
   for (auto dtype : {torch::kFloat32, torch::kBFloat16}) {
     // bf16: the result rounded to bf16 (2^-8 relative); LibTorch's own bf16 loop (the non-dense
     // case) also rounds inside, 1 + erf(x / sqrt 2) cancelling for x < -2: absolute 1e-2 there.
-    const double rel = dtype == torch::kBFloat16 ? 1.0 / 128 : 1e-5, abs = dtype == torch::kBFloat16 ? 1e-2 : 1e-6;
+    const double rel = dtype == torch::kBFloat16 ? 1.0 / 128 : 1e-5;
+    const double abs = dtype == torch::kBFloat16 ? 1e-2 : 1e-6;
     const auto xd = x.to(dtype);
     const std::vector<torch::Tensor> layouts = {
         xd, xd.contiguous(torch::MemoryFormat::ChannelsLast),
@@ -208,7 +209,8 @@ TEST(DenseGelu, ValuesAndStridesForEveryDenseLayout) {
 
 TEST(DenseGelu, GradientThroughTheViewsIsTheDerivative) {
   torch::manual_seed(12);
-  const auto x = (3 * torch::randn({2, 4, 5, 3}, torch::kFloat64)).contiguous(torch::MemoryFormat::ChannelsLast);
+  const auto x =
+      (3 * torch::randn({2, 4, 5, 3}, torch::kFloat64)).contiguous(torch::MemoryFormat::ChannelsLast);
   const auto leaf = x.clone().requires_grad_();
   const auto up = torch::randn({2, 4, 5, 3}, torch::kFloat64);
   (gelu_dense(leaf) * up).sum().backward();
@@ -221,4 +223,28 @@ TEST(DenseGelu, GradientThroughTheViewsIsTheDerivative) {
     worst = std::max(worst, std::abs(gs.data_ptr<double>()[i] - want));
   }
   EXPECT_LT(worst, 1e-12);
+}
+
+// gelu_owned: in place (the input's own storage, GELU's values) when no graph is recorded; a new
+// tensor with the GELU gradient when one is, the input untouched.
+TEST(GeluOwned, InPlaceOnlyWithoutAGraph) {
+  torch::manual_seed(13);
+  const auto x = 3 * torch::randn({4, 6, 5});
+  {
+    torch::NoGradGuard no_grad;
+    auto owned = x.clone();
+    const auto y = gelu_owned(owned);
+    EXPECT_EQ(y.data_ptr(), owned.data_ptr());
+    EXPECT_TRUE(torch::equal(y, torch::gelu(x)));
+  }
+  auto leaf = x.clone().requires_grad_();
+  auto intermediate = leaf * 1.0;
+  const auto y = gelu_owned(intermediate);
+  EXPECT_NE(y.data_ptr(), intermediate.data_ptr());
+  EXPECT_TRUE(torch::equal(intermediate, x));
+  EXPECT_TRUE(torch::equal(y, torch::gelu(x)));
+  y.sum().backward();
+  const auto by_formula =
+      0.5 * (1 + torch::erf(x / std::sqrt(2.0))) + x * torch::exp(-0.5 * x * x) / std::sqrt(2 * M_PI);
+  EXPECT_LT((leaf.grad() - by_formula).abs().max().item<double>(), 1e-5);
 }
