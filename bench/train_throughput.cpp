@@ -44,6 +44,7 @@ std::vector<std::string> split(const std::string& s) {
 
 int main(int argc, char** argv) {
   bench::start_like_the_cli(argv);
+  nucleisam::keep_freed_large_blocks_for_training();  // as `train` does (NUCLEISAM_TRAIN_KEEP_MB=0: not)
   // "arch", or "arch:key=value;..." (any model options; then `width` is not used).
   const std::string arch_spec = argc > 1 ? argv[1] : "eunet3plus";
   const size_t colon = arch_spec.find(':');

@@ -27,6 +27,7 @@
 #include "nucleisam/train/distributed.h"
 #include "nucleisam/train/trainer.h"
 #include "nucleisam/weights/state_dict.h"
+#include "nucleisam/weights/tensor_memory.h"
 
 namespace nucleisam::cli {
 namespace {
@@ -136,6 +137,9 @@ void setup_category_sam(Recipe& r) {
 int run_training(const std::string& run_dir, const json& recipe_json, const std::string& recipe_source,
                  const fs::path& base, bool resume, const TrainArgs& args) {
   Recipe r = parse_recipe(recipe_json, recipe_source, base);
+  // Every step allocates the activations of the step before: keep their freed blocks mapped.
+  const std::size_t kept = keep_freed_large_blocks_for_training();
+  log::debug("train: freed tensor blocks of 32 MiB or more kept for reuse up to ", kept >> 20, " MB");
   train::DataParallel parallel;
   if (args.distributed) {
     const train::DistributedSetup setup = train::distributed_setup_from_environment();

@@ -1,19 +1,39 @@
 // Huge-page mappings for large CPU tensors (see nucleisam/weights/tensor_memory.h).
 #include "nucleisam/weights/tensor_memory.h"
 
+#include "nucleisam/log.h"
+
 #include <c10/core/CPUAllocator.h>
 
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
+#include <map>
 #include <mutex>
 #include <unordered_map>
+#include <utility>
+#include <vector>
 
 #if defined(__linux__)
 #include <sys/mman.h>
 #endif
 
 namespace nucleisam {
+
+std::size_t keep_freed_large_blocks_for_training() {
+  std::size_t limit = kDefaultTrainingKeepBytes;
+  if (const char* v = std::getenv("NUCLEISAM_TRAIN_KEEP_MB"); v && *v) {
+    char* end = nullptr;
+    const unsigned long long mb = std::strtoull(v, &end, 10);
+    if (end && *end == '\0' && *v != '-' && mb <= (std::size_t{1} << 24))
+      limit = static_cast<std::size_t>(mb) << 20;
+    else
+      log::warn("NUCLEISAM_TRAIN_KEEP_MB=", v, " is not a number of megabytes (0 to 16777216); keeping ",
+                limit >> 20, " MB");
+  }
+  keep_freed_large_blocks(limit);
+  return limit;
+}
 
 #if defined(__linux__) && defined(MADV_HUGEPAGE)
 
@@ -31,6 +51,8 @@ class HugePageAllocator final : public c10::Allocator {
 
   c10::DataPtr allocate(std::size_t n) const override {
     if (n < kHugePageTensorBytes) return fallback_allocator()->allocate(n);
+    if (void* reused = take_kept(round_up(n, kHugePage)))
+      return {reused, reused, &release, c10::Device(c10::DeviceType::CPU)};
     void* p = map(n);
     if (!p) return fallback_allocator()->allocate(n);  // the default allocator reports the failure
     return {p, p, &release, c10::Device(c10::DeviceType::CPU)};
@@ -38,7 +60,52 @@ class HugePageAllocator final : public c10::Allocator {
 
   c10::DeleterFnPtr raw_deleter() const override { return &release; }
 
+  // keep_freed_large_blocks: a new limit; kept blocks beyond it are unmapped now.
+  static void set_keep_limit(std::size_t max_bytes) {
+    std::vector<std::pair<void*, std::size_t>> drop;
+    {
+      std::lock_guard<std::mutex> lock(mutex());
+      keep_limit() = max_bytes;
+      while (kept_bytes() > max_bytes && !kept().empty()) {
+        auto last = std::prev(kept().end());  // the largest first
+        drop.emplace_back(last->second, last->first);
+        kept_bytes() -= last->first;
+        blocks().erase(last->second);
+        kept().erase(last);
+      }
+    }
+    for (const auto& [p, len] : drop) munmap(p, len);
+  }
+  static std::size_t kept_total() {
+    std::lock_guard<std::mutex> lock(mutex());
+    return kept_bytes();
+  }
+
  private:
+  // Freed blocks kept mapped for reuse, by length (keep_freed_large_blocks); they stay in blocks().
+  static std::multimap<std::size_t, void*>& kept() {
+    static std::multimap<std::size_t, void*> k;
+    return k;
+  }
+  static std::size_t& kept_bytes() {
+    static std::size_t b = 0;
+    return b;
+  }
+  static std::size_t& keep_limit() {
+    static std::size_t limit = 0;
+    return limit;
+  }
+  // A kept block of exactly `len` bytes (the rounded length), or null.
+  static void* take_kept(std::size_t len) {
+    std::lock_guard<std::mutex> lock(mutex());
+    auto it = kept().find(len);
+    if (it == kept().end()) return nullptr;
+    void* p = it->second;
+    kept().erase(it);
+    kept_bytes() -= len;
+    return p;
+  }
+
   static std::mutex& mutex() {
     static std::mutex m;
     return m;
@@ -80,6 +147,11 @@ class HugePageAllocator final : public c10::Allocator {
       auto it = blocks().find(p);
       if (it != blocks().end()) {
         len = it->second;
+        if (kept_bytes() + len <= keep_limit()) {  // kept for the next block of this length
+          kept().emplace(len, p);
+          kept_bytes() += len;
+          return;
+        }
         blocks().erase(it);
       }
     }
@@ -116,10 +188,16 @@ bool huge_pages_for_large_tensors_installed() {
   return installed() != nullptr && c10::GetCPUAllocator() == installed();
 }
 
+void keep_freed_large_blocks(std::size_t max_bytes) { HugePageAllocator::set_keep_limit(max_bytes); }
+
+std::size_t kept_large_block_bytes() { return HugePageAllocator::kept_total(); }
+
 #else
 
 bool use_huge_pages_for_large_tensors() { return false; }
 bool huge_pages_for_large_tensors_installed() { return false; }
+void keep_freed_large_blocks(std::size_t) {}
+std::size_t kept_large_block_bytes() { return 0; }
 
 #endif
 

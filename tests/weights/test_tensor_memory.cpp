@@ -86,3 +86,63 @@ TEST(TensorMemory, AFreedLargeTensorGoesBackToTheKernelAtOnce) {
   }
   EXPECT_LT(proc_kib("/proc/self/status", "VmRSS") - before, 32 * 1024);
 }
+
+// keep_freed_large_blocks: a freed large block comes back for the next tensor of its rounded
+// length, never for another length; the limit bounds what is kept (a block that would pass it is
+// unmapped); lowering it to 0 unmaps everything kept, and then nothing is kept.
+TEST(TensorMemory, KeptBlocksAreReusedForTheSameLengthWithinTheLimit) {
+  ASSERT_TRUE(nucleisam::use_huge_pages_for_large_tensors());
+  const int64_t n40 = int64_t{40} << 20 >> 2, n50 = int64_t{50} << 20 >> 2;  // 40 and 50 MiB of floats
+  const std::size_t len40 = std::size_t{40} << 20, len50 = std::size_t{50} << 20;
+  nucleisam::keep_freed_large_blocks(len40 + len50);
+  EXPECT_EQ(nucleisam::kept_large_block_bytes(), 0u);
+  void* first = nullptr;
+  {
+    auto a = torch::full({n40}, 3.0f);
+    first = a.data_ptr();
+  }
+  EXPECT_EQ(nucleisam::kept_large_block_bytes(), len40);
+  {
+    auto other = torch::empty({n50});  // another length: a new mapping, the 40 MiB block stays kept
+    EXPECT_NE(other.data_ptr(), first);
+    EXPECT_EQ(nucleisam::kept_large_block_bytes(), len40);
+    auto again = torch::zeros({n40 - 1000});  // the same 2 MiB-rounded length: the kept block
+    EXPECT_EQ(again.data_ptr(), first);
+    EXPECT_EQ(nucleisam::kept_large_block_bytes(), 0u);
+    // Its contents are the new tensor's (read element by element: no large temporary).
+    const float* v = again.data_ptr<float>();
+    EXPECT_EQ(v[0], 0.0f);
+    EXPECT_EQ(v[n40 / 2], 0.0f);
+    EXPECT_EQ(v[n40 - 1001], 0.0f);
+  }
+  EXPECT_EQ(nucleisam::kept_large_block_bytes(), len40 + len50);  // both fit the limit
+  {
+    auto a = torch::empty({n40}), b = torch::empty({n50}), c = torch::empty({n40});
+  }
+  // a and b were reused and are kept again; c (40 MiB more) would pass the limit: unmapped.
+  EXPECT_EQ(nucleisam::kept_large_block_bytes(), len40 + len50);
+  nucleisam::keep_freed_large_blocks(len50);  // both no longer fit: the largest goes first
+  EXPECT_EQ(nucleisam::kept_large_block_bytes(), len40);
+  nucleisam::keep_freed_large_blocks(0);
+  EXPECT_EQ(nucleisam::kept_large_block_bytes(), 0u);
+  {
+    auto a = torch::empty({n40});
+  }
+  EXPECT_EQ(nucleisam::kept_large_block_bytes(), 0u);
+}
+
+TEST(TensorMemory, TrainingKeepLimitComesFromTheEnvironment) {
+  ASSERT_TRUE(nucleisam::use_huge_pages_for_large_tensors());
+  unsetenv("NUCLEISAM_TRAIN_KEEP_MB");
+  EXPECT_EQ(nucleisam::keep_freed_large_blocks_for_training(), nucleisam::kDefaultTrainingKeepBytes);
+  setenv("NUCLEISAM_TRAIN_KEEP_MB", "0", 1);
+  EXPECT_EQ(nucleisam::keep_freed_large_blocks_for_training(), 0u);
+  setenv("NUCLEISAM_TRAIN_KEEP_MB", "300", 1);
+  EXPECT_EQ(nucleisam::keep_freed_large_blocks_for_training(), std::size_t{300} << 20);
+  for (const char* bad : {"-5", "12MB", "lots", "99999999999"}) {
+    setenv("NUCLEISAM_TRAIN_KEEP_MB", bad, 1);
+    EXPECT_EQ(nucleisam::keep_freed_large_blocks_for_training(), nucleisam::kDefaultTrainingKeepBytes) << bad;
+  }
+  unsetenv("NUCLEISAM_TRAIN_KEEP_MB");
+  nucleisam::keep_freed_large_blocks(0);
+}

@@ -25,4 +25,21 @@ bool use_huge_pages_for_large_tensors();
 // Whether the allocator above is LibTorch's CPU allocator now.
 bool huge_pages_for_large_tensors_installed();
 
+// Keeps freed large blocks mapped, up to `max_bytes` in all, for the next large tensor of the same
+// length (rounded to 2 MiB) instead of unmapping them; 0 (the default) unmaps every freed block at
+// once, and lowering the limit unmaps kept blocks (the largest first) until they fit it. A training step allocates the
+// same activations as the one before, so with the limit above their total it faults in nothing
+// new: `train` sets it (bf16 he-nuclei recipe step 2.1 -> 1.5 s for ~13% more peak memory,
+// docs/BENCHMARKS.md, C5). Inference keeps 0 (its gain is small, its peak would grow). Needs the
+// allocator above; otherwise does nothing.
+void keep_freed_large_blocks(std::size_t max_bytes);
+
+// Bytes of freed large blocks kept mapped now.
+std::size_t kept_large_block_bytes();
+
+// What `train` keeps: NUCLEISAM_TRAIN_KEEP_MB megabytes (a whole number; 0 keeps nothing), else
+// kDefaultTrainingKeepBytes. Sets keep_freed_large_blocks and returns the limit.
+inline constexpr std::size_t kDefaultTrainingKeepBytes = std::size_t{1} << 30;
+std::size_t keep_freed_large_blocks_for_training();
+
 }  // namespace nucleisam
