@@ -5,6 +5,8 @@
 
 #include <c10/core/CPUAllocator.h>
 
+#include <algorithm>
+
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
@@ -51,8 +53,16 @@ class HugePageAllocator final : public c10::Allocator {
 
   c10::DataPtr allocate(std::size_t n) const override {
     if (n < kHugePageTensorBytes) return fallback_allocator()->allocate(n);
-    if (void* reused = take_kept(round_up(n, kHugePage)))
-      return {reused, reused, &release, c10::Device(c10::DeviceType::CPU)};
+    const std::size_t len = round_up(n, kHugePage);
+    if (void* reused = take_kept(len)) return {reused, reused, &release, c10::Device(c10::DeviceType::CPU)};
+    // A new mapping: first unmap kept blocks so that live + kept stays within the most ever live.
+    std::size_t room = 0;
+    {
+      std::lock_guard<std::mutex> lock(mutex());
+      const std::size_t ceiling = std::max(high_water(), live_bytes() + len);
+      room = ceiling - live_bytes() - len;
+    }
+    drop_kept_beyond(room);
     void* p = map(n);
     if (!p) return fallback_allocator()->allocate(n);  // the default allocator reports the failure
     return {p, p, &release, c10::Device(c10::DeviceType::CPU)};
@@ -62,10 +72,17 @@ class HugePageAllocator final : public c10::Allocator {
 
   // keep_freed_large_blocks: a new limit; kept blocks beyond it are unmapped now.
   static void set_keep_limit(std::size_t max_bytes) {
-    std::vector<std::pair<void*, std::size_t>> drop;
     {
       std::lock_guard<std::mutex> lock(mutex());
       keep_limit() = max_bytes;
+    }
+    drop_kept_beyond(max_bytes);
+  }
+  // Unmaps kept blocks, the largest first, until at most `max_bytes` are kept.
+  static void drop_kept_beyond(std::size_t max_bytes) {
+    std::vector<std::pair<void*, std::size_t>> drop;
+    {
+      std::lock_guard<std::mutex> lock(mutex());
       while (kept_bytes() > max_bytes && !kept().empty()) {
         auto last = std::prev(kept().end());  // the largest first
         drop.emplace_back(last->second, last->first);
@@ -80,6 +97,10 @@ class HugePageAllocator final : public c10::Allocator {
     std::lock_guard<std::mutex> lock(mutex());
     return kept_bytes();
   }
+  static std::size_t most_live() {
+    std::lock_guard<std::mutex> lock(mutex());
+    return high_water();
+  }
 
  private:
   // Freed blocks kept mapped for reuse, by length (keep_freed_large_blocks); they stay in blocks().
@@ -90,6 +111,19 @@ class HugePageAllocator final : public c10::Allocator {
   static std::size_t& kept_bytes() {
     static std::size_t b = 0;
     return b;
+  }
+  // Bytes of our blocks in use (not kept), and the most ever in use at once.
+  static std::size_t& live_bytes() {
+    static std::size_t b = 0;
+    return b;
+  }
+  static std::size_t& high_water() {
+    static std::size_t b = 0;
+    return b;
+  }
+  static void add_live(std::size_t len) {  // under the mutex
+    live_bytes() += len;
+    high_water() = std::max(high_water(), live_bytes());
   }
   static std::size_t& keep_limit() {
     static std::size_t limit = 0;
@@ -103,6 +137,7 @@ class HugePageAllocator final : public c10::Allocator {
     void* p = it->second;
     kept().erase(it);
     kept_bytes() -= len;
+    add_live(len);
     return p;
   }
 
@@ -134,6 +169,7 @@ class HugePageAllocator final : public c10::Allocator {
     madvise(p, len, MADV_HUGEPAGE);  // advice only: without THP the mapping still works
     std::lock_guard<std::mutex> lock(mutex());
     blocks().emplace(p, len);
+    add_live(len);
     return p;
   }
 
@@ -147,6 +183,7 @@ class HugePageAllocator final : public c10::Allocator {
       auto it = blocks().find(p);
       if (it != blocks().end()) {
         len = it->second;
+        live_bytes() -= len;
         if (kept_bytes() + len <= keep_limit()) {  // kept for the next block of this length
           kept().emplace(len, p);
           kept_bytes() += len;
@@ -192,12 +229,15 @@ void keep_freed_large_blocks(std::size_t max_bytes) { HugePageAllocator::set_kee
 
 std::size_t kept_large_block_bytes() { return HugePageAllocator::kept_total(); }
 
+std::size_t large_block_high_water() { return HugePageAllocator::most_live(); }
+
 #else
 
 bool use_huge_pages_for_large_tensors() { return false; }
 bool huge_pages_for_large_tensors_installed() { return false; }
 void keep_freed_large_blocks(std::size_t) {}
 std::size_t kept_large_block_bytes() { return 0; }
+std::size_t large_block_high_water() { return 0; }
 
 #endif
 

@@ -7,6 +7,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
@@ -94,6 +95,9 @@ TEST(TensorMemory, KeptBlocksAreReusedForTheSameLengthWithinTheLimit) {
   ASSERT_TRUE(nucleisam::use_huge_pages_for_large_tensors());
   const int64_t n40 = int64_t{40} << 20 >> 2, n50 = int64_t{50} << 20 >> 2;  // 40 and 50 MiB of floats
   const std::size_t len40 = std::size_t{40} << 20, len50 = std::size_t{50} << 20;
+  nucleisam::keep_freed_large_blocks(0);
+  { auto headroom = torch::empty({int64_t{1} << 28}); }  // 1 GiB once in use (never touched): the
+  ASSERT_GE(nucleisam::large_block_high_water(), std::size_t{1} << 30);  // kept blocks below fit under it
   nucleisam::keep_freed_large_blocks(len40 + len50);
   EXPECT_EQ(nucleisam::kept_large_block_bytes(), 0u);
   void* first = nullptr;
@@ -145,4 +149,34 @@ TEST(TensorMemory, TrainingKeepLimitComesFromTheEnvironment) {
   }
   unsetenv("NUCLEISAM_TRAIN_KEEP_MB");
   nucleisam::keep_freed_large_blocks(0);
+}
+
+// Kept blocks never raise the peak: a new mapping first unmaps kept blocks until in use + kept +
+// the new block is at most the most ever in use at once.
+TEST(TensorMemory, KeptBlocksGiveWayBeforeTheHighWaterMarkIsPassed) {
+  ASSERT_TRUE(nucleisam::use_huge_pages_for_large_tensors());
+  nucleisam::keep_freed_large_blocks(std::size_t{1} << 40);  // no limit of its own
+  const std::size_t mib = std::size_t{1} << 20;
+  // A new high water mark H of at least 1 GiB, a whole number of 2 MiB pages (never touched).
+  const std::size_t start = std::max(nucleisam::large_block_high_water(), std::size_t{1} << 30) + 2 * mib;
+  { auto t = torch::empty({static_cast<int64_t>(start / 4)}); }
+  const std::size_t H = nucleisam::large_block_high_water();
+  ASSERT_EQ(H, start);
+  EXPECT_EQ(nucleisam::kept_large_block_bytes(), H);  // that block, freed, is kept
+  {
+    // 40 MiB more in use: H + 40 MiB would pass H, so the kept H-block goes first.
+    auto a = torch::empty({int64_t{40} << 20 >> 2});
+    EXPECT_EQ(nucleisam::kept_large_block_bytes(), 0u);
+    EXPECT_EQ(nucleisam::large_block_high_water(), H);  // 40 MiB in use, not more than before
+  }
+  EXPECT_EQ(nucleisam::kept_large_block_bytes(), 40 * mib);
+  {
+    // Two blocks of H / 2 (rounded): the first finds room under H only if 40 MiB + H/2 <= H.
+    auto b = torch::empty({static_cast<int64_t>(H / 2 / 4)});
+    EXPECT_EQ(nucleisam::kept_large_block_bytes(), 40 * mib);  // H >= 1 GiB here, so it fits
+    auto c = torch::empty({static_cast<int64_t>(H / 2 / 4)});  // H/2 + H/2 + 40 MiB > H: dropped
+    EXPECT_EQ(nucleisam::kept_large_block_bytes(), 0u);
+  }
+  nucleisam::keep_freed_large_blocks(0);
+  EXPECT_EQ(nucleisam::kept_large_block_bytes(), 0u);
 }

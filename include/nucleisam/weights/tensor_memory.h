@@ -27,15 +27,20 @@ bool huge_pages_for_large_tensors_installed();
 
 // Keeps freed large blocks mapped, up to `max_bytes` in all, for the next large tensor of the same
 // length (rounded to 2 MiB) instead of unmapping them; 0 (the default) unmaps every freed block at
-// once, and lowering the limit unmaps kept blocks (the largest first) until they fit it. A training step allocates the
-// same activations as the one before, so with the limit above their total it faults in nothing
-// new: `train` sets it (bf16 he-nuclei recipe step 2.1 -> 1.5 s for ~13% more peak memory,
-// docs/BENCHMARKS.md, C5). Inference keeps 0 (its gain is small, its peak would grow). Needs the
+// once, and lowering the limit unmaps kept blocks (the largest first) until they fit it. Kept
+// blocks never raise the peak: before a new block is mapped, kept ones are unmapped (the largest
+// first) until in-use + kept + the new block is at most the most ever in use at once (or the
+// in-use + new block, when that is a new high). A training step allocates the same activations as
+// the one before, so most of them are found kept: `train` sets a limit (he-nuclei recipe step bf16
+// 2.13 -> 1.72 s, fp32 3.54 -> 3.03 s, peak unchanged; docs/BENCHMARKS.md, C5). Needs the
 // allocator above; otherwise does nothing.
 void keep_freed_large_blocks(std::size_t max_bytes);
 
 // Bytes of freed large blocks kept mapped now.
 std::size_t kept_large_block_bytes();
+
+// The most bytes of large blocks ever in use at once (kept blocks not counted).
+std::size_t large_block_high_water();
 
 // What `train` keeps: NUCLEISAM_TRAIN_KEEP_MB megabytes (a whole number; 0 keeps nothing), else
 // kDefaultTrainingKeepBytes. Sets keep_freed_large_blocks and returns the limit.
