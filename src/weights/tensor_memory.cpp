@@ -6,7 +6,6 @@
 #include <c10/core/CPUAllocator.h>
 
 #include <algorithm>
-
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>

@@ -30,10 +30,11 @@ bool huge_pages_for_large_tensors_installed();
 // once, and lowering the limit unmaps kept blocks (the largest first) until they fit it. Kept
 // blocks never raise the peak: before a new block is mapped, kept ones are unmapped (the largest
 // first) until in-use + kept + the new block is at most the most ever in use at once (or the
-// in-use + new block, when that is a new high). A training step allocates the same activations as
-// the one before, so most of them are found kept: `train` sets a limit (he-nuclei recipe step bf16
-// 2.07-2.28 -> 1.68-1.81 s, fp32 3.97-4.50 -> 2.80-3.25 s, same peak; docs/BENCHMARKS.md, C5).
-// Needs the allocator above; otherwise does nothing.
+// in-use + new block, when that is a new high; two threads mapping at the same moment can pass it
+// by a block). A training step allocates the same activations as the one before, so most of them
+// are found kept: `train` sets a limit (he-nuclei recipe step bf16 2.07-2.28 -> 1.68-1.81 s, fp32
+// 3.97-4.50 -> 2.80-3.25 s, same peak; docs/BENCHMARKS.md, C5). Needs the allocator above;
+// otherwise does nothing.
 void keep_freed_large_blocks(std::size_t max_bytes);
 
 // Bytes of freed large blocks kept mapped now.
