@@ -3,6 +3,7 @@
 
 #include <sys/resource.h>
 
+#include <algorithm>
 #include <map>
 #include <stdexcept>
 #include <string>

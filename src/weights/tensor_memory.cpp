@@ -54,14 +54,7 @@ class HugePageAllocator final : public c10::Allocator {
     if (n < kHugePageTensorBytes) return fallback_allocator()->allocate(n);
     const std::size_t len = round_up(n, kHugePage);
     if (void* reused = take_kept(len)) return {reused, reused, &release, c10::Device(c10::DeviceType::CPU)};
-    // A new mapping: first unmap kept blocks so that live + kept stays within the most ever live.
-    std::size_t room = 0;
-    {
-      std::lock_guard<std::mutex> lock(mutex());
-      const std::size_t ceiling = std::max(high_water(), live_bytes() + len);
-      room = ceiling - live_bytes() - len;
-    }
-    drop_kept_beyond(room);
+    make_room_for(len);
     void* p = map(n);
     if (!p) return fallback_allocator()->allocate(n);  // the default allocator reports the failure
     return {p, p, &release, c10::Device(c10::DeviceType::CPU)};
@@ -127,6 +120,16 @@ class HugePageAllocator final : public c10::Allocator {
   static std::size_t& keep_limit() {
     static std::size_t limit = 0;
     return limit;
+  }
+  // Before a new mapping of `len` bytes: unmaps kept blocks so that in-use + kept + len stays
+  // within the most ever in use (or in-use + len, when that is a new high).
+  static void make_room_for(std::size_t len) {
+    std::size_t room = 0;
+    {
+      std::lock_guard<std::mutex> lock(mutex());
+      room = std::max(high_water(), live_bytes() + len) - live_bytes() - len;
+    }
+    drop_kept_beyond(room);
   }
   // A kept block of exactly `len` bytes (the rounded length), or null.
   static void* take_kept(std::size_t len) {
