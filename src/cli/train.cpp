@@ -170,6 +170,12 @@ int run_training(const std::string& run_dir, const json& recipe_json, const std:
     if (names.size() < 2) throw UsageError(recipe_source + ": model 'classes' is true but the training data has no classes");
     card.heads.num_classes = static_cast<int>(names.size()) - 1;
     card.class_names = names;
+    // Unclassed sets train a classifying network's segmentation heads; a category-descriptor
+    // network has no such heads apart from its types.
+    for (size_t i = 0; i < parts.size(); ++i)
+      if (card.heads.categories && parts[i]->class_names().empty())
+        throw UsageError(recipe_source + ": data train[" + std::to_string(i) + "] (" + r.train_data[i].path +
+                         ") has no classes; a category-sam model with classes trains only on classified data");
   }
   card.info["trained_on"] = [&] {
     std::string s;

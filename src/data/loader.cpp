@@ -89,6 +89,7 @@ Batch make_batch(const std::vector<Sample>& samples, const std::vector<size_t>& 
     std::copy(three.data.begin(), three.data.end(), b.three_class.begin() + k * plane);
     append_extras(b, s, samples.size(), k);
     b.instance_classes.push_back(s.classes);
+    b.classed.push_back(s.classed ? 1 : 0);
     b.names.push_back(s.name);
     b.indices.push_back(k < indices.size() ? indices[k] : 0);
   }

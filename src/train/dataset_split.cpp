@@ -51,10 +51,12 @@ SubsetDataset::SubsetDataset(std::shared_ptr<const data::Dataset> base, const st
 ConcatDataset::ConcatDataset(std::vector<std::shared_ptr<const data::Dataset>> parts) : parts_(std::move(parts)) {
   if (parts_.empty()) throw DataError("no datasets to concatenate");
   for (const auto& p : parts_) {
-    if (p->class_names() != parts_.front()->class_names())
+    const data::ClassNames& names = p->class_names();
+    if (!names.empty() && class_names_.empty()) class_names_ = names;
+    if (!names.empty() && names != class_names_)
       throw DataError("datasets with different classes cannot be trained together (" +
-                      std::to_string(p->class_names().size()) + " vs " +
-                      std::to_string(parts_.front()->class_names().size()) + " class names)");
+                      std::to_string(names.size()) + " vs " + std::to_string(class_names_.size()) +
+                      " class names)");
     size_ += p->size();
   }
 }

@@ -130,7 +130,14 @@ BatchTargets targets_from_batch(const data::Batch& batch, const models::HeadLayo
   t.three_class = torch::from_blob(const_cast<int32_t*>(batch.three_class.data()), shape, torch::kInt32)
                       .to(torch::kInt64);
   const size_t plane = static_cast<size_t>(batch.height) * batch.width;
+  // An empty Batch::classed (a batch made by hand) counts as all classified.
+  auto classed = [&batch](size_t k) { return batch.classed.empty() || batch.classed[k] != 0; };
   if (heads.categories) {
+    if (heads.num_classes > 0)
+      for (size_t k = 0; k < static_cast<size_t>(batch.size); ++k)
+        if (!classed(k))
+          throw DataError(batch.names[k] + ": its data has no nucleus classes; a category-descriptor model with "
+                          "classes trains only on classified data");
     t.categories = torch::empty(shape, torch::kInt64);
     int64_t* dst = t.categories.data_ptr<int64_t>();
     const int64_t boundary = heads.boundary_category();
@@ -167,6 +174,10 @@ BatchTargets targets_from_batch(const data::Batch& batch, const models::HeadLayo
                         " is outside 0.." + std::to_string(heads.num_classes) + " (the model's classes)");
     t.classes = torch::from_blob(const_cast<int32_t*>(batch.classes.data()), shape, torch::kInt32)
                     .to(torch::kInt64);
+    std::vector<int64_t> kept;
+    for (size_t k = 0; k < static_cast<size_t>(batch.size); ++k)
+      if (classed(k)) kept.push_back(static_cast<int64_t>(k));
+    if (static_cast<int>(kept.size()) != batch.size) t.classed_samples = torch::tensor(kept, torch::kInt64);
   }
   return t;
 }
@@ -194,9 +205,18 @@ ObjectiveTerms objective(const torch::Tensor& logits_any, const BatchTargets& ta
     terms.total = terms.total + options.distance_weight * terms.distance;
   }
   if (heads.num_classes > 0) {
-    terms.classes = dice_focal_loss(logits.narrow(1, heads.class_offset(), heads.num_classes + 1), targets.classes,
-                                    {}, options.dice_variant, options.focal_gamma);
-    terms.total = terms.total + options.class_weight * terms.classes;
+    torch::Tensor type_logits = logits.narrow(1, heads.class_offset(), heads.num_classes + 1);
+    torch::Tensor type_target = targets.classes;
+    if (targets.classed_samples.defined()) {
+      type_logits = type_logits.index_select(0, targets.classed_samples);
+      type_target = type_target.index_select(0, targets.classed_samples);
+    }
+    if (type_logits.size(0) == 0) {  // no sample of this batch annotates classes
+      terms.classes = torch::zeros({}, logits.options());
+    } else {
+      terms.classes = dice_focal_loss(type_logits, type_target, {}, options.dice_variant, options.focal_gamma);
+      terms.total = terms.total + options.class_weight * terms.classes;
+    }
   }
   return terms;
 }

@@ -164,3 +164,46 @@ TEST(TrainCli, FineTunesFromAModelWithRepeatedDataAndMicroBatches) {
   EXPECT_EQ(alone.code, 2) << alone.out;
   EXPECT_NE(alone.out.find("WORLD_SIZE"), std::string::npos) << alone.out;
 }
+
+TEST(TrainCli, ClassifierTrainsOnClassedAndUnclassedDataTogether) {
+  const char* consep = "data/consep256/train";
+  NUCLEISAM_REQUIRE_SHARED(consep);
+  TempDir dir;
+  make_recipe(dir);  // writes the unclassed synthetic folder data/
+  const std::string classed = nucleisam::test::shared_path(consep);
+  auto recipe = [&](const std::string& model) {
+    return R"({
+  "name": "mixed",
+  "model": )" + model + R"(,
+  "data": {"train": [{"path": ")" + classed + R"(", "include": ["train_1_000", "train_1_001"]},
+                     {"path": ")" + dir.file("data") + R"("}],
+           "validation": {"path": ")" + classed + R"(", "include": ["train_1_002"]},
+           "crop_size": 32},
+  "train": {"epochs": 1, "batch_size": 3, "lr": 0.003, "precision": "fp32", "seed": 5},
+  "inference": {"tile_size": 64, "tile_overlap": 16}
+})";
+  };
+  // A U-Net with a type head: CoNSeP's classes from the classed part, every image trains.
+  std::ofstream(dir.file("mixed.json"))
+      << recipe(R"({"arch": "unet", "classes": true, "options": {"width": 4, "depth": 3}})");
+  auto r = run_cli("--threads 1 train --config " + dir.file("mixed.json") + " --out " + dir.file("run"));
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_NE(r.out.find("6 training images"), std::string::npos) << r.out;  // 2 CoNSeP + 4 synthetic
+  auto card = run_cli("export --model " + dir.file("run/best.safetensors"));
+  ASSERT_EQ(card.code, 0) << card.out;
+  EXPECT_NE(card.out.find("4 nucleus types"), std::string::npos) << card.out;
+  EXPECT_NE(card.out.find("class 4: spindle-shaped"), std::string::npos) << card.out;
+
+  // A category-descriptor model with classes cannot learn from the unclassed part: refused up front.
+  std::ofstream(dir.file("category.json")) << recipe(
+      R"({"arch": "category-sam", "classes": true, "options": {"encoder": "vit", "encoder_embed_dim": 32,
+          "encoder_depth": 2, "encoder_heads": 2, "encoder_window": 2, "encoder_global_attn": "1",
+          "encoder_img_size": 64, "alignment_blocks": 1, "alignment_hidden": 16, "descriptors": 2,
+          "input_size": 64, "trainable": "all"}})");
+  r = run_cli("--threads 1 train --config " + dir.file("category.json") + " --out " + dir.file("cat"));
+  EXPECT_EQ(r.code, 2) << r.out;
+  EXPECT_EQ(nucleisam::test::count_lines(r.out), 1) << r.out;
+  EXPECT_NE(r.out.find("train[1]"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("has no classes"), std::string::npos) << r.out;
+  EXPECT_FALSE(fs::exists(dir.file("cat/last.ckpt")));
+}

@@ -260,3 +260,15 @@ TEST(Loader, PositionsSeedAugmentationSoAShareMatchesTheWholeEpoch) {
   cfg.positions = {1, 2};
   EXPECT_THROW(DataLoader(ds, {4, 5, 6, 7}, cfg), DataError);
 }
+
+TEST(Batch, CarriesWhetherEachSampleIsClassified) {
+  Sample typed = with_extras("typed", 1), plain = with_extras("plain", 2);
+  typed.extras.clear();
+  plain.extras.clear();
+  typed.classes = {2};
+  typed.classed = true;
+  Batch b = make_batch({typed, plain}, {0, 1});
+  EXPECT_EQ(b.classed, (std::vector<uint8_t>{1, 0}));
+  EXPECT_EQ(b.classes[1 * 4 + 1], 2);       // the typed nucleus pixel
+  EXPECT_EQ(b.classes[16 + 1 * 4 + 1], 1);  // the plain sample's nucleus: 1, not a type
+}

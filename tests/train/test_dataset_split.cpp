@@ -41,8 +41,28 @@ TEST(ConcatDataset, IndexesAcrossPartsAndChecksClasses) {
   EXPECT_EQ(c.name(2), "syn0");
   EXPECT_EQ(c.get(4).name, "syn2");
   EXPECT_THROW(c.get(5), DataError);
-  auto classed = std::make_shared<fixtures::SyntheticNuclei>(2, 32, 2);
-  EXPECT_THROW(train::ConcatDataset({a, classed}), DataError);
+  // Classed parts must agree on their classes...
+  auto two = std::make_shared<fixtures::SyntheticNuclei>(2, 32, 2);
+  auto three = std::make_shared<fixtures::SyntheticNuclei>(2, 32, 3);
+  EXPECT_THROW(train::ConcatDataset({two, three}), DataError);
+  EXPECT_THROW(train::ConcatDataset({two, a, three}), DataError);
+}
+
+TEST(ConcatDataset, ClassAgnosticPartsJoinClassedOnes) {
+  // ...and a class-agnostic part may stand beside them, before or after: the concatenation has the
+  // classed names, each sample keeps its own `classed`.
+  auto plain = std::make_shared<fixtures::SyntheticNuclei>(2, 32);
+  auto two = std::make_shared<fixtures::SyntheticNuclei>(3, 32, 2);
+  ASSERT_TRUE(plain->class_names().empty());
+  for (bool plain_first : {true, false}) {
+    train::ConcatDataset c = plain_first ? train::ConcatDataset({plain, two}) : train::ConcatDataset({two, plain});
+    EXPECT_EQ(c.class_names(), two->class_names());
+    const size_t first_plain = plain_first ? 0 : 3, first_classed = plain_first ? 2 : 0;
+    EXPECT_FALSE(c.get(first_plain).classed);
+    EXPECT_TRUE(c.get(first_plain).classes.empty());
+    EXPECT_TRUE(c.get(first_classed).classed);
+    EXPECT_EQ(c.get(first_classed).classes, two->get(0).classes);
+  }
 }
 
 TEST(SubsetDataset, WildcardPatterns) {
@@ -84,9 +104,9 @@ TEST(ClassAgnosticDataset, DropsClassesAndKeepsInstances) {
   EXPECT_FALSE(s.classed);
   EXPECT_TRUE(s.classes.empty());
   EXPECT_EQ(s.instances.data, original.instances.data);
-  // Now it concatenates with an unclassed dataset, which the classed one alone cannot.
+  // Concatenated with another class-agnostic dataset, the whole has no classes.
   auto unclassed = std::make_shared<fixtures::SyntheticNuclei>(2, 32);
-  EXPECT_THROW(train::ConcatDataset({classed, unclassed}), DataError);
   train::ConcatDataset both({std::make_shared<train::ClassAgnosticDataset>(classed), unclassed});
   EXPECT_EQ(both.size(), 4u);
+  EXPECT_TRUE(both.class_names().empty());
 }

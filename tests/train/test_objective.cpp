@@ -115,3 +115,88 @@ TEST(Targets, ClassIdBeyondTheModelsClassesNamesTheSample) {
   EXPECT_EQ(t.classes[0][0][0].item<int64_t>(), 3);
   EXPECT_FLOAT_EQ(t.distance[0][0][0].item<float>(), 1.0f);
 }
+
+namespace {
+// Two 1 x 2 samples: one nucleus pixel and one background pixel each; `classed` per sample.
+data::Batch two_sample_batch(std::vector<uint8_t> classed) {
+  data::Batch b;
+  b.size = 2;
+  b.height = 1;
+  b.width = 2;
+  b.instances = {1, 0, 1, 0};
+  b.three_class = {1, 0, 1, 0};
+  b.classes = {2, 0, 1, 0};  // the second sample's 1 is "nucleus", not a type, when it is unclassed
+  b.names = {"typed", "plain"};
+  b.classed = std::move(classed);
+  return b;
+}
+}  // namespace
+
+TEST(Targets, SamplesWithoutClassesAreListedApart) {
+  models::HeadLayout heads;
+  heads.num_classes = 2;
+  BatchTargets mixed = targets_from_batch(two_sample_batch({1, 0}), heads);
+  ASSERT_TRUE(mixed.classed_samples.defined());
+  ASSERT_EQ(mixed.classed_samples.numel(), 1);
+  EXPECT_EQ(mixed.classed_samples[0].item<int64_t>(), 0);
+  // All classified (or a hand-made batch without flags): the whole batch, no index.
+  EXPECT_FALSE(targets_from_batch(two_sample_batch({1, 1}), heads).classed_samples.defined());
+  EXPECT_FALSE(targets_from_batch(two_sample_batch({}), heads).classed_samples.defined());
+  BatchTargets none = targets_from_batch(two_sample_batch({0, 0}), heads);
+  ASSERT_TRUE(none.classed_samples.defined());
+  EXPECT_EQ(none.classed_samples.numel(), 0);
+}
+
+TEST(Objective, TypeLossSeesOnlyClassifiedSamples) {
+  models::HeadLayout heads;
+  heads.distance = true;
+  heads.num_classes = 2;
+  torch::manual_seed(5);
+  torch::Tensor logits = torch::randn({2, heads.channels(), 1, 2}, torch::requires_grad());
+  ObjectiveOptions o;
+  BatchTargets t = targets_from_batch(two_sample_batch({1, 0}), heads);
+  ObjectiveTerms terms = objective(logits, t, heads, o);
+  // Known answer: the type loss of the first sample alone, computed directly.
+  const torch::Tensor first_logits = logits.narrow(0, 0, 1).narrow(1, heads.class_offset(), 3);
+  const torch::Tensor first_target = torch::tensor({2, 0}, torch::kInt64).view({1, 1, 2});
+  const double expected = dice_focal_loss(first_logits, first_target, {}, o.dice_variant, o.focal_gamma).item<double>();
+  EXPECT_NEAR(terms.classes.item<double>(), expected, 1e-6);
+  // Both samples counted would give another value (the check above can fail).
+  const double both = dice_focal_loss(logits.narrow(1, heads.class_offset(), 3), t.classes, {}, o.dice_variant,
+                                      o.focal_gamma).item<double>();
+  EXPECT_GT(std::abs(both - expected), 1e-4);
+  // No gradient reaches the unclassified sample's type channels; its other heads still learn.
+  terms.total.backward();
+  const torch::Tensor g = logits.grad();
+  EXPECT_EQ(g.narrow(0, 1, 1).narrow(1, heads.class_offset(), 3).abs().max().item<float>(), 0.0f);
+  EXPECT_GT(g.narrow(0, 0, 1).narrow(1, heads.class_offset(), 3).abs().max().item<float>(), 0.0f);
+  EXPECT_GT(g.narrow(0, 1, 1).narrow(1, 0, 3).abs().max().item<float>(), 0.0f);
+}
+
+TEST(Objective, BatchWithoutClassifiedSamplesHasAZeroTypeTerm) {
+  models::HeadLayout heads;
+  heads.distance = true;
+  heads.num_classes = 2;
+  torch::manual_seed(6);
+  torch::Tensor logits = torch::randn({2, heads.channels(), 1, 2});
+  ObjectiveOptions o;
+  ObjectiveTerms terms = objective(logits, targets_from_batch(two_sample_batch({0, 0}), heads), heads, o);
+  EXPECT_EQ(terms.classes.item<double>(), 0.0);
+  EXPECT_NEAR(terms.total.item<double>(), terms.three_class.item<double>() + terms.distance.item<double>(), 1e-6);
+}
+
+TEST(Targets, CategoryModelWithClassesRefusesUnclassifiedSamples) {
+  models::HeadLayout heads;
+  heads.categories = true;
+  heads.num_classes = 2;
+  try {
+    targets_from_batch(two_sample_batch({1, 0}), heads);
+    FAIL() << "no error";
+  } catch (const DataError& e) {
+    EXPECT_NE(std::string(e.what()).find("plain"), std::string::npos) << e.what();
+  }
+  BatchTargets t = targets_from_batch(two_sample_batch({1, 1}), heads);
+  EXPECT_EQ(t.categories[1][0][0].item<int64_t>(), 1);
+  heads.num_classes = 0;  // class-agnostic categories: any data
+  EXPECT_EQ(targets_from_batch(two_sample_batch({1, 0}), heads).categories[0][0][0].item<int64_t>(), 1);
+}

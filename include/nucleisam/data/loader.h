@@ -26,6 +26,9 @@ struct Batch {
   std::vector<int32_t> classes;       // size x H x W class map (unclassed data: 1 on nuclei)
   std::vector<int32_t> three_class;   // size x H x W: 0 background, 1 interior, 2 boundary
   std::vector<std::vector<int>> instance_classes;  // per sample: class of instance k + 1
+  // Per sample: 1 when its dataset annotates classes (Sample::classed), 0 when its `classes`
+  // plane is only "1 on nuclei" and a type head must not learn from it.
+  std::vector<uint8_t> classed;
   std::vector<std::string> names;
   std::vector<size_t> indices;        // dataset index of each sample
   // Optional extra per-sample tensors, from Sample::extras: for each name, the samples' arrays

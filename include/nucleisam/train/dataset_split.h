@@ -31,18 +31,22 @@ class SubsetDataset : public data::Dataset {
   std::vector<size_t> indices_;
 };
 
-// Several datasets one after the other. They must have the same class names (DataError otherwise).
+// Several datasets one after the other. Every part that has classes must have the same class names
+// (DataError otherwise); class-agnostic parts (no class names) may join them: the concatenation has
+// the classed parts' names, and the samples of a class-agnostic part keep Sample::classed false, so
+// a type head learns only from the classed ones (train/objective.h).
 class ConcatDataset : public data::Dataset {
  public:
   explicit ConcatDataset(std::vector<std::shared_ptr<const data::Dataset>> parts);
   size_t size() const override { return size_; }
   data::Sample get(size_t i) const override;
   std::string name(size_t i) const override;
-  const data::ClassNames& class_names() const override { return parts_.front()->class_names(); }
+  const data::ClassNames& class_names() const override { return class_names_; }
 
  private:
   std::pair<size_t, size_t> locate(size_t i) const;
   std::vector<std::shared_ptr<const data::Dataset>> parts_;
+  data::ClassNames class_names_;
   size_t size_ = 0;
 };
 

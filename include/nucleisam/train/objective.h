@@ -2,7 +2,9 @@
 // class maps for every head of models::HeadLayout, and the loss over all heads.
 //   three-class head: Dice + focal with equal weights (the method-1 loss, see losses.h);
 //   distance head:    mean squared error of sigmoid(logit) against the normalised distance map;
-//   type head:        Dice + focal over background + nucleus types.
+//   type head:        Dice + focal over background + nucleus types, over the samples whose data
+//                     annotate classes only (0 when a batch has none of them), so class-agnostic
+//                     data can train the other heads of a classifying model beside classified data.
 // A category layout (heads.categories, category-descriptor SAM) has one loss instead: the federated
 // per-category BCE with the hinge margin (federated_bce_hinge_loss) over background, the nucleus
 // types and boundary, each image's present categories being those in its target.
@@ -38,12 +40,16 @@ struct BatchTargets {
   torch::Tensor three_class;  // N x H x W int64 (0 background, 1 interior, 2 boundary)
   torch::Tensor distance;     // N x H x W float, undefined without a distance head
   torch::Tensor classes;      // N x H x W int64 class ids, undefined without a type head
+  // Type head: the batch positions (int64) of the samples whose data annotate classes, when some
+  // do not (Batch::classed); undefined when all do. The type loss sees only these samples.
+  torch::Tensor classed_samples;
   // Category layouts: N x H x W int64 category per pixel: 0 background, the nucleus's type
   // (1 when class-agnostic) inside it, heads.boundary_category() on its boundary ring.
   torch::Tensor categories;
 };
 // Throws DataError when the layout has a type head (or categories with types) and a class id
-// exceeds num_classes, or when a categories layout with types meets a nucleus of class 0.
+// exceeds num_classes, or when a categories layout with types meets a nucleus of class 0 or a
+// sample whose data has no classes (its per-category target would be wrong).
 BatchTargets targets_from_batch(const data::Batch& batch, const models::HeadLayout& heads);
 
 struct ObjectiveTerms {
