@@ -86,6 +86,9 @@ std::unique_ptr<Dataset> open_folder(const std::string& path) {
   ClassNames names;
   fs::path names_file = root / "class_names.txt";
   if (fs::is_regular_file(names_file, ec)) {
+    // Names without per-image classes would make a "classified" set whose nuclei have no type.
+    if (!classed)
+      throw DataError(names_file.string() + ": class names without a classes/ folder of <stem>.csv files in " + path);
     std::ifstream in(names_file);
     names.push_back("background");
     std::string line;

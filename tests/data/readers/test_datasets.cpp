@@ -112,6 +112,18 @@ TEST(FolderDataset, LoadsImagesLabelsAndClasses) {
   EXPECT_EQ(s.instances.at(2, 3), 2);
 }
 
+TEST(FolderDataset, ClassNamesWithoutClassesAreRefused) {
+  test::TempDir dir;
+  write_image(dir.file("images/a.png"), test_image());
+  write_label_map(dir.file("labels/a.png"), gappy_labels());
+  write_text(dir.file("class_names.txt"), "tumour\nstroma\n");
+  const std::string e = error_of([&] { open_dataset(dir.path(), "folder"); });
+  EXPECT_NE(e.find("class_names.txt"), std::string::npos) << e;
+  EXPECT_NE(e.find("classes/"), std::string::npos) << e;
+  write_text(dir.file("classes/a.csv"), "instance,class\n4,2\n9,1\n20,2\n");
+  EXPECT_EQ(open_dataset(dir.path(), "folder")->class_names().size(), 3u);
+}
+
 TEST(FolderDataset, BadDataNamesTheFile) {
   test::TempDir dir;
   write_image(dir.file("images/a.png"), test_image());
