@@ -172,8 +172,8 @@ int run_training(const std::string& run_dir, const json& recipe_json, const std:
     card.class_names = names;
     // Unclassed sets train a classifying network's segmentation heads; a category-descriptor
     // network has no such heads apart from its types.
-    for (size_t i = 0; i < parts.size(); ++i)
-      if (card.heads.categories && parts[i]->class_names().empty())
+    for (size_t i = 0; card.heads.categories && i < parts.size(); ++i)
+      if (parts[i]->class_names().empty())
         throw UsageError(recipe_source + ": data train[" + std::to_string(i) + "] (" + r.train_data[i].path +
                          ") has no classes; a category-sam model with classes trains only on classified data");
   }

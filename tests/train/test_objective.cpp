@@ -13,6 +13,14 @@ namespace {
 std::vector<float> distances(const std::vector<int32_t>& ids, int h, int w) {
   return normalised_distance(ids.data(), h, w);
 }
+
+// Three-class, distance and a type head over 2 classes: 7 channels, types from channel 4.
+models::HeadLayout distance_and_two_types() {
+  models::HeadLayout heads;
+  heads.distance = true;
+  heads.num_classes = 2;
+  return heads;
+}
 }  // namespace
 
 TEST(NormalisedDistance, SquareInTheMiddle) {
@@ -63,9 +71,7 @@ TEST(NormalisedDistance, ThinLineIsOneEverywhere) {
 }
 
 TEST(Objective, SumsTheHeadsWithTheirWeights) {
-  models::HeadLayout heads;
-  heads.distance = true;
-  heads.num_classes = 2;
+  const models::HeadLayout heads = distance_and_two_types();
   torch::manual_seed(3);
   torch::Tensor logits = torch::randn({2, heads.channels(), 4, 4});
   BatchTargets t;
@@ -148,9 +154,7 @@ TEST(Targets, SamplesWithoutClassesAreListedApart) {
 }
 
 TEST(Objective, TypeLossSeesOnlyClassifiedSamples) {
-  models::HeadLayout heads;
-  heads.distance = true;
-  heads.num_classes = 2;
+  const models::HeadLayout heads = distance_and_two_types();
   torch::manual_seed(5);
   torch::Tensor logits = torch::randn({2, heads.channels(), 1, 2}, torch::requires_grad());
   ObjectiveOptions o;
@@ -174,9 +178,7 @@ TEST(Objective, TypeLossSeesOnlyClassifiedSamples) {
 }
 
 TEST(Objective, BatchWithoutClassifiedSamplesHasAZeroTypeTerm) {
-  models::HeadLayout heads;
-  heads.distance = true;
-  heads.num_classes = 2;
+  const models::HeadLayout heads = distance_and_two_types();
   torch::manual_seed(6);
   torch::Tensor logits = torch::randn({2, heads.channels(), 1, 2});
   ObjectiveOptions o;
