@@ -128,7 +128,9 @@ CommandRegistration reg(
           ->check(CLI::Range(0, 1 << 20))
           ->capture_default_str();
       app.add_flag("--overwrite", a->overwrite, "Redo images whose outputs already exist (default: skip them)");
-      app.add_option("--mpp", a->mpp, "Slides: microns per pixel of level 0, overriding (or supplying) the slide's")
+      app.add_option("--mpp", a->mpp,
+                     "Microns per pixel of the input: of a slide's level 0 (overriding or supplying the slide's), or of "
+                     "the images (resampled to the model's resolution and back; default: taken to be at it)")
           ->check(CLI::Range(1e-4, 1e3));
       app.add_option("--tissue-mask", a->tissue_mask,
                      "Slides: segment only this region (an image stretched over the slide, non-zero = tissue, or a "
@@ -225,6 +227,7 @@ CommandRegistration reg(
           run.overwrite = a->overwrite;
           run.tile_size = a->tile_size;
           run.tile_overlap = a->tile_overlap;
+          run.mpp = a->mpp;
           infer::SegmentRunReport report = infer::run_segmentation(images, *segmenter, run);
           log::info("segment: ", report.segmented, " images segmented, ", report.skipped, " skipped, ",
                     report.failures.size(), " failed; ", report.nuclei, " nuclei");
@@ -233,9 +236,8 @@ CommandRegistration reg(
           for (const auto& [image, cause] : report.failures) std::cerr << "  " << image << ": " << cause << '\n';
           return 1;
         }
-        if (a->mpp > 0 || !a->tissue_mask.empty() || a->process_all)
-          log::warn("segment: --mpp, --tissue-mask and --process-all apply to slides only; ", a->input,
-                    " is not a slide");
+        if (!a->tissue_mask.empty() || a->process_all)
+          log::warn("segment: --tissue-mask and --process-all apply to slides only; ", a->input, " is not a slide");
         std::unique_ptr<infer::Segmenter> segmenter = infer::build_segmenter(method, options);
 
         std::vector<std::string> images = infer::find_input_images(a->input, a->out);
@@ -245,6 +247,7 @@ CommandRegistration reg(
         run.overwrite = a->overwrite;
         run.tile_size = a->tile_size;
         run.tile_overlap = a->tile_overlap;
+        run.mpp = a->mpp;
         // One named file: its failure is the command's failure, reported as one line by main.
         run.stop_on_error = images.size() == 1 && images[0] == a->input;
         infer::SegmentRunReport report = infer::run_segmentation(images, *segmenter, run);

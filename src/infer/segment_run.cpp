@@ -11,6 +11,7 @@
 #include "nucleisam/atomic_file.h"
 #include "nucleisam/errors.h"
 #include "nucleisam/image_io.h"
+#include "nucleisam/infer/image_resolution.h"
 #include "nucleisam/infer/tiling.h"
 #include "nucleisam/io/geojson.h"
 #include "nucleisam/io/nucleus_table.h"
@@ -121,6 +122,22 @@ SegmentRunReport run_segmentation(const std::vector<std::string>& images, Segmen
                                   const SegmentRunOptions& options) {
   SegmentRunReport report;
   if (options.tile_size > 0) plan_tiles(1, 1, options.tile_size, options.tile_overlap);  // bad sizes: OptionError now
+  const double method_mpp = segmenter.microns_per_pixel();
+  if (options.mpp > 0 && method_mpp > 0) {
+    const ImageScale scale = plan_image_scale(1000, 1000, options.mpp, method_mpp);
+    if (scale.factor == 1)
+      log::info("segment: images at ", options.mpp, " um/px, the resolution of ", segmenter.name(), " (", method_mpp,
+                " um/px): segmented as they are");
+    else
+      log::info("segment: images at ", options.mpp, " um/px are resampled x", scale.factor, " to the ", method_mpp,
+                " um/px of ", segmenter.name(), "; outputs are in the images' own pixels");
+  } else if (method_mpp > 0) {
+    log::info("segment: images are taken to be at ", method_mpp, " um/px, the resolution of ", segmenter.name(),
+              "; give --mpp when they are not (a 20x scan is about 0.5)");
+  } else if (options.mpp > 0) {
+    log::warn("segment: ", segmenter.name(), " does not say which resolution it expects; --mpp ", options.mpp,
+              " is ignored and the images are segmented as they are");
+  }
   Progress progress("segment", static_cast<int64_t>(images.size()), "img");
   for (const std::string& path : images) {
     const std::string stem = output_stem(path);
@@ -137,7 +154,8 @@ SegmentRunReport run_segmentation(const std::vector<std::string>& images, Segmen
     Segmentation segmentation;
     try {
       image = io::read_image(path);
-      segmentation = segment_in_tiles(segmenter, image, path, options.tile_size, options.tile_overlap);
+      segmentation =
+          segment_at_resolution(segmenter, image, path, options.mpp, options.tile_size, options.tile_overlap);
     } catch (const std::exception& e) {
       // cv::Exception and bad_alloc are per-image too: a corrupt or huge tile must not cost the rest.
       if (options.stop_on_error) throw;

@@ -61,6 +61,18 @@ Segmentation InstanceStitcher::result() const {
   return out;
 }
 
+void renumber_instances(Segmentation& s) {
+  const std::vector<int32_t> old_ids = relabel_consecutive(s.instances);
+  std::vector<int> classes;
+  std::vector<float> scores;
+  for (int32_t id : old_ids) {
+    if (!s.classes.empty()) classes.push_back(s.classes.at(static_cast<size_t>(id) - 1));
+    if (!s.scores.empty()) scores.push_back(s.scores.at(static_cast<size_t>(id) - 1));
+  }
+  s.classes = std::move(classes);
+  s.scores = std::move(scores);
+}
+
 Segmentation segment_in_tiles(Segmenter& segmenter, const Image& image, const std::string& source, int tile_size,
                               int overlap) {
   if (tile_size <= 0 || (tile_size >= image.width && tile_size >= image.height))
@@ -75,17 +87,7 @@ Segmentation segment_in_tiles(Segmenter& segmenter, const Image& image, const st
   }
   Segmentation out = stitcher.result();
   // Nuclei whose pixels all went to an earlier tile's nucleus vanish: renumber to keep ids dense.
-  const std::vector<int32_t> old_ids = relabel_consecutive(out.instances);
-  if (!out.classes.empty() || !out.scores.empty()) {
-    std::vector<int> classes;
-    std::vector<float> scores;
-    for (int32_t id : old_ids) {
-      if (!out.classes.empty()) classes.push_back(out.classes[id - 1]);
-      if (!out.scores.empty()) scores.push_back(out.scores[id - 1]);
-    }
-    out.classes = std::move(classes);
-    out.scores = std::move(scores);
-  }
+  renumber_instances(out);
   return out;
 }
 

@@ -150,3 +150,35 @@ TEST(SegmentRun, ResumesAndCarriesOnPastBadImages) {
   o.stop_on_error = true;
   EXPECT_THROW(run_segmentation({dir.file("in/b.png")}, seg, o), IoError);
 }
+
+TEST(SegmentRun, ImagesAtAnotherResolutionAreAnsweredInTheirOwnPixels) {
+  // The scripted method works at 0.25 um/px; the image is at 0.5, so it sees 32 x 40 and its squares
+  // (4 x 4 and 3 x 6 processing pixels) come back halved on the image's 16 x 20 grid.
+  struct At40x : ScriptedSegmenter {
+    int seen_width = 0;
+    double microns_per_pixel() const override { return 0.25; }
+    Segmentation segment(const Image& image, const std::string& source) override {
+      seen_width = image.width;
+      return ScriptedSegmenter::segment(image, source);
+    }
+  } seg;
+  test::TempDir dir;
+  write_image(dir.file("in/a.png"), grey(16, 20));
+  SegmentRunOptions o;
+  o.out_dir = dir.file("out");
+  o.mpp = 0.5;
+  SegmentRunReport r = run_segmentation({dir.file("in/a.png")}, seg, o);
+  EXPECT_EQ(seg.seen_width, 40);
+  EXPECT_EQ(r.nuclei, 2);
+  const LabelMap labels = read_label_map(dir.file("out/a_labels.tif"));
+  ASSERT_TRUE(labels.same_size(16, 20));
+  auto table = read_nucleus_table(dir.file("out/a_nuclei.csv"));
+  ASSERT_EQ(table.size(), 2u);
+  EXPECT_EQ(table[0].area, 4);  // rows and columns 1, 2 (processing 3, 5 of 2..5)
+  EXPECT_EQ(table[1].area, 3);  // row 5 (processing 11), columns 4..6 (processing 9, 11, 13 of 8..13)
+  EXPECT_EQ(table[1].class_name, "tumour");
+  EXPECT_EQ(labels.at(1, 1), 1);
+  EXPECT_EQ(labels.at(5, 6), 2);
+  EXPECT_EQ(labels.at(6, 6), 0);
+  EXPECT_TRUE(read_image(dir.file("out/a_overlay.png")).same_size(16, 20));
+}

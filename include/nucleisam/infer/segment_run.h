@@ -45,6 +45,10 @@ struct SegmentRunOptions {
   bool stop_on_error = false;  // true: the first failing image throws (single-file runs)
   int tile_size = 0;           // > 0: segment in windows of this size and stitch (segment_in_tiles)
   int tile_overlap = 64;
+  // Microns per pixel of the images; > 0: each image is segmented at the segmenter's resolution
+  // and its outputs mapped back to the image's pixels (infer/image_resolution.h). 0: the images are
+  // taken to be at the segmenter's resolution. Tile size and overlap are in processing pixels.
+  double mpp = 0;
 };
 
 struct SegmentRunReport {

@@ -29,6 +29,10 @@ class InstanceStitcher {
   bool any_classes_ = false, any_scores_ = false;
 };
 
+// Renumbers `s.instances` to dense ids 1..N (ids with no pixel left are dropped), keeping each
+// instance's class and score with it.
+void renumber_instances(Segmentation& s);
+
 // The image cut into plan_tiles(...) windows, each segmented alone, stitched back. tile_size 0
 // (or a tile at least as large as the image) segments the whole image in one call.
 Segmentation segment_in_tiles(Segmenter& segmenter, const Image& image, const std::string& source, int tile_size,

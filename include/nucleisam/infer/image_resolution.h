@@ -1,0 +1,45 @@
+// Images scanned at another resolution than the method was made for (a 20x tile, 0.5 um/px, given
+// to a model trained at 40x, 0.25 um/px): the image is resampled to the method's resolution,
+// segmented there, and the instances are brought back to the image's own pixel grid, so every
+// output (polygons, CSV, label TIFF, overlay) is in the coordinates of the file the user gave.
+// Whole slides choose a pyramid level instead (infer/slide_run.h).
+#pragma once
+
+#include <string>
+
+#include "nucleisam/infer/segmenter.h"
+
+namespace nucleisam::infer {
+
+struct ImageScale {
+  double factor = 1;  // processing pixels per image pixel (image mpp / method mpp); 1: as it is
+  int width = 0, height = 0;  // the processing grid
+};
+
+// The processing grid of a width x height image at `image_mpp` for a method at `method_mpp`.
+// factor = image_mpp / method_mpp; a factor (or, below 1, its inverse) within 3% of a whole number
+// is snapped to it, so 0.2527 um/px against 0.25 is factor 1 and 0.5 against 0.25 is exactly 2.
+// Either resolution <= 0 (unknown) gives factor 1. The grid is round(width * factor) x
+// round(height * factor), at least 1 x 1. Throws OptionError when the grid would exceed
+// limits::kMaxImagePixels.
+ImageScale plan_image_scale(int width, int height, double image_mpp, double method_mpp);
+
+// `image` resampled to width x height: area averaging when shrinking, bilinear when enlarging
+// (pixel centres aligned).
+Image resample_image(const Image& image, int width, int height);
+
+// `labels` resampled to width x height by the nearest source pixel to each target pixel's centre
+// (source x = floor((x + 0.5) * source_width / width)), so ids are never blended.
+LabelMap resample_labels(const LabelMap& labels, int width, int height);
+
+// `s` brought to a width x height grid: instances resampled (resample_labels), instances too small
+// to keep a pixel dropped, classes and scores following their instances.
+Segmentation resample_segmentation(const Segmentation& s, int width, int height);
+
+// Segments `image` (at `image_mpp`; <= 0: taken to be at the method's resolution) at the
+// segmenter's resolution, in windows of tile_size with `overlap` (processing pixels; tile_size 0:
+// whole), and returns instances on the image's own grid.
+Segmentation segment_at_resolution(Segmenter& segmenter, const Image& image, const std::string& source,
+                                   double image_mpp, int tile_size, int overlap);
+
+}  // namespace nucleisam::infer

@@ -1,0 +1,142 @@
+// Images at another resolution than the method's: the processing grid (hand-computed factors and
+// snapping), nearest-centre label resampling (hand-computed picks), instances that vanish, and the
+// whole round trip through a segmenter that thresholds what it is given.
+#include <gtest/gtest.h>
+
+#include "nucleisam/errors.h"
+#include "nucleisam/infer/image_resolution.h"
+
+using namespace nucleisam;
+using namespace nucleisam::infer;
+
+namespace {
+
+// Instance 1 = the pixels whose red channel is above 128; remembers the size it was given.
+struct BrightSegmenter : Segmenter {
+  double mpp = 0.25;
+  int seen_width = 0, seen_height = 0, calls = 0;
+  std::string name() const override { return "bright"; }
+  double microns_per_pixel() const override { return mpp; }
+  Segmentation segment(const Image& image, const std::string&) override {
+    ++calls;
+    seen_width = image.width;
+    seen_height = image.height;
+    Segmentation s;
+    s.instances = LabelMap(image.height, image.width);
+    for (int y = 0; y < image.height; ++y)
+      for (int x = 0; x < image.width; ++x) s.instances.at(y, x) = image.at(y, x, 0) > 128 ? 1 : 0;
+    s.classes = {2};
+    s.scores = {0.75f};
+    s.class_names = {"", "a", "b"};
+    return s;
+  }
+};
+
+}  // namespace
+
+TEST(ImageResolution, PlanSnapsNearWholeFactors) {
+  ImageScale s = plan_image_scale(1000, 600, 0.5, 0.25);  // a 20x tile for a 40x model
+  EXPECT_EQ(s.factor, 2.0);
+  EXPECT_EQ(s.width, 2000);
+  EXPECT_EQ(s.height, 1200);
+  s = plan_image_scale(1000, 600, 0.2527, 0.25);  // an Aperio 40x scan: as it is
+  EXPECT_EQ(s.factor, 1.0);
+  EXPECT_EQ(s.width, 1000);
+  s = plan_image_scale(1000, 600, 0.49, 0.25);  // 1.96, within 3% of 2
+  EXPECT_EQ(s.factor, 2.0);
+  s = plan_image_scale(1000, 600, 0.125, 0.25);  // finer than the model: halved
+  EXPECT_EQ(s.factor, 0.5);
+  EXPECT_EQ(s.width, 500);
+  EXPECT_EQ(s.height, 300);
+  s = plan_image_scale(1001, 3, 0.13, 0.25);  // 0.52: 1/0.52 = 1.923 is not within 3% of 2
+  EXPECT_DOUBLE_EQ(s.factor, 0.52);
+  EXPECT_EQ(s.width, 521);  // round(520.52)
+  EXPECT_EQ(s.height, 2);   // round(1.56)
+  s = plan_image_scale(1000, 600, 0.3731, 0.25);  // 1.4924: not snapped
+  EXPECT_DOUBLE_EQ(s.factor, 0.3731 / 0.25);
+  EXPECT_EQ(s.width, 1492);
+  EXPECT_EQ(s.height, 895);  // round(895.44)
+  s = plan_image_scale(3, 2, 0.01, 0.25);  // never below one pixel
+  EXPECT_EQ(s.width, 1);
+  EXPECT_EQ(s.height, 1);
+  for (auto [image_mpp, method_mpp] : {std::pair{0.0, 0.25}, {0.5, 0.0}, {-1.0, 0.25}}) {
+    s = plan_image_scale(1000, 600, image_mpp, method_mpp);  // either unknown: as it is
+    EXPECT_EQ(s.factor, 1.0);
+    EXPECT_EQ(s.width, 1000);
+    EXPECT_EQ(s.height, 600);
+  }
+  EXPECT_THROW(plan_image_scale(40000, 40000, 1.0, 0.25), OptionError);  // 160000^2 pixels
+}
+
+TEST(ImageResolution, LabelsTakeTheNearestPixelCentre) {
+  LabelMap in(4, 4);
+  for (int y = 0; y < 4; ++y)
+    for (int x = 0; x < 4; ++x) in.at(y, x) = 10 * y + x;
+  // Halving: target x samples floor((x + 0.5) * 2) = 1, 3.
+  LabelMap half = resample_labels(in, 2, 2);
+  EXPECT_EQ(half.data, (std::vector<int32_t>{11, 13, 31, 33}));
+  // Doubling: floor((x + 0.5) / 2) = 0, 0, 1, 1, ...
+  LabelMap twice = resample_labels(half, 4, 4);
+  EXPECT_EQ(twice.data, (std::vector<int32_t>{11, 11, 13, 13, 11, 11, 13, 13, 31, 31, 33, 33, 31, 31, 33, 33}));
+  // 3 -> 2 wide: floor(0.75) = 0, floor(2.25) = 2; same size: unchanged.
+  LabelMap row(1, 3);
+  row.data = {5, 6, 7};
+  EXPECT_EQ(resample_labels(row, 2, 1).data, (std::vector<int32_t>{5, 7}));
+  EXPECT_EQ(resample_labels(in, 4, 4), in);
+}
+
+TEST(ImageResolution, VanishedInstancesTakeTheirClassAndScoreAlong) {
+  Segmentation s;
+  s.instances = LabelMap(4, 4);
+  s.instances.at(0, 0) = 1;  // one pixel that no target pixel samples when halved
+  for (int y = 1; y < 4; ++y)
+    for (int x = 1; x < 4; ++x) s.instances.at(y, x) = 2;
+  s.classes = {1, 2};
+  s.scores = {0.1f, 0.2f};
+  s.class_names = {"", "a", "b"};
+  const Segmentation half = resample_segmentation(s, 2, 2);
+  EXPECT_EQ(half.instances.data, (std::vector<int32_t>{1, 1, 1, 1}));  // the old 2, renumbered
+  EXPECT_EQ(half.classes, (std::vector<int>{2}));
+  EXPECT_EQ(half.scores, (std::vector<float>{0.2f}));
+  EXPECT_EQ(half.class_names, s.class_names);
+}
+
+TEST(ImageResolution, SegmentsAtTheMethodsResolutionAndAnswersOnTheImagesGrid) {
+  // A 10 x 12 image with a bright 4 x 5 block: at 0.5 um/px for a 0.25 um/px method.
+  Image image(10, 12, 3, 40);
+  LabelMap expected(10, 12);
+  for (int y = 3; y < 7; ++y)
+    for (int x = 2; x < 7; ++x) {
+      for (int c = 0; c < 3; ++c) image.at(y, x, c) = 220;
+      expected.at(y, x) = 1;
+    }
+  BrightSegmenter seg;
+  Segmentation s = segment_at_resolution(seg, image, "tile.png", 0.5, 0, 0);
+  EXPECT_EQ(seg.seen_width, 24);
+  EXPECT_EQ(seg.seen_height, 20);
+  EXPECT_EQ(s.instances, expected);  // each pixel samples a processing pixel weighted 3:1 towards itself
+  EXPECT_EQ(s.classes, (std::vector<int>{2}));
+  EXPECT_EQ(s.scores, (std::vector<float>{0.75f}));
+
+  // In processing windows of 16 with overlap 8: still one nucleus, the same pixels.
+  s = segment_at_resolution(seg, image, "tile.png", 0.5, 16, 8);
+  EXPECT_GT(seg.calls, 2);
+  EXPECT_EQ(s.instances, expected);
+
+  // Unknown image resolution, or the method's own: the image as it is.
+  for (double mpp : {0.0, 0.2527}) {
+    s = segment_at_resolution(seg, image, "tile.png", mpp, 0, 0);
+    EXPECT_EQ(seg.seen_width, 12);
+    EXPECT_EQ(s.instances, expected);
+  }
+  // A method that does not know its resolution: as it is, whatever the image's.
+  seg.mpp = 0;
+  s = segment_at_resolution(seg, image, "tile.png", 0.5, 0, 0);
+  EXPECT_EQ(seg.seen_width, 12);
+  // A finer image (0.125 um/px) is halved for the method: the block is 2 x 2.5 processing pixels.
+  seg.mpp = 0.25;
+  s = segment_at_resolution(seg, image, "tile.png", 0.125, 0, 0);
+  EXPECT_EQ(seg.seen_width, 6);
+  EXPECT_EQ(seg.seen_height, 5);
+  ASSERT_TRUE(s.instances.same_size(image));
+}
