@@ -26,6 +26,7 @@ struct SegmentArgs {
   std::string input, out, model = "he-nuclei", formats = "geojson,csv,labels,overlay", precision = "auto";
   std::string model_file, sam_checkpoint;
   int batch_size = 4;
+  int tta = 1;
   int min_area = 30;
   float split_depth = 2.0f;
   float threshold_scale = 1.0f;
@@ -104,6 +105,11 @@ CommandRegistration reg(
       app.add_option("--batch-size", a->batch_size, "Model windows run together")
           ->check(CLI::Range(1, 1024))
           ->capture_default_str();
+      app.add_option("--tta", a->tta,
+                     "Trained models: average each window over this many mirrored / turned views (1, 2, 4, 8; each "
+                     "view costs one more pass)")
+          ->check(CLI::IsMember({1, 2, 4, 8}))
+          ->capture_default_str();
       app.add_option("--min-area", a->min_area, "Smallest nucleus kept, in pixels")
           ->check(CLI::Range(1, 1 << 30))
           ->capture_default_str();
@@ -152,6 +158,7 @@ CommandRegistration reg(
         options.device = global_options().device;
         options.precision = a->precision;
         options.batch_size = a->batch_size;
+        options.tta = a->tta;
         // A registered method by name; anything else is a trained model (shipped name or file).
         bool registered = false;
         for (const auto& e : infer::segmenters()) registered = registered || e.name == a->model;

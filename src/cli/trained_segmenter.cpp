@@ -16,11 +16,13 @@ std::unique_ptr<infer::Segmenter> build_trained(const infer::SegmenterOptions& o
   predict::ModelSegmenterOptions options;
   options.precision = resolve_precision(o.precision, o.device == "cuda");
   options.batch_size = o.batch_size;
+  options.tta = o.tta;
   models::LoadedModel model = models::load_model(o.model_file);
   if (model.card.heads.categories) {  // category-descriptor SAM: its own sliding window (method 2)
     predict::CategorySamSegmenterOptions co;
     co.precision = options.precision;
     co.batch_size = o.batch_size;
+    co.tta = o.tta;
     log::info("segment: category-SAM model ", model.card.name, " from ", o.model_file, " (", co.precision, ")");
     return std::make_unique<predict::CategorySamSegmenter>(model.network, model.card, co);
   }

@@ -9,6 +9,7 @@
 #include "nucleisam/limits.h"
 #include "nucleisam/models/autocast.h"
 #include "predict/reflect_pad.h"
+#include "predict/test_time_views.h"
 
 namespace nucleisam::predict {
 namespace {
@@ -144,6 +145,7 @@ CategorySamSegmenter::CategorySamSegmenter(CropPredictor predictor, models::Mode
   if (options_.batch_size < 1) options_.batch_size = 1;
   if (options_.precision != "fp32" && options_.precision != "bf16")
     throw OptionError("precision must be fp32 or bf16");
+  test_time_views(options_.tta);  // checks the count
   make_crop_grid(options_.crop, options_.crop, options_.crop, options_.stride);  // checks crop / stride
 }
 
@@ -180,7 +182,14 @@ void CategorySamSegmenter::run_crops(const Image& original, TiledSegmentation& t
       }
       for (auto& [c, cp] : by_category) points[b].push_back(cp);
     }
-    torch::Tensor probs = predictor_(rgb, points).to(torch::kFloat32).contiguous();
+    // Test-time views (test_time_views.h) for crops without prompts; prompted crops run as given.
+    bool prompted = false;
+    for (const auto& p : points) prompted = prompted || !p.empty();
+    const torch::Tensor probs =
+        (prompted ? predictor_(rgb, points)
+                  : mean_over_views(options_.tta, rgb, [&](const torch::Tensor& view) { return predictor_(view, points); }))
+            .to(torch::kFloat32)
+            .contiguous();
     if (probs.dim() != 4 || probs.size(0) != static_cast<int64_t>(n) || probs.size(1) != k || probs.size(2) != s ||
         probs.size(3) != s)
       throw ModelError(card_.name + ": the network gave category maps of the wrong shape");

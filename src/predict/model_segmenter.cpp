@@ -11,6 +11,7 @@
 #include "nucleisam/errors.h"
 #include "nucleisam/models/autocast.h"
 #include "predict/reflect_pad.h"
+#include "predict/test_time_views.h"
 
 namespace nucleisam::predict {
 using namespace nucleisam::infer;
@@ -37,6 +38,7 @@ ModelSegmenter::ModelSegmenter(models::SegmentationNetwork network, models::Mode
   if (options_.tile_overlap >= options_.tile_size)
     throw OptionError("tile overlap must be smaller than the tile size");
   if (options_.batch_size < 1) options_.batch_size = 1;
+  test_time_views(options_.tta);  // checks the count
   if (options_.precision != "fp32" && options_.precision != "bf16")
     throw OptionError("precision must be fp32 or bf16");
   if (network_->needs_guidance() && !options_.guidance)
@@ -93,23 +95,26 @@ HeadMaps ModelSegmenter::predict(const Image& original) {
           for (int c = 0; c < 3; ++c) dst[(k * 3 + c) * plane + size_t(y) * tile + x] = row[x * 3 + c];
       }
     }
-    torch::Tensor guidance;
-    if (network_->needs_guidance()) guidance = options_.guidance(rgb);
-    torch::Tensor input = ((rgb - mean) / stdv).contiguous(torch::MemoryFormat::ChannelsLast);
-    torch::Tensor logits;
-    {
-      models::Bf16AutocastScope autocast(bf16);
-      logits = network_->forward(input, guidance);
-    }
-    logits = logits.to(torch::kFloat32);
-    if (logits.size(1) != channels)
-      throw ModelError(card_.name + ": the network gives " + std::to_string(logits.size(1)) +
-                       " channels, its card describes " + std::to_string(channels));
-    std::vector<torch::Tensor> parts;
-    parts.push_back(torch::softmax(logits.narrow(1, 0, 3), 1));
-    if (heads.distance) parts.push_back(torch::sigmoid(logits.narrow(1, heads.distance_channel(), 1)));
-    if (types > 0) parts.push_back(torch::softmax(logits.narrow(1, heads.class_offset(), types), 1));
-    torch::Tensor probs = torch::cat(parts, 1).contiguous();
+    // The probabilities of each view of the batch, mapped back and averaged (test_time_views.h).
+    const torch::Tensor probs = mean_over_views(options_.tta, rgb, [&](const torch::Tensor& view_rgb) {
+      torch::Tensor guidance;
+      if (network_->needs_guidance()) guidance = options_.guidance(view_rgb);
+      torch::Tensor input = ((view_rgb - mean) / stdv).contiguous(torch::MemoryFormat::ChannelsLast);
+      torch::Tensor logits;
+      {
+        models::Bf16AutocastScope autocast(bf16);
+        logits = network_->forward(input, guidance);
+      }
+      logits = logits.to(torch::kFloat32);
+      if (logits.size(1) != channels)
+        throw ModelError(card_.name + ": the network gives " + std::to_string(logits.size(1)) +
+                         " channels, its card describes " + std::to_string(channels));
+      std::vector<torch::Tensor> parts;
+      parts.push_back(torch::softmax(logits.narrow(1, 0, 3), 1));
+      if (heads.distance) parts.push_back(torch::sigmoid(logits.narrow(1, heads.distance_channel(), 1)));
+      if (types > 0) parts.push_back(torch::softmax(logits.narrow(1, heads.class_offset(), types), 1));
+      return torch::cat(parts, 1);
+    }).contiguous();
     const float* p = probs.data_ptr<float>();
     for (size_t k = 0; k < count; ++k) {
       const TileWindow& win = windows[first + k];

@@ -197,3 +197,12 @@ TEST(SegmentCli, MppRecoversA20xScanOfARealTile) {
   EXPECT_GT(resampled, 0.5);
   std::cout << "AJI as it is " << as_is << ", with --mpp 0.5 " << resampled << "\n";
 }
+
+TEST(SegmentCli, TtaTakesOneTwoFourOrEightViews) {
+  test::TempDir dir;
+  write_image(dir.file("tile.png"), synthetic_tile(3));
+  Result r = run("segment --tta 3 --input " + dir.file("tile.png") + " --out " + dir.file("out"));
+  EXPECT_EQ(r.code, 2) << r.out;
+  EXPECT_TRUE(contains(r.out, "--tta")) << r.out;
+  EXPECT_FALSE(fs::exists(dir.file("out/tile.geojson")));
+}

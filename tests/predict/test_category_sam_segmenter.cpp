@@ -201,6 +201,25 @@ TEST(CategorySamSegmenter, NucleiOnCropBordersAppearExactlyOnce) {
   EXPECT_EQ(out.class_names, card().class_names);
 }
 
+TEST(CategorySamSegmenter, TestTimeViewsOfAnEquivariantPredictorGiveItsOneAnswer) {
+  // The oracle reads each pixel's colour, so every mirrored or turned view mapped back is the same
+  // answer: a wrongly undone view would move the discs. Each crop runs once per view; crops with
+  // point prompts run once.
+  const Scene s = draw(400, 400, {{250, 60, 9, 1}, {192, 192, 8, 2}, {30, 256, 9, 2}, {300, 130, 9, 1}});
+  Oracle oracle;
+  predict::CategorySamSegmenterOptions o;
+  o.tta = 8;
+  CategorySamSegmenter seg(oracle, card(), o);
+  const auto before = seg.run(s.image);
+  expect_each_exactly_once(s, seg.stitch(before));
+  EXPECT_EQ(*oracle.crops_seen, 9u * 8u);
+  *oracle.crops_seen = 0;
+  seg.refine(s.image, before, {{200.0f, 60.0f, 2}});
+  EXPECT_EQ(*oracle.crops_seen, before.grid.containing(200, 60).size());
+  o.tta = 6;
+  EXPECT_THROW(CategorySamSegmenter(oracle, card(), o), OptionError);
+}
+
 TEST(CategorySamSegmenter, SmallImagesArePaddedToOneCrop) {
   const Scene s = draw(100, 80, {{40, 50, 8, 2}, {70, 90, 6, 1}});
   Oracle oracle;

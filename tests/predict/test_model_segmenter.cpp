@@ -25,6 +25,17 @@ struct PointwiseImpl : models::SegmentationNetworkImpl {
   torch::nn::Conv2d conv;
 };
 
+// A 3 x 3 convolution with fixed random weights: not equivariant to mirrors or turns.
+struct Conv3Impl : PointwiseImpl {
+  explicit Conv3Impl(int64_t out) : PointwiseImpl(out), conv3(torch::nn::Conv2dOptions(3, out, 3).padding(1)) {
+    register_module("conv3", conv3);
+    torch::NoGradGuard g;
+    conv3->weight.uniform_(-1, 1);
+  }
+  torch::Tensor forward(const torch::Tensor& x, const torch::Tensor&) override { return conv3->forward(x); }
+  torch::nn::Conv2d conv3;
+};
+
 models::ModelCard card_for(int classes) {
   models::ModelCard c;
   c.name = "pointwise";
@@ -111,4 +122,42 @@ TEST(ModelSegmenter, FindModelFileExplainsWhereItLooked) {
     EXPECT_NE(std::string(e.what()).find("looked in"), std::string::npos);
   }
   EXPECT_THROW(predict::find_model_file("dir/missing.safetensors"), IoError);
+}
+
+TEST(ModelSegmenter, TestTimeViewsAverageTheMirroredAnswers) {
+  models::ModelCard card = card_for(2);
+  const Image img = test_image(32, 32);  // exactly one window: no blending, no padding
+  Image mirrored(32, 32, 3);
+  for (int y = 0; y < 32; ++y)
+    for (int x = 0; x < 32; ++x)
+      for (int c = 0; c < 3; ++c) mirrored.at(y, x, c) = img.at(y, 31 - x, c);
+  auto conv = std::make_shared<Conv3Impl>(card.heads.channels());
+  predict::ModelSegmenter one(conv, card);
+  const HeadMaps a = one.predict(img), b = one.predict(mirrored);
+  predict::ModelSegmenterOptions o;
+  o.tta = 2;  // the image and its mirror
+  const HeadMaps two = predict::ModelSegmenter(conv, card, o).predict(img);
+  float largest_change = 0;
+  for (int y = 0; y < 32; ++y)
+    for (int x = 0; x < 32; ++x) {
+      EXPECT_NEAR(two.interior.at(y, x), (a.interior.at(y, x) + b.interior.at(y, 31 - x)) / 2, 1e-5);
+      EXPECT_NEAR(two.distance.at(y, x), (a.distance.at(y, x) + b.distance.at(y, 31 - x)) / 2, 1e-5);
+      EXPECT_NEAR(two.types[1].at(y, x), (a.types[1].at(y, x) + b.types[1].at(y, 31 - x)) / 2, 1e-5);
+      largest_change = std::max(largest_change, std::abs(two.interior.at(y, x) - a.interior.at(y, x)));
+    }
+  EXPECT_GT(largest_change, 1e-3) << "the network must not be mirror-symmetric for this test to mean anything";
+
+  // A pointwise network is equivariant: all eight views give its one answer, across blended windows.
+  auto point = std::make_shared<PointwiseImpl>(card.heads.channels());
+  o.tta = 8;
+  const Image big = test_image(45, 70);
+  const HeadMaps eight = predict::ModelSegmenter(point, card, o).predict(big);
+  const HeadMaps single = predict::ModelSegmenter(point, card).predict(big);
+  for (int y = 0; y < 45; y += 4)
+    for (int x = 0; x < 70; x += 3) {
+      EXPECT_NEAR(eight.boundary.at(y, x), single.boundary.at(y, x), 1e-5);
+      EXPECT_NEAR(eight.types[2].at(y, x), single.types[2].at(y, x), 1e-5);
+    }
+  o.tta = 3;
+  EXPECT_THROW(predict::ModelSegmenter(point, card, o), OptionError);
 }

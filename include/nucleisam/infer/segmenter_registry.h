@@ -31,6 +31,7 @@ struct SegmenterOptions {
   std::string device = "cpu";    // "cpu" or "cuda"
   std::string precision = "auto";  // trained models: fp32 | bf16 | auto
   int batch_size = 4;              // trained models: windows run together
+  int tta = 1;                     // trained models: test-time views averaged (1, 2, 4, 8)
 };
 
 // What a method needs beyond an image; build_segmenter checks it before calling the factory.

@@ -85,6 +85,7 @@ struct CategorySamSegmenterOptions {
   int crop = 0;                    // 0: the card's tile size
   int stride = 0;                  // 0: tile size - tile overlap of the card (crop / 2 at another crop)
   infer::ThreeClassOptions decoding{1.0f, 10, 2, 10};
+  int tta = 1;  // views averaged per crop without prompts: 1, 2, 4 or 8 (predict/test_time_views.h)
 };
 
 class CategorySamSegmenter : public infer::Segmenter {

@@ -26,6 +26,7 @@ struct ModelSegmenterOptions {
   int tile_size = 0;               // 0: the model card's
   int tile_overlap = -1;           // < 0: the model card's
   WindowGuidance guidance;         // required for networks with needs_guidance()
+  int tta = 1;                     // views averaged per window: 1, 2, 4 or 8 (predict/test_time_views.h)
 };
 
 class ModelSegmenter : public infer::Segmenter {
