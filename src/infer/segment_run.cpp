@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <filesystem>
 #include <map>
 #include <sstream>
@@ -40,7 +41,34 @@ std::string cause_of(const std::string& image, const std::string& what) {
   return what;
 }
 
+double median(std::vector<double> v) {
+  if (v.empty()) return 0;
+  const size_t mid = v.size() / 2;
+  std::nth_element(v.begin(), v.begin() + static_cast<std::ptrdiff_t>(mid), v.end());
+  const double hi = v[mid];
+  if (v.size() % 2) return hi;
+  return 0.5 * (hi + *std::max_element(v.begin(), v.begin() + static_cast<std::ptrdiff_t>(mid)));
+}
+
 }  // namespace
+
+std::string resolution_hint(const std::vector<int64_t>& areas, double mpp, double* median_diameter_um) {
+  if (median_diameter_um) *median_diameter_um = 0;
+  if (!(mpp > 0) || areas.empty()) return "";
+  std::vector<double> diameters;
+  diameters.reserve(areas.size());
+  for (int64_t a : areas) diameters.push_back(2.0 * std::sqrt(static_cast<double>(a) / M_PI) * mpp);
+  const double d = median(diameters);
+  if (median_diameter_um) *median_diameter_um = d;
+  if (areas.size() < 20 || (d >= 3.5 && d <= 10)) return "";
+  std::ostringstream m;
+  m.precision(2);
+  m << "the nuclei found are " << d << " um across (median of " << areas.size() << ") at the assumed " << mpp
+    << " um/px, " << (d < 3.5 ? "smaller" : "larger") << " than nuclei usually are (4-8 um): if the images are at "
+    << (d < 3.5 ? "a lower magnification (a 20x scan is about 0.5 um/px)" : "a higher magnification")
+    << ", give their resolution with --mpp";
+  return m.str();
+}
 
 OutputFormats parse_output_formats(const std::string& list) {
   OutputFormats f{false, false, false, false};
@@ -138,6 +166,7 @@ SegmentRunReport run_segmentation(const std::vector<std::string>& images, Segmen
     log::warn("segment: ", segmenter.name(), " does not say which resolution it expects; --mpp ", options.mpp,
               " is ignored and the images are segmented as they are");
   }
+  std::vector<int64_t> areas;  // of every nucleus segmented now, in image pixels
   Progress progress("segment", static_cast<int64_t>(images.size()), "img");
   for (const std::string& path : images) {
     const std::string stem = output_stem(path);
@@ -176,9 +205,16 @@ SegmentRunReport run_segmentation(const std::vector<std::string>& images, Segmen
     log::info(line.str());
     ++report.segmented;
     report.nuclei += static_cast<long long>(nuclei.size());
+    for (const Nucleus& n : nuclei) areas.push_back(n.area);
     progress.advance();
   }
   progress.finish();
+  if (options.mpp > 0) {
+    resolution_hint(areas, options.mpp, &report.median_diameter_um);  // known resolution: no hint
+  } else {
+    report.resolution_hint = resolution_hint(areas, method_mpp, &report.median_diameter_um);
+    if (!report.resolution_hint.empty()) log::warn("segment: ", report.resolution_hint);
+  }
   return report;
 }
 

@@ -2,6 +2,7 @@
 // other, input discovery, resume and per-image failure handling (with a scripted segmenter).
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <filesystem>
 #include <nlohmann/json.hpp>
 #include <set>
@@ -181,4 +182,56 @@ TEST(SegmentRun, ImagesAtAnotherResolutionAreAnsweredInTheirOwnPixels) {
   EXPECT_EQ(labels.at(5, 6), 2);
   EXPECT_EQ(labels.at(6, 6), 0);
   EXPECT_TRUE(read_image(dir.file("out/a_overlay.png")).same_size(16, 20));
+}
+
+TEST(SegmentRun, ResolutionHintFromTheMedianNucleusDiameter) {
+  double d = -1;
+  // 314 pixels at 0.25 um/px: a disc of 2 sqrt(314 / pi) = 19.99 px, 5.0 um across: nothing to say.
+  EXPECT_EQ(resolution_hint(std::vector<int64_t>(30, 314), 0.25, &d), "");
+  EXPECT_NEAR(d, 2 * std::sqrt(314 / M_PI) * 0.25, 1e-9);
+  // 16 pixels: 1.13 um across, far too small for 0.25 um/px.
+  const std::string small = resolution_hint(std::vector<int64_t>(30, 16), 0.25, &d);
+  EXPECT_NEAR(d, 1.128, 1e-3);
+  EXPECT_NE(small.find("smaller"), std::string::npos) << small;
+  EXPECT_NE(small.find("--mpp"), std::string::npos) << small;
+  // 7000 pixels: 23.6 um across.
+  EXPECT_NE(resolution_hint(std::vector<int64_t>(30, 7000), 0.25, &d).find("larger"), std::string::npos);
+  EXPECT_NEAR(d, 23.6, 0.05);
+  // The median decides: 16 small and 15 ordinary nuclei; 19 nuclei are too few to say anything;
+  // an unknown resolution says nothing.
+  std::vector<int64_t> mixed(16, 16);
+  mixed.insert(mixed.end(), 15, 314);
+  EXPECT_NE(resolution_hint(mixed, 0.25), "");
+  mixed.push_back(314);
+  mixed.push_back(314);
+  EXPECT_EQ(resolution_hint(mixed, 0.25, &d), "");  // 16 small of 33: the median is an ordinary one
+  EXPECT_NEAR(d, 2 * std::sqrt(314 / M_PI) * 0.25, 1e-9);
+  EXPECT_EQ(resolution_hint(std::vector<int64_t>(19, 16), 0.25), "");
+  EXPECT_EQ(resolution_hint(std::vector<int64_t>(30, 16), 0, &d), "");
+  EXPECT_EQ(d, 0);
+}
+
+TEST(SegmentRun, ARunOfTinyNucleiSaysTheImagesMayBeAtAnotherMagnification) {
+  struct At40x : ScriptedSegmenter {
+    double microns_per_pixel() const override { return 0.25; }
+  } seg;  // 16- and 18-pixel nuclei: about 1.1 um across at 0.25 um/px
+  test::TempDir dir;
+  std::vector<std::string> images;
+  for (int i = 0; i < 10; ++i) {
+    images.push_back(dir.file("in/t" + std::to_string(i) + ".png"));
+    write_image(images.back(), grey(16, 20));
+  }
+  SegmentRunOptions o;
+  o.out_dir = dir.file("out");
+  o.formats = parse_output_formats("csv");
+  SegmentRunReport r = run_segmentation(images, seg, o);
+  EXPECT_EQ(r.nuclei, 20);
+  EXPECT_NE(r.resolution_hint.find("smaller"), std::string::npos) << r.resolution_hint;
+  EXPECT_NEAR(r.median_diameter_um, (2 * std::sqrt(16 / M_PI) + 2 * std::sqrt(18 / M_PI)) / 2 * 0.25, 1e-9);
+  // Told the images' resolution, the run has nothing to hint.
+  o.overwrite = true;
+  o.mpp = 0.25;
+  r = run_segmentation(images, seg, o);
+  EXPECT_EQ(r.resolution_hint, "");
+  EXPECT_GT(r.median_diameter_um, 1.0);
 }

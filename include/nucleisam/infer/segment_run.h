@@ -56,7 +56,18 @@ struct SegmentRunReport {
   int skipped = 0;
   long long nuclei = 0;                                      // over the images segmented now
   std::vector<std::pair<std::string, std::string>> failures;  // image, cause
+  // Median equivalent diameter (um) of the nuclei segmented now, at the resolution they were taken
+  // to be at (--mpp, else the segmenter's); 0 when that is unknown or no nucleus was found.
+  double median_diameter_um = 0;
+  // Non-empty when the images were taken to be at the segmenter's resolution (no --mpp) and at
+  // least 20 nuclei came out with a median diameter outside 3.5-10 um (nuclei are about 4-8 um
+  // across): a warning, logged too, that the images are probably at another magnification.
+  std::string resolution_hint;
 };
+
+// The hint of SegmentRunReport::resolution_hint for nuclei with these areas (pixels) segmented by a
+// method at method_mpp um/px from images taken to be at it; "" when nothing looks wrong.
+std::string resolution_hint(const std::vector<int64_t>& areas, double method_mpp, double* median_diameter_um = nullptr);
 
 // Segments each image in turn with a progress display and one info line per image. An image that
 // cannot be read or segmented is recorded in failures and the run goes on (unless stop_on_error);
