@@ -16,7 +16,7 @@
 #include "nucleisam/data/readers.h"
 #include "nucleisam/errors.h"
 #include "nucleisam/image_io.h"
-#include "nucleisam/infer/image_resolution.h"
+#include "nucleisam/resample.h"
 #include "nucleisam/relabel.h"
 
 using namespace nucleisam;
@@ -53,11 +53,11 @@ int main(int argc, char** argv) {
       const data::Sample s = dataset->get(i);
       const int w = std::max(1, static_cast<int>(std::lround(s.image.width * factor)));
       const int h = std::max(1, static_cast<int>(std::lround(s.image.height * factor)));
-      LabelMap labels = infer::resample_labels(s.instances, w, h);
+      LabelMap labels = resample_labels(s.instances, w, h);
       const std::vector<int32_t> old_ids = relabel_consecutive(labels);
       before += s.instance_count();
       after += static_cast<long long>(old_ids.size());
-      io::write_image((fs::path(out) / "images" / (s.name + ".png")).string(), infer::resample_image(s.image, w, h));
+      io::write_image((fs::path(out) / "images" / (s.name + ".png")).string(), resample_image(s.image, w, h));
       io::write_label_map((fs::path(out) / "labels" / (s.name + ".tif")).string(), labels);
       if (classed) {
         std::ofstream csv(fs::path(out) / "classes" / (s.name + ".csv"));

@@ -104,7 +104,7 @@ std::string scalar_text(const json& v, const std::string& where) {
 }
 
 DataSpec parse_data_spec(const json& j, const std::string& where, const fs::path& base) {
-  reject_unknown(j, {"path", "format", "include", "exclude", "repeat", "classes"}, where);
+  reject_unknown(j, {"path", "format", "include", "exclude", "repeat", "classes", "mpp"}, where);
   DataSpec d;
   read(j, "path", d.path, where);
   read(j, "format", d.format, where);
@@ -112,6 +112,8 @@ DataSpec parse_data_spec(const json& j, const std::string& where, const fs::path
   read(j, "exclude", d.exclude, where);
   read(j, "repeat", d.repeat, where);
   read(j, "classes", d.keep_classes, where);
+  read(j, "mpp", d.mpp, where);
+  if (!(d.mpp >= 0) || d.mpp > 1000) throw UsageError(where + ": 'mpp' must be a resolution in microns per pixel (0: the model's)");
   if (d.repeat < 1) throw UsageError(where + ": 'repeat' must be at least 1");
   if (d.path.empty()) throw UsageError(where + ": 'path' is required");
   fs::path p(d.path);
@@ -123,8 +125,10 @@ DataSpec parse_data_spec(const json& j, const std::string& where, const fs::path
 }  // namespace
 
 json data_spec_json(const DataSpec& d) {
-  return {{"path", d.path},       {"format", d.format}, {"include", d.include},
-          {"exclude", d.exclude}, {"repeat", d.repeat}, {"classes", d.keep_classes}};
+  json j = {{"path", d.path},       {"format", d.format}, {"include", d.include},
+            {"exclude", d.exclude}, {"repeat", d.repeat}, {"classes", d.keep_classes}};
+  if (d.mpp > 0) j["mpp"] = d.mpp;
+  return j;
 }
 
 Recipe parse_recipe(const json& j, const std::string& where, const fs::path& base) {
@@ -179,6 +183,12 @@ Recipe parse_recipe(const json& j, const std::string& where, const fs::path& bas
   read(data, "rfs_threshold", c.rfs_threshold, where + " data");
   read(data, "mpp", card.mpp, where + " data");
   if (card.mpp < 0) throw UsageError(where + ": data 'mpp' must not be negative (0: unknown)");
+  std::vector<const DataSpec*> specs;
+  for (const DataSpec& d : r.train_data) specs.push_back(&d);
+  if (r.validation) specs.push_back(&*r.validation);
+  for (const DataSpec* d : specs)
+    if (d->mpp > 0 && card.mpp <= 0)
+      throw UsageError(where + ": " + d->path + " gives its 'mpp'; give the model's too (data 'mpp'), to resample it to");
   const json aug = data.value("augment", json::object());
   reject_unknown(aug, {"flips", "rotate90", "rotate_probability", "max_rotation_degrees", "scale_probability",
                        "min_scale", "max_scale", "color_probability", "brightness", "contrast", "saturation", "hue",

@@ -19,6 +19,7 @@ struct DataSpec {
   std::vector<std::string> include, exclude;
   int repeat = 1;             // each sample this many times per epoch (weights datasets against each other)
   bool keep_classes = true;   // false: train class-agnostic on a classed dataset
+  double mpp = 0;             // > 0: the data's microns per pixel, resampled to the model's (data.mpp)
 };
 
 // Everything the command needs, parsed from a recipe (and written back, resolved).

@@ -40,10 +40,19 @@ struct TrainArgs {
   double distributed_timeout = 1800;
 };
 
-std::shared_ptr<const data::Dataset> open_spec(const DataSpec& d) {
+// A recipe's dataset, resampled to the model's resolution (`model_mpp`) when it gives its own.
+std::shared_ptr<const data::Dataset> open_spec(const DataSpec& d, double model_mpp) {
   std::shared_ptr<const data::Dataset> ds = data::open_dataset(d.path, d.format);
   if (!d.include.empty() || !d.exclude.empty())
     ds = std::make_shared<train::SubsetDataset>(ds, d.include, d.exclude, d.path);
+  if (d.mpp > 0 && model_mpp > 0) {
+    auto resampled = std::make_shared<train::ResampledDataset>(ds, d.mpp / model_mpp);
+    if (resampled->factor() != 1) {
+      log::info("train: ", d.path, " at ", d.mpp, " um/px is resampled x", resampled->factor(), " to the model's ",
+                model_mpp, " um/px");
+      ds = resampled;
+    }
+  }
   if (!d.keep_classes) ds = std::make_shared<train::ClassAgnosticDataset>(ds);
   if (d.repeat > 1) ds = std::make_shared<train::RepeatedDataset>(ds, d.repeat);
   return ds;
@@ -161,7 +170,7 @@ int run_training(const std::string& run_dir, const json& recipe_json, const std:
   }
 
   std::vector<std::shared_ptr<const data::Dataset>> parts;
-  for (const auto& d : r.train_data) parts.push_back(open_spec(d));
+  for (const auto& d : r.train_data) parts.push_back(open_spec(d, r.config.card.mpp));
   std::shared_ptr<const data::Dataset> train_set =
       parts.size() == 1 ? parts.front() : std::make_shared<train::ConcatDataset>(parts);
   models::ModelCard& card = r.config.card;
@@ -209,7 +218,7 @@ int run_training(const std::string& run_dir, const json& recipe_json, const std:
 
   train::Validator validator;
   if (r.validation && writer) {  // rank 0 validates; the others go on to the next epoch
-    std::shared_ptr<const data::Dataset> val = open_spec(*r.validation);
+    std::shared_ptr<const data::Dataset> val = open_spec(*r.validation, r.config.card.mpp);
     log::info("train: ", train_set->size(), " training images, ", val->size(), " validation images");
     validator = card.heads.categories ? make_category_validator(val, r.config.precision)
                                       : make_validator(val, r.config.precision, window_guidance);

@@ -1,9 +1,13 @@
 // Subsets and concatenations of datasets (see dataset_split.h).
 #include "nucleisam/train/dataset_split.h"
 
+#include <cmath>
 #include <set>
 
 #include "nucleisam/errors.h"
+#include "nucleisam/limits.h"
+#include "nucleisam/relabel.h"
+#include "nucleisam/resample.h"
 
 namespace nucleisam::train {
 
@@ -100,6 +104,33 @@ data::Sample ClassAgnosticDataset::get(size_t i) const {
   data::Sample s = base_->get(i);
   s.classes.clear();
   s.classed = false;
+  return s;
+}
+
+ResampledDataset::ResampledDataset(std::shared_ptr<const data::Dataset> base, double factor)
+    : base_(std::move(base)), factor_(snap_scale_factor(factor)) {
+  if (!(factor > 0) || !std::isfinite(factor))
+    throw DataError("resampling factor must be a positive number, not " + std::to_string(factor));
+}
+
+data::Sample ResampledDataset::get(size_t i) const {
+  data::Sample s = base_->get(i);
+  if (factor_ == 1) return s;
+  const double w = std::round(s.image.width * factor_), h = std::round(s.image.height * factor_);
+  if (w < 1 || h < 1 || w * h > static_cast<double>(limits::kMaxImagePixels))
+    throw DataError(s.name + ": " + std::to_string(s.image.width) + "x" + std::to_string(s.image.height) +
+                    " resampled by " + std::to_string(factor_) + " would be " + std::to_string(static_cast<long long>(w)) +
+                    "x" + std::to_string(static_cast<long long>(h)) + " pixels");
+  const int width = static_cast<int>(w), height = static_cast<int>(h);
+  s.image = resample_image(s.image, width, height);
+  s.instances = resample_labels(s.instances, width, height);
+  const std::vector<int32_t> old_ids = relabel_consecutive(s.instances, s.name);
+  if (!s.classes.empty()) {
+    std::vector<int> classes;
+    classes.reserve(old_ids.size());
+    for (int32_t id : old_ids) classes.push_back(s.classes.at(static_cast<size_t>(id) - 1));
+    s.classes = std::move(classes);
+  }
   return s;
 }
 

@@ -14,7 +14,7 @@
 
 #include "nucleisam/atomic_file.h"
 #include "nucleisam/image_io.h"
-#include "nucleisam/infer/image_resolution.h"
+#include "nucleisam/resample.h"
 #include "cli/synthetic_tile.h"
 #include "support/test_support.h"
 
@@ -158,7 +158,7 @@ TEST(SegmentCli, MppResamplesImagesToTheModelsResolution) {
   // The synthetic tile drawn at 0.25 um/px (the classical baseline's), then halved: a 0.5 um/px tile.
   test::TempDir dir;
   const Image tile = synthetic_tile(3);
-  write_image(dir.file("half.png"), infer::resample_image(tile, tile.width / 2, tile.height / 2));
+  write_image(dir.file("half.png"), resample_image(tile, tile.width / 2, tile.height / 2));
   Result r = run("segment --model classical --mpp 0.5 --input " + dir.file("half.png") + " --out " + dir.file("out"));
   ASSERT_EQ(r.code, 0) << r.out;
   EXPECT_TRUE(contains(r.out, "resampled x2")) << r.out;
@@ -182,8 +182,8 @@ TEST(SegmentCli, MppRecoversA20xScanOfARealTile) {
   const LabelMap labels = read_label_map(test::shared_path(base) + "/instance_labels/" + stem + "_label.png");
   const int w = image.width / 2, h = image.height / 2;
   test::TempDir dir;
-  write_image(dir.file("gt/images/" + stem + ".png"), infer::resample_image(image, w, h));
-  write_label_map(dir.file("gt/labels/" + stem + ".tif"), infer::resample_labels(labels, w, h));
+  write_image(dir.file("gt/images/" + stem + ".png"), resample_image(image, w, h));
+  write_label_map(dir.file("gt/labels/" + stem + ".tif"), resample_labels(labels, w, h));
   auto aji = [&](const std::string& name, const std::string& extra) {
     Result r = run("segment --formats labels --input " + dir.file("gt/images") + " --out " + dir.file(name) + extra);
     EXPECT_EQ(r.code, 0) << r.out;

@@ -207,3 +207,22 @@ TEST(TrainCli, ClassifierTrainsOnClassedAndUnclassedDataTogether) {
   EXPECT_NE(r.out.find("has no classes"), std::string::npos) << r.out;
   EXPECT_FALSE(fs::exists(dir.file("cat/last.ckpt")));
 }
+
+TEST(TrainCli, DataAtAnotherResolutionIsResampledToTheModels) {
+  TempDir dir;
+  make_recipe(dir);  // the synthetic folder data/ (64 x 64 tiles)
+  std::ofstream(dir.file("res.json")) << R"({
+  "name": "res",
+  "model": {"arch": "unet", "options": {"width": 4, "depth": 3}},
+  "data": {"train": [{"path": ")" << dir.file("data") << R"(", "exclude": ["syn3"], "mpp": 0.5}],
+           "validation": {"path": ")" << dir.file("data") << R"(", "include": ["syn3"], "mpp": 0.5},
+           "mpp": 0.25, "crop_size": 96},
+  "train": {"epochs": 1, "batch_size": 3, "lr": 0.003, "precision": "fp32", "seed": 5},
+  "inference": {"tile_size": 64, "tile_overlap": 16}
+})";
+  auto r = run_cli("--threads 1 train --config " + dir.file("res.json") + " --out " + dir.file("run"));
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_NE(r.out.find("at 0.5 um/px is resampled x2 to the model's 0.25 um/px"), std::string::npos) << r.out;
+  auto card = run_cli("export --model " + dir.file("run/best.safetensors"));
+  EXPECT_NE(card.out.find("microns per pixel: 0.25"), std::string::npos) << card.out;
+}

@@ -3,6 +3,8 @@
 // whole round trip through a segmenter that thresholds what it is given.
 #include <gtest/gtest.h>
 
+#include <opencv2/imgproc.hpp>
+
 #include "nucleisam/errors.h"
 #include "nucleisam/infer/image_resolution.h"
 
@@ -68,21 +70,25 @@ TEST(ImageResolution, PlanSnapsNearWholeFactors) {
   EXPECT_THROW(plan_image_scale(40000, 40000, 1.0, 0.25), OptionError);  // 160000^2 pixels
 }
 
-TEST(ImageResolution, LabelsTakeTheNearestPixelCentre) {
-  LabelMap in(4, 4);
-  for (int y = 0; y < 4; ++y)
-    for (int x = 0; x < 4; ++x) in.at(y, x) = 10 * y + x;
-  // Halving: target x samples floor((x + 0.5) * 2) = 1, 3.
-  LabelMap half = resample_labels(in, 2, 2);
-  EXPECT_EQ(half.data, (std::vector<int32_t>{11, 13, 31, 33}));
-  // Doubling: floor((x + 0.5) / 2) = 0, 0, 1, 1, ...
-  LabelMap twice = resample_labels(half, 4, 4);
-  EXPECT_EQ(twice.data, (std::vector<int32_t>{11, 11, 13, 13, 11, 11, 13, 13, 31, 31, 33, 33, 31, 31, 33, 33}));
-  // 3 -> 2 wide: floor(0.75) = 0, floor(2.25) = 2; same size: unchanged.
-  LabelMap row(1, 3);
-  row.data = {5, 6, 7};
-  EXPECT_EQ(resample_labels(row, 2, 1).data, (std::vector<int32_t>{5, 7}));
-  EXPECT_EQ(resample_labels(in, 4, 4), in);
+TEST(ImageResolution, ImagesMatchOpenCVsAreaAndBilinearResizes) {
+  // resample_image is our own; OpenCV's INTER_AREA (shrinking) and INTER_LINEAR (enlarging) are the
+  // reference. OpenCV rounds its bilinear weights to 11 bits: allow 1 grey level.
+  Image img(37, 53, 3);
+  for (int y = 0; y < img.height; ++y)
+    for (int x = 0; x < img.width; ++x)
+      for (int c = 0; c < 3; ++c) img.at(y, x, c) = static_cast<uint8_t>((x * 31 + y * 17 + c * 80 + x * y) % 256);
+  cv::Mat src(img.height, img.width, CV_8UC3, img.data.data());
+  for (auto [w, h] : {std::pair{26, 18}, {18, 13}, {35, 24}, {106, 74}, {80, 50}, {53, 37}}) {
+    const Image ours = resample_image(img, w, h);
+    cv::Mat ref;
+    cv::resize(src, ref, cv::Size(w, h), 0, 0, w < img.width ? cv::INTER_AREA : cv::INTER_LINEAR);
+    ASSERT_TRUE(ours.same_size(h, w));
+    int worst = 0;
+    for (int y = 0; y < h; ++y)
+      for (int x = 0; x < w; ++x)
+        for (int c = 0; c < 3; ++c) worst = std::max(worst, std::abs(int(ours.at(y, x, c)) - int(ref.at<cv::Vec3b>(y, x)[c])));
+    EXPECT_LE(worst, 1) << w << "x" << h;
+  }
 }
 
 TEST(ImageResolution, VanishedInstancesTakeTheirClassAndScoreAlong) {

@@ -1,6 +1,9 @@
 // Subsets by name and concatenation of datasets.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <cmath>
+
 #include "nucleisam/errors.h"
 #include "nucleisam/train/dataset_split.h"
 #include "train/synthetic_nuclei.h"
@@ -109,4 +112,58 @@ TEST(ClassAgnosticDataset, DropsClassesAndKeepsInstances) {
   train::ConcatDataset both({std::make_shared<train::ClassAgnosticDataset>(classed), unclassed});
   EXPECT_EQ(both.size(), 4u);
   EXPECT_TRUE(both.class_names().empty());
+}
+
+namespace {
+
+// One 4 x 4 sample: nucleus 1 is the single pixel (0, 0), nucleus 2 the 3 x 3 block at (1..3, 1..3);
+// classes 1 and 2; pixel values 10 * (y * 4 + x).
+struct OneSample : data::Dataset {
+  data::ClassNames names{"background", "a", "b"};
+  size_t size() const override { return 1; }
+  std::string name(size_t) const override { return "one"; }
+  const data::ClassNames& class_names() const override { return names; }
+  data::Sample get(size_t) const override {
+    data::Sample s;
+    s.name = "one";
+    s.image = Image(4, 4, 3);
+    for (int y = 0; y < 4; ++y)
+      for (int x = 0; x < 4; ++x)
+        for (int c = 0; c < 3; ++c) s.image.at(y, x, c) = static_cast<uint8_t>(10 * (y * 4 + x));
+    s.instances = LabelMap(4, 4);
+    s.instances.at(0, 0) = 1;
+    for (int y = 1; y < 4; ++y)
+      for (int x = 1; x < 4; ++x) s.instances.at(y, x) = 2;
+    s.classes = {1, 2};
+    s.classed = true;
+    return s;
+  }
+};
+
+}  // namespace
+
+TEST(ResampledDataset, HalvesAndDoublesSamplesKeepingClassesWithTheirNuclei) {
+  auto base = std::make_shared<OneSample>();
+  // Halved (0.25 um/px data for a 0.5 um/px model): pixel (0, 0) is sampled by no target pixel, so
+  // nucleus 1 goes with its class; the block is sampled at (1, 1), (1, 3), (3, 1), (3, 3).
+  train::ResampledDataset half(base, 0.5);
+  data::Sample s = half.get(0);
+  EXPECT_EQ(s.image.width, 2);
+  EXPECT_EQ(s.image.height, 2);
+  EXPECT_EQ(s.instances.data, (std::vector<int32_t>{1, 1, 1, 1}));
+  EXPECT_EQ(s.classes, (std::vector<int>{2}));
+  EXPECT_EQ(s.image.at(0, 0, 0), 25);  // mean of 0, 10, 40, 50
+  EXPECT_TRUE(s.classed);
+  // Doubled (0.5 um/px data for a 0.25 model; 1.96 snaps to 2): both nuclei, 4x the pixels.
+  train::ResampledDataset twice(base, 0.49 / 0.25);
+  EXPECT_EQ(twice.factor(), 2.0);
+  s = twice.get(0);
+  EXPECT_EQ(s.image.width, 8);
+  EXPECT_EQ(s.classes, (std::vector<int>{1, 2}));
+  EXPECT_EQ(std::count(s.instances.data.begin(), s.instances.data.end(), 1), 4);
+  EXPECT_EQ(std::count(s.instances.data.begin(), s.instances.data.end(), 2), 36);
+  // Factor 1: the sample as it is; nonsense factors are refused.
+  EXPECT_EQ(train::ResampledDataset(base, 1.02).get(0).instances, base->get(0).instances);
+  EXPECT_THROW(train::ResampledDataset(base, 0), DataError);
+  EXPECT_THROW(train::ResampledDataset(base, std::nan("")), DataError);
 }

@@ -8,6 +8,7 @@
 #include <string>
 
 #include "nucleisam/infer/segmenter.h"
+#include "nucleisam/resample.h"  // resample_image, resample_labels
 
 namespace nucleisam::infer {
 
@@ -17,20 +18,12 @@ struct ImageScale {
 };
 
 // The processing grid of a width x height image at `image_mpp` for a method at `method_mpp`.
-// factor = image_mpp / method_mpp; a factor (or, below 1, its inverse) within 3% of a whole number
-// is snapped to it, so 0.2527 um/px against 0.25 is factor 1 and 0.5 against 0.25 is exactly 2.
+// factor = image_mpp / method_mpp, snapped (snap_scale_factor: 0.2527 um/px against 0.25 is factor 1,
+// 0.5 against 0.25 exactly 2).
 // Either resolution <= 0 (unknown) gives factor 1. The grid is round(width * factor) x
 // round(height * factor), at least 1 x 1. Throws OptionError when the grid would exceed
 // limits::kMaxImagePixels.
 ImageScale plan_image_scale(int width, int height, double image_mpp, double method_mpp);
-
-// `image` resampled to width x height: area averaging when shrinking, bilinear when enlarging
-// (pixel centres aligned).
-Image resample_image(const Image& image, int width, int height);
-
-// `labels` resampled to width x height by the nearest source pixel to each target pixel's centre
-// (source x = floor((x + 0.5) * source_width / width)), so ids are never blended.
-LabelMap resample_labels(const LabelMap& labels, int width, int height);
 
 // `s` brought to a width x height grid: instances resampled (resample_labels), instances too small
 // to keep a pixel dropped, classes and scores following their instances.

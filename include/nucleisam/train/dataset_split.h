@@ -83,4 +83,27 @@ class ClassAgnosticDataset : public data::Dataset {
   data::ClassNames none_;
 };
 
+// `base` at another resolution: every sample resampled by `factor` (target pixels per source
+// pixel: the data's microns per pixel over the model's, e.g. 2 for 20x data and a 40x model),
+// snapped to a whole number within 3% (snap_scale_factor), so data from scanners at different
+// magnifications train one model at one resolution. Images by area (shrinking) or bilinear
+// (enlarging), instances by the nearest pixel centre; nuclei left without a pixel are dropped with
+// their classes, the rest renumbered 1..N. Extras are copied unchanged (as augmentation does).
+// Throws DataError naming the sample when a resampled image would be empty or larger than
+// limits::kMaxImagePixels.
+class ResampledDataset : public data::Dataset {
+ public:
+  ResampledDataset(std::shared_ptr<const data::Dataset> base, double factor);
+  size_t size() const override { return base_->size(); }
+  data::Sample get(size_t i) const override;
+  std::string name(size_t i) const override { return base_->name(i); }
+  const data::ClassNames& class_names() const override { return base_->class_names(); }
+  std::string format() const override { return base_->format(); }
+  double factor() const { return factor_; }
+
+ private:
+  std::shared_ptr<const data::Dataset> base_;
+  double factor_;
+};
+
 }  // namespace nucleisam::train

@@ -121,5 +121,25 @@ TEST(Recipe, WrongKeysTypesAndValuesAreNamed) {
   EXPECT_EQ(refusal(j), "r.json data augment must be a JSON object");
 }
 
+TEST(Recipe, ADatasetAtAnotherResolutionNeedsTheModelsResolution) {
+  json j = minimal();
+  j["data"]["mpp"] = 0.25;
+  j["data"]["train"].push_back({{"path", "lizard"}, {"mpp", 0.5}});
+  j["data"]["validation"] = {{"path", "val"}, {"mpp", 0.5}};
+  const Recipe r = parse_recipe(j, "r.json", "/base");
+  ASSERT_EQ(r.train_data.size(), 2u);
+  EXPECT_EQ(r.train_data[0].mpp, 0.0);  // the model's
+  EXPECT_EQ(r.train_data[1].mpp, 0.5);
+  EXPECT_EQ(r.validation->mpp, 0.5);
+  EXPECT_FALSE(r.resolved.at("data").at("train")[0].contains("mpp"));
+  EXPECT_EQ(r.resolved.at("data").at("train")[1].at("mpp"), 0.5);
+  EXPECT_EQ(parse_recipe(r.resolved, "config.json", "/").resolved, r.resolved);
+  j["data"].erase("mpp");
+  EXPECT_EQ(refusal(j), "r.json: /base/lizard gives its 'mpp'; give the model's too (data 'mpp'), to resample it to");
+  j = minimal();
+  j["data"]["train"][0]["mpp"] = -1;
+  EXPECT_NE(refusal(j).find("'mpp' must be a resolution"), std::string::npos) << refusal(j);
+}
+
 }  // namespace
 }  // namespace nucleisam::cli
