@@ -41,6 +41,13 @@ std::string cause_of(const std::string& image, const std::string& what) {
   return what;
 }
 
+bool all_grey(const Image& image) {
+  if (image.channels != 3) return false;
+  for (size_t i = 0; i + 2 < image.data.size(); i += 3)
+    if (image.data[i] != image.data[i + 1] || image.data[i] != image.data[i + 2]) return false;
+  return true;
+}
+
 double median(std::vector<double> v) {
   if (v.empty()) return 0;
   const size_t mid = v.size() / 2;
@@ -194,6 +201,11 @@ SegmentRunReport run_segmentation(const std::vector<std::string>& images, Segmen
       report.failures.emplace_back(path, cause);
       progress.advance();
       continue;
+    }
+    if (all_grey(image)) {
+      log::warn(path, ": the image is grey (no colour); ", segmenter.name(),
+                " expects colour H&E, so its nuclei may be missed or wrong");
+      report.grey_images.push_back(path);
     }
     auto nuclei = write_segmentation_outputs(options.out_dir, stem, image, segmentation, options.formats);
     const double seconds =

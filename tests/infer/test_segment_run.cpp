@@ -115,7 +115,9 @@ TEST(SegmentRun, ResumesAndCarriesOnPastBadImages) {
   test::TempDir dir;
   write_image(dir.file("in/a.png"), grey(16, 20));
   write_file_atomic(dir.file("in/b.png"), "not a png");
-  write_image(dir.file("in/c.png"), grey(16, 20));
+  Image c = grey(16, 20);
+  c.at(15, 19, 2) = 200;  // one pixel of colour: not a grey image
+  write_image(dir.file("in/c.png"), c);
   auto images = find_input_images(dir.file("in"), dir.file("out"));
   ScriptedSegmenter seg;
   SegmentRunOptions o;
@@ -124,6 +126,7 @@ TEST(SegmentRun, ResumesAndCarriesOnPastBadImages) {
   EXPECT_EQ(r.segmented, 2);
   EXPECT_EQ(r.skipped, 0);
   EXPECT_EQ(r.nuclei, 4);
+  EXPECT_EQ(r.grey_images, (std::vector<std::string>{dir.file("in/a.png")}));
   ASSERT_EQ(r.failures.size(), 1u);
   EXPECT_EQ(r.failures[0].first, dir.file("in/b.png"));
   EXPECT_NE(r.failures[0].second.find("cannot decode"), std::string::npos) << r.failures[0].second;

@@ -56,6 +56,9 @@ struct SegmentRunReport {
   int skipped = 0;
   long long nuclei = 0;                                      // over the images segmented now
   std::vector<std::pair<std::string, std::string>> failures;  // image, cause
+  // Images whose pixels are all grey (R = G = B): segmented, with a warning that the methods expect
+  // colour H&E.
+  std::vector<std::string> grey_images;
   // Median equivalent diameter (um) of the nuclei segmented now, at the resolution they were taken
   // to be at (--mpp, else the segmenter's); 0 when that is unknown or no nucleus was found.
   double median_diameter_um = 0;
