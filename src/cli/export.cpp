@@ -22,6 +22,7 @@ namespace {
 struct ExportArgs {
   std::string model, out, name, tune_on, tune_format = "auto", precision = "auto";
   std::vector<std::string> tune_include;
+  double tune_mpp = 0;
   bool half = false;
 };
 
@@ -29,6 +30,11 @@ struct ExportArgs {
 void tune_decoding(models::LoadedModel& m, const ExportArgs& a) {
   std::shared_ptr<const data::Dataset> ds = data::open_dataset(a.tune_on, a.tune_format);
   if (!a.tune_include.empty()) ds = std::make_shared<train::SubsetDataset>(ds, a.tune_include, std::vector<std::string>{}, a.tune_on);
+  if (a.tune_mpp > 0) {
+    if (m.card.mpp <= 0)
+      throw UsageError("export: --tune-mpp needs a model that records its resolution; " + a.model + " does not");
+    ds = std::make_shared<train::ResampledDataset>(ds, a.tune_mpp / m.card.mpp);
+  }
   std::vector<data::Sample> samples;
   for (size_t i = 0; i < ds->size(); ++i) samples.push_back(ds->get(i));
   predict::ModelSegmenterOptions o;
@@ -79,9 +85,13 @@ CommandRegistration reg(
                      "Choose the instance decoding on this annotated dataset split (validation images, not test)");
       app.add_option("--tune-include", a->tune_include, "Only these sample names / * patterns of --tune-on");
       app.add_option("--tune-format", a->tune_format, "Dataset format of --tune-on")->capture_default_str();
+      app.add_option("--tune-mpp", a->tune_mpp,
+                     "Microns per pixel of --tune-on when it is not at the model's resolution (resampled to it)")
+          ->check(CLI::Range(1e-4, 1e3));
       app.add_option("--precision", a->precision, "fp32, bf16 or auto (tuning inference)")
           ->check(CLI::IsMember({"fp32", "bf16", "auto"}));
       return [a]() {
+        if (a->tune_mpp > 0 && a->tune_on.empty()) throw UsageError("export: --tune-mpp needs --tune-on");
         models::LoadedModel m = models::load_model(a->model);
         if (!a->name.empty()) m.card.name = a->name;
         if (a->out.empty()) {

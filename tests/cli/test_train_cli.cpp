@@ -225,4 +225,15 @@ TEST(TrainCli, DataAtAnotherResolutionIsResampledToTheModels) {
   EXPECT_NE(r.out.find("at 0.5 um/px is resampled x2 to the model's 0.25 um/px"), std::string::npos) << r.out;
   auto card = run_cli("export --model " + dir.file("run/best.safetensors"));
   EXPECT_NE(card.out.find("microns per pixel: 0.25"), std::string::npos) << card.out;
+
+  // The decoding chosen on the same 0.5 um/px images, resampled for the 0.25 um/px model.
+  auto tuned = run_cli("--threads 1 export --model " + dir.file("run/best.safetensors") + " --out " +
+                       dir.file("tuned.safetensors") + " --tune-on " + dir.file("data") + " --tune-mpp 0.5");
+  ASSERT_EQ(tuned.code, 0) << tuned.out;
+  EXPECT_NE(tuned.out.find("on 4 images of"), std::string::npos) << tuned.out;
+  EXPECT_NE(tuned.out.find("decoding_chosen_on: AJI on " + dir.file("data")), std::string::npos) << tuned.out;
+  auto lone = run_cli("export --model " + dir.file("run/best.safetensors") + " --out " + dir.file("x.safetensors") +
+                      " --tune-mpp 0.5");
+  EXPECT_EQ(lone.code, 2) << lone.out;
+  EXPECT_NE(lone.out.find("--tune-mpp needs --tune-on"), std::string::npos) << lone.out;
 }
