@@ -38,20 +38,34 @@ struct RefineArgs {
   std::string input, out, model, points_file, formats = "geojson,csv,labels,overlay", precision = "auto";
   std::vector<std::string> points;
   int batch_size = 4;
+  double mpp = 0;
   bool fresh = false;
 };
 
 // One image and its points: segments with the points, reusing the crops of the image's previous refine in the same output
-// folder (its session file) whose points have not changed.
+// folder (its session file) whose points have not changed. The points are in the pixels of the image file
+// (`width` x `height`); when the image reaches segment() resampled to the model's resolution (--mpp), they are
+// scaled with it.
 class PromptedSegmenter : public infer::Segmenter {
  public:
   PromptedSegmenter(std::unique_ptr<predict::CategorySamSegmenter> s, std::vector<predict::PointPrompt> points,
-                    std::string model_path, predict::CategorySamSegmenterOptions options, std::string session_path,
-                    bool fresh)
-      : s_(std::move(s)), points_(std::move(points)), model_path_(std::move(model_path)),
-        options_(std::move(options)), session_path_(std::move(session_path)), fresh_(fresh) {}
+                    int width, int height, std::string model_path, predict::CategorySamSegmenterOptions options,
+                    std::string session_path, bool fresh)
+      : s_(std::move(s)), points_(std::move(points)), width_(width), height_(height),
+        model_path_(std::move(model_path)), options_(std::move(options)), session_path_(std::move(session_path)),
+        fresh_(fresh) {}
   std::string name() const override { return s_->name(); }
+  double microns_per_pixel() const override { return s_->microns_per_pixel(); }
   infer::Segmentation segment(const Image& image, const std::string&) override {
+    std::vector<predict::PointPrompt> points = points_;
+    if (!image.same_size(height_, width_)) {
+      const float fx = static_cast<float>(image.width) / static_cast<float>(width_);
+      const float fy = static_cast<float>(image.height) / static_cast<float>(height_);
+      for (auto& p : points) {
+        p.x = std::min(p.x * fx, static_cast<float>(image.width) - 0.5f);
+        p.y = std::min(p.y * fy, static_cast<float>(image.height) - 0.5f);
+      }
+    }
     const std::string key = predict::refine_session_key(image, model_path_, options_);
     std::optional<predict::RefineSession> previous;
     if (!fresh_) {
@@ -64,7 +78,7 @@ class PromptedSegmenter : public infer::Segmenter {
     predict::TiledSegmentation t;
     if (previous && previous->key == key) {
       try {
-        t = s_->update(image, previous->tiled, points_);
+        t = s_->update(image, previous->tiled, points);
       } catch (const OptionError& e) {
         log::warn(session_path_, ": ", e.what(), "; running every crop");
         previous.reset();
@@ -73,7 +87,7 @@ class PromptedSegmenter : public infer::Segmenter {
       log::info("refine: ", session_path_, " is from another image, model or precision; running every crop");
       previous.reset();
     }
-    if (!previous) t = s_->run(image, points_);
+    if (!previous) t = s_->run(image, points);
     size_t prompted = 0;
     for (const auto& p : t.points) prompted += !p.empty();
     log::info("refine: ", points_.size(), " point(s) in ", prompted, " of ", t.grid.count(), " crops; ran ",
@@ -89,6 +103,7 @@ class PromptedSegmenter : public infer::Segmenter {
  private:
   std::unique_ptr<predict::CategorySamSegmenter> s_;
   std::vector<predict::PointPrompt> points_;
+  int width_, height_;
   std::string model_path_;
   predict::CategorySamSegmenterOptions options_;
   std::string session_path_;
@@ -110,6 +125,10 @@ CommandRegistration reg(
           ->check(CLI::IsMember({"fp32", "bf16", "auto"}))
           ->capture_default_str();
       app.add_option("--batch-size", a->batch_size, "Crops run together")->check(CLI::Range(1, 1024))->capture_default_str();
+      app.add_option("--mpp", a->mpp,
+                     "Microns per pixel of the image when it is not at the model's resolution: resampled to it, points "
+                     "and outputs stay in the image's pixels")
+          ->check(CLI::Range(1e-4, 1e3));
       app.add_flag("--fresh", a->fresh,
                    "Run every crop, ignoring the previous refine of this image in --out (<name>.refine-session)");
       return [a]() {
@@ -123,8 +142,11 @@ CommandRegistration reg(
         if (!a->points_file.empty()) points = read_points_file(a->points_file, model.card);
         for (const auto& p : a->points) points.push_back(parse_point_option(p, model.card));
         if (points.empty()) log::warn("refine: no points given; this is a plain segmentation");
+        int width = 0, height = 0;
         {
           const Image image = io::read_image(a->input);
+          width = image.width;
+          height = image.height;
           for (const auto& p : points)
             if (p.x < 0 || p.y < 0 || p.x >= image.width || p.y >= image.height)
               throw UsageError(a->input + ": point (" + std::to_string(p.x) + ", " + std::to_string(p.y) +
@@ -138,12 +160,13 @@ CommandRegistration reg(
         remove_stale_temporaries(a->out);  // of an earlier run killed mid-write
         const std::string session = (fs::path(a->out) / (output_stem(a->input) + ".refine-session")).string();
         PromptedSegmenter segmenter(std::make_unique<predict::CategorySamSegmenter>(model.network, model.card, o),
-                                    std::move(points), model_path, o, session, a->fresh);
+                                    std::move(points), width, height, model_path, o, session, a->fresh);
         infer::SegmentRunOptions run;
         run.out_dir = a->out;
         run.formats = formats;
         run.overwrite = true;
         run.stop_on_error = true;
+        run.mpp = a->mpp;
         infer::SegmentRunReport report = infer::run_segmentation({a->input}, segmenter, run);
         log::info("refine: ", report.nuclei, " nuclei; outputs in ", a->out);
         return 0;

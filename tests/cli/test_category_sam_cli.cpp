@@ -3,10 +3,14 @@
 // JSON and QuPath GeoJSON, with one-line usage errors for bad points.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
 
+#include "nucleisam/image_io.h"
+#include "nucleisam/relabel.h"
+#include "nucleisam/resample.h"
 #include "support/test_support.h"
 
 using nucleisam::test::run_cli;
@@ -39,7 +43,7 @@ class CategorySamCli : public ::testing::Test {
                         "trainable": "all"}},
   "data": {"train": [{"path": ")" << data << R"(", "include": ["train_1_000", "train_1_001", "train_1_002", "train_1_003"]}],
            "validation": {"path": ")" << data << R"(", "include": ["train_1_004"]},
-           "crop_size": 64, "rfs_threshold": 0.5},
+           "crop_size": 64, "rfs_threshold": 0.5, "mpp": 0.25},
   "train": {"epochs": 1, "batch_size": 2, "lr": 0.001, "precision": "fp32", "seed": 3},
   "loss": {"hinge_margin": 0.2},
   "inference": {"tile_size": 128, "tile_overlap": 64}
@@ -115,6 +119,30 @@ TEST_F(CategorySamCli, RefineTakesPointsFromOptionsJsonAndQuPathGeoJson) {
                    " --formats csv --points " + dir_->file("qupath.geojson") + " --precision fp32");
   ASSERT_EQ(c.code, 0) << c.out;
   EXPECT_EQ(slurp(dir_->file("r1/train_1_005_nuclei.csv")), slurp(dir_->file("r3/train_1_005_nuclei.csv")));
+}
+
+TEST_F(CategorySamCli, RefineWithMppAnswersInTheImagesOwnPixels) {
+  // The 256-pixel patch halved: a 0.5 um/px image for this 0.25 um/px model. `refine --mpp 0.5` with
+  // a point at (50, 60) must give what refine gives on the image it resamples to (256 pixels) with
+  // the point at (100, 120), brought back to 128 pixels.
+  using namespace nucleisam;
+  const Image half = resample_image(io::read_image(image()), 128, 128);
+  io::write_image(dir_->file("half.png"), half);
+  io::write_image(dir_->file("back.png"), resample_image(half, 256, 256));
+  const std::string common = " --model " + model() + " --formats labels --precision fp32 --out ";
+  auto m = run_cli("refine --mpp 0.5 --input " + dir_->file("half.png") + " --point 50,60,epithelial" + common +
+                   dir_->file("m"));
+  ASSERT_EQ(m.code, 0) << m.out;
+  EXPECT_NE(m.out.find("resampled x2"), std::string::npos) << m.out;
+  auto b = run_cli("refine --input " + dir_->file("back.png") + " --point 100,120,epithelial" + common + dir_->file("b"));
+  ASSERT_EQ(b.code, 0) << b.out;
+  const LabelMap at_model = io::read_label_map(dir_->file("b/back_labels.tif"));
+  LabelMap expected = resample_labels(at_model, 128, 128);
+  relabel_consecutive(expected);
+  const LabelMap got = io::read_label_map(dir_->file("m/half_labels.tif"));
+  ASSERT_TRUE(got.same_size(128, 128));
+  EXPECT_EQ(got, expected);
+  EXPECT_GT(*std::max_element(got.data.begin(), got.data.end()), 0) << "no nucleus: the comparison says little";
 }
 
 TEST_F(CategorySamCli, RefineRerunsOnlyTheCropsWhosePointsChangedSinceItsLastCall) {

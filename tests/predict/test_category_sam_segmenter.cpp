@@ -220,6 +220,14 @@ TEST(CategorySamSegmenter, TestTimeViewsOfAnEquivariantPredictorGiveItsOneAnswer
   EXPECT_THROW(CategorySamSegmenter(oracle, card(), o), OptionError);
 }
 
+TEST(CategorySamSegmenter, SaysTheResolutionOfItsCard) {
+  // Slides and `segment --mpp` resample to it; 0 (unknown) leaves images as they are.
+  models::ModelCard c = card();
+  c.mpp = 0.5;
+  EXPECT_EQ(CategorySamSegmenter(Oracle{}, c).microns_per_pixel(), 0.5);
+  EXPECT_EQ(CategorySamSegmenter(Oracle{}, card()).microns_per_pixel(), 0.0);
+}
+
 TEST(CategorySamSegmenter, SmallImagesArePaddedToOneCrop) {
   const Scene s = draw(100, 80, {{40, 50, 8, 2}, {70, 90, 6, 1}});
   Oracle oracle;
