@@ -126,8 +126,8 @@ CommandRegistration reg(
           ->capture_default_str();
       app.add_option("--batch-size", a->batch_size, "Crops run together")->check(CLI::Range(1, 1024))->capture_default_str();
       app.add_option("--mpp", a->mpp,
-                     "Microns per pixel of the image when it is not at the model's resolution: resampled to it, points "
-                     "and outputs stay in the image's pixels")
+                     "Microns per pixel of the image (default: what the file records, else the model's): resampled to "
+                     "the model's resolution, points and outputs stay in the image's pixels")
           ->check(CLI::Range(1e-4, 1e3));
       app.add_flag("--fresh", a->fresh,
                    "Run every crop, ignoring the previous refine of this image in --out (<name>.refine-session)");

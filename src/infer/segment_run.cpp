@@ -107,7 +107,7 @@ std::vector<std::string> output_paths(const std::string& out_dir, const std::str
 
 std::vector<Nucleus> write_segmentation_outputs(const std::string& out_dir, const std::string& stem,
                                                 const Image& image, const Segmentation& segmentation,
-                                                const OutputFormats& formats) {
+                                                const OutputFormats& formats, double mpp) {
   if (!segmentation.instances.same_size(image))
     throw DataError(stem + ": segmentation is " + std::to_string(segmentation.instances.width) + "x" +
                     std::to_string(segmentation.instances.height) + " but the image is " +
@@ -118,7 +118,7 @@ std::vector<Nucleus> write_segmentation_outputs(const std::string& out_dir, cons
   ensure_parent_dir(path(".x"));
   if (formats.geojson) io::write_qupath_geojson(path(".geojson"), nuclei);
   if (formats.csv) io::write_nucleus_table(path("_nuclei.csv"), nuclei);
-  if (formats.labels) io::write_label_map(path("_labels.tif"), segmentation.instances);
+  if (formats.labels) io::write_label_map(path("_labels.tif"), segmentation.instances, mpp);
   if (formats.overlay) io::write_image(path("_overlay.png"), io::draw_nucleus_overlay(image, nuclei));
   return nuclei;
 }
@@ -159,21 +159,21 @@ SegmentRunReport run_segmentation(const std::vector<std::string>& images, Segmen
   if (options.tile_size > 0) plan_tiles(1, 1, options.tile_size, options.tile_overlap);  // bad sizes: OptionError now
   const double method_mpp = segmenter.microns_per_pixel();
   if (options.mpp > 0 && method_mpp > 0) {
-    const ImageScale scale = plan_image_scale(1000, 1000, options.mpp, method_mpp);
-    if (scale.factor == 1)
+    const double factor = snap_scale_factor(options.mpp / method_mpp);
+    if (factor == 1)
       log::info("segment: images at ", options.mpp, " um/px, the resolution of ", segmenter.name(), " (", method_mpp,
                 " um/px): segmented as they are");
     else
-      log::info("segment: images at ", options.mpp, " um/px are resampled x", scale.factor, " to the ", method_mpp,
+      log::info("segment: images at ", options.mpp, " um/px are resampled x", factor, " to the ", method_mpp,
                 " um/px of ", segmenter.name(), "; outputs are in the images' own pixels");
   } else if (method_mpp > 0) {
-    log::info("segment: images are taken to be at ", method_mpp, " um/px, the resolution of ", segmenter.name(),
-              "; give --mpp when they are not (a 20x scan is about 0.5)");
+    log::info("segment: images that do not record their resolution are taken to be at ", method_mpp,
+              " um/px, the resolution of ", segmenter.name(), "; give --mpp when they are not (a 20x scan is about 0.5)");
   } else if (options.mpp > 0) {
     log::warn("segment: ", segmenter.name(), " does not say which resolution it expects; --mpp ", options.mpp,
               " is ignored and the images are segmented as they are");
   }
-  std::vector<int64_t> areas;  // of every nucleus segmented now, in image pixels
+  std::vector<int64_t> areas;  // of every nucleus of an image taken to be at the method's resolution
   Progress progress("segment", static_cast<int64_t>(images.size()), "img");
   for (const std::string& path : images) {
     const std::string stem = output_stem(path);
@@ -188,10 +188,13 @@ SegmentRunReport run_segmentation(const std::vector<std::string>& images, Segmen
     const auto start = std::chrono::steady_clock::now();
     Image image;
     Segmentation segmentation;
+    // --mpp, else what the file records, else (0) the method's own resolution.
+    const double file_mpp = options.mpp > 0 ? 0 : io::read_image_mpp(path);
+    const double image_mpp = options.mpp > 0 ? options.mpp : file_mpp;
     try {
       image = io::read_image(path);
       segmentation =
-          segment_at_resolution(segmenter, image, path, options.mpp, options.tile_size, options.tile_overlap);
+          segment_at_resolution(segmenter, image, path, image_mpp, options.tile_size, options.tile_overlap);
     } catch (const std::exception& e) {
       // cv::Exception and bad_alloc are per-image too: a corrupt or huge tile must not cost the rest.
       if (options.stop_on_error) throw;
@@ -207,26 +210,25 @@ SegmentRunReport run_segmentation(const std::vector<std::string>& images, Segmen
                 " expects colour H&E, so its nuclei may be missed or wrong");
       report.grey_images.push_back(path);
     }
-    auto nuclei = write_segmentation_outputs(options.out_dir, stem, image, segmentation, options.formats);
+    auto nuclei = write_segmentation_outputs(options.out_dir, stem, image, segmentation, options.formats, image_mpp);
     const double seconds =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     std::ostringstream line;
     line.precision(2);
-    line << std::fixed << path << ": " << nuclei.size() << " nuclei (" << image.width << "x" << image.height
-         << ", " << segmenter.name() << ", " << seconds << " s)";
+    line << std::fixed << path << ": " << nuclei.size() << " nuclei (" << image.width << "x" << image.height;
+    if (file_mpp > 0) line << " at " << file_mpp << " um/px as the file records";
+    line << ", " << segmenter.name() << ", " << seconds << " s)";
     log::info(line.str());
     ++report.segmented;
     report.nuclei += static_cast<long long>(nuclei.size());
-    for (const Nucleus& n : nuclei) areas.push_back(n.area);
+    if (image_mpp <= 0)
+      for (const Nucleus& n : nuclei) areas.push_back(n.area);
     progress.advance();
   }
   progress.finish();
-  if (options.mpp > 0) {
-    resolution_hint(areas, options.mpp, &report.median_diameter_um);  // known resolution: no hint
-  } else {
-    report.resolution_hint = resolution_hint(areas, method_mpp, &report.median_diameter_um);
-    if (!report.resolution_hint.empty()) log::warn("segment: ", report.resolution_hint);
-  }
+  // Over the images taken to be at the method's resolution (none with --mpp).
+  report.resolution_hint = resolution_hint(areas, method_mpp, &report.median_diameter_um);
+  if (!report.resolution_hint.empty()) log::warn("segment: ", report.resolution_hint);
   return report;
 }
 

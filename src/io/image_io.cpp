@@ -10,6 +10,7 @@
 #include <cstdarg>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
 #include <limits>
 #include <memory>
 #include <opencv2/imgcodecs.hpp>
@@ -223,7 +224,7 @@ LabelMap read_tiff_labels(const std::string& path) {
   return out;
 }
 
-void write_tiff_labels(const std::string& path, const LabelMap& labels) {
+void write_tiff_labels(const std::string& path, const LabelMap& labels, double mpp) {
   int32_t lo = 0, hi = 0;
   if (!labels.data.empty()) {
     auto mm = std::minmax_element(labels.data.begin(), labels.data.end());
@@ -243,6 +244,11 @@ void write_tiff_labels(const std::string& path, const LabelMap& labels) {
     TIFFSetField(tif.get(), TIFFTAG_PLANARCONFIG, PLANARCONFIG_CONTIG);
     TIFFSetField(tif.get(), TIFFTAG_COMPRESSION, COMPRESSION_ADOBE_DEFLATE);
     TIFFSetField(tif.get(), TIFFTAG_ROWSPERSTRIP, TIFFDefaultStripSize(tif.get(), 0));
+    if (mpp > 0) {
+      TIFFSetField(tif.get(), TIFFTAG_RESOLUTIONUNIT, RESUNIT_CENTIMETER);
+      TIFFSetField(tif.get(), TIFFTAG_XRESOLUTION, static_cast<float>(1e4 / mpp));
+      TIFFSetField(tif.get(), TIFFTAG_YRESOLUTION, static_cast<float>(1e4 / mpp));
+    }
     std::vector<uint16_t> row16(static_cast<size_t>(labels.width));
     for (int y = 0; y < labels.height; ++y) {
       void* buf = const_cast<int32_t*>(labels.row(y));
@@ -260,7 +266,96 @@ void write_tiff_labels(const std::string& path, const LabelMap& labels) {
   file.commit();
 }
 
+// A plausible microscope resolution (um/px), else 0.
+double plausible_mpp(double mpp) { return mpp >= 0.02 && mpp <= 20 ? mpp : 0; }
+
+// The value of attribute `name` ("PhysicalSizeX") in an OME-XML text; "" when absent.
+std::string xml_attribute(const std::string& xml, const std::string& name) {
+  const std::string key = " " + name + "=\"";
+  const size_t at = xml.find(key);
+  if (at == std::string::npos) return "";
+  const size_t start = at + key.size(), end = xml.find('"', start);
+  return end == std::string::npos ? "" : xml.substr(start, end - start);
+}
+
+// Microns per unit of an OME length unit; 0 for one we do not know.
+double microns_per_ome_unit(const std::string& unit) {
+  if (unit.empty() || unit == "\xC2\xB5m" || unit == "\xCE\xBCm" || unit == "um") return 1;  // OME's default is um
+  if (unit == "nm") return 1e-3;
+  if (unit == "mm") return 1e3;
+  if (unit == "cm") return 1e4;
+  if (unit == "m") return 1e6;
+  return 0;
+}
+
+double ome_mpp(const std::string& description) {
+  if (description.find("<OME") == std::string::npos) return 0;
+  double sum = 0;
+  for (const char* axis : {"X", "Y"}) {
+    const std::string size = xml_attribute(description, std::string("PhysicalSize") + axis);
+    const double unit = microns_per_ome_unit(xml_attribute(description, std::string("PhysicalSize") + axis + "Unit"));
+    char* end = nullptr;
+    const double v = size.empty() ? 0 : std::strtod(size.c_str(), &end);
+    if (size.empty() || end != size.c_str() + size.size() || !(v > 0) || unit == 0) return 0;
+    sum += v * unit;
+  }
+  return sum / 2;
+}
+
+double tiff_mpp(const std::string& path) {
+  TIFFSetErrorHandler(tiff_error_handler);
+  TIFFSetWarningHandler(tiff_warning_handler);
+  TiffPtr tif(TIFFOpen(path.c_str(), "r"));
+  if (!tif) return 0;
+  char* description = nullptr;
+  if (TIFFGetField(tif.get(), TIFFTAG_IMAGEDESCRIPTION, &description) && description)
+    if (const double mpp = plausible_mpp(ome_mpp(description)); mpp > 0) return mpp;
+  uint16_t unit = RESUNIT_NONE;
+  float xres = 0, yres = 0;
+  TIFFGetFieldDefaulted(tif.get(), TIFFTAG_RESOLUTIONUNIT, &unit);
+  if (!TIFFGetField(tif.get(), TIFFTAG_XRESOLUTION, &xres) || !TIFFGetField(tif.get(), TIFFTAG_YRESOLUTION, &yres))
+    return 0;
+  const double microns_per_unit = unit == RESUNIT_CENTIMETER ? 1e4 : unit == RESUNIT_INCH ? 25400 : 0;
+  if (microns_per_unit == 0 || !(xres > 0) || !(yres > 0)) return 0;
+  return plausible_mpp(0.5 * (microns_per_unit / xres + microns_per_unit / yres));
+}
+
+uint32_t big_endian32(const unsigned char* p) {
+  return (uint32_t{p[0]} << 24) | (uint32_t{p[1]} << 16) | (uint32_t{p[2]} << 8) | uint32_t{p[3]};
+}
+
+// The pHYs chunk of a PNG (it must come before the image data).
+double png_mpp(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  unsigned char head[8];
+  if (!f.read(reinterpret_cast<char*>(head), 8) || std::memcmp(head, "\x89PNG\r\n\x1a\n", 8) != 0) return 0;
+  for (int chunks = 0; chunks < 64; ++chunks) {
+    unsigned char h[8];
+    if (!f.read(reinterpret_cast<char*>(h), 8)) return 0;
+    const uint32_t length = big_endian32(h);
+    const std::string type(reinterpret_cast<char*>(h) + 4, 4);
+    if (type == "IDAT" || type == "IEND") return 0;
+    if (type == "pHYs" && length == 9) {
+      unsigned char d[9];
+      if (!f.read(reinterpret_cast<char*>(d), 9)) return 0;
+      const uint32_t x = big_endian32(d), y = big_endian32(d + 4);
+      if (d[8] != 1 || x == 0 || y == 0) return 0;  // unit 1: the metre; 0: aspect ratio only
+      return plausible_mpp(0.5 * (1e6 / x + 1e6 / y));
+    }
+    if (!f.seekg(static_cast<std::streamoff>(length) + 4, std::ios::cur)) return 0;  // data + CRC
+  }
+  return 0;
+}
+
 }  // namespace
+
+double read_image_mpp(const std::string& path) {
+  std::error_code ec;
+  if (!fs::is_regular_file(path, ec)) return 0;
+  if (is_tiff(path)) return tiff_mpp(path);
+  if (lower_extension(path) == ".png") return png_mpp(path);
+  return 0;
+}
 
 std::string lower_extension(const std::string& path) {
   std::string e = fs::path(path).extension().string();
@@ -330,7 +425,7 @@ LabelMap read_label_map(const std::string& path) {
   return out;
 }
 
-void write_label_map(const std::string& path, const LabelMap& labels) {
+void write_label_map(const std::string& path, const LabelMap& labels, double mpp) {
   if (labels.channels != 1) throw IoError(path + ": a label map must have one channel");
   auto e = lower_extension(path);
   if (e == ".npy") {
@@ -338,7 +433,7 @@ void write_label_map(const std::string& path, const LabelMap& labels) {
     return;
   }
   if (is_tiff(path)) {
-    write_tiff_labels(path, labels);
+    write_tiff_labels(path, labels, mpp);
     return;
   }
   if (e != ".png") throw IoError(path + ": label maps are written as .png, .tif or .npy");

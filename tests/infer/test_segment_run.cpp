@@ -236,5 +236,32 @@ TEST(SegmentRun, ARunOfTinyNucleiSaysTheImagesMayBeAtAnotherMagnification) {
   o.mpp = 0.25;
   r = run_segmentation(images, seg, o);
   EXPECT_EQ(r.resolution_hint, "");
-  EXPECT_GT(r.median_diameter_um, 1.0);
+  EXPECT_EQ(r.median_diameter_um, 0.0);
+}
+
+TEST(SegmentRun, AnImageThatRecordsItsResolutionIsResampledByIt) {
+  struct At40x : ScriptedSegmenter {
+    int seen_width = 0;
+    double microns_per_pixel() const override { return 0.25; }
+    Segmentation segment(const Image& image, const std::string& source) override {
+      seen_width = image.width;
+      return ScriptedSegmenter::segment(image, source);
+    }
+  } seg;
+  test::TempDir dir;
+  write_image(dir.file("plain.png"), grey(16, 20));
+  write_file_atomic(dir.file("in/a.png"), test::png_with_phys(read_file(dir.file("plain.png")), 2000000, 2000000));
+  SegmentRunOptions o;
+  o.out_dir = dir.file("out");
+  SegmentRunReport r = run_segmentation({dir.file("in/a.png")}, seg, o);
+  EXPECT_EQ(seg.seen_width, 40);  // 0.5 um/px as the file records: doubled for the 0.25 um/px method
+  const LabelMap labels = read_label_map(dir.file("out/a_labels.tif"));
+  EXPECT_TRUE(labels.same_size(16, 20));
+  EXPECT_NEAR(read_image_mpp(dir.file("out/a_labels.tif")), 0.5, 1e-6);  // the label TIFF records it too
+  // --mpp overrides the file.
+  o.overwrite = true;
+  o.mpp = 0.25;
+  run_segmentation({dir.file("in/a.png")}, seg, o);
+  EXPECT_EQ(seg.seen_width, 20);
+  EXPECT_NEAR(read_image_mpp(dir.file("out/a_labels.tif")), 0.25, 1e-6);
 }

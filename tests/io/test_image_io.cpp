@@ -128,3 +128,46 @@ TEST(ImageIo, SharedDataCompressions) {
   for (auto v : lab.data) mx = std::max(mx, v);
   EXPECT_EQ(mx, 314);
 }
+
+TEST(ImageIo, ResolutionRecordedInTheFile) {
+  test::TempDir dir;
+  // PNG pHYs: 2,000,000 pixels per metre = 0.5 um/px; 4,000,000 x 2,000,000 = mean of 0.25 and 0.5.
+  write_image(dir.file("a.png"), gradient(6, 5));
+  const std::string png = read_file(dir.file("a.png"));
+  EXPECT_EQ(read_image_mpp(dir.file("a.png")), 0.0);  // OpenCV writes no pHYs
+  write_file_atomic(dir.file("half.png"), test::png_with_phys(png, 2000000, 2000000, 1));
+  EXPECT_DOUBLE_EQ(read_image_mpp(dir.file("half.png")), 0.5);
+  EXPECT_EQ(read_image(dir.file("half.png")), read_image(dir.file("a.png")));  // the CRC is right: still readable
+  write_file_atomic(dir.file("oblong.png"), test::png_with_phys(png, 4000000, 2000000, 1));
+  EXPECT_DOUBLE_EQ(read_image_mpp(dir.file("oblong.png")), 0.375);
+  // 72 dpi (2835 per metre: 353 um/px) and an aspect-ratio-only chunk are no microscope resolution.
+  write_file_atomic(dir.file("dpi.png"), test::png_with_phys(png, 2835, 2835, 1));
+  EXPECT_EQ(read_image_mpp(dir.file("dpi.png")), 0.0);
+  write_file_atomic(dir.file("aspect.png"), test::png_with_phys(png, 2000000, 2000000, 0));
+  EXPECT_EQ(read_image_mpp(dir.file("aspect.png")), 0.0);
+  // TIFF: a label map written with its resolution reads back (pixels per centimetre, float).
+  LabelMap labels(4, 3);
+  write_label_map(dir.file("l.tif"), labels, 0.25);
+  EXPECT_NEAR(read_image_mpp(dir.file("l.tif")), 0.25, 1e-6);
+  write_label_map(dir.file("plain.tif"), labels);
+  EXPECT_EQ(read_image_mpp(dir.file("plain.tif")), 0.0);
+  write_image(dir.file("i.tif"), gradient(6, 5));
+  EXPECT_EQ(read_image_mpp(dir.file("i.tif")), 0.0);
+  // JPEG, a missing file, a file that is not an image: nothing recorded.
+  write_image(dir.file("j.jpg"), gradient(6, 5));
+  EXPECT_EQ(read_image_mpp(dir.file("j.jpg")), 0.0);
+  EXPECT_EQ(read_image_mpp(dir.file("missing.tif")), 0.0);
+  write_file_atomic(dir.file("junk.tif"), "not a tiff");
+  EXPECT_EQ(read_image_mpp(dir.file("junk.tif")), 0.0);
+}
+
+TEST(ImageIo, ResolutionOfABioFormatsExport) {
+  // The InstanSeg example (an OME-TIFF written by Bio-Formats from a Hamamatsu scan): OME-XML
+  // PhysicalSizeX = PhysicalSizeY = 0.5000799214486333 um, and the same as 19996.803 pixels per cm.
+  const std::string smoke = "data/smoke/instanseg_HE_example.tif";
+  if (!test::shared_exists(smoke)) GTEST_SKIP() << "../shared/" << smoke << " not found";
+  EXPECT_NEAR(read_image_mpp(test::shared_path(smoke)), 0.5000799214486333, 1e-12);
+  // MoNuSeg's test tiles record resolution unit "none": nothing.
+  const std::string monuseg = "data/monuseg/test/images/TCGA-2Z-A9J9-01A-01-TS1.tif";
+  if (test::shared_exists(monuseg)) EXPECT_EQ(read_image_mpp(test::shared_path(monuseg)), 0.0);
+}

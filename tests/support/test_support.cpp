@@ -61,6 +61,31 @@ TempDir::~TempDir() {
   fs::remove_all(path_, ec);
 }
 
+namespace {
+
+// Standard CRC-32 (PNG chunks), bit by bit.
+uint32_t crc32(const std::string& bytes) {
+  uint32_t c = 0xFFFFFFFFu;
+  for (unsigned char b : bytes) {
+    c ^= b;
+    for (int k = 0; k < 8; ++k) c = (c >> 1) ^ (0xEDB88320u & (0u - (c & 1u)));
+  }
+  return c ^ 0xFFFFFFFFu;
+}
+
+std::string be32(uint32_t v) {
+  return {static_cast<char>(v >> 24), static_cast<char>(v >> 16), static_cast<char>(v >> 8), static_cast<char>(v)};
+}
+
+}  // namespace
+
+std::string png_with_phys(const std::string& png, uint32_t x, uint32_t y, char unit) {
+  const std::string body = "pHYs" + be32(x) + be32(y) + std::string(1, unit);
+  const std::string chunk = be32(9) + body + be32(crc32(body));
+  const size_t after_ihdr = 8 + 4 + 4 + 13 + 4;  // signature, IHDR length, type, data, CRC
+  return png.substr(0, after_ihdr) + chunk + png.substr(after_ihdr);
+}
+
 }  // namespace nucleisam::test
 
 namespace nucleisam::test {

@@ -3,6 +3,7 @@
 
 #include <gtest/gtest.h>
 
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -31,6 +32,11 @@ struct CliResult {
 CliResult run_cli(const std::string& args);
 // Number of '\n' in s (one-line error messages have exactly one).
 int count_lines(const std::string& s);
+
+// The bytes of a PNG file (`png`) with a pHYs chunk (x, y pixels per unit; unit 1 is the metre, 0
+// an aspect ratio only) inserted after its IHDR chunk, CRC included: a PNG that records its
+// resolution (2,000,000 pixels per metre = 0.5 um/px).
+std::string png_with_phys(const std::string& png, uint32_t x, uint32_t y, char unit = 1);
 
 // A fresh empty folder, removed with its content when the object dies.
 class TempDir {

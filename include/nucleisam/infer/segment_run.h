@@ -26,10 +26,11 @@ OutputFormats parse_output_formats(const std::string& list);
 std::vector<std::string> output_paths(const std::string& out_dir, const std::string& stem, const OutputFormats& formats);
 
 // Builds the Nucleus list from `segmentation` and writes each selected output atomically (a
-// crash leaves each file either complete or absent). Returns the nuclei written.
+// crash leaves each file either complete or absent). mpp > 0: the label TIFF records the image's
+// resolution. Returns the nuclei written.
 std::vector<Nucleus> write_segmentation_outputs(const std::string& out_dir, const std::string& stem,
                                                 const Image& image, const Segmentation& segmentation,
-                                                const OutputFormats& formats);
+                                                const OutputFormats& formats, double mpp = 0);
 
 // The images to segment: `input` itself when it is a file; else the image files (.png .jpg
 // .jpeg .tif .tiff .bmp, not hidden) directly in the folder, sorted by name. When out_dir is the
@@ -46,8 +47,9 @@ struct SegmentRunOptions {
   int tile_size = 0;           // > 0: segment in windows of this size and stitch (segment_in_tiles)
   int tile_overlap = 64;
   // Microns per pixel of the images; > 0: each image is segmented at the segmenter's resolution
-  // and its outputs mapped back to the image's pixels (infer/image_resolution.h). 0: the images are
-  // taken to be at the segmenter's resolution. Tile size and overlap are in processing pixels.
+  // and its outputs mapped back to the image's pixels (infer/image_resolution.h). 0: each image's
+  // own record of its resolution (io::read_image_mpp) is used, and an image without one is taken
+  // to be at the segmenter's resolution. Tile size and overlap are in processing pixels.
   double mpp = 0;
 };
 
@@ -59,12 +61,13 @@ struct SegmentRunReport {
   // Images whose pixels are all grey (R = G = B): segmented, with a warning that the methods expect
   // colour H&E.
   std::vector<std::string> grey_images;
-  // Median equivalent diameter (um) of the nuclei segmented now, at the resolution they were taken
-  // to be at (--mpp, else the segmenter's); 0 when that is unknown or no nucleus was found.
+  // Median equivalent diameter (um) of the nuclei of the images taken to be at the segmenter's
+  // resolution (no --mpp, none recorded in the file); 0 when there are none or the segmenter's
+  // resolution is unknown.
   double median_diameter_um = 0;
-  // Non-empty when the images were taken to be at the segmenter's resolution (no --mpp) and at
-  // least 20 nuclei came out with a median diameter outside 3.5-10 um (nuclei are about 4-8 um
-  // across): a warning, logged too, that the images are probably at another magnification.
+  // Non-empty when those images gave at least 20 nuclei with a median diameter outside 3.5-10 um
+  // (nuclei are about 4-8 um across): a warning, logged too, that the images are probably at
+  // another magnification.
   std::string resolution_hint;
 };
 
