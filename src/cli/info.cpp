@@ -32,6 +32,7 @@ nlohmann::json describe(const std::string& path, bool labels) {
     j["height"] = img.height;
     j["mean_rgb"] = {sum[0] / img.pixels(), sum[1] / img.pixels(), sum[2] / img.pixels()};
   }
+  if (const double mpp = io::read_image_mpp(path); mpp > 0) j["mpp"] = mpp;  // the resolution the file records
   return j;
 }
 
@@ -50,6 +51,7 @@ CommandRegistration reg("info", "Describe images or label maps as nucleisam read
       } else {
         std::cout << f << ": " << j["kind"].get<std::string>() << ' ' << j["width"] << 'x' << j["height"];
         if (*labels) std::cout << ", " << j["labels"] << " labels (max " << j["max_label"] << ')';
+        if (j.contains("mpp")) std::cout << ", " << j["mpp"].get<double>() << " um/px";
         std::cout << '\n';
       }
     }

@@ -135,6 +135,12 @@ TEST(Cli, InfoReportsWhatItRead) {
   EXPECT_NE(r.out.find("\"labels\":2"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("\"max_label\":9"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("\"width\":6"), std::string::npos) << r.out;
+  EXPECT_EQ(r.out.find("mpp"), std::string::npos) << r.out;  // a PNG without pHYs records none
+  // A label TIFF written with its resolution: info says it.
+  nucleisam::io::write_label_map(dir.file("l.tif"), m, 0.5);
+  r = run("--quiet info --labels " + dir.file("l.tif"));
+  EXPECT_EQ(r.code, 0) << r.out;
+  EXPECT_NE(r.out.find("2 labels (max 9), 0.5 um/px"), std::string::npos) << r.out;
 }
 
 TEST(Cli, CudaRequestWithoutGpuFailsCleanly) {
