@@ -40,6 +40,7 @@ void fuzz_image(const uint8_t* data, size_t size) {
                     starts_with(data, size, "II+\0", 4) || starts_with(data, size, "MM\0+", 4);
   const bool jpeg = starts_with(data, size, "\xff\xd8", 2);
   const std::string path = scratch_file(data, size, tiff ? ".tif" : jpeg ? ".jpg" : ".png");
+  (void)io::read_image_mpp(path);  // never throws: a resolution, or 0
   try {
     (void)io::read_image(path);
   } catch (const Error&) {
