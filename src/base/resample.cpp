@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <map>
 #include <stdexcept>
 #include <vector>
 
@@ -63,24 +64,30 @@ Image resample_image(const Image& image, int width, int height) {
   if (image.same_size(height, width)) return image;
   const int c = image.channels;
   const Taps tx = axis_taps(image.width, width), ty = axis_taps(image.height, height);
-  // Rows first (source height x target width, float), then columns.
-  std::vector<float> rows(static_cast<size_t>(image.height) * width * c, 0.0f);
-  for (int y = 0; y < image.height; ++y) {
-    const uint8_t* in = image.row(y);
-    float* out = rows.data() + static_cast<size_t>(y) * width * c;
+  // Each target row mixes a few source rows resampled along x; they are made once each, when first
+  // needed, and dropped once no later target row needs them (target rows use rising source rows),
+  // so memory stays a few rows whatever the image size.
+  std::map<int, std::vector<float>> rows;
+  const auto source_row = [&](int sy) -> const std::vector<float>& {
+    auto it = rows.find(sy);
+    if (it != rows.end()) return it->second;
+    std::vector<float> r(static_cast<size_t>(width) * c, 0.0f);
+    const uint8_t* in = image.row(sy);
     for (int x = 0; x < width; ++x)
       for (int k = tx.first[x]; k < tx.first[x + 1]; ++k) {
         const uint8_t* p = in + static_cast<size_t>(tx.index[k]) * c;
         const float w = tx.weight[k];
-        for (int ch = 0; ch < c; ++ch) out[x * c + ch] += w * p[ch];
+        for (int ch = 0; ch < c; ++ch) r[static_cast<size_t>(x) * c + ch] += w * p[ch];
       }
-  }
+    return rows.emplace(sy, std::move(r)).first->second;
+  };
   Image out(height, width, c);
   std::vector<float> acc(static_cast<size_t>(width) * c);
   for (int y = 0; y < height; ++y) {
+    rows.erase(rows.begin(), rows.lower_bound(ty.index[ty.first[y]]));
     std::fill(acc.begin(), acc.end(), 0.0f);
     for (int k = ty.first[y]; k < ty.first[y + 1]; ++k) {
-      const float* r = rows.data() + static_cast<size_t>(ty.index[k]) * width * c;
+      const std::vector<float>& r = source_row(ty.index[k]);
       const float w = ty.weight[k];
       for (size_t i = 0; i < acc.size(); ++i) acc[i] += w * r[i];
     }
