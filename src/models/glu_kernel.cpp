@@ -169,7 +169,9 @@ torch::Tensor glu_channels_forward(const torch::Tensor& y) {
   const int64_t half = y.size(1) / 2;
   auto out = torch::empty({y.size(0), half, y.size(2), y.size(3)}, y.options().memory_format(layout));
   const GluShape shape{half, y.size(2) * y.size(3), cl};
-  const auto [items, grain] = items_and_grain(yc, shape);
+  // Not a structured binding: lambdas cannot capture those before C++20 (clang refuses).
+  const auto work = items_and_grain(yc, shape);
+  const int64_t items = work.first, grain = work.second;
   const KernelIsa isa = kernel_build();
   AT_DISPATCH_FLOATING_TYPES_AND(at::kBFloat16, y.scalar_type(), "glu_channels", [&] {
     const auto* src = data_as<scalar_t>(yc);
@@ -203,7 +205,8 @@ torch::Tensor glu_channels_backward(const torch::Tensor& g, const torch::Tensor&
   const auto gc = g.to(x.scalar_type()).contiguous(layout);
   auto dy = torch::empty_like(xc, xc.options().memory_format(layout));
   const GluShape shape{x.size(1) / 2, x.size(2) * x.size(3), cl};
-  const auto [items, grain] = items_and_grain(xc, shape);
+  const auto work = items_and_grain(xc, shape);
+  const int64_t items = work.first, grain = work.second;
   const KernelIsa isa = kernel_build();
   AT_DISPATCH_FLOATING_TYPES_AND(at::kBFloat16, x.scalar_type(), "glu_channels_backward", [&] {
     using acc = acc_t<scalar_t>;
