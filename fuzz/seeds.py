@@ -57,12 +57,14 @@ if fixture:
     put('npy', 'sam-iou', open(fixture, 'rb').read())
 
 # ---- images: PNG, TIFF written here, the demo JPEG
-def png(width, height, colour, depth, rows):
+def png(width, height, colour, depth, rows, phys=None):
     def chunk(kind, data):
         return struct.pack('>I', len(data)) + kind + data + struct.pack('>I', zlib.crc32(kind + data) & 0xffffffff)
     raw = b''.join(b'\x00' + r for r in rows)
+    # phys: (x, y, unit) pixels per unit, the resolution read_image_mpp reads (unit 1: the metre)
+    extra = chunk(b'pHYs', struct.pack('>IIB', *phys)) if phys else b''
     return (b'\x89PNG\r\n\x1a\n' + chunk(b'IHDR', struct.pack('>IIBBBBB', width, height, depth, colour, 0, 0, 0)) +
-            chunk(b'IDAT', zlib.compress(raw)) + chunk(b'IEND', b''))
+            extra + chunk(b'IDAT', zlib.compress(raw)) + chunk(b'IEND', b''))
 
 
 def tiff(width, height, spp, bits, fmt, pixels, photometric):
@@ -85,6 +87,7 @@ def tiff(width, height, spp, bits, fmt, pixels, photometric):
 common('image')
 rgb = [bytes((x * 16 + y) % 256 for x in range(8) for _ in range(3)) for y in range(8)]
 put('image', 'rgb-8x8.png', png(8, 8, 2, 8, rgb))
+put('image', 'rgb-8x8-0.5um.png', png(8, 8, 2, 8, rgb, (2000000, 2000000, 1)))
 put('image', 'grey16-4x4.png', png(4, 4, 0, 16, [struct.pack('>4H', *(range(y * 4, y * 4 + 4))) for y in range(4)]))
 put('image', 'labels-4x4.tif', tiff(4, 4, 1, 16, 1, struct.pack('<16H', *range(16)), 1))
 put('image', 'labels-f32.tif', tiff(2, 2, 1, 32, 3, struct.pack('<4f', 1, 2, 1e30, float('nan')), 1))
