@@ -159,6 +159,10 @@ void check_encoded_image(const std::string& bytes, const std::string& path) {
   if (n >= 8 && std::memcmp(d, "\x89PNG\r\n\x1a\n", 8) == 0) return check_png(d, n, path);
   if (n >= 3 && d[0] == 0xFF && d[1] == 0xD8 && d[2] == 0xFF) return check_jpeg(d, n, path);
   if (n >= 2 && d[0] == 'B' && d[1] == 'M') return check_bmp(d, n, path);
+  // Anything else would reach whichever of OpenCV's other decoders claims it (JPEG 2000, DICOM
+  // through GDCM, OpenEXR, ...): untested code for us, and GDCM aborts the process on a malformed
+  // file (fuzz finding image/dicom-magic-gdcm-assert). We read PNG, JPEG and BMP only.
+  throw IoError(path + ": cannot decode image (its bytes are not PNG, JPEG or BMP)");
 }
 
 }  // namespace nucleisam::io

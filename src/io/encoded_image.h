@@ -18,7 +18,7 @@ void report_damage(const std::string& path, const std::string& cause);
 void check_declared_size(const std::string& path, int64_t width, int64_t height, int64_t channels,
                          int64_t bytes_per_sample);
 
-// PNG, JPEG and BMP (by their magic bytes; other formats pass unchecked): the declared size
+// PNG, JPEG and BMP (by their magic bytes; anything else is refused with IoError): the declared size
 // (check_declared_size), then the structure: PNG chunks inside the file with correct CRCs up to
 // IEND; JPEG segments up to an end-of-image marker after the scan data; BMP pixel data inside the
 // file. Damage goes to report_damage.
