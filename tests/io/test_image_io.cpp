@@ -96,6 +96,13 @@ TEST(ImageIo, BadInputsNameFileAndCause) {
   expect_error(dir.file("corrupt.png"), "damaged image: PNG cut short", false);
   write_file_atomic(dir.file("corrupt.tif"), "II*\0garbage-garbage");
   expect_error(dir.file("corrupt.tif"), "TIFF", false);
+  // Formats OpenCV could decode but we do not take (GIF, DICOM, JPEG 2000): refused before it sees them.
+  write_file_atomic(dir.file("gif.png"), "GIF89a\x01\x00\x01\x00\x00\x00\x00;");
+  expect_error(dir.file("gif.png"), "not PNG, JPEG or BMP", false);
+  write_file_atomic(dir.file("dicom.png"), std::string(128, '\0') + "DICM");
+  expect_error(dir.file("dicom.png"), "not PNG, JPEG or BMP", true);
+  write_file_atomic(dir.file("j2k.jpg"), std::string("\x00\x00\x00\x0cjP  \r\n\x87\n", 12));
+  expect_error(dir.file("j2k.jpg"), "not PNG, JPEG or BMP", false);
   write_image(dir.file("rgb.png"), gradient(4, 4));
   expect_error(dir.file("rgb.png"), "channels", true);
   std::vector<float> f(4, 1.0f);
