@@ -520,9 +520,15 @@ SlideReport run_slide(const std::string& slide_path, Segmenter& segmenter, const
 
   io::Slide slide(slide_path);
   double slide_mpp = options.mpp;
-  if (slide_mpp <= 0) {
-    if (slide.mpp_x() <= 0 || slide.mpp_y() <= 0)
+  if (slide_mpp <= 0 && (slide.mpp_x() <= 0 || slide.mpp_y() <= 0)) {
+    // OpenSlide knows no resolution (a generic tiled TIFF): the file's own record, as for images
+    // (OME-XML PhysicalSize of QuPath / Bio-Formats exports, TIFF resolution tags).
+    slide_mpp = io::read_image_mpp(slide_path);
+    if (slide_mpp <= 0)
       throw IoError(slide_path + ": the slide does not record its resolution (microns per pixel); give it with --mpp");
+    log::info(slide_path, ": ", slide_mpp, " um/px, as the file's TIFF tags or OME-XML record");
+  }
+  if (slide_mpp <= 0) {
     if (std::abs(slide.mpp_x() - slide.mpp_y()) > 0.01 * slide.mpp_x())
       log::warn(slide_path, ": pixels are not square (", slide.mpp_x(), " x ", slide.mpp_y(),
                 " um); using their mean");

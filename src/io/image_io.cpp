@@ -280,7 +280,11 @@ std::string xml_attribute(const std::string& xml, const std::string& name) {
 
 // Microns per unit of an OME length unit; 0 for one we do not know.
 double microns_per_ome_unit(const std::string& unit) {
-  if (unit.empty() || unit == "\xC2\xB5m" || unit == "\xCE\xBCm" || unit == "um") return 1;  // OME's default is um
+  // OME's default is the micrometre: "µm" (micro sign or Greek mu), "um", or the micro sign as an
+  // XML character reference.
+  if (unit.empty() || unit == "\xC2\xB5m" || unit == "\xCE\xBCm" || unit == "um" || unit == "&#181;m" ||
+      unit == "&#xB5;m" || unit == "&#xb5;m")
+    return 1;
   if (unit == "nm") return 1e-3;
   if (unit == "mm") return 1e3;
   if (unit == "cm") return 1e4;

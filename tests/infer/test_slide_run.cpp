@@ -55,12 +55,14 @@ std::array<uint8_t, 3> slide_pixel(int x, int y, const std::vector<Disc>& discs)
   return {245, 245, 245};
 }
 
-// Writes a test slide with these discs; mpp 0 writes a generic tiled TIFF with no resolution.
-void write_disc_slide(const std::string& path, double mpp, const std::vector<Disc>& discs) {
+// Writes a test slide with these discs; mpp 0 writes a generic tiled TIFF with no resolution (or
+// with `description` as its ImageDescription).
+void write_disc_slide(const std::string& path, double mpp, const std::vector<Disc>& discs,
+                      const std::string& description = "") {
   io::TiledTiffOptions o;
   o.tile_size = 128;
   o.downsamples = {1, 4};
-  if (mpp > 0) o.description = io::aperio_description(kW, kH, 128, mpp);
+  o.description = mpp > 0 ? io::aperio_description(kW, kH, 128, mpp) : description;
   io::write_tiled_tiff(path, kW, kH, o, [&](int ds, int64_t x0, int64_t y0, int w, int h) {
     Image tile(h, w, 3);
     for (int y = 0; y < h; ++y)
@@ -259,6 +261,16 @@ TEST(SlideRun, SlideWithoutResolutionNeedsMpp) {
   SlideRunOptions o = options_in(dir.file("out"), 256, 64);
   o.mpp = 0.5;
   SlideReport r = run_slide(path, seg, o);
+  EXPECT_EQ(r.nuclei, static_cast<int64_t>(test_discs().size()));
+
+  // A generic tiled TIFF whose description is OME-XML (a QuPath / Bio-Formats export): OpenSlide
+  // knows no resolution, the file's PhysicalSize gives it.
+  const std::string ome = dir.file("ome.tif");
+  write_disc_slide(ome, 0, test_discs(),
+                   R"(<?xml version="1.0"?><OME><Image ID="Image:0"><Pixels PhysicalSizeX="0.5" )"
+                   R"(PhysicalSizeXUnit="&#181;m" PhysicalSizeY="0.5" PhysicalSizeYUnit="um" SizeX="1" /></Image></OME>)");
+  r = run_slide(ome, seg, options_in(dir.file("out_ome"), 256, 64));
+  EXPECT_DOUBLE_EQ(r.resampling.slide_mpp, 0.5);
   EXPECT_EQ(r.nuclei, static_cast<int64_t>(test_discs().size()));
 }
 
