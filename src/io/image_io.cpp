@@ -307,10 +307,12 @@ double ome_mpp(const std::string& description) {
 }
 
 double tiff_mpp(const std::string& path) {
-  TIFFSetErrorHandler(tiff_error_handler);
-  TIFFSetWarningHandler(tiff_warning_handler);
-  TiffPtr tif(TIFFOpen(path.c_str(), "r"));
-  if (!tif) return 0;
+  TiffPtr tif;
+  try {
+    tif = open_tiff(path, "r");
+  } catch (const IoError&) {
+    return 0;  // read_image says why
+  }
   char* description = nullptr;
   if (TIFFGetField(tif.get(), TIFFTAG_IMAGEDESCRIPTION, &description) && description)
     if (const double mpp = plausible_mpp(ome_mpp(description)); mpp > 0) return mpp;
