@@ -16,7 +16,8 @@ double snap_scale_factor(double factor);
 // `image` (any channel count) at width x height. Per axis: where the axis shrinks, each target
 // pixel is the mean of the source pixels its footprint covers, fractional ones in proportion (as
 // OpenCV's INTER_AREA); where it grows, bilinear interpolation between pixel centres, edges
-// replicated (as INTER_LINEAR). Rounded to the nearest integer. Same size: a copy.
+// replicated (as INTER_LINEAR). Rounded to the nearest integer. Same size: a copy. An empty image
+// or target size is a DataError.
 Image resample_image(const Image& image, int width, int height);
 
 // `labels` at width x height: each target pixel takes the source pixel nearest its centre (source

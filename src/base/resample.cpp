@@ -4,8 +4,9 @@
 #include <algorithm>
 #include <cmath>
 #include <map>
-#include <stdexcept>
 #include <vector>
+
+#include "nucleisam/errors.h"
 
 namespace nucleisam {
 namespace {
@@ -60,7 +61,8 @@ double snap_scale_factor(double factor) {
 }
 
 Image resample_image(const Image& image, int width, int height) {
-  if (width <= 0 || height <= 0 || image.empty()) throw std::invalid_argument("resample_image: empty size");
+  if (width <= 0 || height <= 0 || image.empty())
+    throw DataError("resample_image: an empty image or target size");
   if (image.same_size(height, width)) return image;
   const int c = image.channels;
   const Taps tx = axis_taps(image.width, width), ty = axis_taps(image.height, height);
@@ -98,7 +100,8 @@ Image resample_image(const Image& image, int width, int height) {
 }
 
 LabelMap resample_labels(const LabelMap& labels, int width, int height) {
-  if (width <= 0 || height <= 0 || labels.empty()) throw std::invalid_argument("resample_labels: empty size");
+  if (width <= 0 || height <= 0 || labels.empty())
+    throw DataError("resample_labels: an empty label map or target size");
   if (labels.same_size(height, width)) return labels;
   LabelMap out(height, width);
   std::vector<int> src_x(static_cast<size_t>(width));

@@ -2,6 +2,7 @@
 // pixel centres with replicated edges, nearest-centre labels, and the factor snapping.
 #include <gtest/gtest.h>
 
+#include "nucleisam/errors.h"
 #include "nucleisam/resample.h"
 
 using namespace nucleisam;
@@ -62,4 +63,10 @@ TEST(Resample, FactorsNearWholeNumbersAreSnapped) {
   EXPECT_DOUBLE_EQ(snap_scale_factor(1.4924), 1.4924);
   EXPECT_EQ(snap_scale_factor(0), 1.0);
   EXPECT_EQ(snap_scale_factor(-2), 1.0);
+}
+
+TEST(Resample, EmptySizesAreDataErrors) {
+  EXPECT_THROW(resample_image(row_image({1, 2}), 0, 1), DataError);
+  EXPECT_THROW(resample_image(Image(), 2, 2), DataError);
+  EXPECT_THROW(resample_labels(LabelMap(2, 2), 2, 0), DataError);
 }
