@@ -40,6 +40,16 @@ struct ScriptedSegmenter : Segmenter {
   }
 };
 
+// The same method at 0.25 um/px; remembers the width of the image it was given.
+struct ScriptedAt40x : ScriptedSegmenter {
+  int seen_width = 0;
+  double microns_per_pixel() const override { return 0.25; }
+  Segmentation segment(const Image& image, const std::string& source) override {
+    seen_width = image.width;
+    return ScriptedSegmenter::segment(image, source);
+  }
+};
+
 Image grey(int h, int w) { return Image(h, w, 3, 128); }
 
 }  // namespace
@@ -158,14 +168,7 @@ TEST(SegmentRun, ResumesAndCarriesOnPastBadImages) {
 TEST(SegmentRun, ImagesAtAnotherResolutionAreAnsweredInTheirOwnPixels) {
   // The scripted method works at 0.25 um/px; the image is at 0.5, so it sees 32 x 40 and its squares
   // (4 x 4 and 3 x 6 processing pixels) come back halved on the image's 16 x 20 grid.
-  struct At40x : ScriptedSegmenter {
-    int seen_width = 0;
-    double microns_per_pixel() const override { return 0.25; }
-    Segmentation segment(const Image& image, const std::string& source) override {
-      seen_width = image.width;
-      return ScriptedSegmenter::segment(image, source);
-    }
-  } seg;
+  ScriptedAt40x seg;
   test::TempDir dir;
   write_image(dir.file("in/a.png"), grey(16, 20));
   SegmentRunOptions o;
@@ -215,9 +218,7 @@ TEST(SegmentRun, ResolutionHintFromTheMedianNucleusDiameter) {
 }
 
 TEST(SegmentRun, ARunOfTinyNucleiSaysTheImagesMayBeAtAnotherMagnification) {
-  struct At40x : ScriptedSegmenter {
-    double microns_per_pixel() const override { return 0.25; }
-  } seg;  // 16- and 18-pixel nuclei: about 1.1 um across at 0.25 um/px
+  ScriptedAt40x seg;  // 16- and 18-pixel nuclei: about 1.1 um across at 0.25 um/px
   test::TempDir dir;
   std::vector<std::string> images;
   for (int i = 0; i < 10; ++i) {
@@ -240,14 +241,7 @@ TEST(SegmentRun, ARunOfTinyNucleiSaysTheImagesMayBeAtAnotherMagnification) {
 }
 
 TEST(SegmentRun, AnImageThatRecordsItsResolutionIsResampledByIt) {
-  struct At40x : ScriptedSegmenter {
-    int seen_width = 0;
-    double microns_per_pixel() const override { return 0.25; }
-    Segmentation segment(const Image& image, const std::string& source) override {
-      seen_width = image.width;
-      return ScriptedSegmenter::segment(image, source);
-    }
-  } seg;
+  ScriptedAt40x seg;
   test::TempDir dir;
   write_image(dir.file("plain.png"), grey(16, 20));
   write_file_atomic(dir.file("in/a.png"), test::png_with_phys(read_file(dir.file("plain.png")), 2000000, 2000000));
