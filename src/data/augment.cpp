@@ -8,6 +8,7 @@
 
 #include "nucleisam/data/sampler.h"
 #include "nucleisam/errors.h"
+#include "nucleisam/stain.h"
 
 namespace nucleisam::data {
 namespace {
@@ -297,10 +298,7 @@ const StainBasis& basis() {
 
 Image stain_jitter(const Image& image, const StainFactors& f) {
   const auto& b = basis();
-  // The jitter is affine in OD space: OD' = OD A + beta M with A = M^-1 diag(alpha) M. So
-  // exp(-OD'_c) = prod_j exp(-OD_j A_jc) * exp(-(beta M)_c), and each factor depends on one
-  // 8-bit input level: three table look-ups and multiplications per output value instead of a
-  // logarithm and an exponential.
+  // The jitter is affine in OD space: OD' = OD A + beta M with A = M^-1 diag(alpha) M.
   double a[3][3], shift[3];
   for (int j = 0; j < 3; ++j)
     for (int c = 0; c < 3; ++c) {
@@ -308,25 +306,7 @@ Image stain_jitter(const Image& image, const StainFactors& f) {
       for (int k = 0; k < 3; ++k) a[j][c] += b.inv[j][k] * f.alpha[k] * b.m[k][c];
     }
   for (int c = 0; c < 3; ++c) shift[c] = f.beta[0] * b.m[0][c] + f.beta[1] * b.m[1][c] + f.beta[2] * b.m[2][c];
-  // table[j][c][level] = exp(-OD(level) A_jc), OD(level) = -ln((level + 1) / 256).
-  std::vector<float> table(3 * 3 * 256);
-  for (int j = 0; j < 3; ++j)
-    for (int c = 0; c < 3; ++c)
-      for (int level = 0; level < 256; ++level)
-        table[(j * 3 + c) * 256 + level] = static_cast<float>(std::pow((level + 1) / 256.0, a[j][c]));
-  float scale[3];
-  for (int c = 0; c < 3; ++c) scale[c] = static_cast<float>(256.0 * std::exp(-shift[c]));
-  Image out(image.height, image.width, 3);
-  const size_t n = image.pixels();
-  const uint8_t* in = image.data.data();
-  uint8_t* o = out.data.data();
-  for (size_t i = 0; i < n; ++i, in += 3, o += 3)
-    for (int c = 0; c < 3; ++c) {
-      const float v = scale[c] * table[(0 * 3 + c) * 256 + in[0]] * table[(1 * 3 + c) * 256 + in[1]] *
-                          table[(2 * 3 + c) * 256 + in[2]] - 1.0f + 0.5f;
-      o[c] = static_cast<uint8_t>(std::clamp(v, 0.0f, 255.0f));
-    }
-  return out;
+  return map_optical_density(image, a, shift);
 }
 
 StainFactors draw_stain_jitter(const StainRanges& r, std::mt19937_64& rng) {

@@ -5,7 +5,9 @@
 
 #include <algorithm>
 #include <array>
+#include <cmath>
 #include <cstdio>
+#include <random>
 
 #include <atomic>
 #include <cstdlib>
@@ -150,6 +152,37 @@ bool ring_is_simple(const std::vector<ContourPoint>& ring, std::string* why) {
     area += static_cast<long double>(ring[i].x) * ring[i + 1].y - static_cast<long double>(ring[i + 1].x) * ring[i].y;
   if (area == 0) return fail("zero area");
   return true;
+}
+
+}  // namespace nucleisam::test
+
+namespace nucleisam::test {
+
+void draw_stained_pixel(uint8_t* rgb, const double stains[2][3], double h, double e) {
+  for (int c = 0; c < 3; ++c) {
+    const double level = std::round(256 * std::exp(-(h * stains[0][c] + e * stains[1][c])) - 1);
+    rgb[c] = static_cast<uint8_t>(std::clamp(level, 0.0, 255.0));
+  }
+}
+
+StainedTissue stained_tissue(const double stains[2][3], int height, int width, uint64_t seed, double h_scale,
+                             double e_scale) {
+  std::mt19937_64 rng(seed);
+  std::uniform_real_distribution<double> u(0, 1);
+  StainedTissue t{Image(height, width, 3), {}, {}};
+  for (int64_t i = 0; i < int64_t{height} * width; ++i) {
+    double h = 0, e = 0;
+    switch (i % 4) {
+      case 1: h = 0.5 + 1.5 * u(rng); break;
+      case 2: e = 0.5 + u(rng); break;
+      case 3: h = 0.2 + 1.3 * u(rng), e = 0.3 + 0.8 * u(rng); break;
+      default: break;
+    }
+    t.h.push_back(h * h_scale);
+    t.e.push_back(e * e_scale);
+    draw_stained_pixel(&t.image.data[3 * i], stains, t.h.back(), t.e.back());
+  }
+  return t;
 }
 
 }  // namespace nucleisam::test

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "nucleisam/nucleus.h"
+#include "nucleisam/raster.h"
 
 namespace nucleisam::test {
 
@@ -37,6 +38,19 @@ int count_lines(const std::string& s);
 // an aspect ratio only) inserted after its IHDR chunk, CRC included: a PNG that records its
 // resolution (2,000,000 pixels per metre = 0.5 um/px).
 std::string png_with_phys(const std::string& png, uint32_t x, uint32_t y, char unit = 1);
+
+// H&E-like tissue drawn from known stains by Beer-Lambert: pixel = 256 exp(-(a_H H + a_E E)) - 1,
+// rounded, with H and E the unit OD colours of `stains` (rows of 3, R G B). Pixels cycle through
+// glass, haematoxylin alone (a_H 0.5-2), eosin alone (a_E 0.5-1.5) and mixtures (a_H 0.2-1.5, a_E
+// 0.3-1.1), amounts drawn from `seed` and then multiplied by h_scale / e_scale.
+struct StainedTissue {
+  Image image;
+  std::vector<double> h, e;  // the amounts of each pixel
+};
+StainedTissue stained_tissue(const double stains[2][3], int height, int width, uint64_t seed, double h_scale = 1,
+                             double e_scale = 1);
+// One pixel of that drawing.
+void draw_stained_pixel(uint8_t* rgb, const double stains[2][3], double h, double e);
 
 // A fresh empty folder, removed with its content when the object dies.
 class TempDir {
