@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Images that are not at the model's resolution: each test split is written again as a scanner at
-# another magnification would give it (bench_rescale_dataset: area-averaged images, nearest-centre
+# another magnification would give it (bench_shift_dataset: area-averaged images, nearest-centre
 # labels), then segmented with and without `--mpp` and scored with `eval`. One table row per arm:
 # instance metrics, the typed mPQ+ where the split has classes, and the segment wall time.
 #
@@ -21,7 +21,7 @@ while [ $# -ge 3 ]; do
   gt="$data/$split"
   if [ "$factor" != 1 ]; then
     gt="$work/$tag"
-    [ -d "$gt/images" ] || "$build/bench/bench_rescale_dataset" --data "$data/$split" --factor "$factor" --out "$gt" >&2
+    [ -d "$gt/images" ] || "$build/bench/bench_shift_dataset" --data "$data/$split" --factor "$factor" --out "$gt" >&2
   fi
   mpps=("")
   [ "$factor" = 1 ] || mpps+=("$(python3 -c "print(round(0.25 / $factor, 4))")")
@@ -33,16 +33,6 @@ while [ $# -ge 3 ]; do
       ${mpp:+--mpp "$mpp"}
     end=$(date +%s.%N)
     "$build/nucleisam" --quiet eval --pred "$out" --gt "$gt" --out "$out.eval" >/dev/null
-    python3 - "$out.eval/summary.json" "$model" "$split" "$factor" "${mpp:-}" "$start" "$end" <<'EOF'
-import json, sys
-path, model, split, factor, mpp, start, end = sys.argv[1:]
-d = json.load(open(path))
-b = d["binary"]
-f1 = b["object_f1"]
-mpq = d.get("classes", {}).get("mpq_plus")
-print(f"| {model} | {split} | x{factor} | {mpp or '-'} | {b['dice']['mean']:.3f} | {b['aji']['mean']:.3f} | "
-      f"{b['pq']['mean']:.3f} | {f1['f1']:.3f} ({f1['precision']:.3f} / {f1['recall']:.3f}) | {b['map']:.3f} | "
-      f"{'-' if mpq is None else format(mpq, '.3f')} | {float(end) - float(start):.0f} |")
-EOF
+    python3 "$(dirname "$0")/eval_row.py" "$out.eval/summary.json" "$start" "$end" "$model" "$split" "x$factor" "${mpp:--}"
   done
 done

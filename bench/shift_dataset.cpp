@@ -1,17 +1,33 @@
-// Writes an annotated dataset split again at another resolution, as a `folder` dataset
-// (images/<name>.png, labels/<name>.tif, and classes/ + class_names.txt when it has classes): what a
-// scanner at another magnification would have given, through train::ResampledDataset (images by
-// area or bilinear, labels by the nearest pixel centre, nuclei left with no pixel dropped).
-// Used to measure `segment --mpp` on images that are not at the model's resolution
-// (docs/BENCHMARKS.md, "Images at another resolution").
+// Writes an annotated dataset split again as another scanner or lab would have given it, as a
+// `folder` dataset (images/<name>.png, labels/<name>.tif, and classes/ + class_names.txt when it has
+// classes). Each shift is optional and they are applied in this order, the order in which they
+// happen to a slide:
+//   --factor F        another magnification, through train::ResampledDataset (images by area or
+//                     bilinear, labels by the nearest pixel centre, nuclei left with no pixel dropped)
+//   --stain H,E       haematoxylin and eosin amounts scaled (optical-density colour deconvolution,
+//                     data::stain_jitter): paler or darker staining
+//   --color B,C,S,HUE brightness, contrast, saturation factors and a hue shift in turns
+//                     (data::color_jitter): another scanner's colour response
+//   --blur SIGMA      Gaussian blur of SIGMA pixels: a scan slightly out of focus
+//   --jpeg Q          JPEG at quality Q: a compressed archive
+// Labels move only with --factor. Used to measure how the models hold up on images unlike the
+// training data (docs/BENCHMARKS.md, "Images at another resolution", "Images from other labs").
 //
-//   bench_rescale_dataset --data ../shared/data/monuseg/test --factor 0.5 --out /tmp/monuseg_20x
+//   bench_shift_dataset --data ../shared/data/monuseg/test --factor 0.5 --out /tmp/monuseg_20x
+//   bench_shift_dataset --data ../shared/data/monuseg/test --stain 0.6,1.4 --jpeg 60 --out /tmp/pale
 #include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <memory>
+#include <sstream>
 #include <string>
+#include <vector>
 
+#include <opencv2/core.hpp>
+#include <opencv2/imgcodecs.hpp>
+#include <opencv2/imgproc.hpp>
+
+#include "nucleisam/data/augment.h"
 #include "nucleisam/data/readers.h"
 #include "nucleisam/errors.h"
 #include "nucleisam/image_io.h"
@@ -20,21 +36,66 @@
 using namespace nucleisam;
 namespace fs = std::filesystem;
 
+namespace {
+
+std::vector<double> numbers(const std::string& option, const std::string& text, size_t count) {
+  std::vector<double> v;
+  std::stringstream in(text);
+  for (std::string item; std::getline(in, item, ',');) v.push_back(std::stod(item));
+  if (v.size() != count)
+    throw std::invalid_argument(option + " takes " + std::to_string(count) + " comma-separated numbers");
+  return v;
+}
+
+struct Shift {
+  double factor = 1;
+  std::vector<double> stain, color;
+  double blur = 0;
+  int jpeg = 0;
+};
+
+Image apply(Image image, const Shift& s) {
+  if (!s.stain.empty()) {
+    data::StainFactors f;
+    f.alpha[0] = s.stain[0];
+    f.alpha[1] = s.stain[1];
+    image = data::stain_jitter(image, f);
+  }
+  if (!s.color.empty()) image = data::color_jitter(image, {s.color[0], s.color[1], s.color[2], s.color[3]});
+  cv::Mat m(image.height, image.width, CV_8UC3, image.data.data());
+  if (s.blur > 0) cv::GaussianBlur(m, m, cv::Size(0, 0), s.blur, s.blur, cv::BORDER_REFLECT101);
+  if (s.jpeg > 0) {
+    std::vector<uchar> bytes;
+    cv::imencode(".jpg", m, bytes, {cv::IMWRITE_JPEG_QUALITY, s.jpeg});  // channel order is kept
+    cv::imdecode(bytes, cv::IMREAD_COLOR).copyTo(m);
+  }
+  return image;
+}
+
+}  // namespace
+
 int main(int argc, char** argv) {
   std::string data_path, out;
-  double factor = 0;
-  for (int i = 1; i + 1 < argc; i += 2) {
-    const std::string k = argv[i], v = argv[i + 1];
-    if (k == "--data") data_path = v;
-    else if (k == "--factor") factor = std::stod(v);
-    else if (k == "--out") out = v;
-    else {
-      std::cerr << "unknown option " << k << '\n';
-      return 2;
+  Shift shift;
+  try {
+    for (int i = 1; i + 1 < argc; i += 2) {
+      const std::string k = argv[i], v = argv[i + 1];
+      if (k == "--data") data_path = v;
+      else if (k == "--factor") shift.factor = std::stod(v);
+      else if (k == "--stain") shift.stain = numbers(k, v, 2);
+      else if (k == "--color") shift.color = numbers(k, v, 4);
+      else if (k == "--blur") shift.blur = std::stod(v);
+      else if (k == "--jpeg") shift.jpeg = std::stoi(v);
+      else if (k == "--out") out = v;
+      else throw std::invalid_argument("unknown option " + k);
     }
+  } catch (const std::exception& e) {
+    std::cerr << "bench_shift_dataset: " << e.what() << '\n';
+    return 2;
   }
-  if (data_path.empty() || out.empty() || !(factor > 0)) {
-    std::cerr << "usage: bench_rescale_dataset --data SPLIT --factor F --out FOLDER\n";
+  if (data_path.empty() || out.empty() || !(shift.factor > 0) || shift.jpeg < 0 || shift.jpeg > 100) {
+    std::cerr << "usage: bench_shift_dataset --data SPLIT --out FOLDER [--factor F] [--stain H,E] "
+                 "[--color B,C,S,HUE] [--blur SIGMA] [--jpeg Q]\n";
     return 2;
   }
   try {
@@ -46,13 +107,13 @@ int main(int argc, char** argv) {
       std::ofstream names(fs::path(out) / "class_names.txt");
       for (size_t c = 1; c < dataset->class_names().size(); ++c) names << dataset->class_names()[c] << '\n';
     }
-    const train::ResampledDataset scaled(dataset, factor);
+    const train::ResampledDataset scaled(dataset, shift.factor);
     long long before = 0, after = 0;
     for (size_t i = 0; i < dataset->size(); ++i) {
       const data::Sample s = scaled.get(i);
       before += dataset->get(i).instance_count();
       after += s.instance_count();
-      io::write_image((fs::path(out) / "images" / (s.name + ".png")).string(), s.image);
+      io::write_image((fs::path(out) / "images" / (s.name + ".png")).string(), apply(s.image, shift));
       io::write_label_map((fs::path(out) / "labels" / (s.name + ".tif")).string(), s.instances);
       if (classed) {
         std::ofstream csv(fs::path(out) / "classes" / (s.name + ".csv"));
@@ -60,10 +121,10 @@ int main(int argc, char** argv) {
         for (size_t k = 0; k < s.classes.size(); ++k) csv << k + 1 << ',' << s.classes[k] << '\n';
       }
     }
-    std::cout << dataset->size() << " samples x" << scaled.factor() << " -> " << out << "; " << before << " nuclei, " << after
-              << " kept\n";
+    std::cout << dataset->size() << " samples x" << scaled.factor() << " -> " << out << "; " << before
+              << " nuclei, " << after << " kept\n";
   } catch (const std::exception& e) {
-    std::cerr << "bench_rescale_dataset: " << e.what() << '\n';
+    std::cerr << "bench_shift_dataset: " << e.what() << '\n';
     return 1;
   }
   return 0;

@@ -176,5 +176,7 @@ TEST(ImageIo, ResolutionOfABioFormatsExport) {
   EXPECT_NEAR(read_image_mpp(test::shared_path(smoke)), 0.5000799214486333, 1e-12);
   // MoNuSeg's test tiles record resolution unit "none": nothing.
   const std::string monuseg = "data/monuseg/test/images/TCGA-2Z-A9J9-01A-01-TS1.tif";
-  if (test::shared_exists(monuseg)) EXPECT_EQ(read_image_mpp(test::shared_path(monuseg)), 0.0);
+  if (test::shared_exists(monuseg)) {
+    EXPECT_EQ(read_image_mpp(test::shared_path(monuseg)), 0.0);
+  }
 }
