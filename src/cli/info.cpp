@@ -1,11 +1,14 @@
-// `nucleisam info`: what a file is, as the engine reads it (image size, label-map instance count).
+// `nucleisam info`: what a file is, as the engine reads it (image size, recorded resolution, stain
+// amounts against the shipped models' training range; label-map instance count).
 #include <nlohmann/json.hpp>
+#include <iomanip>
 #include <iostream>
 #include <set>
 
 #include "cli/command.h"
 #include "nucleisam/errors.h"
 #include "nucleisam/image_io.h"
+#include "nucleisam/stain.h"
 
 namespace nucleisam::cli {
 namespace {
@@ -31,6 +34,25 @@ nlohmann::json describe(const std::string& path, bool labels) {
     j["width"] = img.width;
     j["height"] = img.height;
     j["mean_rgb"] = {sum[0] / img.pixels(), sum[1] / img.pixels(), sum[2] / img.pixels()};
+    if (img.channels == 3) {
+      // Its stains against the range the shipped models learned from (segment --stain-normalize).
+      const StainEstimate e = estimate_stains({&img});
+      if (e.ok) {
+        const StainVectors& v = e.stains;
+        const StainAmountRange& r = reference_amount_range();
+        std::vector<std::string> outside;
+        for (int k = 0; k < 2; ++k)
+          if (v.max_amount[k] < r.low[k] || v.max_amount[k] > r.high[k])
+            outside.push_back(std::string(k == 0 ? "haematoxylin" : "eosin") +
+                              (v.max_amount[k] < r.low[k] ? " below" : " above"));
+        j["stains"] = {{"haematoxylin", {v.colour[0][0], v.colour[0][1], v.colour[0][2]}},
+                       {"eosin", {v.colour[1][0], v.colour[1][1], v.colour[1][2]}},
+                       {"amounts", {v.max_amount[0], v.max_amount[1]}},
+                       {"outside_training_range", outside}};
+      } else {
+        j["stains"] = {{"why", e.why}};
+      }
+    }
   }
   if (const double mpp = io::read_image_mpp(path); mpp > 0) j["mpp"] = mpp;  // the resolution the file records
   return j;
@@ -52,6 +74,16 @@ CommandRegistration reg("info", "Describe images or label maps as nucleisam read
         std::cout << f << ": " << j["kind"].get<std::string>() << ' ' << j["width"] << 'x' << j["height"];
         if (*labels) std::cout << ", " << j["labels"] << " labels (max " << j["max_label"] << ')';
         if (j.contains("mpp")) std::cout << ", " << j["mpp"].get<double>() << " um/px";
+        if (j.contains("stains") && j["stains"].contains("amounts")) {
+          const auto& st = j["stains"];
+          std::cout << ", stain amounts H " << std::fixed << std::setprecision(2) << st["amounts"][0].get<double>()
+                    << " E " << st["amounts"][1].get<double>() << std::defaultfloat;
+          std::string outside;
+          for (const auto& o : st["outside_training_range"]) outside += (outside.empty() ? "" : ", ") + o.get<std::string>();
+          std::cout << (outside.empty() ? " (within the range the shipped models learned from)"
+                                        : " (" + outside + " the range the shipped models learned from; segment "
+                                          "brings it in)");
+        }
         std::cout << '\n';
       }
     }

@@ -13,6 +13,7 @@
 #include <sstream>
 
 #include "cli/command.h"
+#include "cli/stain_options.h"
 #include "cli/points.h"
 #include "nucleisam/cpu_features.h"
 #include "nucleisam/errors.h"
@@ -40,6 +41,7 @@ struct RefineArgs {
   int batch_size = 4;
   double mpp = 0;
   bool fresh = false;
+  StainArgs stains;
 };
 
 // One image and its points: segments with the points, reusing the crops of the image's previous refine in the same output
@@ -129,6 +131,7 @@ CommandRegistration reg(
                      "Microns per pixel of the image (default: what the file records, else the model's): resampled to "
                      "the model's resolution, points and outputs stay in the image's pixels")
           ->check(CLI::Range(1e-4, 1e3));
+      add_stain_options(app, a->stains);
       app.add_flag("--fresh", a->fresh,
                    "Run every crop, ignoring the previous refine of this image in --out (<name>.refine-session)");
       return [a]() {
@@ -167,6 +170,7 @@ CommandRegistration reg(
         run.overwrite = true;
         run.stop_on_error = true;
         run.mpp = a->mpp;
+        run.stains = stain_normalization(a->stains);
         infer::SegmentRunReport report = infer::run_segmentation({a->input}, segmenter, run);
         log::info("refine: ", report.nuclei, " nuclei; outputs in ", a->out);
         return 0;

@@ -9,6 +9,7 @@
 #include <memory>
 
 #include "cli/command.h"
+#include "cli/stain_options.h"
 #include "nucleisam/atomic_file.h"
 #include "nucleisam/errors.h"
 #include "nucleisam/infer/segmenter_registry.h"
@@ -35,6 +36,7 @@ struct SegmentArgs {
   double mpp = 0;
   std::string tissue_mask, manifest, shard;
   bool process_all = false;
+  StainArgs stains;
 };
 
 std::string first_line(const std::string& what) { return what.substr(0, what.find('\n')); }
@@ -139,6 +141,7 @@ CommandRegistration reg(
                      "the images (resampled to the model's resolution and back; default: what each file records, else the "
                      "model's)")
           ->check(CLI::Range(1e-4, 1e3));
+      add_stain_options(app, a->stains);
       app.add_option("--tissue-mask", a->tissue_mask,
                      "Slides: segment only this region (an image stretched over the slide, non-zero = tissue, or a "
                      "GeoJSON of polygons in level-0 pixels) instead of detecting tissue");
@@ -169,6 +172,7 @@ CommandRegistration reg(
           options.model_file = predict::find_model_file(a->model);
           method = "trained";
         }
+        const StainNormalization stains = stain_normalization(a->stains);
         if (a->input.empty() == a->manifest.empty()) throw UsageError("give either --input or --manifest");
         if (!a->shard.empty() && a->manifest.empty()) throw UsageError("--shard needs --manifest");
         if (!a->tissue_mask.empty() && a->process_all) throw UsageError("--tissue-mask and --process-all exclude each other");
@@ -187,6 +191,7 @@ CommandRegistration reg(
         // A slide's label pyramid is large: written when --formats names it, not by default.
         slide_options.labels = formats.labels && formats_option->count() > 0;
         slide_options.overwrite = a->overwrite;
+        slide_options.stains = stains;
 
         std::vector<std::string> slides;
         bool single_slide = false;
@@ -236,6 +241,7 @@ CommandRegistration reg(
           run.tile_size = a->tile_size;
           run.tile_overlap = a->tile_overlap;
           run.mpp = a->mpp;
+          run.stains = stains;
           infer::SegmentRunReport report = infer::run_segmentation(images, *segmenter, run);
           log::info("segment: ", report.segmented, " images segmented, ", report.skipped, " skipped, ",
                     report.failures.size(), " failed; ", report.nuclei, " nuclei");
@@ -256,6 +262,7 @@ CommandRegistration reg(
         run.tile_size = a->tile_size;
         run.tile_overlap = a->tile_overlap;
         run.mpp = a->mpp;
+        run.stains = stains;
         // One named file: its failure is the command's failure, reported as one line by main.
         run.stop_on_error = images.size() == 1 && images[0] == a->input;
         infer::SegmentRunReport report = infer::run_segmentation(images, *segmenter, run);

@@ -20,6 +20,7 @@
 #include "nucleisam/log.h"
 #include "nucleisam/output_path.h"
 #include "nucleisam/progress.h"
+#include "nucleisam/stain.h"
 
 namespace fs = std::filesystem;
 
@@ -193,8 +194,22 @@ SegmentRunReport run_segmentation(const std::vector<std::string>& images, Segmen
     const double image_mpp = options.mpp > 0 ? options.mpp : file_mpp;
     try {
       image = io::read_image(path);
+      const Image* input = &image;
+      Image normalised;
+      if (options.stains.mode != StainNormalization::Mode::off) {
+        const StainEstimate estimate = estimate_stains({&image});
+        const StainMap map = plan_stain_map(options.stains, estimate);
+        if (!map.identity) {
+          normalised = apply_stain_map(map, image);
+          input = &normalised;
+          ++report.stains_normalised;
+        }
+        if (!estimate.ok) report.stains_not_normalised.emplace_back(path, estimate.why);
+        if (map.identity) log::debug(path, ": ", map.note);
+        else log::info(path, ": ", map.note);
+      }
       segmentation =
-          segment_at_resolution(segmenter, image, path, image_mpp, options.tile_size, options.tile_overlap);
+          segment_at_resolution(segmenter, *input, path, image_mpp, options.tile_size, options.tile_overlap);
     } catch (const std::exception& e) {
       // cv::Exception and bad_alloc are per-image too: a corrupt or huge tile must not cost the rest.
       if (options.stop_on_error) throw;
@@ -226,6 +241,12 @@ SegmentRunReport run_segmentation(const std::vector<std::string>& images, Segmen
     progress.advance();
   }
   progress.finish();
+  if (options.stains.mode != StainNormalization::Mode::off)
+    log::info("segment: stains normalised in ", report.stains_normalised, " of ", report.segmented, " images");
+  if (!report.stains_not_normalised.empty())
+    log::warn("segment: ", report.stains_not_normalised.size(), " of ", images.size(),
+              " images segmented without stain normalisation (", report.stains_not_normalised.front().first, ": ",
+              report.stains_not_normalised.front().second, report.stains_not_normalised.size() > 1 ? "; ..." : "", ")");
   // Over the images taken to be at the method's resolution (none with --mpp).
   report.resolution_hint = resolution_hint(areas, method_mpp, &report.median_diameter_um);
   if (!report.resolution_hint.empty()) log::warn("segment: ", report.resolution_hint);

@@ -29,6 +29,7 @@
 #include "nucleisam/log.h"
 #include "nucleisam/output_path.h"
 #include "nucleisam/progress.h"
+#include "nucleisam/stain.h"
 
 namespace fs = std::filesystem;
 
@@ -586,6 +587,27 @@ SlideReport run_slide(const std::string& slide_path, Segmenter& segmenter, const
   if (todo.empty())
     log::warn(slide_path, ": no tissue found; writing empty outputs (--process-all segments every tile)");
 
+  // Stains: one estimate for the whole slide, from up to 8 tissue tiles at the centres of equal runs
+  // of the tile order (deterministic, so a resumed run finds the same map).
+  StainMap stain_map;
+  if (options.stains.mode != StainNormalization::Mode::off && !todo.empty()) {
+    const auto t0 = Clock::now();
+    const size_t n = std::min<size_t>(8, todo.size());
+    std::vector<Image> samples;
+    for (size_t i = 0; i < n; ++i) {
+      const TileWindow& w = todo[i * todo.size() / n + todo.size() / (2 * n)];
+      samples.push_back(read_processing_window(slide, rs, w.x, w.y, w.width, w.height));
+    }
+    std::vector<const Image*> views;
+    for (const Image& sample : samples) views.push_back(&sample);
+    const StainEstimate estimate = estimate_stains(views);
+    stain_map = plan_stain_map(options.stains, estimate);
+    report.stains = stain_map.note;
+    if (estimate.ok) log::info(slide_path, ": ", stain_map.note);
+    else log::warn(slide_path, ": ", stain_map.note);
+    report.times.read += since(t0);
+  }
+
   // Resume: the journal's first line says which run it belongs to.
   std::ostringstream fp;
   fp.precision(10);
@@ -593,7 +615,9 @@ SlideReport run_slide(const std::string& slide_path, Segmenter& segmenter, const
      << slide.height() << " size " << file_size_or_zero(slide_path) << " method " << segmenter.name() << " level "
      << rs.level << " downsample " << rs.downsample << " tile " << options.tile_size << " overlap "
      << options.tile_overlap << " tissue " << static_cast<int>(options.tissue) << ' ' << options.tissue_mask
-     << " tiles " << todo.size() << " mpp " << slide_mpp << " labels " << options.labels;
+     << " tiles " << todo.size() << " mpp " << slide_mpp << " labels " << options.labels << " stains";
+  for (const auto& row : stain_map.a)
+    for (double v : row) fp << ' ' << v;
   const std::string fingerprint = fp.str();
   ensure_parent_dir(journal_path);
   JournalState state;
@@ -677,6 +701,11 @@ SlideReport run_slide(const std::string& slide_path, Segmenter& segmenter, const
             job.image = read_processing_window(slide, rs, w.x, w.y, w.width, w.height);
             t_read = t_read + since(t1);  // read and bilinear together
           }
+        }
+        if (!stain_map.identity) {
+          const auto t3 = Clock::now();
+          job.image = apply_stain_map(stain_map, job.image);
+          t_pre = t_pre + since(t3);
         }
         if (!read_q.push(std::move(job))) return;
       }
@@ -851,6 +880,13 @@ SlideReport run_slide(const std::string& slide_path, Segmenter& segmenter, const
     << json_string(options.tissue == TissueSource::detect ? "detected"
                    : options.tissue == TissueSource::mask ? options.tissue_mask
                                                          : "all")
+    << ",\n  \"stain_normalisation\": "
+    << (options.stains.mode == StainNormalization::Mode::off
+            ? std::string("null")
+            : "{\"mode\": " +
+                  json_string(options.stains.mode == StainNormalization::Mode::range ? "range" : "match") +
+                  ", \"applied\": " + (stain_map.identity ? "false" : "true") + ", \"note\": " +
+                  json_string(report.stains) + "}")
     << ",\n  \"tissue_area_mm2\": " << report.tissue_mm2 << ",\n  \"tiles\": " << report.tiles
     << ",\n  \"tissue_tiles\": " << report.tissue_tiles << ",\n  \"nuclei\": " << report.nuclei
     << ",\n  \"nuclei_per_mm2\": " << (report.tissue_mm2 > 0 ? report.nuclei / report.tissue_mm2 : 0.0)

@@ -259,3 +259,63 @@ TEST(SegmentRun, AnImageThatRecordsItsResolutionIsResampledByIt) {
   EXPECT_EQ(seg.seen_width, 20);
   EXPECT_NEAR(read_image_mpp(dir.file("out/a_labels.tif")), 0.25, 1e-6);
 }
+
+namespace {
+
+// Remembers the pixels it was given.
+struct ImageRecorder : ScriptedSegmenter {
+  std::vector<Image> seen;
+  Segmentation segment(const Image& image, const std::string& source) override {
+    seen.push_back(image);
+    return ScriptedSegmenter::segment(image, source);
+  }
+};
+
+}  // namespace
+
+TEST(SegmentRun, StainNormalisationBringsOverstainedImagesIntoRange) {
+  const double stains[2][3] = {{0.584, 0.729, 0.357}, {0.302, 0.850, 0.433}};
+  double unit[2][3];
+  for (int k = 0; k < 2; ++k)
+    for (int c = 0; c < 3; ++c)
+      unit[k][c] = stains[k][c] / std::sqrt(stains[k][0] * stains[k][0] + stains[k][1] * stains[k][1] +
+                                            stains[k][2] * stains[k][2]);
+  ImageRecorder seg;
+  test::TempDir dir;
+  // Three times the haematoxylin of the test drawing (99th percentile about 5.7), as drawn; the
+  // same at its normal amounts (about 1.9); glass.
+  const Image dark = test::stained_tissue(unit, 64, 64, 1, 3.0).image;
+  const Image normal = test::stained_tissue(unit, 64, 64, 1).image;
+  write_image(dir.file("in/dark.png"), dark);
+  write_image(dir.file("in/normal.png"), normal);
+  write_image(dir.file("in/glass.png"), Image(64, 64, 3, 245));
+  SegmentRunOptions o;
+  o.out_dir = dir.file("out");
+  o.stains.mode = StainNormalization::Mode::range;
+  const SegmentRunReport r =
+      run_segmentation({dir.file("in/dark.png"), dir.file("in/normal.png"), dir.file("in/glass.png")}, seg, o);
+  ASSERT_EQ(seg.seen.size(), 3u);
+  EXPECT_EQ(r.stains_normalised, 1);
+  const StainEstimate before = estimate_stains({&dark}), after = estimate_stains({&seg.seen[0]});
+  ASSERT_TRUE(before.ok && after.ok);
+  EXPECT_GT(before.stains.max_amount[0], 5.0);
+  EXPECT_NEAR(after.stains.max_amount[0], reference_amount_range().high[0], 0.1);
+  EXPECT_NEAR(after.stains.max_amount[1], before.stains.max_amount[1], 0.05);  // eosin was in range
+  EXPECT_EQ(seg.seen[1], normal);                                               // in range: untouched
+  EXPECT_EQ(seg.seen[2], Image(64, 64, 3, 245));
+  ASSERT_EQ(r.stains_not_normalised.size(), 1u);
+  EXPECT_EQ(r.stains_not_normalised[0].first, dir.file("in/glass.png"));
+  EXPECT_NE(r.stains_not_normalised[0].second.find("too little tissue"), std::string::npos);
+  // The overlay is drawn on the image as it was, away from the nuclei.
+  const Image overlay = read_image(dir.file("out/dark_overlay.png"));
+  EXPECT_EQ(overlay.at(40, 40, 0), dark.at(40, 40, 0));
+  EXPECT_EQ(overlay.at(40, 41, 2), dark.at(40, 41, 2));
+
+  // Match mode redraws every image with an estimate, the in-range one too.
+  ImageRecorder matched;
+  o.stains.mode = StainNormalization::Mode::match;
+  o.overwrite = true;
+  const SegmentRunReport m = run_segmentation({dir.file("in/normal.png")}, matched, o);
+  EXPECT_EQ(m.stains_normalised, 1);
+  EXPECT_NE(matched.seen.at(0), normal);
+}

@@ -757,3 +757,84 @@ TEST(SlideRun, BlankSlideGivesEmptyValidOutputs) {
   auto summary = nlohmann::json::parse(read_file(dir.file("out/glass_summary.json")));
   EXPECT_EQ(summary["nuclei_per_mm2"], 0);
 }
+
+namespace {
+
+// Records every tile it is given and finds nothing.
+class TileRecorder : public Segmenter {
+ public:
+  std::string name() const override { return "tile-recorder"; }
+  double microns_per_pixel() const override { return 0.5; }
+  Segmentation segment(const Image& image, const std::string&) override {
+    tiles.push_back(image);
+    Segmentation s;
+    s.instances = LabelMap(image.height, image.width);
+    return s;
+  }
+  std::vector<Image> tiles;
+};
+
+}  // namespace
+
+TEST(SlideRun, StainNormalisationIsOneMapForTheWholeSlideAndResumes) {
+  // Tissue drawn with three times the haematoxylin of the test drawing (nucleisam/stain.h).
+  const double stains[2][3] = {{0.5706, 0.7292, 0.3776}, {0.2982, 0.8133, 0.4997}};
+  const Image dark = test::stained_tissue(stains, kH, kW, 11, 3.0).image;
+  test::TempDir dir;
+  const std::string path = dir.file("dark.svs");
+  io::TiledTiffOptions t;
+  t.tile_size = 128;
+  t.downsamples = {1, 4};
+  t.description = io::aperio_description(kW, kH, 128, 0.5);
+  io::write_tiled_tiff(path, kW, kH, t, [&](int ds, int64_t x0, int64_t y0, int w, int h) {
+    Image tile(h, w, 3, 255);
+    for (int y = 0; y < h; ++y)
+      for (int x = 0; x < w; ++x)
+        for (int c = 0; c < 3; ++c)
+          if ((y0 + y) * ds < kH && (x0 + x) * ds < kW) tile.at(y, x, c) = dark.at((y0 + y) * ds, (x0 + x) * ds, c);
+    return tile;
+  });
+  SlideRunOptions o = options_in(dir.file("out"), 256, 32);
+  o.tissue = TissueSource::all;
+  o.stains.mode = StainNormalization::Mode::range;
+  TileRecorder seg;
+  const SlideReport r = run_slide(path, seg, o);
+  EXPECT_EQ(r.stains.rfind("haematoxylin amount ", 0), 0u) << r.stains;
+  ASSERT_EQ(static_cast<int64_t>(seg.tiles.size()), r.tissue_tiles);
+  ASSERT_GT(seg.tiles.size(), 4u);
+  // One map: a colour of the slide comes out the same in every tile, and the haematoxylin of the
+  // tiles together is at the top of the range.
+  std::map<std::array<uint8_t, 3>, std::array<uint8_t, 3>> mapped;
+  const std::vector<TileWindow> plan = plan_tiles(kH, kW, 256, 32);
+  ASSERT_EQ(plan.size(), seg.tiles.size());
+  std::vector<const Image*> views;
+  for (size_t i = 0; i < plan.size(); ++i) {
+    const Image& tile = seg.tiles[i];
+    views.push_back(&tile);
+    for (int y = 0; y < tile.height; y += 3)
+      for (int x = 0; x < tile.width; x += 3) {
+        const std::array<uint8_t, 3> in{dark.at(plan[i].y + y, plan[i].x + x, 0), dark.at(plan[i].y + y, plan[i].x + x, 1),
+                                        dark.at(plan[i].y + y, plan[i].x + x, 2)};
+        const std::array<uint8_t, 3> out{tile.at(y, x, 0), tile.at(y, x, 1), tile.at(y, x, 2)};
+        auto [it, fresh] = mapped.emplace(in, out);
+        ASSERT_EQ(it->second, out) << "tile " << i;
+      }
+  }
+  const StainEstimate e = estimate_stains(views);
+  ASSERT_TRUE(e.ok);
+  EXPECT_NEAR(e.stains.max_amount[0], reference_amount_range().high[0], 0.15);
+  const auto summary = nlohmann::json::parse(read_file(dir.file("out/dark_summary.json")));
+  EXPECT_EQ(summary["stain_normalisation"]["mode"], "range");
+  EXPECT_EQ(summary["stain_normalisation"]["applied"], true);
+
+  // Killed and resumed: the same estimate, so the journal is taken up where it stopped.
+  SlideRunOptions k = o;
+  k.out_dir = dir.file("killed");
+  k.stop_after_tiles = 2;
+  TileRecorder first;
+  EXPECT_THROW(run_slide(path, first, k), IoError);
+  k.stop_after_tiles = -1;
+  TileRecorder second;
+  EXPECT_EQ(run_slide(path, second, k).resumed_tiles, 2);
+  EXPECT_EQ(read_file(dir.file("killed/dark_nuclei.csv")), read_file(dir.file("out/dark_nuclei.csv")));
+}

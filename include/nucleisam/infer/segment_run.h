@@ -8,6 +8,7 @@
 
 #include "nucleisam/infer/nucleus.h"
 #include "nucleisam/infer/segmenter.h"
+#include "nucleisam/stain.h"
 
 namespace nucleisam::infer {
 
@@ -51,6 +52,10 @@ struct SegmentRunOptions {
   // own record of its resolution (io::read_image_mpp) is used, and an image without one is taken
   // to be at the segmenter's resolution. Tile size and overlap are in processing pixels.
   double mpp = 0;
+  // Not off: each image's stains are estimated (Macenko, nucleisam/stain.h) and the image is
+  // segmented through the normalisation's map (the overlay keeps the original pixels). An image
+  // whose stains cannot be estimated (too little tissue, one stain) is segmented as it is.
+  StainNormalization stains;
 };
 
 struct SegmentRunReport {
@@ -61,6 +66,10 @@ struct SegmentRunReport {
   // Images whose pixels are all grey (R = G = B): segmented, with a warning that the methods expect
   // colour H&E.
   std::vector<std::string> grey_images;
+  // With stain normalisation: images whose stains were changed, and those whose could not be
+  // estimated (with why).
+  int stains_normalised = 0;
+  std::vector<std::pair<std::string, std::string>> stains_not_normalised;
   // Median equivalent diameter (um) of the nuclei of the images taken to be at the segmenter's
   // resolution (no --mpp, none recorded in the file); 0 when there are none or the segmenter's
   // resolution is unknown.

@@ -18,6 +18,7 @@
 #include "nucleisam/infer/segmenter.h"
 #include "nucleisam/io/slide.h"
 #include "nucleisam/nucleus.h"
+#include "nucleisam/stain.h"
 #include "nucleisam/tile_plan.h"
 
 namespace nucleisam::infer {
@@ -77,6 +78,9 @@ struct SlideRunOptions {
   bool overwrite = false;   // false: skip a slide whose outputs exist, resume one with a journal
   int queue_depth = 2;      // tiles waiting between two stages
   int64_t stop_after_tiles = -1;  // tests: throw after this many tiles were written (a "kill")
+  // Not off: the slide's stains are estimated once, from up to 8 tissue tiles spread over it, and
+  // every tile goes through the same map (so tiles agree at their seams).
+  StainNormalization stains;
 };
 
 struct SlideTimes {
@@ -95,6 +99,7 @@ struct SlideReport {
   std::map<std::string, int64_t> per_class;  // class name ("" unclassified) -> count
   double tissue_mm2 = 0;
   SlideResampling resampling;
+  std::string stains;  // with stain normalisation: what it did ("haematoxylin amount 6.06 -> 3.31", ...)
   SlideTimes times;
 };
 
