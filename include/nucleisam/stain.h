@@ -69,9 +69,19 @@ const StainVectors& reference_stains();
 struct StainAmountRange {
   double low[2] = {0, 0}, high[2] = {0, 0};
 };
-// The shipped models': the 5th to 95th percentile of the per-image estimates over their training
-// sets (bench/stain_reference.cpp), widened by the +-10% of their training's stain augmentation.
+// The shipped models': training_amount_range of the per-image estimates over their training sets,
+// each set weighing the same (bench/stain_reference.cpp).
 const StainAmountRange& reference_amount_range();
+
+// The range training images span: per stain, the 5th to 95th percentile of their max_amount
+// (weighted quantiles: the smallest amount whose images' weights reach that share of the total;
+// equal weights when `weights` is empty), widened by `widen` (low / widen, high * widen; 1.1 is the
+// +-10% of the training's stain augmentation). DataError for no images.
+StainAmountRange training_amount_range(const std::vector<StainVectors>& images, const std::vector<double>& weights = {},
+                                       double widen = 1.1);
+
+// The weighted q-quantile (0-1) of `values` as above.
+double weighted_quantile(std::vector<std::pair<double, double>> value_weight, double q);
 
 // How `segment --stain-normalize` treats an image or a slide.
 struct StainNormalization {

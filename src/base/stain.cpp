@@ -284,6 +284,34 @@ const StainAmountRange& reference_amount_range() {
   return range;
 }
 
+double weighted_quantile(std::vector<std::pair<double, double>> v, double q) {
+  if (v.empty()) throw DataError("a quantile of no values");
+  std::sort(v.begin(), v.end());
+  double total = 0;
+  for (const auto& x : v) total += x.second;
+  double sum = 0;
+  for (const auto& x : v) {
+    sum += x.second;
+    if (sum >= q * total) return x.first;
+  }
+  return v.back().first;
+}
+
+StainAmountRange training_amount_range(const std::vector<StainVectors>& images, const std::vector<double>& weights,
+                                       double widen) {
+  if (images.empty()) throw DataError("no training images to measure the stain range of");
+  if (!weights.empty() && weights.size() != images.size())
+    throw DataError("training_amount_range: one weight per image is needed");
+  StainAmountRange r;
+  for (int k = 0; k < 2; ++k) {
+    std::vector<std::pair<double, double>> v;
+    for (size_t i = 0; i < images.size(); ++i) v.emplace_back(images[i].max_amount[k], weights.empty() ? 1.0 : weights[i]);
+    r.low[k] = weighted_quantile(v, 0.05) / widen;
+    r.high[k] = weighted_quantile(v, 0.95) * widen;
+  }
+  return r;
+}
+
 StainMap plan_stain_map(const StainNormalization& normalization, const StainEstimate& estimate) {
   StainMap map;
   if (normalization.mode == StainNormalization::Mode::off) return map;

@@ -69,6 +69,9 @@ void print_card(const models::ModelCard& c) {
               << (c.heads.num_classes > 0 ? ", " + std::to_string(c.heads.num_classes) + " nucleus types" : "") << '\n';
   for (size_t i = 1; i < c.class_names.size(); ++i) std::cout << "class " << i << ": " << c.class_names[i] << '\n';
   std::cout << "microns per pixel: " << c.mpp << "\ntile: " << c.tile_size << " overlap " << c.tile_overlap << '\n';
+  if (c.stain_range)
+    std::cout << "stain amounts of the training images: haematoxylin " << c.stain_range->low[0] << "-"
+              << c.stain_range->high[0] << ", eosin " << c.stain_range->low[1] << "-" << c.stain_range->high[1] << '\n';
   for (const auto& [k, v] : c.decoding) std::cout << "decode " << k << ": " << v << '\n';
   for (const auto& [k, v] : c.info) std::cout << k << ": " << v << '\n';
 }

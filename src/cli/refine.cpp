@@ -58,6 +58,7 @@ class PromptedSegmenter : public infer::Segmenter {
         fresh_(fresh) {}
   std::string name() const override { return s_->name(); }
   double microns_per_pixel() const override { return s_->microns_per_pixel(); }
+  std::optional<StainAmountRange> stain_range() const override { return s_->stain_range(); }
   infer::Segmentation segment(const Image& image, const std::string&) override {
     std::vector<predict::PointPrompt> points = points_;
     if (!image.same_size(height_, width_)) {
@@ -170,7 +171,7 @@ CommandRegistration reg(
         run.overwrite = true;
         run.stop_on_error = true;
         run.mpp = a->mpp;
-        run.stains = stain_normalization(a->stains);
+        run.stains = with_method_range(stain_normalization(a->stains), segmenter);
         infer::SegmentRunReport report = infer::run_segmentation({a->input}, segmenter, run);
         log::info("refine: ", report.nuclei, " nuclei; outputs in ", a->out);
         return 0;

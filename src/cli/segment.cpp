@@ -172,7 +172,7 @@ CommandRegistration reg(
           options.model_file = predict::find_model_file(a->model);
           method = "trained";
         }
-        const StainNormalization stains = stain_normalization(a->stains);
+        StainNormalization stains = stain_normalization(a->stains);
         if (a->input.empty() == a->manifest.empty()) throw UsageError("give either --input or --manifest");
         if (!a->shard.empty() && a->manifest.empty()) throw UsageError("--shard needs --manifest");
         if (!a->tissue_mask.empty() && a->process_all) throw UsageError("--tissue-mask and --process-all exclude each other");
@@ -191,7 +191,6 @@ CommandRegistration reg(
         // A slide's label pyramid is large: written when --formats names it, not by default.
         slide_options.labels = formats.labels && formats_option->count() > 0;
         slide_options.overwrite = a->overwrite;
-        slide_options.stains = stains;
 
         std::vector<std::string> slides;
         bool single_slide = false;
@@ -217,6 +216,8 @@ CommandRegistration reg(
         }
         if (!a->manifest.empty() || single_slide) {
           std::unique_ptr<infer::Segmenter> segmenter = infer::build_segmenter(method, options);
+          stains = with_method_range(stains, *segmenter);
+          slide_options.stains = stains;
           return run_slides(slides, *segmenter, slide_options, single_slide);
         }
         if (!slides.empty()) {
@@ -232,6 +233,8 @@ CommandRegistration reg(
                 throw OptionError(slide + " and " + image + " share the name \"" + output_stem(slide) +
                                   "\", so their outputs would overwrite each other; rename one");
           std::unique_ptr<infer::Segmenter> segmenter = infer::build_segmenter(method, options);
+          stains = with_method_range(stains, *segmenter);
+          slide_options.stains = stains;
           int code = run_slides(slides, *segmenter, slide_options, false);
           if (images.empty()) return code;
           infer::SegmentRunOptions run;
@@ -253,6 +256,7 @@ CommandRegistration reg(
         if (!a->tissue_mask.empty() || a->process_all)
           log::warn("segment: --tissue-mask and --process-all apply to slides only; ", a->input, " is not a slide");
         std::unique_ptr<infer::Segmenter> segmenter = infer::build_segmenter(method, options);
+        stains = with_method_range(stains, *segmenter);
 
         std::vector<std::string> images = infer::find_input_images(a->input, a->out);
         infer::SegmentRunOptions run;

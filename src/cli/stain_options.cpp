@@ -34,4 +34,14 @@ StainNormalization stain_normalization(const StainArgs& args) {
   return n;
 }
 
+StainNormalization with_method_range(StainNormalization normalization, const infer::Segmenter& method) {
+  if (auto range = method.stain_range()) {
+    normalization.range = *range;
+    if (normalization.mode == StainNormalization::Mode::range)
+      log::info(method.name(), ": stain amounts brought into those of its training images: haematoxylin ",
+                range->low[0], "-", range->high[0], ", eosin ", range->low[1], "-", range->high[1]);
+  }
+  return normalization;
+}
+
 }  // namespace nucleisam::cli

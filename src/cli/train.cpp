@@ -194,6 +194,14 @@ int run_training(const std::string& run_dir, const json& recipe_json, const std:
   card.info["train_samples"] = std::to_string(train_set->size());
   if (!r.config.init_from.empty()) card.info["initialised_from"] = fs::path(r.config.init_from).filename().string();
   card.info["precision"] = r.config.precision;
+  if (writer) {  // the card's stain range, for segment --stain-normalize range
+    card.stain_range = data::dataset_stain_range(*train_set);
+    if (card.stain_range)
+      log::info("train: stain amounts of the training images: haematoxylin ", card.stain_range->low[0], "-",
+                card.stain_range->high[0], ", eosin ", card.stain_range->low[1], "-", card.stain_range->high[1]);
+    else
+      log::warn("train: no training image has two stains to measure; the model's card keeps no stain range");
+  }
 
   // SAM guidance: one frozen encoder shared by training batches and validation windows.
   predict::WindowGuidance window_guidance;

@@ -30,3 +30,20 @@ LabelMap Sample::class_map() const {
 }
 
 }  // namespace nucleisam::data
+
+namespace nucleisam::data {
+
+std::optional<StainAmountRange> dataset_stain_range(const Dataset& dataset, size_t max_images) {
+  const size_t n = std::min(dataset.size(), max_images);
+  std::vector<StainVectors> stains;
+  for (size_t i = 0; i < n; ++i) {
+    // The centres of n equal runs of the dataset.
+    const Sample s = dataset.get(i * dataset.size() / n + dataset.size() / (2 * n));
+    const StainEstimate e = estimate_stains({&s.image});
+    if (e.ok) stains.push_back(e.stains);
+  }
+  if (stains.empty()) return std::nullopt;
+  return training_amount_range(stains);
+}
+
+}  // namespace nucleisam::data

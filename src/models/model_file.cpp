@@ -38,18 +38,26 @@ int parse_int(const std::string& text, const std::string& key, const std::string
   return static_cast<int>(v);
 }
 
-std::array<float, 3> parse_triple(const std::string& text, const std::string& key, const std::string& source) {
-  std::array<float, 3> v{};
+// N comma-separated numbers.
+template <size_t N>
+std::array<double, N> parse_numbers(const std::string& text, const std::string& key, const std::string& source) {
+  std::array<double, N> v{};
   std::stringstream s(text);
   std::string part;
-  int n = 0;
+  size_t n = 0;
   while (std::getline(s, part, ',')) {
-    if (n == 3) break;
-    v[n++] = static_cast<float>(parse_number(part, key, source));
+    if (n == N) break;
+    v[n++] = parse_number(part, key, source);
   }
-  if (n != 3 || std::getline(s, part, ','))
-    throw ModelError(source + ": model card entry '" + key + "' must hold 3 comma-separated numbers");
+  if (n != N || std::getline(s, part, ','))
+    throw ModelError(source + ": model card entry '" + key + "' must hold " + std::to_string(N) +
+                     " comma-separated numbers");
   return v;
+}
+
+std::array<float, 3> parse_triple(const std::string& text, const std::string& key, const std::string& source) {
+  const std::array<double, 3> v = parse_numbers<3>(text, key, source);
+  return {static_cast<float>(v[0]), static_cast<float>(v[1]), static_cast<float>(v[2])};
 }
 
 }  // namespace
@@ -70,6 +78,13 @@ std::map<std::string, std::string> card_metadata(const ModelCard& card) {
   mpp.precision(9);
   mpp << card.mpp;
   m["input.mpp"] = mpp.str();
+  if (card.stain_range) {  // haematoxylin low, high, eosin low, high
+    std::ostringstream r;
+    r.precision(9);
+    const StainAmountRange& s = *card.stain_range;
+    r << s.low[0] << ',' << s.high[0] << ',' << s.low[1] << ',' << s.high[1];
+    m["input.stain_range"] = r.str();
+  }
   m["tile.size"] = std::to_string(card.tile_size);
   m["tile.overlap"] = std::to_string(card.tile_overlap);
   for (const auto& [k, v] : card.decoding) m["decode." + k] = v;
@@ -112,6 +127,13 @@ ModelCard card_from_metadata(const std::map<std::string, std::string>& m, const 
     if (!(s > 0)) throw ModelError(source + ": model card entry 'input.std' must be positive");
   c.mpp = parse_number(need("input.mpp"), "input.mpp", source);
   if (c.mpp < 0) throw ModelError(source + ": model card entry 'input.mpp' is negative");
+  if (auto r = m.find("input.stain_range"); r != m.end()) {
+    const std::array<double, 4> v = parse_numbers<4>(r->second, "input.stain_range", source);
+    if (!(v[0] > 0 && v[1] > v[0] && v[2] > 0 && v[3] > v[2]))
+      throw ModelError(source + ": model card entry 'input.stain_range' must be haematoxylin low < high and eosin low < "
+                       "high, all positive ('" + r->second + "')");
+    c.stain_range = StainAmountRange{{v[0], v[2]}, {v[1], v[3]}};
+  }
   c.tile_size = parse_int(need("tile.size"), "tile.size", source);
   c.tile_overlap = parse_int(need("tile.overlap"), "tile.overlap", source);
   if (c.tile_size < 16 || c.tile_overlap < 0 || c.tile_overlap >= c.tile_size)

@@ -220,7 +220,9 @@ TEST(SegmentCli, StainNormalisationRecoversAnOverstainedRealTile) {
   auto aji = [&](const std::string& name, const std::string& extra) {
     Result r = run("segment --formats labels --input " + dir.file("gt/images") + " --out " + dir.file(name) + extra);
     EXPECT_EQ(r.code, 0) << r.out;
-    if (extra.empty()) EXPECT_TRUE(contains(r.out, "haematoxylin amount ")) << r.out;
+    if (extra.empty()) {
+      EXPECT_TRUE(contains(r.out, "haematoxylin amount ")) << r.out;
+    }
     r = run("eval --pred " + dir.file(name) + " --gt " + dir.file("gt") + " --out " + dir.file(name + "_eval"));
     EXPECT_EQ(r.code, 0) << r.out;
     auto doc = nlohmann::json::parse(read_file(dir.file(name + "_eval/summary.json")));

@@ -2,6 +2,7 @@
 // SIGKILL and resumed writes a byte-identical model; bad recipes are one-line usage errors.
 #include <gtest/gtest.h>
 
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -83,6 +84,52 @@ TEST(TrainCli, TrainsExportsAndSegments) {
   auto again = run_cli("train --config " + recipe + " --out " + dir.file("run"));
   EXPECT_EQ(again.code, 2) << again.out;
   EXPECT_NE(again.out.find("--resume"), std::string::npos) << again.out;
+}
+
+TEST(TrainCli, CardKeepsTheTrainingImagesStainRangeAndSegmentUsesIt) {
+  // Three tiles of H&E-like tissue drawn from known stains (test_support.h), a square nucleus each.
+  TempDir dir;
+  const double stains[2][3] = {{0.5706, 0.7292, 0.3776}, {0.2982, 0.8133, 0.4997}};
+  for (int i = 0; i < 3; ++i) {
+    LabelMap labels(64, 64);
+    for (int y = 10; y < 20; ++y)
+      for (int x = 10 + 10 * i; x < 20 + 10 * i; ++x) labels.at(y, x) = 1;
+    io::write_image(dir.file("data/images/t" + std::to_string(i) + ".png"),
+                    test::stained_tissue(stains, 64, 64, static_cast<uint64_t>(i), 0.5 + 0.25 * i).image);
+    io::write_label_map(dir.file("data/labels/t" + std::to_string(i) + ".png"), labels);
+  }
+  std::ofstream(dir.file("recipe.json")) << R"({
+  "name": "stained",
+  "model": {"arch": "unet", "options": {"width": 4, "depth": 3}},
+  "data": {"train": [{"path": ")" << dir.file("data") << R"("}], "crop_size": 32},
+  "train": {"epochs": 1, "batch_size": 3, "lr": 0.003, "precision": "fp32", "seed": 5},
+  "inference": {"tile_size": 32, "tile_overlap": 8}
+})";
+  auto r = run_cli("--threads 1 train --config " + dir.file("recipe.json") + " --out " + dir.file("run"));
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_NE(r.out.find("train: stain amounts of the training images: haematoxylin "), std::string::npos) << r.out;
+  // Their haematoxylin: 0.5, 0.75 and 1 times the drawing's (whose 99th percentile is about 1.9).
+  auto card = run_cli("export --model " + dir.file("run/best.safetensors"));
+  ASSERT_EQ(card.code, 0) << card.out;
+  const size_t at = card.out.find("stain amounts of the training images: haematoxylin ");
+  ASSERT_NE(at, std::string::npos) << card.out;
+  double h_low = 0, h_high = 0;
+  ASSERT_EQ(std::sscanf(card.out.c_str() + at, "stain amounts of the training images: haematoxylin %lf-%lf", &h_low,
+                        &h_high), 2);
+  EXPECT_NEAR(h_low, 0.5 * 1.9 / 1.1, 0.15);
+  EXPECT_NEAR(h_high, 1.9 * 1.1, 0.2);
+  // A tile with three times the drawing's haematoxylin is brought to the top of the model's own
+  // range, not the shipped models' (3.31).
+  io::write_image(dir.file("dark.png"), test::stained_tissue(stains, 64, 64, 9, 3.0).image);
+  auto s = run_cli("segment --model " + dir.file("run/best.safetensors") + " --input " + dir.file("dark.png") +
+                   " --out " + dir.file("seg") + " --formats csv");
+  ASSERT_EQ(s.code, 0) << s.out;
+  const size_t note = s.out.find("haematoxylin amount ");
+  ASSERT_NE(note, std::string::npos) << s.out;
+  double from = 0, to = 0;
+  ASSERT_EQ(std::sscanf(s.out.c_str() + note, "haematoxylin amount %lf -> %lf", &from, &to), 2) << s.out;
+  EXPECT_GT(from, 4.5);
+  EXPECT_NEAR(to, h_high, 0.006);
 }
 
 TEST(TrainCli, KilledAndResumedRunWritesTheSameModel) {

@@ -52,6 +52,16 @@ TEST(ModelCard, MetadataRoundTrip) {
   EXPECT_EQ(back.tile_overlap, 16);
   EXPECT_EQ(back.decoding, c.decoding);
   EXPECT_EQ(back.info, c.info);
+  EXPECT_FALSE(back.stain_range);  // none recorded (cards from before it existed)
+  c.stain_range = StainAmountRange{{0.7, 0.6}, {3.3, 2.1}};
+  const auto meta = card_metadata(c);
+  EXPECT_EQ(meta.at("input.stain_range"), "0.7,3.3,0.6,2.1");  // haematoxylin low, high, eosin low, high
+  back = card_from_metadata(meta, "x");
+  ASSERT_TRUE(back.stain_range);
+  EXPECT_DOUBLE_EQ(back.stain_range->low[0], 0.7);
+  EXPECT_DOUBLE_EQ(back.stain_range->high[0], 3.3);
+  EXPECT_DOUBLE_EQ(back.stain_range->low[1], 0.6);
+  EXPECT_DOUBLE_EQ(back.stain_range->high[1], 2.1);
 }
 
 TEST(ModelCard, MalformedCardsNameTheFileAndTheEntry) {
@@ -81,6 +91,11 @@ TEST(ModelCard, MalformedCardsNameTheFileAndTheEntry) {
   auto future = m;
   future["nucleisam.model"] = "7";
   expect_error(future, "version 7");
+  auto bad_range = m;
+  bad_range["input.stain_range"] = "0.7,3.3,0.6";
+  expect_error(bad_range, "input.stain_range");
+  bad_range["input.stain_range"] = "3.3,0.7,0.6,2.1";
+  expect_error(bad_range, "low < high");
   auto bad_tile = m;
   bad_tile["tile.overlap"] = "64";
   expect_error(bad_tile, "tile");

@@ -6,11 +6,13 @@
 
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "nucleisam/raster.h"
 #include "nucleisam/relabel.h"  // relabel_consecutive, used by every reader
+#include "nucleisam/stain.h"
 
 namespace nucleisam::data {
 
@@ -54,5 +56,10 @@ class Dataset {
   // Format name as accepted by open_dataset ("consep", ...); "" for other implementations.
   virtual std::string format() const { return ""; }
 };
+
+// The stain amounts a dataset's images span (training_amount_range in nucleisam/stain.h), from the
+// Macenko estimate of at most `max_images` samples spread evenly over it; images without an
+// estimate (too little tissue, one stain) are left out. Unset when none has one.
+std::optional<StainAmountRange> dataset_stain_range(const Dataset& dataset, size_t max_images = 200);
 
 }  // namespace nucleisam::data

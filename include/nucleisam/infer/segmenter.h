@@ -4,10 +4,12 @@
 #pragma once
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "nucleisam/raster.h"
+#include "nucleisam/stain.h"
 
 namespace nucleisam::infer {
 
@@ -27,6 +29,9 @@ class Segmenter {
   // Microns per pixel of the images the method was made for (a model's training data); 0 when the
   // method does not know. Whole slides are resampled to it (infer/slide_run.h).
   virtual double microns_per_pixel() const { return 0; }
+  // The range of stain amounts of the images the method learned from (a trained model's card), for
+  // `--stain-normalize range`; none: the shipped models' range (reference_amount_range()).
+  virtual std::optional<StainAmountRange> stain_range() const { return std::nullopt; }
 };
 
 }  // namespace nucleisam::infer

@@ -6,11 +6,13 @@
 
 #include <array>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "nucleisam/models/heads.h"
 #include "nucleisam/models/segmentation_model.h"
+#include "nucleisam/stain.h"
 
 namespace nucleisam::models {
 
@@ -23,6 +25,9 @@ struct ModelCard {
   // The network sees (rgb / 255 - mean) / std per channel, RGB order.
   std::array<float, 3> mean{0.5f, 0.5f, 0.5f}, std{0.25f, 0.25f, 0.25f};
   double mpp = 0;                              // microns per pixel of the training data; 0 = unknown
+  // Stain amounts of the training images (nucleisam/stain.h, training_amount_range), for `segment
+  // --stain-normalize range`; unset in cards written before it existed.
+  std::optional<StainAmountRange> stain_range;
   int tile_size = 256;                         // inference window (a multiple of input_multiple())
   int tile_overlap = 64;
   // Instance decoding: "method" (three_class | distance) and its parameters (see model_decoding.h).

@@ -99,6 +99,7 @@ class CategorySamSegmenter : public infer::Segmenter {
   std::string name() const override { return card_.name; }
   infer::Segmentation segment(const Image& image, const std::string& source) override;
   double microns_per_pixel() const override { return card_.mpp; }
+  std::optional<StainAmountRange> stain_range() const override { return card_.stain_range; }
 
   // Runs every crop (with the prompts of `points` that fall in it).
   TiledSegmentation run(const Image& image, const std::vector<PointPrompt>& points = {});

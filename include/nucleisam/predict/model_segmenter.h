@@ -38,6 +38,7 @@ class ModelSegmenter : public infer::Segmenter {
   std::string name() const override { return card_.name; }
   infer::Segmentation segment(const Image& image, const std::string& source) override;
   double microns_per_pixel() const override { return card_.mpp; }
+  std::optional<StainAmountRange> stain_range() const override { return card_.stain_range; }
 
   // The blended head probabilities of the whole image.
   infer::HeadMaps predict(const Image& image);
