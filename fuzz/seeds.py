@@ -164,6 +164,9 @@ if os.path.exists(model):
     bad = dict(card, **{'tile.size': '1e300', 'tile.overlap': 'nan', 'input.mpp': '-inf',
                         'heads.num_classes': '2.5'})
     put('model_card', 'bad-numbers', ''.join('%s=%s\n' % kv for kv in sorted(bad.items())))
+    # A card of a model trained since cards record the stain range of their training images.
+    ranged = dict(card, **{'input.stain_range': '0.74,3.31,0.63,2.11'})
+    put('model_card', 'stain-range', ''.join('%s=%s\n' % kv for kv in sorted(ranged.items())))
 
 # ---- safetensors and its header JSON
 def safetensors(tensors, metadata=None):
