@@ -187,7 +187,8 @@ SegmentRunReport run_segmentation(const std::vector<std::string>& images, Segmen
       continue;
     }
     const auto start = std::chrono::steady_clock::now();
-    Image image;
+    Image image, normalised;  // normalised: the stain-normalised pixels the method saw, when they differ
+    std::string stains_why;   // why the image's stains could not be estimated
     Segmentation segmentation;
     // --mpp, else what the file records, else (0) the method's own resolution.
     const double file_mpp = options.mpp > 0 ? 0 : io::read_image_mpp(path);
@@ -195,16 +196,14 @@ SegmentRunReport run_segmentation(const std::vector<std::string>& images, Segmen
     try {
       image = io::read_image(path);
       const Image* input = &image;
-      Image normalised;
       if (options.stains.mode != StainNormalization::Mode::off) {
         const StainEstimate estimate = estimate_stains({&image});
         const StainMap map = plan_stain_map(options.stains, estimate);
         if (!map.identity) {
           normalised = apply_stain_map(map, image);
           input = &normalised;
-          ++report.stains_normalised;
         }
-        if (!estimate.ok) report.stains_not_normalised.emplace_back(path, estimate.why);
+        stains_why = estimate.why;
         if (map.identity) log::debug(path, ": ", map.note);
         else log::info(path, ": ", map.note);
       }
@@ -235,6 +234,8 @@ SegmentRunReport run_segmentation(const std::vector<std::string>& images, Segmen
     line << ", " << segmenter.name() << ", " << seconds << " s)";
     log::info(line.str());
     ++report.segmented;
+    report.stains_normalised += !normalised.empty();
+    if (!stains_why.empty()) report.stains_not_normalised.emplace_back(path, stains_why);
     report.nuclei += static_cast<long long>(nuclei.size());
     if (image_mpp <= 0)
       for (const Nucleus& n : nuclei) areas.push_back(n.area);
