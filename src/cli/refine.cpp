@@ -142,6 +142,7 @@ CommandRegistration reg(
         models::LoadedModel model = models::load_model(model_path);
         if (!model.card.heads.categories)
           throw UsageError(a->model + ": not a category-SAM model (point prompts need one; see docs/method2.md)");
+        const StainNormalization stains = stain_normalization(a->stains);  // its errors before any work
         std::vector<predict::PointPrompt> points;
         if (!a->points_file.empty()) points = read_points_file(a->points_file, model.card);
         for (const auto& p : a->points) points.push_back(parse_point_option(p, model.card));
@@ -171,7 +172,7 @@ CommandRegistration reg(
         run.overwrite = true;
         run.stop_on_error = true;
         run.mpp = a->mpp;
-        run.stains = with_method_range(stain_normalization(a->stains), segmenter);
+        run.stains = with_method_range(stains, segmenter);
         infer::SegmentRunReport report = infer::run_segmentation({a->input}, segmenter, run);
         log::info("refine: ", report.nuclei, " nuclei; outputs in ", a->out);
         return 0;

@@ -201,6 +201,28 @@ TEST_F(CategorySamCli, BadPointsAreOneLineUsageErrorsAndWriteNothing) {
   expect_usage("--points " + dir_->file("poly.geojson"), "poly.geojson: feature 0: geometry 'Polygon'");
   std::ofstream(dir_->file("broken.json")) << "{\"points\": [";
   expect_usage("--points " + dir_->file("broken.json"), "broken.json: not valid JSON");
+  expect_usage("--stain-normalize sometimes", "--stain-normalize");
+  expect_usage("--stain-reference " + image(), "--stain-reference needs --stain-normalize match");
+}
+
+TEST_F(CategorySamCli, RefineBringsStainsIntoTheModelsOwnRange) {
+  // The model's card records the stain amounts of its 4 training patches; train_1_005 is not one
+  // of them and lies outside that narrow range, so the default (range) scales it and answers
+  // differently from off; match redraws it again and runs every crop anew (the session key follows
+  // the pixels the model sees).
+  auto refine = [&](const std::string& out, const std::string& extra) {
+    auto r = run_cli("refine --model " + model() + " --input " + image() + " --out " + dir_->file(out) +
+                     " --point 40,40,2 --formats csv" + extra);
+    EXPECT_EQ(r.code, 0) << r.out;
+    return r.out;
+  };
+  const std::string ranged = refine("stain_range", "");
+  EXPECT_NE(ranged.find("stain amounts brought into those of its training images"), std::string::npos) << ranged;
+  EXPECT_NE(ranged.find(" amount "), std::string::npos) << ranged;  // "haematoxylin amount 1.01 -> ..."
+  refine("stain_off", " --stain-normalize off");
+  EXPECT_NE(slurp(dir_->file("stain_range/train_1_005_nuclei.csv")), slurp(dir_->file("stain_off/train_1_005_nuclei.csv")));
+  const std::string matched = refine("stain_off", " --stain-normalize match");
+  EXPECT_NE(matched.find("is from another image"), std::string::npos) << matched;
 }
 
 TEST_F(CategorySamCli, ClickBenchWritesOneRowPerStep) {
