@@ -4,6 +4,7 @@
 #include <iomanip>
 #include <iostream>
 #include <set>
+#include <sstream>
 
 #include "cli/command.h"
 #include "nucleisam/errors.h"
@@ -76,8 +77,10 @@ CommandRegistration reg("info", "Describe images or label maps as nucleisam read
         if (j.contains("mpp")) std::cout << ", " << j["mpp"].get<double>() << " um/px";
         if (j.contains("stains") && j["stains"].contains("amounts")) {
           const auto& st = j["stains"];
-          std::cout << ", stain amounts H " << std::fixed << std::setprecision(2) << st["amounts"][0].get<double>()
-                    << " E " << st["amounts"][1].get<double>() << std::defaultfloat;
+          std::ostringstream amounts;  // two decimals here only
+          amounts << std::fixed << std::setprecision(2) << st["amounts"][0].get<double>() << " E "
+                  << st["amounts"][1].get<double>();
+          std::cout << ", stain amounts H " << amounts.str();
           std::string outside;
           for (const auto& o : st["outside_training_range"]) outside += (outside.empty() ? "" : ", ") + o.get<std::string>();
           std::cout << (outside.empty() ? " (within the range the shipped models learned from)"

@@ -7,6 +7,7 @@
 #include <cstdlib>
 #include <sys/wait.h>
 
+#include "nucleisam/atomic_file.h"
 #include "nucleisam/cpu_features.h"
 #include "nucleisam/image_io.h"
 #include "support/test_support.h"
@@ -141,6 +142,22 @@ TEST(Cli, InfoReportsWhatItRead) {
   r = run("--quiet info --labels " + dir.file("l.tif"));
   EXPECT_EQ(r.code, 0) << r.out;
   EXPECT_NE(r.out.find("2 labels (max 9), 0.5 um/px"), std::string::npos) << r.out;
+
+  // Images: their stain amounts against the shipped models' range, each file printed in full.
+  const double stains[2][3] = {{0.5706, 0.7292, 0.3776}, {0.2982, 0.8133, 0.4997}};
+  nucleisam::io::write_image(dir.file("dark.png"), nucleisam::test::stained_tissue(stains, 80, 80, 1, 3.0).image);
+  nucleisam::io::write_image(dir.file("plain.png"), nucleisam::test::stained_tissue(stains, 80, 80, 2).image);
+  nucleisam::write_file_atomic(dir.file("fine.png"), nucleisam::test::png_with_phys(
+                                                        nucleisam::read_file(dir.file("plain.png")), 3957262, 3957262));
+  r = run("--quiet info " + dir.file("dark.png") + " " + dir.file("fine.png"));
+  EXPECT_EQ(r.code, 0) << r.out;
+  EXPECT_NE(r.out.find("dark.png: image 80x80, stain amounts H 5."), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("(haematoxylin above the range the shipped models learned from; segment brings it in)"),
+            std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("fine.png: image 80x80, 0.2527 um/px, stain amounts H 1."), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("(within the range the shipped models learned from)"), std::string::npos) << r.out;
+  r = run("--quiet info --json " + dir.file("fine.png"));
+  EXPECT_NE(r.out.find("\"outside_training_range\":[]"), std::string::npos) << r.out;
 }
 
 TEST(Cli, CudaRequestWithoutGpuFailsCleanly) {
