@@ -242,7 +242,7 @@ SegmentRunReport run_segmentation(const std::vector<std::string>& images, Segmen
     progress.advance();
   }
   progress.finish();
-  if (options.stains.mode != StainNormalization::Mode::off)
+  if (options.stains.mode != StainNormalization::Mode::off && report.segmented > 0)
     log::info("segment: stains normalised in ", report.stains_normalised, " of ", report.segmented, " images");
   if (!report.stains_not_normalised.empty())
     log::warn("segment: ", report.stains_not_normalised.size(), " of ", images.size(),
