@@ -587,12 +587,12 @@ SlideReport run_slide(const std::string& slide_path, Segmenter& segmenter, const
   if (todo.empty())
     log::warn(slide_path, ": no tissue found; writing empty outputs (--process-all segments every tile)");
 
-  // Stains: one estimate for the whole slide, from up to 8 tissue tiles at the centres of equal runs
+  // Stains: one estimate for the whole slide, from up to 16 tissue tiles at the centres of equal runs
   // of the tile order (deterministic, so a resumed run finds the same map).
   StainMap stain_map;
   if (options.stains.mode != StainNormalization::Mode::off && !todo.empty()) {
     const auto t0 = Clock::now();
-    const size_t n = std::min<size_t>(8, todo.size());
+    const size_t n = std::min<size_t>(16, todo.size());
     std::vector<Image> samples;
     for (size_t i = 0; i < n; ++i) {
       const TileWindow& w = todo[i * todo.size() / n + todo.size() / (2 * n)];

@@ -78,7 +78,7 @@ struct SlideRunOptions {
   bool overwrite = false;   // false: skip a slide whose outputs exist, resume one with a journal
   int queue_depth = 2;      // tiles waiting between two stages
   int64_t stop_after_tiles = -1;  // tests: throw after this many tiles were written (a "kill")
-  // Not off: the slide's stains are estimated once, from up to 8 tissue tiles spread over it, and
+  // Not off: the slide's stains are estimated once, from up to 16 tissue tiles spread over it, and
   // every tile goes through the same map (so tiles agree at their seams).
   StainNormalization stains;
 };
