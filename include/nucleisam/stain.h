@@ -17,7 +17,8 @@ namespace nucleisam {
 double optical_density(int level);
 
 // The RGB image whose OD is OD' = OD A + shift at every pixel (OD a row vector over R, G, B),
-// rounded to the nearest level and clamped to 0-255: three table look-ups and products per value.
+// rounded to the nearest level and clamped to 0-255: three table look-ups, a sum and one
+// exponential per value (densities below -0.01 saturate at white).
 // `image` must have 3 channels (DataError otherwise).
 Image map_optical_density(const Image& image, const double a[3][3], const double shift[3]);
 
@@ -38,7 +39,7 @@ struct StainEstimateOptions {
 
 struct StainEstimate {
   bool ok = false;
-  std::string why;  // when !ok: the cause, in words ("too little tissue: 812 pixels")
+  std::string why;  // when !ok: the cause ("too little tissue to estimate its stains (812 pixels, 2000 needed)")
   StainVectors stains;
   int64_t tissue_pixels = 0;  // of the pixels looked at
 };
