@@ -99,6 +99,9 @@ struct StainNormalization {
   StainAmountRange range = reference_amount_range();
 };
 
+// "off", "range", "match": the names the CLI takes and the slide summary writes.
+const char* mode_name(StainNormalization::Mode mode);
+
 // What the normalisation does to an image (or a slide) whose stains are `estimate`: a linear map of
 // OD, or nothing (identity: mode off, or range mode with the amounts in range, or no estimate).
 struct StainMap {

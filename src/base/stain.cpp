@@ -312,6 +312,14 @@ StainAmountRange training_amount_range(const std::vector<StainVectors>& images, 
   return r;
 }
 
+const char* mode_name(StainNormalization::Mode mode) {
+  switch (mode) {
+    case StainNormalization::Mode::range: return "range";
+    case StainNormalization::Mode::match: return "match";
+    default: return "off";
+  }
+}
+
 StainMap plan_stain_map(const StainNormalization& normalization, const StainEstimate& estimate) {
   StainMap map;
   if (normalization.mode == StainNormalization::Mode::off) return map;

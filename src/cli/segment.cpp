@@ -191,6 +191,23 @@ CommandRegistration reg(
         // A slide's label pyramid is large: written when --formats names it, not by default.
         slide_options.labels = formats.labels && formats_option->count() > 0;
         slide_options.overwrite = a->overwrite;
+        // The method, and the stain range it brings (its card's), for slides and images alike.
+        auto build_method = [&] {
+          std::unique_ptr<infer::Segmenter> segmenter = infer::build_segmenter(method, options);
+          slide_options.stains = stains = with_method_range(stains, *segmenter);
+          return segmenter;
+        };
+        auto image_run = [&] {
+          infer::SegmentRunOptions run;
+          run.out_dir = a->out;
+          run.formats = formats;
+          run.overwrite = a->overwrite;
+          run.tile_size = a->tile_size;
+          run.tile_overlap = a->tile_overlap;
+          run.mpp = a->mpp;
+          run.stains = stains;
+          return run;
+        };
 
         std::vector<std::string> slides;
         bool single_slide = false;
@@ -215,9 +232,7 @@ CommandRegistration reg(
           std::sort(slides.begin(), slides.end());
         }
         if (!a->manifest.empty() || single_slide) {
-          std::unique_ptr<infer::Segmenter> segmenter = infer::build_segmenter(method, options);
-          stains = with_method_range(stains, *segmenter);
-          slide_options.stains = stains;
+          std::unique_ptr<infer::Segmenter> segmenter = build_method();
           return run_slides(slides, *segmenter, slide_options, single_slide);
         }
         if (!slides.empty()) {
@@ -232,20 +247,10 @@ CommandRegistration reg(
               if (output_stem(slide) == output_stem(image))
                 throw OptionError(slide + " and " + image + " share the name \"" + output_stem(slide) +
                                   "\", so their outputs would overwrite each other; rename one");
-          std::unique_ptr<infer::Segmenter> segmenter = infer::build_segmenter(method, options);
-          stains = with_method_range(stains, *segmenter);
-          slide_options.stains = stains;
+          std::unique_ptr<infer::Segmenter> segmenter = build_method();
           int code = run_slides(slides, *segmenter, slide_options, false);
           if (images.empty()) return code;
-          infer::SegmentRunOptions run;
-          run.out_dir = a->out;
-          run.formats = formats;
-          run.overwrite = a->overwrite;
-          run.tile_size = a->tile_size;
-          run.tile_overlap = a->tile_overlap;
-          run.mpp = a->mpp;
-          run.stains = stains;
-          infer::SegmentRunReport report = infer::run_segmentation(images, *segmenter, run);
+          infer::SegmentRunReport report = infer::run_segmentation(images, *segmenter, image_run());
           log::info("segment: ", report.segmented, " images segmented, ", report.skipped, " skipped, ",
                     report.failures.size(), " failed; ", report.nuclei, " nuclei");
           if (report.failures.empty()) return code;
@@ -255,18 +260,10 @@ CommandRegistration reg(
         }
         if (!a->tissue_mask.empty() || a->process_all)
           log::warn("segment: --tissue-mask and --process-all apply to slides only; ", a->input, " is not a slide");
-        std::unique_ptr<infer::Segmenter> segmenter = infer::build_segmenter(method, options);
-        stains = with_method_range(stains, *segmenter);
+        std::unique_ptr<infer::Segmenter> segmenter = build_method();
 
         std::vector<std::string> images = infer::find_input_images(a->input, a->out);
-        infer::SegmentRunOptions run;
-        run.out_dir = a->out;
-        run.formats = formats;
-        run.overwrite = a->overwrite;
-        run.tile_size = a->tile_size;
-        run.tile_overlap = a->tile_overlap;
-        run.mpp = a->mpp;
-        run.stains = stains;
+        infer::SegmentRunOptions run = image_run();
         // One named file: its failure is the command's failure, reported as one line by main.
         run.stop_on_error = images.size() == 1 && images[0] == a->input;
         infer::SegmentRunReport report = infer::run_segmentation(images, *segmenter, run);

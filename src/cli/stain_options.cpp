@@ -21,9 +21,8 @@ void add_stain_options(CLI::App& app, StainArgs& args) {
 
 StainNormalization stain_normalization(const StainArgs& args) {
   StainNormalization n;
-  n.mode = args.mode == "range"   ? StainNormalization::Mode::range
-           : args.mode == "match" ? StainNormalization::Mode::match
-                                  : StainNormalization::Mode::off;
+  for (auto mode : {StainNormalization::Mode::off, StainNormalization::Mode::range, StainNormalization::Mode::match})
+    if (args.mode == mode_name(mode)) n.mode = mode;
   if (args.reference.empty()) return n;
   if (n.mode != StainNormalization::Mode::match) throw UsageError("--stain-reference needs --stain-normalize match");
   const Image image = io::read_image(args.reference);

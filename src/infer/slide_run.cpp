@@ -883,8 +883,7 @@ SlideReport run_slide(const std::string& slide_path, Segmenter& segmenter, const
     << ",\n  \"stain_normalisation\": "
     << (options.stains.mode == StainNormalization::Mode::off
             ? std::string("null")
-            : "{\"mode\": " +
-                  json_string(options.stains.mode == StainNormalization::Mode::range ? "range" : "match") +
+            : "{\"mode\": " + json_string(mode_name(options.stains.mode)) +
                   ", \"applied\": " + (stain_map.identity ? "false" : "true") + ", \"note\": " +
                   json_string(report.stains) + "}")
     << ",\n  \"tissue_area_mm2\": " << report.tissue_mm2 << ",\n  \"tiles\": " << report.tiles
