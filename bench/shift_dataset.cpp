@@ -4,8 +4,12 @@
 // happen to a slide:
 //   --factor F        another magnification, through train::ResampledDataset (images by area or
 //                     bilinear, labels by the nearest pixel centre, nuclei left with no pixel dropped)
-//   --stain H,E       haematoxylin and eosin amounts scaled (optical-density colour deconvolution,
-//                     data::stain_jitter): paler or darker staining
+//   --stain H,E       haematoxylin and eosin amounts scaled: paler or darker staining
+//   --stain-basis B   the stain colours that scaling uses: `ruifrok` (default; the fixed Ruifrok and
+//                     Johnston matrix of the training stain jitter, data::stain_jitter) or `image`
+//                     (each image's own Macenko estimate, scale_stain_amounts: a shift independent
+//                     of the training augmentation's basis; an image with too little tissue for its
+//                     own estimate takes the estimate of all the split's images together)
 //   --color B,C,S,HUE brightness, contrast, saturation factors and a hue shift in turns
 //                     (data::color_jitter): another scanner's colour response
 //   --blur SIGMA      Gaussian blur of SIGMA pixels: a scan slightly out of focus
@@ -17,8 +21,10 @@
 //   bench_shift_dataset --data ../shared/data/monuseg/test --stain 0.6,1.4 --jpeg 60 --out /tmp/pale
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <iostream>
 #include <memory>
+#include <optional>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -31,6 +37,7 @@
 #include "nucleisam/data/readers.h"
 #include "nucleisam/errors.h"
 #include "nucleisam/image_io.h"
+#include "nucleisam/stain.h"
 #include "nucleisam/train/dataset_split.h"
 
 using namespace nucleisam;
@@ -50,12 +57,28 @@ std::vector<double> numbers(const std::string& option, const std::string& text, 
 struct Shift {
   double factor = 1;
   std::vector<double> stain, color;
+  bool image_basis = false;  // --stain-basis image
   double blur = 0;
   int jpeg = 0;
 };
 
-Image apply(Image image, const Shift& s) {
-  if (!s.stain.empty()) {
+// The Macenko estimate of all of a split's images together (for images too small to estimate).
+StainVectors split_stains(const data::Dataset& dataset) {
+  std::vector<Image> images;
+  for (size_t i = 0; i < dataset.size(); ++i) images.push_back(dataset.get(i).image);
+  std::vector<const Image*> all;
+  for (const Image& image : images) all.push_back(&image);
+  const StainEstimate e = estimate_stains(all);
+  if (!e.ok) throw DataError("cannot estimate the split's stains: " + e.why);
+  return e.stains;
+}
+
+Image apply(Image image, const Shift& s, const std::function<StainVectors()>& fallback_stains) {
+  if (!s.stain.empty() && s.image_basis) {
+    const StainEstimate e = estimate_stains({&image});
+    const double factor[2] = {s.stain[0], s.stain[1]};
+    image = scale_stain_amounts(image, e.ok ? e.stains : fallback_stains(), factor);
+  } else if (!s.stain.empty()) {
     data::StainFactors f;
     f.alpha[0] = s.stain[0];
     f.alpha[1] = s.stain[1];
@@ -83,6 +106,10 @@ int main(int argc, char** argv) {
       if (k == "--data") data_path = v;
       else if (k == "--factor") shift.factor = std::stod(v);
       else if (k == "--stain") shift.stain = numbers(k, v, 2);
+      else if (k == "--stain-basis") {
+        if (v != "ruifrok" && v != "image") throw std::invalid_argument("--stain-basis takes ruifrok or image");
+        shift.image_basis = v == "image";
+      }
       else if (k == "--color") shift.color = numbers(k, v, 4);
       else if (k == "--blur") shift.blur = std::stod(v);
       else if (k == "--jpeg") shift.jpeg = std::stoi(v);
@@ -94,7 +121,7 @@ int main(int argc, char** argv) {
     return 2;
   }
   if (data_path.empty() || out.empty() || !(shift.factor > 0) || shift.jpeg < 0 || shift.jpeg > 100) {
-    std::cerr << "usage: bench_shift_dataset --data SPLIT --out FOLDER [--factor F] [--stain H,E] "
+    std::cerr << "usage: bench_shift_dataset --data SPLIT --out FOLDER [--factor F] [--stain H,E] [--stain-basis ruifrok|image] "
                  "[--color B,C,S,HUE] [--blur SIGMA] [--jpeg Q]\n";
     return 2;
   }
@@ -109,11 +136,18 @@ int main(int argc, char** argv) {
     }
     const train::ResampledDataset scaled(dataset, shift.factor);
     long long before = 0, after = 0;
+    std::optional<StainVectors> joint;
+    int fallbacks = 0;
+    const auto fallback_stains = [&] {
+      if (!joint) joint = split_stains(scaled);
+      ++fallbacks;
+      return *joint;
+    };
     for (size_t i = 0; i < dataset->size(); ++i) {
       const data::Sample s = scaled.get(i);
       before += dataset->get(i).instance_count();
       after += s.instance_count();
-      io::write_image((fs::path(out) / "images" / (s.name + ".png")).string(), apply(s.image, shift));
+      io::write_image((fs::path(out) / "images" / (s.name + ".png")).string(), apply(s.image, shift, fallback_stains));
       io::write_label_map((fs::path(out) / "labels" / (s.name + ".tif")).string(), s.instances);
       if (classed) {
         std::ofstream csv(fs::path(out) / "classes" / (s.name + ".csv"));
@@ -122,7 +156,9 @@ int main(int argc, char** argv) {
       }
     }
     std::cout << dataset->size() << " samples x" << scaled.factor() << " -> " << out << "; " << before
-              << " nuclei, " << after << " kept\n";
+              << " nuclei, " << after << " kept";
+    if (fallbacks > 0) std::cout << "; " << fallbacks << " with too little tissue took the split's stains";
+    std::cout << '\n';
   } catch (const std::exception& e) {
     std::cerr << "bench_shift_dataset: " << e.what() << '\n';
     return 1;

@@ -192,7 +192,7 @@ Recipe parse_recipe(const json& j, const std::string& where, const fs::path& bas
   const json aug = data.value("augment", json::object());
   reject_unknown(aug, {"flips", "rotate90", "rotate_probability", "max_rotation_degrees", "scale_probability",
                        "min_scale", "max_scale", "color_probability", "brightness", "contrast", "saturation", "hue",
-                       "stain_probability", "stain_alpha", "stain_beta"},
+                       "stain_probability", "stain_alpha", "stain_beta", "stain_scale"},
                  where + " data augment");
   data::AugmentConfig& a = c.augment;
   read(aug, "flips", a.flips, where);
@@ -210,6 +210,10 @@ Recipe parse_recipe(const json& j, const std::string& where, const fs::path& bas
   read(aug, "stain_probability", a.stain_probability, where);
   read(aug, "stain_alpha", a.stain.alpha, where);
   read(aug, "stain_beta", a.stain.beta, where);
+  read(aug, "stain_scale", a.stain.amount_scale, where);
+  if (!(a.stain.amount_scale >= 1 && a.stain.amount_scale <= 10))
+    throw UsageError(where + ": data augment 'stain_scale' must be from 1 (off) to 10 (got " +
+                     aug.at("stain_scale").dump() + ")");
 
   const json t = j.value("train", json::object());
   reject_unknown(t, {"epochs", "batch_size", "lr", "weight_decay", "schedule", "warmup_steps", "final_lr_ratio",
@@ -296,7 +300,7 @@ Recipe parse_recipe(const json& j, const std::string& where, const fs::path& bas
           {"min_scale", a.min_scale}, {"max_scale", a.max_scale}, {"color_probability", a.color_probability},
           {"brightness", a.color.brightness}, {"contrast", a.color.contrast}, {"saturation", a.color.saturation},
           {"hue", a.color.hue}, {"stain_probability", a.stain_probability}, {"stain_alpha", a.stain.alpha},
-          {"stain_beta", a.stain.beta}}}}},
+          {"stain_beta", a.stain.beta}, {"stain_scale", a.stain.amount_scale}}}}},
       {"train",
        {{"epochs", c.epochs}, {"batch_size", c.batch_size}, {"micro_batches", c.micro_batches}, {"lr", c.lr},
         {"weight_decay", c.weight_decay},

@@ -315,6 +315,10 @@ StainFactors draw_stain_jitter(const StainRanges& r, std::mt19937_64& rng) {
     f.alpha[k] = uniform(rng, 1 - r.alpha, 1 + r.alpha);
     f.beta[k] = uniform(rng, -r.beta, r.beta);
   }
+  if (r.amount_scale > 1) {
+    const double span = std::log(r.amount_scale);
+    for (int k = 0; k < 2; ++k) f.alpha[k] *= std::exp(uniform(rng, -span, span));
+  }
   return f;
 }
 

@@ -288,6 +288,45 @@ TEST(Color, StainJitterMatchesTheDirectFormula) {
   }
 }
 
+TEST(Color, StainAmountScaleIsLogUniformPerStainAndOffAtOne) {
+  // Off (1): the same numbers as a recipe without it, and nothing more is drawn.
+  std::mt19937_64 a(11), b(11);
+  StainRanges plain{0.1, 0.05}, off{0.1, 0.05, 1.0};
+  for (int i = 0; i < 20; ++i) {
+    StainFactors x = draw_stain_jitter(plain, a), y = draw_stain_jitter(off, b);
+    for (int k = 0; k < 3; ++k) {
+      EXPECT_EQ(x.alpha[k], y.alpha[k]);
+      EXPECT_EQ(x.beta[k], y.beta[k]);
+    }
+  }
+  EXPECT_EQ(a(), b());
+  // s = 2 with no other jitter: H and E factors log-uniform in [1/2, 2], drawn independently;
+  // the residual stain is not scaled.
+  std::mt19937_64 rng(5);
+  StainRanges wide{0.0, 0.0, 2.0};
+  const int n = 4000;
+  int below[2] = {0, 0}, quarter[2] = {0, 0}, both_high = 0;
+  double log_sum[2] = {0, 0};
+  for (int i = 0; i < n; ++i) {
+    StainFactors f = draw_stain_jitter(wide, rng);
+    EXPECT_EQ(f.alpha[2], 1.0);
+    for (int k = 0; k < 2; ++k) {
+      ASSERT_GE(f.alpha[k], 0.5);
+      ASSERT_LE(f.alpha[k], 2.0);
+      below[k] += f.alpha[k] < 1;
+      quarter[k] += f.alpha[k] < std::pow(2.0, -0.5);  // log-uniform: P = 1/4
+      log_sum[k] += std::log(f.alpha[k]);
+    }
+    both_high += f.alpha[0] > 1 && f.alpha[1] > 1;  // independent: P = 1/4
+  }
+  for (int k = 0; k < 2; ++k) {
+    EXPECT_NEAR(below[k] / double(n), 0.5, 0.03) << k;
+    EXPECT_NEAR(quarter[k] / double(n), 0.25, 0.03) << k;
+    EXPECT_NEAR(log_sum[k] / n, 0.0, 0.03) << k;
+  }
+  EXPECT_NEAR(both_high / double(n), 0.25, 0.03);
+}
+
 TEST(Pipeline, DeterministicPerSeedAndLabelsFollowPixels) {
   Sample s = block_sample(300, 200, 12);
   AugmentConfig cfg;

@@ -72,6 +72,10 @@ Image stain_jitter(const Image& image, const StainFactors& f);
 struct StainRanges {
   double alpha = 0.05;  // alpha_k drawn from [1 - a, 1 + a]
   double beta = 0.05;   // beta_k drawn from [-b, b]
+  // Other labs' staining: the haematoxylin and eosin alphas are further multiplied by factors
+  // drawn independently, log-uniform in [1 / s, s] (s = 2: half to twice the amount). 1: off,
+  // and then no extra numbers are drawn (the draws of older recipes are unchanged).
+  double amount_scale = 1;
 };
 StainFactors draw_stain_jitter(const StainRanges& r, std::mt19937_64& rng);
 

@@ -119,6 +119,11 @@ TEST(Recipe, WrongKeysTypesAndValuesAreNamed) {
   j = minimal();
   j["data"]["augment"] = 3;
   EXPECT_EQ(refusal(j), "r.json data augment must be a JSON object");
+  j = minimal();
+  j["data"]["augment"] = {{"stain_scale", 0.5}};
+  EXPECT_EQ(refusal(j), "r.json: data augment 'stain_scale' must be from 1 (off) to 10 (got 0.5)");
+  j["data"]["augment"] = {{"stain_scale", 2}};
+  EXPECT_EQ(parse_recipe(j, "r.json", "/base").config.augment.stain.amount_scale, 2.0);
 }
 
 TEST(Recipe, ADatasetAtAnotherResolutionNeedsTheModelsResolution) {
