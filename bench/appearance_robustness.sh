@@ -26,7 +26,7 @@ for shift_options in "$@"; do
     [ -d "$gt/images" ] || "$build/bench/bench_shift_dataset" --data "$data/$split" $shift_options --out "$gt" >&2
   fi
   for arm in "${arm_list[@]}"; do
-    out="$work/out_${model}_${tag}_$(echo "${arm:-plain}" | tr -c 'A-Za-z0-9.\n' '_')"
+    out="$work/out_$(basename "$model")_${tag}_$(echo "${arm:-plain}" | tr -c 'A-Za-z0-9.\n' '_')"
     rm -rf "$out" "$out.eval"
     start=$(date +%s.%N)
     # shellcheck disable=SC2086  # the arm's options are words

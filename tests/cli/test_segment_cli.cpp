@@ -187,7 +187,7 @@ TEST(SegmentCli, MppResamplesImagesToTheModelsResolution) {
 
 // A MoNuSeg tile the shipped model never trained on (a validation tile), as a 20x scanner would give
 // it: --mpp 0.5 must recover most of what a 40x scan gives. On the 14 MoNuSeg test tiles halved
-// (docs/BENCHMARKS.md) AJI rose from 0.496 to 0.641 with it; on this tile from 0.48 to 0.64 (bf16).
+// (docs/BENCHMARKS.md) AJI rose from 0.496 to 0.641 with it (an earlier he-nuclei); on this tile from 0.49 to 0.63 (bf16).
 TEST(SegmentCli, MppRecoversA20xScanOfARealTile) {
   const std::string base = "data/monuseg/train";
   if (!test::shared_exists(base)) GTEST_SKIP() << "../shared/" << base << " not found";
@@ -206,28 +206,35 @@ TEST(SegmentCli, MppRecoversA20xScanOfARealTile) {
 
 // The same validation tile as a lab staining twice as much haematoxylin would give it (colour
 // deconvolution, data::stain_jitter): the default --stain-normalize range scales it back into the
-// range the model learned from; off segments it as it is. On the 14 MoNuSeg test tiles (run S1 in
-// docs/BENCHMARKS.md) AJI was 0.550 off and 0.617 with range (0.637 as published); on this tile
-// 0.56 and 0.61 (bf16).
+// range the model learned from and must score close to the tile as it was stained, and never
+// clearly below segmenting it as it is (off). The shipped model has itself seen paler and heavier
+// staining in training (stain_scale 2.5), so off loses less than it did with earlier models
+// (docs/BENCHMARKS.md, "Stains and scanners unlike the training images"); on this tile (bf16):
+// as stained AJI 0.63; twice the haematoxylin: off 0.59, range 0.62.
 TEST(SegmentCli, StainNormalisationRecoversAnOverstainedRealTile) {
   const std::string base = "data/monuseg/train";
   if (!test::shared_exists(base)) GTEST_SKIP() << "../shared/" << base << " not found";
   const std::string stem = "TCGA-A7-A13F-01Z-00-DX1";
+  const Image image = read_image(test::shared_path(base) + "/images/" + stem + ".tif");
+  const LabelMap labels = read_label_map(test::shared_path(base) + "/instance_labels/" + stem + "_label.png");
   data::StainFactors twice_h;
   twice_h.alpha[0] = 2.0;
-  test::TempDir dir;
-  write_image(dir.file("gt/images/" + stem + ".png"),
-              data::stain_jitter(read_image(test::shared_path(base) + "/images/" + stem + ".tif"), twice_h));
-  write_label_map(dir.file("gt/labels/" + stem + ".tif"),
-                  read_label_map(test::shared_path(base) + "/instance_labels/" + stem + "_label.png"));
+  test::TempDir original, dir;
+  write_image(original.file("gt/images/" + stem + ".png"), image);
+  write_label_map(original.file("gt/labels/" + stem + ".tif"), labels);
+  write_image(dir.file("gt/images/" + stem + ".png"), data::stain_jitter(image, twice_h));
+  write_label_map(dir.file("gt/labels/" + stem + ".tif"), labels);
   Result info = run("info " + dir.file("gt/images/" + stem + ".png"));
   EXPECT_TRUE(contains(info.out, "haematoxylin above the range the shipped models learned from")) << info.out;
   std::string log;
+  const double as_stained = segmented_aji(original, "as_stained", " --stain-normalize off");
   const double off = segmented_aji(dir, "off", " --stain-normalize off"), range = segmented_aji(dir, "range", "", &log);
   EXPECT_TRUE(contains(log, "haematoxylin amount ")) << log;
-  EXPECT_GT(range, off + 0.03) << off << " -> " << range;
+  EXPECT_GT(range, as_stained - 0.03) << as_stained << " as stained, " << range << " range";
+  EXPECT_GT(range, off - 0.01) << off << " off, " << range << " range";
   EXPECT_GT(range, 0.5);
-  std::cout << "AJI with --stain-normalize off " << off << ", range " << range << "\n";
+  std::cout << "AJI as stained " << as_stained << "; twice the haematoxylin: off " << off << ", range " << range
+            << "\n";
 }
 
 TEST(SegmentCli, StainOptionsAreCheckedBeforeAnyWork) {
