@@ -107,7 +107,8 @@ int main(int argc, char** argv) {
       else if (k == "--factor") shift.factor = std::stod(v);
       else if (k == "--stain") shift.stain = numbers(k, v, 2);
       else if (k == "--stain-basis") {
-        if (v != "ruifrok" && v != "image") throw std::invalid_argument("--stain-basis takes ruifrok or image");
+        if (v != "ruifrok" && v != "image")
+          throw std::invalid_argument("--stain-basis takes ruifrok or image");
         shift.image_basis = v == "image";
       }
       else if (k == "--color") shift.color = numbers(k, v, 4);
@@ -121,8 +122,8 @@ int main(int argc, char** argv) {
     return 2;
   }
   if (data_path.empty() || out.empty() || !(shift.factor > 0) || shift.jpeg < 0 || shift.jpeg > 100) {
-    std::cerr << "usage: bench_shift_dataset --data SPLIT --out FOLDER [--factor F] [--stain H,E] [--stain-basis ruifrok|image] "
-                 "[--color B,C,S,HUE] [--blur SIGMA] [--jpeg Q]\n";
+    std::cerr << "usage: bench_shift_dataset --data SPLIT --out FOLDER [--factor F] [--stain H,E] "
+                 "[--stain-basis ruifrok|image] [--color B,C,S,HUE] [--blur SIGMA] [--jpeg Q]\n";
     return 2;
   }
   try {
@@ -147,7 +148,8 @@ int main(int argc, char** argv) {
       const data::Sample s = scaled.get(i);
       before += dataset->get(i).instance_count();
       after += s.instance_count();
-      io::write_image((fs::path(out) / "images" / (s.name + ".png")).string(), apply(s.image, shift, fallback_stains));
+      io::write_image((fs::path(out) / "images" / (s.name + ".png")).string(),
+                      apply(s.image, shift, fallback_stains));
       io::write_label_map((fs::path(out) / "labels" / (s.name + ".tif")).string(), s.instances);
       if (classed) {
         std::ofstream csv(fs::path(out) / "classes" / (s.name + ".csv"));
