@@ -93,12 +93,12 @@ int main(int argc, char** argv) {
       {"shifted 3,2 px", [](const LabelMap& m) { return shifted(m, 3, 2); }},
       {"eroded 1 px", [](const LabelMap& m) { return eroded(m); }}};
 
-  std::printf("\n%-24s %9s %9s %9s %9s %9s %9s %9s | %6s %6s %6s %6s %6s\n", "prediction", "overlap", "AJI",
-              "AJI+", "PQ", "F1", "COCO AP", "all/img", "Dice", "AJI", "AJI+", "PQ", "mAP");
+  std::printf("\n%-24s %9s %9s %9s %9s %9s %9s %9s %9s | %6s %6s %6s %6s %6s %6s\n", "prediction", "overlap",
+              "AJI", "AJI+", "PQ", "F1", "F_d", "COCO AP", "all/img", "Dice", "AJI", "AJI+", "PQ", "mAP", "F_d");
   for (const auto& v : variants) {
     std::vector<LabelMap> preds;
     for (const auto& g : gts) preds.push_back(v.make(g));
-    double t_overlap = 0, t_aji = 0, t_ajip = 0, t_pq = 0, t_f1 = 0, t_ap = 0;
+    double t_overlap = 0, t_aji = 0, t_ajip = 0, t_pq = 0, t_f1 = 0, t_fd = 0, t_ap = 0;
     CocoAveragePrecision ap(1);
     for (size_t i = 0; i < gts.size(); ++i) {
       InstanceOverlap o;
@@ -108,6 +108,7 @@ int main(int argc, char** argv) {
       t_ajip += seconds_of([&] { sink = aggregated_jaccard_index_plus(o); });
       t_pq += seconds_of([&] { sink = panoptic_counts(o).pq(); });
       t_f1 += seconds_of([&] { sink = object_detection_counts(o).f1(); });
+      t_fd += seconds_of([&] { sink = centroid_detection(o, kHoverNetPairingRadius, {}, {}, 0).all.f1(); });
       t_ap += seconds_of([&] {
         ap.add_image(o, std::vector<int>(o.gt_count(), 1), std::vector<int>(o.pred_count(), 1),
                      std::vector<double>(o.pred_count(), 1.0));
@@ -123,9 +124,11 @@ int main(int argc, char** argv) {
     const auto s = ev.summary();
     const double n = static_cast<double>(gts.size());
     std::printf(
-        "%-24s %7.2fms %7.2fms %7.2fms %7.2fms %7.2fms %7.2fms %7.2fms | %6.4f %6.4f %6.4f %6.4f %6.4f\n",
+        "%-24s %7.2fms %7.2fms %7.2fms %7.2fms %7.2fms %7.2fms %7.2fms %7.2fms | %6.4f %6.4f %6.4f %6.4f %6.4f "
+        "%6.4f\n",
         v.name, 1e3 * t_overlap / n, 1e3 * t_aji / n, 1e3 * t_ajip / n, 1e3 * t_pq / n, 1e3 * t_f1 / n,
-        1e3 * t_ap / n, 1e3 * t_all / n, s.dice.mean, s.aji.mean, s.aji_plus.mean, s.pq.mean, s.map.map);
+        1e3 * t_fd / n, 1e3 * t_ap / n, 1e3 * t_all / n, s.dice.mean, s.aji.mean, s.aji_plus.mean, s.pq.mean,
+        s.map.map, s.centroid.f1());
   }
   std::printf(
       "\nTimes are per tile (mean over tiles); 'all/img' is Evaluation::add_image with every metric.\n");

@@ -60,6 +60,9 @@ CommandRegistration reg(
           ->check(CLI::Range(0.0, 0.999999));
       app.add_option("--f1-iou", r.options.f1_match_iou, "Object F1 match threshold (IoU >= value)")
           ->check(CLI::Range(0.0, 1.0));
+      app.add_option("--pair-radius", r.options.pair_radius,
+                     "F_d / F_c: centroids paired within this many pixels (HoVer-Net: 12 at 0.25 um/px)")
+          ->check(CLI::NonNegativeNumber);
       app.add_option(
              "--max-dets", r.options.max_detections,
              "mAP: detections kept per image and class, by score (0 = all; COCO's 100 truncates dense tiles)")

@@ -37,10 +37,10 @@ std::string column_safe(std::string s) {
 std::string per_image_csv(const EvalReport& report) {
   const std::vector<std::string>& classes = report.classes;
   std::ostringstream out;
-  out << "image,gt_instances,pred_instances,dice,iou,aji,aji_plus,dq,sq,pq,tp,fp,fn,object_f1";
+  out << "image,gt_instances,pred_instances,dice,iou,aji,aji_plus,dq,sq,pq,tp,fp,fn,object_f1,f1_d";
   for (const auto& c : classes) {
     const std::string n = column_safe(c);
-    out << ",pq_" << n << ",f1_" << n << ",gt_count_" << n << ",pred_count_" << n;
+    out << ",pq_" << n << ",f1_" << n << ",fc_" << n << ",gt_count_" << n << ",pred_count_" << n;
   }
   out << '\n';
   for (const auto& e : report.images) {
@@ -48,10 +48,10 @@ std::string per_image_csv(const EvalReport& report) {
         << number(e.pixels.dice()) << ',' << number(e.pixels.iou()) << ',' << number(e.aji) << ','
         << number(e.aji_plus) << ',' << number(e.pq.dq()) << ',' << number(e.pq.sq()) << ','
         << number(e.pq.pq()) << ',' << e.pq.tp << ',' << e.pq.fp << ',' << e.pq.fn << ','
-        << number(e.detection.f1());
+        << number(e.detection.f1()) << ',' << number(e.centroid.all.f1());
     for (size_t c = 0; c < classes.size(); ++c)
       out << ',' << number(e.class_pq[c].pq()) << ',' << number(e.class_detection[c].f1()) << ','
-          << e.gt_counts[c] << ',' << e.pred_counts[c];
+          << number(e.centroid.classes[c].f1()) << ',' << e.gt_counts[c] << ',' << e.pred_counts[c];
     out << '\n';
   }
   return out.str();
@@ -67,6 +67,7 @@ std::string summary_json(const EvalReport& report) {
   j["options"] = {
       {"pq_match_iou", options.pq_match_iou},
       {"f1_match_iou", options.f1_match_iou},
+      {"pair_radius", options.pair_radius},
       {"max_detections", options.max_detections > 0 ? json(options.max_detections) : json("unlimited")}};
   auto mean = [](const metrics::MeanOverImages& m) {
     return json{{"mean", json_number(m.mean)}, {"images", m.counted}};
@@ -87,6 +88,13 @@ std::string summary_json(const EvalReport& report) {
         {"tp", s.detection.tp},
         {"fp", s.detection.fp},
         {"fn", s.detection.fn}}},
+      {"centroid_detection",
+       {{"f1_d", json_number(s.centroid.f1())},
+        {"precision", json_number(s.centroid.precision())},
+        {"recall", json_number(s.centroid.recall())},
+        {"paired", s.centroid.paired},
+        {"unpaired_pred", s.centroid.unpaired_pred},
+        {"unpaired_gt", s.centroid.unpaired_gt}}},
       {"map", json_number(s.map.map)},
       {"map50", json_number(s.map.map50)},
       {"map75", json_number(s.map.map75)},
@@ -104,6 +112,7 @@ std::string summary_json(const EvalReport& report) {
                                {"fp", k.pq.fp},
                                {"fn", k.pq.fn},
                                {"object_f1", json_number(k.detection.f1())},
+                               {"f1_type", json_number(k.centroid.f1())},
                                {"ap", json_number(k.ap)},
                                {"ap50", json_number(k.ap50)},
                                {"ap75", json_number(k.ap75)},
@@ -114,6 +123,7 @@ std::string summary_json(const EvalReport& report) {
     j["classes"] = {{"names", classes},
                     {"mpq_plus", json_number(s.mpq_plus)},
                     {"mean_object_f1", json_number(s.mean_f1)},
+                    {"type_accuracy", json_number(s.centroid.type_accuracy())},
                     {"map", json_number(s.class_map)},
                     {"map50", json_number(s.class_map50)},
                     {"map75", json_number(s.class_map75)},
@@ -151,23 +161,26 @@ void print_table(std::ostream& out, const EvalReport& report) {
   row("SQ", s.sq.mean, over(s.sq));
   row("PQ", s.pq.mean, over(s.pq));
   row("object F1", s.detection.f1(), "pooled, IoU >= " + number(options.f1_match_iou, 3));
+  row("F_d", s.centroid.f1(), "pooled, centroids within " + number(options.pair_radius, 4) + " px (HoVer-Net)");
   row("mAP", s.map.map, "IoU 0.50:0.95, class-agnostic");
   row("AP50", s.map.map50, "");
   row("count R2", s.count_r2, "instances per image");
   if (classes.empty()) return;
   row("mPQ+", s.mpq_plus, "counts pooled over images (CoNIC)");
   row("mean F1", s.mean_f1, "over classes");
+  row("type accuracy", s.centroid.type_accuracy(), "of the F_d pairs (HoVer-Net)");
   row("class mAP", s.class_map, "over classes with ground truth");
   row("mIoU", s.miou, "pixels pooled");
   row("mean R2", s.mean_count_r2, "per-class counts");
   char buf[160];
-  std::snprintf(buf, sizeof buf, "  %-18s %8s %8s %8s %8s %8s %8s\n", "class", "PQ+", "F1", "AP", "IoU", "R2",
-                "GT");
+  std::snprintf(buf, sizeof buf, "  %-18s %8s %8s %8s %8s %8s %8s %8s\n", "class", "PQ+", "F1", "F_c", "AP",
+                "IoU", "R2", "GT");
   out << buf;
   for (size_t c = 0; c < classes.size(); ++c) {
     const auto& k = s.classes[c];
-    std::snprintf(buf, sizeof buf, "  %-18s %8s %8s %8s %8s %8s %8lld\n", classes[c].substr(0, 18).c_str(),
-                  number(k.pq_plus, 4).c_str(), number(k.detection.f1(), 4).c_str(), number(k.ap, 4).c_str(),
+    std::snprintf(buf, sizeof buf, "  %-18s %8s %8s %8s %8s %8s %8s %8lld\n", classes[c].substr(0, 18).c_str(),
+                  number(k.pq_plus, 4).c_str(), number(k.detection.f1(), 4).c_str(),
+                  number(k.centroid.f1(), 4).c_str(), number(k.ap, 4).c_str(),
                   number(k.pixel_iou, 4).c_str(), number(k.count_r2, 4).c_str(),
                   static_cast<long long>(k.pq.tp + k.pq.fn));
     out << buf;

@@ -32,6 +32,7 @@ double conic_class_pq(const PanopticCounts& c) { return c.empty() ? 0.0 : c.pq()
 Evaluation::Evaluation(EvaluationOptions options)
     : options_(options), binary_ap_(1, options.max_detections), total_counts_(1) {
   if (options_.num_classes < 0) throw DataError("number of classes must be >= 0");
+  if (!(options_.pair_radius >= 0)) throw DataError("centroid pairing radius must be >= 0");
   if (options_.num_classes > 0) {
     class_ap_.emplace(options_.num_classes, options_.max_detections);
     confusion_.emplace(options_.num_classes);
@@ -77,6 +78,8 @@ const ImageEvaluation& Evaluation::add_image(const std::string& name, const Inst
         throw DataError(name + ": predicted class " + std::to_string(c) + " outside 0.." + std::to_string(C));
   }
 
+  e.centroid = centroid_detection(o, options_.pair_radius, gt_class, pred_class, C);
+
   binary_ap_.add_image(o, std::vector<int>(o.gt_count(), 1), std::vector<int>(o.pred_count(), 1), scores);
   total_counts_.add_image({static_cast<int64_t>(o.gt_count())}, {static_cast<int64_t>(o.pred_count())});
 
@@ -118,6 +121,7 @@ EvaluationSummary Evaluation::summary() const {
     pq.add(e.pq.pq());
     s.pixels += e.pixels;
     s.detection += e.detection;
+    s.centroid += e.centroid.all;
   }
   s.dice = dice.result();
   s.iou = iou.result();
@@ -140,6 +144,7 @@ EvaluationSummary Evaluation::summary() const {
     for (const auto& e : images_) {
       k.pq += e.class_pq[c - 1];
       k.detection += e.class_detection[c - 1];
+      k.centroid += e.centroid.classes[c - 1];
     }
     k.pq_plus = conic_class_pq(k.pq);
     pq_sum += k.pq_plus;

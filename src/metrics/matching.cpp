@@ -2,8 +2,9 @@
 #include "nucleisam/metrics/matching.h"
 
 #include <algorithm>
-#include <limits>
 #include <numeric>
+
+#include "dense_assignment.h"
 
 namespace nucleisam::metrics {
 namespace {
@@ -18,60 +19,6 @@ struct Components {
   }
   void join(size_t a, size_t b) { parent[root(a)] = root(b); }
 };
-
-// Minimum-cost assignment of every row to a distinct column of a dense rows x cols cost matrix
-// (rows <= cols), by the Hungarian method with row/column potentials: rows are added one at a
-// time and a shortest augmenting path in reduced costs extends the matching. O(rows^2 * cols).
-std::vector<int> assign_rows(const std::vector<double>& cost, int rows, int cols) {
-  const double inf = std::numeric_limits<double>::infinity();
-  // 1-based with column 0 as the virtual start of each augmenting path.
-  std::vector<double> row_pot(rows + 1, 0.0), col_pot(cols + 1, 0.0);
-  std::vector<int> row_of_col(cols + 1, 0), previous_col(cols + 1, 0);
-  for (int r = 1; r <= rows; ++r) {
-    row_of_col[0] = r;
-    int col = 0;
-    std::vector<double> slack(cols + 1, inf);
-    std::vector<char> visited(cols + 1, 0);
-    do {
-      visited[col] = 1;
-      const int row = row_of_col[col];
-      double delta = inf;
-      int next = 0;
-      for (int j = 1; j <= cols; ++j) {
-        if (visited[j]) continue;
-        const double reduced =
-            cost[static_cast<size_t>(row - 1) * cols + (j - 1)] - row_pot[row] - col_pot[j];
-        if (reduced < slack[j]) {
-          slack[j] = reduced;
-          previous_col[j] = col;
-        }
-        if (slack[j] < delta) {
-          delta = slack[j];
-          next = j;
-        }
-      }
-      for (int j = 0; j <= cols; ++j) {
-        if (visited[j]) {
-          row_pot[row_of_col[j]] += delta;
-          col_pot[j] -= delta;
-        } else {
-          slack[j] -= delta;
-        }
-      }
-      col = next;
-    } while (row_of_col[col] != 0);
-    // Flip the augmenting path back to its start.
-    do {
-      const int prev = previous_col[col];
-      row_of_col[col] = row_of_col[prev];
-      col = prev;
-    } while (col != 0);
-  }
-  std::vector<int> col_of_row(rows, -1);
-  for (int j = 1; j <= cols; ++j)
-    if (row_of_col[j] != 0) col_of_row[row_of_col[j] - 1] = j - 1;
-  return col_of_row;
-}
 
 }  // namespace
 
@@ -127,7 +74,8 @@ std::vector<WeightedPair> max_weight_matching(size_t gt_count, size_t pred_count
         cost[at] = -e->weight;
         edge_at[at] = e;
       }
-      std::vector<int> col_of_row = assign_rows(cost, rows, cols);
+      std::vector<int> col_of_row = detail::assign_rows(
+          rows, cols, [&](int r, int c) { return cost[static_cast<size_t>(r) * cols + c]; });
       for (int r = 0; r < rows; ++r) {
         const WeightedPair* e = edge_at[static_cast<size_t>(r) * cols + col_of_row[r]];
         if (e) result.push_back(*e);

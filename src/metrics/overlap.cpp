@@ -82,6 +82,9 @@ InstanceOverlap instance_overlap(const LabelMap& gt, const LabelMap& pred) {
   o.pred_areas.assign(o.pred_labels.size(), 0);
   o.pixels = static_cast<int64_t>(gt.data.size());
 
+  std::vector<int64_t> gt_x(o.gt_labels.size(), 0), gt_y(gt_x), pred_x(o.pred_labels.size(), 0),
+      pred_y(pred_x);
+
   // Intersections keyed by gt * n_pred + pred. Pixels of one pair come in runs along rows, so a
   // run is flushed into the hash map once instead of per pixel.
   const uint64_t n_pred = o.pred_labels.size();
@@ -89,10 +92,20 @@ InstanceOverlap instance_overlap(const LabelMap& gt, const LabelMap& pred) {
   pairs.reserve(o.gt_labels.size() * 2 + 16);
   uint64_t run_key = 0;
   int64_t run_length = 0;
-  for (size_t i = 0; i < g.index.size(); ++i) {
+  const size_t width = static_cast<size_t>(gt.width);
+  for (size_t i = 0, x = 0, y = 0; i < g.index.size(); ++i, ++x) {
+    if (x == width) x = 0, ++y;
     const int32_t a = g.index[i], b = p.index[i];
-    if (a) ++o.gt_areas[a - 1];
-    if (b) ++o.pred_areas[b - 1];
+    if (a) {
+      ++o.gt_areas[a - 1];
+      gt_x[a - 1] += static_cast<int64_t>(x);
+      gt_y[a - 1] += static_cast<int64_t>(y);
+    }
+    if (b) {
+      ++o.pred_areas[b - 1];
+      pred_x[b - 1] += static_cast<int64_t>(x);
+      pred_y[b - 1] += static_cast<int64_t>(y);
+    }
     if (a && b) {
       const uint64_t key = static_cast<uint64_t>(a - 1) * n_pred + static_cast<uint64_t>(b - 1);
       if (run_length && key == run_key) {
@@ -105,6 +118,16 @@ InstanceOverlap instance_overlap(const LabelMap& gt, const LabelMap& pred) {
     }
   }
   if (run_length) pairs[run_key] += run_length;
+  auto centroids = [](const std::vector<int64_t>& area, const std::vector<int64_t>& sx,
+                      const std::vector<int64_t>& sy) {
+    std::vector<InstanceOverlap::Point> c(area.size());
+    for (size_t k = 0; k < c.size(); ++k)
+      c[k] = {static_cast<double>(sx[k]) / static_cast<double>(area[k]),
+              static_cast<double>(sy[k]) / static_cast<double>(area[k])};
+    return c;
+  };
+  o.gt_centroids = centroids(o.gt_areas, gt_x, gt_y);
+  o.pred_centroids = centroids(o.pred_areas, pred_x, pred_y);
 
   o.cells.reserve(pairs.size());
   for (const auto& [key, count] : pairs)
@@ -131,12 +154,14 @@ InstanceOverlap InstanceOverlap::restricted(const std::vector<bool>& keep_gt,
       new_gt[k] = static_cast<int>(r.gt_labels.size());
       r.gt_labels.push_back(gt_labels[k]);
       r.gt_areas.push_back(gt_areas[k]);
+      r.gt_centroids.push_back(gt_centroids[k]);
     }
   for (size_t k = 0; k < pred_count(); ++k)
     if (keep_pred[k]) {
       new_pred[k] = static_cast<int>(r.pred_labels.size());
       r.pred_labels.push_back(pred_labels[k]);
       r.pred_areas.push_back(pred_areas[k]);
+      r.pred_centroids.push_back(pred_centroids[k]);
     }
   r.row_begin.assign(r.gt_labels.size() + 1, 0);
   for (const auto& c : cells)

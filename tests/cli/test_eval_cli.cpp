@@ -92,6 +92,12 @@ TEST(EvalCli, ClassAgnosticNumbersMatchHandComputation) {
   // Object F1 pooled: a gives TP 1 FP 1 FN 1, b gives TP 2 -> TP 3, FP 1, FN 1 -> 3 / 4.
   EXPECT_EQ(b["object_f1"]["tp"], 3);
   EXPECT_NEAR(b["object_f1"]["f1"].get<double>(), 0.75, 1e-12);
+  // Centroids (x, y): a's truths (1.5, 0.5), (5.5, 0.5); predictions (2.5, 0.5), (0.5, 2.5). The
+  // least total distance pairs them crosswise (2.24 + 3 < 1 + 5.39), both within 12 px; b's pairs
+  // coincide. F_d = 1.
+  EXPECT_EQ(b["centroid_detection"]["paired"], 4);
+  EXPECT_NEAR(b["centroid_detection"]["f1_d"].get<double>(), 1.0, 1e-12);
+  EXPECT_EQ(s["options"]["pair_radius"], 12.0);
   EXPECT_EQ(s["options"]["max_detections"], "unlimited");
   EXPECT_FALSE(s.contains("classes"));
   // The table names the limit and the metrics.
@@ -101,10 +107,18 @@ TEST(EvalCli, ClassAgnosticNumbersMatchHandComputation) {
   auto csv = read_lines(h.out + "/per_image.csv");
   ASSERT_EQ(csv.size(), 3u);
   EXPECT_EQ(
-      csv[0].rfind("image,gt_instances,pred_instances,dice,iou,aji,aji_plus,dq,sq,pq,tp,fp,fn,object_f1", 0),
+      csv[0].rfind("image,gt_instances,pred_instances,dice,iou,aji,aji_plus,dq,sq,pq,tp,fp,fn,object_f1,f1_d", 0),
       0u);
-  EXPECT_EQ(csv[1], "a,2,2,0.75,0.6,0.375,0.3333333333,0.5,0.6666666667,0.3333333333,1,1,1,0.5");
-  EXPECT_EQ(csv[2], "b,2,2,1,1,1,1,1,1,1,2,0,0,1");
+  EXPECT_EQ(csv[1], "a,2,2,0.75,0.6,0.375,0.3333333333,0.5,0.6666666667,0.3333333333,1,1,1,0.5,1");
+  EXPECT_EQ(csv[2], "b,2,2,1,1,1,1,1,1,1,2,0,0,1,1");
+
+  // Within 2 px a's crosswise pairs (2.24 and 3 apart) are dropped: F_d = 4 / (4 + 2 + 2).
+  r = run("--quiet eval --pred " + h.pred + " --gt " + h.gt + " --pair-radius 2 --out " + h.out);
+  ASSERT_EQ(r.code, 0) << r.out;
+  s = read_json(h.out + "/summary.json");
+  EXPECT_NEAR(s["binary"]["centroid_detection"]["f1_d"].get<double>(), 0.5, 1e-12);
+  EXPECT_EQ(s["binary"]["centroid_detection"]["unpaired_gt"], 2);
+  EXPECT_NE(r.out.find("centroids within 2 px"), std::string::npos) << r.out;
 }
 
 TEST(EvalCli, ClassesFromCsvAndClassMapSidecars) {
@@ -138,11 +152,16 @@ TEST(EvalCli, ClassesFromCsvAndClassMapSidecars) {
   EXPECT_EQ(c["per_class"]["tumour"]["fp"], 1);
   EXPECT_EQ(c["per_class"]["immune"]["fn"], 1);
   EXPECT_NEAR(c["per_class"]["immune"]["object_f1"].get<double>(), 2.0 / 3.0, 1e-12);
+  // Centroid pairs: A-A (1, 1), B-B (2 predicted 1), C-C (2, 2). Type accuracy 2/3; F_c tumour
+  // 2 / (2 + 2 FP_t), immune 2 / (2 + 2 FN_t).
+  EXPECT_NEAR(c["type_accuracy"].get<double>(), 2.0 / 3.0, 1e-12);
+  EXPECT_NEAR(c["per_class"]["tumour"]["f1_type"].get<double>(), 0.5, 1e-12);
+  EXPECT_NEAR(c["per_class"]["immune"]["f1_type"].get<double>(), 0.5, 1e-12);
   // Class-agnostic metrics ignore the misclassification.
   EXPECT_NEAR(s["binary"]["pq"]["mean"].get<double>(), 1.0, 1e-12);
   auto csv = read_lines(out + "/per_image.csv");
   ASSERT_EQ(csv.size(), 3u);
-  EXPECT_NE(csv[0].find(",pq_tumour,f1_tumour,gt_count_tumour,pred_count_tumour,pq_immune"),
+  EXPECT_NE(csv[0].find(",pq_tumour,f1_tumour,fc_tumour,gt_count_tumour,pred_count_tumour,pq_immune"),
             std::string::npos);
   EXPECT_NE(r.out.find("mPQ+"), std::string::npos) << r.out;
 }

@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "nucleisam/metrics/centroid_detection.h"
 #include "nucleisam/metrics/class_confusion.h"
 #include "nucleisam/metrics/coco_map.h"
 #include "nucleisam/metrics/count_r2.h"
@@ -23,6 +24,7 @@ struct EvaluationOptions {
   double pq_match_iou = 0.5;  // PQ / mPQ+: pairs match when IoU > this
   double f1_match_iou = 0.5;  // object F1: pairs match when IoU >= this
   int max_detections = 0;     // COCO AP: per image and category; 0 = no limit
+  double pair_radius = kHoverNetPairingRadius;  // F_d / F_c: centroids paired within this (pixels)
 };
 
 // One side of an image. classes/scores are per instance by label (index label - 1, as in
@@ -40,6 +42,7 @@ struct ImageEvaluation {
   double aji = 0, aji_plus = 0;
   PanopticCounts pq;          // class-agnostic ("binary") PQ terms
   DetectionCounts detection;  // class-agnostic object F1 terms
+  CentroidDetection centroid;  // HoVer-Net's F_d terms (and F_c per class when classed)
   // By class - 1; empty when the evaluation is class-agnostic.
   std::vector<PanopticCounts> class_pq;
   std::vector<DetectionCounts> class_detection;
@@ -56,6 +59,7 @@ struct ClassSummary {
   PanopticCounts pq;          // summed over images
   double pq_plus = 0;         // CoNIC's per-class PQ from the sums (0 when the class never occurs)
   DetectionCounts detection;  // summed over images
+  CentroidClassCounts centroid;  // summed over images: HoVer-Net's F_c
   double ap = 0, ap50 = 0, ap75 = 0;
   double pixel_iou = 0, pixel_dice = 0;  // pooled over all pixels
   double count_r2 = 0;
@@ -67,6 +71,7 @@ struct EvaluationSummary {
   MeanOverImages dice, iou, aji, aji_plus, dq, sq, pq;
   PixelCounts pixels;                // pooled over images
   DetectionCounts detection;         // pooled over images
+  CentroidDetectionCounts centroid;  // pooled over images: F_d, and type accuracy when classed
   CocoAveragePrecision::Result map;  // class-agnostic: one category holding every instance
   double count_r2 = 0;               // R^2 of per-image instance counts
   // Classes (empty / NaN when class-agnostic).

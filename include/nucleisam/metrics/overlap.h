@@ -17,6 +17,12 @@ struct InstanceOverlap {
   // implementations break ties by the first (lowest) instance id.
   std::vector<int32_t> gt_labels, pred_labels;
   std::vector<int64_t> gt_areas, pred_areas;  // pixels per instance, by dense index
+  // Centroid of every instance by dense index: the mean column (x) and row (y) of its pixels, pixel
+  // centres at integer coordinates (cv2.moments' m10/m00 and m01/m00, HoVer-Net's inst_centroid).
+  struct Point {
+    double x, y;
+  };
+  std::vector<Point> gt_centroids, pred_centroids;
 
   // Non-empty intersections only, sorted by (gt, pred). The cells of ground-truth instance g are
   // cells[row_begin[g] .. row_begin[g + 1]).
