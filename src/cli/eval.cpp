@@ -41,7 +41,7 @@ struct EvalArgs {
 };
 
 CommandRegistration reg(
-    "eval", "Score predicted instance maps against ground truth (Dice, AJI, PQ, mPQ+, F1, mAP, R2)",
+    "eval", "Score predicted instance maps against ground truth (Dice, AJI, PQ, mPQ+, F1, F_d, F_c, mAP, R2)",
     [](CLI::App& app) {
       auto a = std::make_shared<EvalArgs>();
       eval::EvalRequest& r = a->request;
