@@ -2,6 +2,9 @@
 #include "nucleisam/predict/decoding_search.h"
 
 #include <cmath>
+#include <limits>
+
+#include "nucleisam/errors.h"
 
 namespace nucleisam::predict {
 using namespace nucleisam::infer;
@@ -48,9 +51,35 @@ std::vector<DecodingCandidate> tuning_grid(const models::HeadLayout& heads) {
   return c;
 }
 
+const std::vector<std::string>& decoding_metric_names() {
+  static const std::vector<std::string> names{"aji", "pq", "f1_d", "mpq_plus", "f1_c"};
+  return names;
+}
+
+double decoding_metric_value(const metrics::EvaluationSummary& s, const std::string& metric) {
+  if (metric == "aji") return s.aji.mean;
+  if (metric == "pq") return s.pq.mean;
+  if (metric == "f1_d") return s.centroid.f1();
+  if (metric == "mpq_plus") return s.mpq_plus;
+  if (metric == "f1_c") {
+    double sum = 0;
+    int n = 0;
+    for (const auto& k : s.classes)
+      if (const double f = k.centroid.f1(); !std::isnan(f)) sum += f, ++n;
+    return n ? sum / n : std::numeric_limits<double>::quiet_NaN();
+  }
+  std::string known;
+  for (const auto& n : decoding_metric_names()) known += (known.empty() ? "" : ", ") + n;
+  throw OptionError("unknown decoding metric '" + metric + "' (one of " + known + ")");
+}
+
 DecodingComparison compare_decodings(ModelSegmenter& segmenter, const std::vector<data::Sample>& samples,
-                                     const std::vector<DecodingCandidate>& candidates) {
+                                     const std::vector<DecodingCandidate>& candidates, const std::string& metric) {
   const models::ModelCard& card = segmenter.card();
+  decoding_metric_value(metrics::EvaluationSummary{}, metric);  // an unknown name fails before any work
+  if ((metric == "mpq_plus" || metric == "f1_c") && card.heads.num_classes == 0)
+    throw OptionError("decoding metric '" + metric + "' needs a model with nucleus types; " + card.name +
+                     " has none");
   metrics::EvaluationOptions eo;
   eo.num_classes = card.heads.num_classes;
   std::vector<metrics::Evaluation> evals(candidates.size(), metrics::Evaluation(eo));
@@ -67,7 +96,8 @@ DecodingComparison compare_decodings(ModelSegmenter& segmenter, const std::vecto
   DecodingComparison out;
   for (size_t k = 0; k < candidates.size(); ++k) {
     out.summaries.push_back(evals[k].summary());
-    if (out.summaries[k].aji.mean > out.summaries[out.best].aji.mean) out.best = k;
+    if (decoding_metric_value(out.summaries[k], metric) > decoding_metric_value(out.summaries[out.best], metric))
+      out.best = k;
   }
   return out;
 }

@@ -1,6 +1,6 @@
 // Choosing a model's instance decoding on annotated images: the network runs once per image, then
 // each candidate decoding (infer/model_decoding.h) is evaluated with the library's metrics and the
-// best by AJI wins. The trainer's validation compares a few candidates every epoch; `nucleisam
+// best by one metric wins (AJI unless asked otherwise). The trainer's validation compares a few candidates every epoch; `nucleisam
 // export --tune-on` searches a grid once training is done (on validation images, never test ones).
 #pragma once
 
@@ -27,14 +27,24 @@ std::vector<DecodingCandidate> validation_candidates(const models::HeadLayout& h
 // A grid around the defaults of both methods (a few dozen candidates).
 std::vector<DecodingCandidate> tuning_grid(const models::HeadLayout& heads);
 
+// What a decoding is chosen by: "aji" (mean over images), "pq" (binary PQ, mean over images),
+// "f1_d" (HoVer-Net's centroid detection F1, pooled) or, for a model with a type head, "mpq_plus"
+// (CoNIC) or "f1_c" (mean of HoVer-Net's per-type F_c over the classes where it is defined).
+const std::vector<std::string>& decoding_metric_names();
+// The value of `metric` in `s` (NaN when undefined there). Throws OptionError for an unknown name.
+double decoding_metric_value(const metrics::EvaluationSummary& s, const std::string& metric);
+
 struct DecodingComparison {
   std::vector<metrics::EvaluationSummary> summaries;  // by candidate
-  size_t best = 0;                                    // index of the best AJI
+  size_t best = 0;                                    // index of the best by the chosen metric
 };
 
 // Runs `segmenter` on every sample once and evaluates every candidate against the sample's
-// instances (and classes when the model has a type head).
+// instances (and classes when the model has a type head). The best candidate is the one with the
+// highest `metric` (ties and NaN: the earlier candidate). A class metric for a model without
+// classes is an OptionError.
 DecodingComparison compare_decodings(ModelSegmenter& segmenter, const std::vector<data::Sample>& samples,
-                                     const std::vector<DecodingCandidate>& candidates);
+                                     const std::vector<DecodingCandidate>& candidates,
+                                     const std::string& metric = "aji");
 
 }  // namespace nucleisam::predict
