@@ -2,10 +2,14 @@
 // SIGKILL and resumed writes a byte-identical model; bad recipes are one-line usage errors.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <cctype>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+#include <string>
+#include <vector>
 
 #include "nucleisam/image_io.h"
 #include "support/test_support.h"
@@ -283,4 +287,36 @@ TEST(TrainCli, DataAtAnotherResolutionIsResampledToTheModels) {
                       " --tune-mpp 0.5");
   EXPECT_EQ(lone.code, 2) << lone.out;
   EXPECT_NE(lone.out.find("--tune-mpp needs --tune-on"), std::string::npos) << lone.out;
+
+  // Chosen by HoVer-Net's detection F1 instead: the table is sorted by it and the card records the
+  // best row's value.
+  const std::string tune = "--threads 1 export --model " + dir.file("run/best.safetensors") + " --out " +
+                           dir.file("tuned.safetensors") + " --tune-on " + dir.file("data") + " --tune-mpp 0.5";
+  auto by_fd = run_cli(tune + " --tune-metric f1_d");
+  ASSERT_EQ(by_fd.code, 0) << by_fd.out;
+  std::istringstream lines(by_fd.out.substr(by_fd.out.find("best 8 by f1_d:")));
+  std::string line;
+  std::getline(lines, line);
+  std::getline(lines, line);  // the column names
+  std::vector<double> fd;
+  while (std::getline(lines, line) && line.find("decoding") == std::string::npos && std::isdigit(line[0])) {
+    double aji, dice, pq, f;
+    ASSERT_EQ(std::sscanf(line.c_str(), "%lf %lf %lf %lf", &aji, &dice, &pq, &f), 4) << line;
+    fd.push_back(f);
+  }
+  ASSERT_GE(fd.size(), 2u) << by_fd.out;
+  EXPECT_TRUE(std::is_sorted(fd.rbegin(), fd.rend())) << by_fd.out;
+  const size_t at = by_fd.out.find("decoding_tuned_f1_d: ");
+  ASSERT_NE(at, std::string::npos) << by_fd.out;
+  EXPECT_NEAR(std::stod(by_fd.out.substr(at + 21)), fd[0], 5e-5) << by_fd.out;
+  EXPECT_NE(by_fd.out.find("decoding_chosen_on: f1_d on " + dir.file("data")), std::string::npos) << by_fd.out;
+  // A class metric for a model without types, an unknown metric, or a metric without --tune-on.
+  auto classless = run_cli(tune + " --tune-metric mpq_plus");
+  EXPECT_EQ(classless.code, 2) << classless.out;
+  EXPECT_NE(classless.out.find("needs a model with nucleus types"), std::string::npos) << classless.out;
+  EXPECT_EQ(run_cli(tune + " --tune-metric dice").code, 2);
+  auto untuned = run_cli("export --model " + dir.file("run/best.safetensors") + " --out " +
+                         dir.file("x.safetensors") + " --tune-metric f1_d");
+  EXPECT_EQ(untuned.code, 2) << untuned.out;
+  EXPECT_NE(untuned.out.find("--tune-metric needs --tune-on"), std::string::npos) << untuned.out;
 }
