@@ -270,14 +270,16 @@ void write_label_pyramid(const std::string& runs_path, const std::string& tif_pa
   while (std::max(width, height) / (downsamples.back() * 4) >= 128) downsamples.push_back(downsamples.back() * 4);
   int cached_ds = 0;
   int64_t cached_band = -1;
-  LabelMap band;
+  LabelMap band;                  // the cached band; not made when no run falls in it
+  std::vector<char> column_used;  // per tile column of the band: some run falls in it
   io::write_tiled_label_tiff(tif_path, width, height, kTileRows, downsamples,
                              [&](int ds, int64_t x, int64_t y, int w, int h) {
     const int64_t lb = y / kTileRows;
     if (ds != cached_ds || lb != cached_band) {
       const int64_t lw = std::max<int64_t>(1, width / ds), lh = std::max<int64_t>(1, height / ds);
       const int rows = static_cast<int>(std::min<int64_t>(kTileRows, lh - lb * kTileRows));
-      band = LabelMap(rows, static_cast<int>(lw));
+      band = LabelMap();
+      column_used.assign(static_cast<size_t>((lw + kTileRows - 1) / kTileRows), 0);
       const int64_t y0 = lb * kTileRows * ds, y1 = (lb * kTileRows + rows) * ds;  // grid rows covered
       std::vector<LabelRun> chunk(1 << 16);
       for (int64_t b = y0 / kTileRows; b <= (y1 - 1) / kTileRows && b < bands; ++b) {
@@ -288,13 +290,19 @@ void write_label_pyramid(const std::string& runs_path, const std::string& tif_pa
           for (size_t k = 0; k < n; ++k) {
             const LabelRun& r = chunk[k];
             if (r.y % ds != 0 || r.y < y0 || r.y >= y1) continue;
+            const int64_t first = (static_cast<int64_t>(r.x0) + ds - 1) / ds;
+            if (first * ds >= r.x1 || first >= lw) continue;  // no level pixel in the run
+            if (band.data.empty()) band = LabelMap(rows, static_cast<int>(lw));
             int32_t* row = band.row(static_cast<int>(r.y / ds - lb * kTileRows));
-            for (int64_t xl = (static_cast<int64_t>(r.x0) + ds - 1) / ds; xl * ds < r.x1 && xl < lw; ++xl) row[xl] = r.id;
+            int64_t xl = first;
+            for (; xl * ds < r.x1 && xl < lw; ++xl) row[xl] = r.id;
+            for (int64_t c = first / kTileRows; c <= (xl - 1) / kTileRows; ++c) column_used[c] = 1;
           }
       }
       cached_ds = ds;
       cached_band = lb;
     }
+    if (!column_used[x / kTileRows]) return LabelMap();  // glass: all zeros
     LabelMap tile(h, w);
     const int r0 = static_cast<int>(y - lb * kTileRows);
     for (int r = 0; r < h; ++r) std::copy(band.row(r0 + r) + x, band.row(r0 + r) + x + w, tile.row(r));

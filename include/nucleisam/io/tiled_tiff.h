@@ -24,7 +24,8 @@ struct TiledTiffOptions {
 using TileSource = std::function<Image(int downsample, int64_t x, int64_t y, int w, int h)>;
 
 // A tile of a label pyramid: the labels of the level whose top-left corner is at level pixel
-// (x, y), w x h.
+// (x, y), w x h; or an empty map (0 x 0) when every label of the tile is 0, which a source that
+// knows it can say without making the tile (most tiles of a slide are glass).
 using LabelTileSource = std::function<LabelMap(int downsample, int64_t x, int64_t y, int w, int h)>;
 
 // Writes a width x height (level 0) pyramid of 32-bit unsigned labels (one sample, deflate),
