@@ -9,8 +9,8 @@
 namespace nucleisam {
 
 struct NpyArray {
-  char kind = 'f';        // 'f' float, 'i' signed int, 'u' unsigned int, 'b' bool
-  int itemsize = 4;       // bytes per element
+  char kind = 'f';        // 'f' float, 'i' signed int, 'u' unsigned int, 'b' bool, 'U' string
+  int itemsize = 4;       // bytes per element (4 per character for 'U')
   std::vector<int64_t> shape;
   std::vector<uint8_t> bytes;  // raw little-endian, C order
 
@@ -19,12 +19,16 @@ struct NpyArray {
   // Every element converted to T with a plain numeric cast (memcpy when the types match).
   template <typename T>
   std::vector<T> to_vector() const;
+  // A string array ('U': fixed-width UTF-32, NUL-padded) as UTF-8 strings, C order. IoError for
+  // any other kind or an invalid character.
+  std::vector<std::string> to_strings() const;
 };
 
 // The header of a .npy file: element type, shape, and where the data starts. The one parser of
 // .npy headers: read_npy and the datasets' slice reader both use it. Accepted: format versions
 // 1-3, descr '<' or '|' (and '>' for one-byte types, whose byte order is moot) with kinds
-// f4 f8 i1 i2 i4 i8 u1 u2 u4 u8 b1, 'fortran_order': False (the key is required), a shape of
+// f4 f8 i1 i2 i4 i8 u1 u2 u4 u8 b1 and U<n> (strings of n characters, itemsize 4n),
+// 'fortran_order': False (the key is required), a shape of
 // non-negative integers ("()" is a scalar).
 struct NpyHeader {
   char kind = 'f';

@@ -9,6 +9,7 @@
 #include "eval/label_files.h"
 #include "nucleisam/data/readers.h"
 #include "nucleisam/errors.h"
+#include "nucleisam/io/csv.h"
 #include "nucleisam/log.h"
 #include "nucleisam/progress.h"
 
@@ -47,6 +48,7 @@ class GroundTruth {
     out.instances = std::move(s.instances);
     out.classes = std::move(s.classes);
     out.classed = s.classed;
+    out.group = std::move(s.group);
     return out;
   }
 
@@ -74,8 +76,32 @@ metrics::EvaluationOptions with_classes(metrics::EvaluationOptions options, cons
 }
 
 void add_pair(metrics::Evaluation& ev, const std::string& name, const LabelledInstances& g,
-              const LabelledInstances& p) {
-  ev.add_image(name, {&g.instances, &g.classes, nullptr}, {&p.instances, &p.classes, &p.scores});
+              const LabelledInstances& p, const std::string& group) {
+  ev.add_image(name, {&g.instances, &g.classes, nullptr}, {&p.instances, &p.classes, &p.scores}, group);
+}
+
+// The groups CSV: a header naming an `image` column and a `group` (or `tissue`) column; images
+// by their match key.
+std::map<std::string, std::string> read_groups(const std::string& path) {
+  const std::vector<io::CsvRecord> rows = io::read_csv(path);
+  if (rows.empty()) throw DataError(path + ": empty groups file");
+  int image_col = -1, group_col = -1;
+  for (size_t c = 0; c < rows[0].fields.size(); ++c) {
+    const std::string& h = rows[0].fields[c];
+    if (h == "image") image_col = static_cast<int>(c);
+    if (h == "group" || h == "tissue") group_col = static_cast<int>(c);
+  }
+  if (image_col < 0 || group_col < 0)
+    throw DataError(path + ": the header must name an 'image' and a 'group' (or 'tissue') column");
+  std::map<std::string, std::string> groups;
+  for (size_t r = 1; r < rows.size(); ++r) {
+    const std::string key = match_key(fs::path(rows[r].field(image_col, path)).stem().string());
+    const std::string& group = rows[r].field(group_col, path);
+    if (!groups.emplace(key, group).second && groups[key] != group)
+      throw DataError(path + ": line " + std::to_string(rows[r].line) + ": image '" + key +
+                      "' is given two groups");
+  }
+  return groups;
 }
 
 EvalReport finish(const metrics::Evaluation& ev, const std::vector<std::string>& classes) {
@@ -97,7 +123,7 @@ EvalReport evaluate(const std::vector<ImagePair>& pairs, const std::vector<std::
       throw DataError(pair.name + ": " + (pair.gt.classed ? "prediction" : "ground truth") + " has no classes while " +
                       std::to_string(classes.size()) + " classes are evaluated");
     try {
-      add_pair(ev, pair.name, pair.gt, pair.pred);
+      add_pair(ev, pair.name, pair.gt, pair.pred, pair.gt.group);
     } catch (const DataError& e) {
       throw DataError(pair.name + ": " + e.what());
     }
@@ -172,6 +198,13 @@ EvalReport evaluate(const EvalRequest& request) {
       log::info("predictions carry no classes: class-agnostic metrics only");
   }
 
+  std::map<std::string, std::string> groups;
+  if (!a.groups.empty()) {
+    groups = read_groups(a.groups);
+    for (const auto& [key, gi] : pairs)
+      if (!groups.count(key)) throw DataError(a.groups + ": no group for image '" + key + "'");
+  }
+
   metrics::Evaluation ev(with_classes(a.options, classes));
   {
     Progress progress("evaluating", static_cast<int64_t>(pairs.size()), "images");
@@ -187,7 +220,7 @@ EvalReport evaluate(const EvalRequest& request) {
         throw DataError(gt.describe(gi) + ": ground truth has no classes while " +
                         std::to_string(classes.size()) + " classes are evaluated");
       try {
-        add_pair(ev, key, g, p);
+        add_pair(ev, key, g, p, groups.empty() ? g.group : groups.at(key));
       } catch (const DataError& e) {
         throw DataError(pred_file.string() + " vs " + gt.describe(gi) + ": " + e.what());
       }

@@ -72,6 +72,9 @@ std::string summary_json(const EvalReport& report) {
   auto mean = [](const metrics::MeanOverImages& m) {
     return json{{"mean", json_number(m.mean)}, {"images", m.counted}};
   };
+  auto grouped = [](const metrics::GroupedMean& m) {
+    return json{{"mean", json_number(m.mean)}, {"images", m.images}, {"groups", m.groups}};
+  };
   j["binary"] = {
       {"dice", mean(s.dice)},
       {"iou", mean(s.iou)},
@@ -99,6 +102,7 @@ std::string summary_json(const EvalReport& report) {
       {"map50", json_number(s.map.map50)},
       {"map75", json_number(s.map.map75)},
       {"count_r2", json_number(s.count_r2)},
+      {"pannuke_bpq", grouped(s.pannuke_bpq)},
   };
   if (!classes.empty()) {
     json per_class = json::object();
@@ -118,7 +122,8 @@ std::string summary_json(const EvalReport& report) {
                                {"ap75", json_number(k.ap75)},
                                {"pixel_iou", json_number(k.pixel_iou)},
                                {"pixel_dice", json_number(k.pixel_dice)},
-                               {"count_r2", json_number(k.count_r2)}};
+                               {"count_r2", json_number(k.count_r2)},
+                               {"pannuke_pq", mean(k.pannuke_pq)}};
     }
     j["classes"] = {{"names", classes},
                     {"mpq_plus", json_number(s.mpq_plus)},
@@ -129,6 +134,7 @@ std::string summary_json(const EvalReport& report) {
                     {"map75", json_number(s.class_map75)},
                     {"miou", json_number(s.miou)},
                     {"mean_count_r2", json_number(s.mean_count_r2)},
+                    {"pannuke_mpq", grouped(s.pannuke_mpq)},
                     {"per_class", per_class}};
   }
   j["pred"] = report.pred;
@@ -150,6 +156,10 @@ void print_table(std::ostream& out, const EvalReport& report) {
   auto over = [](const metrics::MeanOverImages& m) {
     return "mean of " + std::to_string(m.counted) + " images";
   };
+  auto pannuke = [](const metrics::GroupedMean& m) {
+    return "PanNuke: " + std::to_string(m.images) + " images with ground truth" +
+           (m.groups > 1 ? ", mean of " + std::to_string(m.groups) + " groups" : std::string());
+  };
   out << "images: " << s.images << "   max detections per image (mAP): "
       << (options.max_detections > 0 ? std::to_string(options.max_detections) : std::string("unlimited"))
       << '\n';
@@ -165,6 +175,7 @@ void print_table(std::ostream& out, const EvalReport& report) {
   row("mAP", s.map.map, "IoU 0.50:0.95, class-agnostic");
   row("AP50", s.map.map50, "");
   row("count R2", s.count_r2, "instances per image");
+  row("bPQ", s.pannuke_bpq.mean, pannuke(s.pannuke_bpq));
   if (classes.empty()) return;
   row("mPQ+", s.mpq_plus, "counts pooled over images (CoNIC)");
   row("mean F1", s.mean_f1, "over classes");
@@ -172,6 +183,7 @@ void print_table(std::ostream& out, const EvalReport& report) {
   row("class mAP", s.class_map, "over classes with ground truth");
   row("mIoU", s.miou, "pixels pooled");
   row("mean R2", s.mean_count_r2, "per-class counts");
+  row("mPQ", s.pannuke_mpq.mean, pannuke(s.pannuke_mpq) + ", classes in each");
   char buf[160];
   std::snprintf(buf, sizeof buf, "  %-18s %8s %8s %8s %8s %8s %8s %8s\n", "class", "PQ+", "F1", "F_c", "AP",
                 "IoU", "R2", "GT");

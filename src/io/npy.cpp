@@ -62,6 +62,7 @@ std::string NpyArray::dtype() const {
     case 'i': return "int" + std::to_string(itemsize * 8);
     case 'u': return "uint" + std::to_string(itemsize * 8);
     case 'b': return "bool";
+    case 'U': return "str" + std::to_string(itemsize / 4);
   }
   return std::string("?") + kind;
 }
@@ -89,6 +90,36 @@ NUCLEISAM_NPY_INSTANTIATE(int64_t)
 NUCLEISAM_NPY_INSTANTIATE(uint8_t)
 NUCLEISAM_NPY_INSTANTIATE(uint16_t)
 NUCLEISAM_NPY_INSTANTIATE(uint32_t)
+
+std::vector<std::string> NpyArray::to_strings() const {
+  if (kind != 'U') throw IoError("npy: expected a string array, found " + dtype());
+  std::vector<std::string> out(static_cast<size_t>(numel()));
+  for (size_t i = 0; i < out.size(); ++i) {
+    std::string& text = out[i];
+    for (int c = 0; c < itemsize / 4; ++c) {
+      const uint32_t cp = load<uint32_t>(bytes.data() + i * itemsize + 4 * static_cast<size_t>(c));
+      if (cp == 0) break;  // numpy pads shorter strings with NULs
+      if (cp < 0x80) {
+        text += static_cast<char>(cp);
+      } else if (cp < 0x800) {
+        text += static_cast<char>(0xC0 | (cp >> 6));
+        text += static_cast<char>(0x80 | (cp & 0x3F));
+      } else if (cp < 0x10000) {
+        text += static_cast<char>(0xE0 | (cp >> 12));
+        text += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
+        text += static_cast<char>(0x80 | (cp & 0x3F));
+      } else if (cp < 0x110000) {
+        text += static_cast<char>(0xF0 | (cp >> 18));
+        text += static_cast<char>(0x80 | ((cp >> 12) & 0x3F));
+        text += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
+        text += static_cast<char>(0x80 | (cp & 0x3F));
+      } else {
+        throw IoError("npy: string element " + std::to_string(i) + " holds an invalid character");
+      }
+    }
+  }
+  return out;
+}
 
 int64_t NpyHeader::numel() const {
   int64_t n = 1;
@@ -123,7 +154,7 @@ NpyHeader parse_npy_header(const char* data, size_t size, const std::string& nam
   const std::string header(data + prefix, h.data_offset - prefix);
 
   std::smatch m;
-  static const std::regex descr_re(R"('descr'\s*:\s*'([<>|=])([a-z])(\d{1,3})')");  // stoi-safe
+  static const std::regex descr_re(R"('descr'\s*:\s*'([<>|=])([a-zU])(\d{1,3})')");  // stoi-safe
   static const std::regex fortran_re(R"('fortran_order'\s*:\s*(True|False))");
   static const std::regex shape_re(R"('shape'\s*:\s*\(([^)]*)\))");
   if (!std::regex_search(header, m, descr_re))
@@ -132,7 +163,9 @@ NpyHeader parse_npy_header(const char* data, size_t size, const std::string& nam
   const char order = m[1].str()[0];
   h.kind = m[2].str()[0];
   h.itemsize = std::stoi(m[3].str());
-  const bool known = (h.kind == 'u' || h.kind == 'i')
+  if (h.kind == 'U') h.itemsize *= 4;  // fixed-width UTF-32 strings: the count is of characters
+  const bool known = h.kind == 'U' ? h.itemsize > 0
+                     : (h.kind == 'u' || h.kind == 'i')
                          ? (h.itemsize == 1 || h.itemsize == 2 || h.itemsize == 4 || h.itemsize == 8)
                      : h.kind == 'f' ? (h.itemsize == 4 || h.itemsize == 8)
                      : h.kind == 'b' ? h.itemsize == 1
@@ -186,7 +219,7 @@ NpyArray read_npy(const std::string& path) { return parse_npy(read_file(path), p
 
 std::string serialize_npy(const NpyArray& a) {
   std::ostringstream h;
-  h << "{'descr': '" << (a.itemsize == 1 ? '|' : '<') << a.kind << a.itemsize
+  h << "{'descr': '" << (a.itemsize == 1 ? '|' : '<') << a.kind << (a.kind == 'U' ? a.itemsize / 4 : a.itemsize)
     << "', 'fortran_order': False, 'shape': (";
   for (size_t i = 0; i < a.shape.size(); ++i) {
     h << a.shape[i];

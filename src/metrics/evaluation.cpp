@@ -2,6 +2,7 @@
 #include "nucleisam/metrics/evaluation.h"
 
 #include <cmath>
+#include <map>
 #include <string>
 
 #include "nucleisam/errors.h"
@@ -27,6 +28,32 @@ struct MeanAccumulator {
 // outcome but compute the defined cases exactly.
 double conic_class_pq(const PanopticCounts& c) { return c.empty() ? 0.0 : c.pq(); }
 
+// PanNuke scores a class of an image only when the image's ground truth has it (predictions of a
+// class the truth lacks are not counted there); the same for binary PQ and an empty truth.
+double pannuke_pq(const PanopticCounts& c) { return c.tp + c.fn > 0 ? c.pq() : kNaN; }
+
+double pannuke_mpq_of(const ImageEvaluation& e) {
+  MeanAccumulator m;
+  for (const auto& c : e.class_pq) m.add(pannuke_pq(c));
+  return m.result().mean;
+}
+
+GroupedMean grouped_mean(const std::vector<ImageEvaluation>& images, double (*value)(const ImageEvaluation&)) {
+  std::map<std::string, MeanAccumulator> groups;
+  GroupedMean g;
+  for (const auto& e : images) {
+    const double v = value(e);
+    if (std::isnan(v)) continue;
+    groups[e.group].add(v);
+    ++g.images;
+  }
+  MeanAccumulator over_groups;
+  for (const auto& [name, m] : groups) over_groups.add(m.result().mean);
+  g.mean = over_groups.result().mean;
+  g.groups = groups.size();
+  return g;
+}
+
 }  // namespace
 
 Evaluation::Evaluation(EvaluationOptions options)
@@ -41,12 +68,13 @@ Evaluation::Evaluation(EvaluationOptions options)
 }
 
 const ImageEvaluation& Evaluation::add_image(const std::string& name, const InstanceSet& gt,
-                                             const InstanceSet& pred) {
+                                             const InstanceSet& pred, const std::string& group) {
   if (!gt.instances || !pred.instances) throw DataError(name + ": missing instance map");
   const InstanceOverlap o = instance_overlap(*gt.instances, *pred.instances);
 
   ImageEvaluation e;
   e.name = name;
+  e.group = group;
   e.gt_instances = o.gt_count();
   e.pred_instances = o.pred_count();
   e.pixels = foreground_counts(o);
@@ -132,6 +160,7 @@ EvaluationSummary Evaluation::summary() const {
   s.pq = pq.result();
   s.map = binary_ap_.result();
   s.count_r2 = total_counts_.r2(1);
+  s.pannuke_bpq = grouped_mean(images_, [](const ImageEvaluation& e) { return pannuke_pq(e.pq); });
 
   const int C = options_.num_classes;
   if (C == 0) return s;
@@ -147,6 +176,9 @@ EvaluationSummary Evaluation::summary() const {
       k.centroid += e.centroid.classes[c - 1];
     }
     k.pq_plus = conic_class_pq(k.pq);
+    MeanAccumulator per_image;
+    for (const auto& e : images_) per_image.add(pannuke_pq(e.class_pq[c - 1]));
+    k.pannuke_pq = per_image.result();
     pq_sum += k.pq_plus;
     if (double f = k.detection.f1(); !std::isnan(f)) {
       f1_sum += f;
@@ -166,6 +198,7 @@ EvaluationSummary Evaluation::summary() const {
   s.class_map75 = class_map.map75;
   s.miou = confusion_->mean_iou();
   s.mean_count_r2 = class_counts_->mean_r2();
+  s.pannuke_mpq = grouped_mean(images_, pannuke_mpq_of);
   return s;
 }
 

@@ -152,3 +152,38 @@ TEST(NpyHeader, OneParserWithOneSetOfRules) {
   EXPECT_NE(header_error(bytes.substr(0, 40)).find("truncated"), std::string::npos);
   EXPECT_NE(header_error("\x93NUMPY\x04").find("bad magic"), std::string::npos);  // too short to be one
 }
+
+namespace {
+// A numpy string array ('<U6': UTF-32LE, NUL-padded), as np.save(np.array([...])) writes it.
+std::string string_npy(const std::vector<std::u32string>& items, int width) {
+  NpyArray a;
+  a.kind = 'U';
+  a.itemsize = 4 * width;
+  a.shape = {static_cast<int64_t>(items.size())};
+  for (const auto& s : items)
+    for (int c = 0; c < width; ++c) {
+      const uint32_t cp = c < static_cast<int>(s.size()) ? static_cast<uint32_t>(s[c]) : 0;
+      for (int k = 0; k < 4; ++k) a.bytes.push_back(static_cast<uint8_t>(cp >> (8 * k)));
+    }
+  return serialize_npy(a);
+}
+}  // namespace
+
+TEST(Npy, StringArraysReadAsUtf8) {
+  const std::string bytes = string_npy({U"Breast", U"Col\u00f3n", U""}, 6);
+  // numpy 1.24's header for np.array(['Breast', 'Colón', '']).
+  EXPECT_EQ(bytes.substr(10, 57), "{'descr': '<U6', 'fortran_order': False, 'shape': (3,), }");
+  const NpyArray a = parse_npy(bytes, "types.npy");
+  EXPECT_EQ(a.kind, 'U');
+  EXPECT_EQ(a.itemsize, 24);
+  EXPECT_EQ(a.dtype(), "str6");
+  EXPECT_EQ(a.to_strings(), (std::vector<std::string>{"Breast", "Col\xc3\xb3n", ""}));
+  EXPECT_THROW(a.to_vector<float>(), IoError);
+  EXPECT_THROW(parse_npy(string_npy({U"\U0010FFFF", std::u32string(1, char32_t{0x110000})}, 1), "bad.npy")
+                   .to_strings(),
+               IoError);  // beyond Unicode
+  NpyArray numbers;
+  numbers.shape = {1};
+  numbers.bytes.assign(4, 0);
+  EXPECT_THROW(numbers.to_strings(), IoError);
+}

@@ -166,6 +166,30 @@ TEST(EvalCli, ClassesFromCsvAndClassMapSidecars) {
   EXPECT_NE(r.out.find("mPQ+"), std::string::npos) << r.out;
 }
 
+TEST(EvalCli, GroupsAverageEachGroupThenTheGroups) {
+  HandCase h;
+  // Image a: binary PQ 1/3 (one exact pair, one miss each side); b: 1. Groups of one image each,
+  // so PanNuke's bPQ is their mean either way; the report says how it was averaged.
+  write_text(h.gt + "/../groups.csv", "group,image\nkidney,a_label.png\nliver,b\n");
+  Result r = run("--quiet eval --pred " + h.pred + " --gt " + h.gt + " --groups " + h.gt + "/../groups.csv --out " +
+                 h.out);
+  ASSERT_EQ(r.code, 0) << r.out;
+  nlohmann::json s = read_json(h.out + "/summary.json");
+  EXPECT_NEAR(s["binary"]["pannuke_bpq"]["mean"].get<double>(), (1.0 / 3 + 1.0) / 2, 1e-12);
+  EXPECT_EQ(s["binary"]["pannuke_bpq"]["groups"], 2);
+  EXPECT_NE(r.out.find("mean of 2 groups"), std::string::npos) << r.out;
+  // An image without a group, or a file without the columns: one line naming the file, exit 1.
+  write_text(h.gt + "/../groups.csv", "image,tissue\na,kidney\n");
+  r = run("--quiet eval --pred " + h.pred + " --gt " + h.gt + " --groups " + h.gt + "/../groups.csv");
+  EXPECT_EQ(r.code, 1);
+  EXPECT_EQ(lines(r.out), 1) << r.out;
+  EXPECT_NE(r.out.find("groups.csv: no group for image 'b'"), std::string::npos) << r.out;
+  write_text(h.gt + "/../groups.csv", "name,tissue\na,kidney\n");
+  r = run("--quiet eval --pred " + h.pred + " --gt " + h.gt + " --groups " + h.gt + "/../groups.csv");
+  EXPECT_EQ(r.code, 1);
+  EXPECT_NE(r.out.find("must name an 'image' and a 'group'"), std::string::npos) << r.out;
+}
+
 TEST(EvalCli, MissingCounterpartsAreReported) {
   HandCase h;
   LabelMap extra(4, 4);

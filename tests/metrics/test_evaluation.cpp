@@ -95,3 +95,45 @@ TEST(Evaluation, ClassChecks) {
   EXPECT_THROW(ev.add_image("x", {&m, &ok}, {&m}), DataError);
   EXPECT_THROW(ev.add_image("x", {&m, &none}, {&m, &ok}), DataError);
 }
+
+// PanNuke's mPQ / bPQ (PanNuke-metrics run.py): per image, a class counts only when the truth has
+// it, an image only when its truth is not empty; groups (tissues) are averaged, then the groups.
+TEST(Evaluation, PanNukeAveragesSkipAbsentClassesAndAverageGroups) {
+  EvaluationOptions options;
+  options.num_classes = 2;
+  // A (x): truth a1 (1), a2 (2); predicted a1 as 1, a2 as 1. Class 1: TP 1 FP 1 -> 2/3; class 2:
+  //   FN 1 -> 0; mPQ 1/3. Binary: both exact -> 1.
+  // B (x): truth b1 (2); predicted b1 as 2 and a stray nucleus of class 1. Class 1 is not in the
+  //   truth: skipped, its false positive costs nothing; class 2 -> 1; mPQ 1. Binary: TP 1 FP 1 -> 2/3.
+  // C (y): empty truth, one predicted nucleus: skipped by both.
+  // D (y): truth d1 (1), nothing predicted: mPQ 0, bPQ 0.
+  LabelMap two(4, 8), one(4, 8), stray(4, 8), empty(4, 8);
+  fill_rect(two, 1, 0, 0, 2, 2);
+  fill_rect(two, 2, 2, 4, 2, 2);
+  fill_rect(one, 1, 0, 0, 2, 2);
+  stray = one;
+  fill_rect(stray, 2, 2, 4, 2, 2);
+  const std::vector<int> a_gt{1, 2}, a_pred{1, 1}, b_gt{2}, b_pred{2, 1}, c_pred{1}, d_gt{1}, none;
+  auto run = [&](bool groups) {
+    Evaluation ev(options);
+    ev.add_image("A", {&two, &a_gt}, {&two, &a_pred}, groups ? "x" : "");
+    ev.add_image("B", {&one, &b_gt}, {&stray, &b_pred}, groups ? "x" : "");
+    ev.add_image("C", {&empty, &none}, {&one, &c_pred}, groups ? "y" : "");
+    ev.add_image("D", {&one, &d_gt}, {&empty, &none}, groups ? "y" : "");
+    return ev.summary();
+  };
+  const EvaluationSummary g = run(true);
+  EXPECT_NEAR(g.pannuke_mpq.mean, ((1.0 / 3 + 1.0) / 2 + 0.0) / 2, 1e-12);
+  EXPECT_EQ(g.pannuke_mpq.images, 3u);
+  EXPECT_EQ(g.pannuke_mpq.groups, 2u);
+  EXPECT_NEAR(g.pannuke_bpq.mean, ((1.0 + 2.0 / 3) / 2 + 0.0) / 2, 1e-12);
+  EXPECT_NEAR(g.classes[0].pannuke_pq.mean, (2.0 / 3 + 0.0) / 2, 1e-12);  // A and D
+  EXPECT_EQ(g.classes[0].pannuke_pq.counted, 2u);
+  EXPECT_NEAR(g.classes[1].pannuke_pq.mean, (0.0 + 1.0) / 2, 1e-12);  // A and B
+  const EvaluationSummary u = run(false);  // one group: the mean over images
+  EXPECT_NEAR(u.pannuke_mpq.mean, (1.0 / 3 + 1.0 + 0.0) / 3, 1e-12);
+  EXPECT_NEAR(u.pannuke_bpq.mean, (1.0 + 2.0 / 3 + 0.0) / 3, 1e-12);
+  EXPECT_EQ(u.pannuke_bpq.groups, 1u);
+  // CoNIC's mPQ+ pools instead: every class-1 false positive counts there (A's a2, B's stray, C's).
+  EXPECT_EQ(u.classes[0].pq.fp, 3);
+}

@@ -30,6 +30,7 @@ struct Sample {
   // (classes.size() == number of instances). Empty when the dataset has no classes.
   std::vector<int> classes;
   bool classed = false;       // the dataset annotates classes (true even when there are no nuclei)
+  std::string group;          // the image's group where the dataset records one (PanNuke: tissue type)
   // Optional extra per-sample data by name (e.g. "sam_embedding": a cached SAM image embedding of
   // shape {256, 64, 64}; "class_presence": {num_classes}), carried into Batch::extras. Augmentation
   // copies extras unchanged: they must not depend on the pixel geometry (a spatial extra such as

@@ -22,6 +22,7 @@ struct LabelledInstances {
   std::vector<int> classes;    // class of instance k + 1; empty when unclassified
   std::vector<double> scores;  // score of instance k + 1; empty when absent (all 1)
   bool classed = false;
+  std::string group;           // e.g. tissue type, for PanNuke's averages; "" when not known
 };
 
 struct ImagePair {
@@ -39,6 +40,9 @@ struct EvalRequest {
   metrics::EvaluationOptions options;  // num_classes is taken from the classes
   // Evaluate the matched images only when some have no counterpart (else DataError).
   bool allow_missing = false;
+  // A CSV naming each image's group (columns `image` and `group` or `tissue`) for PanNuke's
+  // per-tissue averages; "" = the dataset's own groups (PanNuke's types.npy), if any.
+  std::string groups;
 };
 
 struct EvalReport {

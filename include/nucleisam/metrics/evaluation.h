@@ -37,6 +37,7 @@ struct InstanceSet {
 
 struct ImageEvaluation {
   std::string name;
+  std::string group;  // e.g. the tissue type (PanNuke); "" when not given
   size_t gt_instances = 0, pred_instances = 0;
   PixelCounts pixels;
   double aji = 0, aji_plus = 0;
@@ -55,6 +56,14 @@ struct MeanOverImages {
   size_t counted = 0;
 };
 
+// PanNuke's way of averaging a per-image score (TissueImageAnalytics/PanNuke-metrics): images
+// whose score is undefined are skipped, each group's (tissue's) images are averaged, then the
+// groups; without groups this is the mean over images.
+struct GroupedMean {
+  double mean = std::numeric_limits<double>::quiet_NaN();
+  size_t images = 0, groups = 0;  // counted (defined) images and groups
+};
+
 struct ClassSummary {
   PanopticCounts pq;          // summed over images
   double pq_plus = 0;         // CoNIC's per-class PQ from the sums (0 when the class never occurs)
@@ -63,6 +72,8 @@ struct ClassSummary {
   double ap = 0, ap50 = 0, ap75 = 0;
   double pixel_iou = 0, pixel_dice = 0;  // pooled over all pixels
   double count_r2 = 0;
+  // PanNuke's per-class PQ: mean over the images whose ground truth has the class (not grouped).
+  MeanOverImages pannuke_pq;
 };
 
 struct EvaluationSummary {
@@ -74,6 +85,7 @@ struct EvaluationSummary {
   CentroidDetectionCounts centroid;  // pooled over images: F_d, and type accuracy when classed
   CocoAveragePrecision::Result map;  // class-agnostic: one category holding every instance
   double count_r2 = 0;               // R^2 of per-image instance counts
+  GroupedMean pannuke_bpq;           // PanNuke bPQ: binary PQ of images with ground truth
   // Classes (empty / NaN when class-agnostic).
   std::vector<ClassSummary> classes;
   double mpq_plus = std::numeric_limits<double>::quiet_NaN();
@@ -82,6 +94,7 @@ struct EvaluationSummary {
          class_map75 = class_map;
   double miou = std::numeric_limits<double>::quiet_NaN();
   double mean_count_r2 = std::numeric_limits<double>::quiet_NaN();
+  GroupedMean pannuke_mpq;  // PanNuke mPQ: per image the mean PQ of the classes its truth has
 };
 
 class Evaluation {
@@ -90,7 +103,9 @@ class Evaluation {
   // Evaluates one image and keeps what the summary needs; the reference returned is valid until the
   // next add_image. Throws DataError (sizes differ, class
   // out of range, classes missing while classes are evaluated); the caller adds the file names.
-  const ImageEvaluation& add_image(const std::string& name, const InstanceSet& gt, const InstanceSet& pred);
+  // `group` (e.g. a tissue type) only matters for the PanNuke averages.
+  const ImageEvaluation& add_image(const std::string& name, const InstanceSet& gt, const InstanceSet& pred,
+                                   const std::string& group = "");
   const std::vector<ImageEvaluation>& images() const { return images_; }
   const EvaluationOptions& options() const { return options_; }
   EvaluationSummary summary() const;

@@ -6,7 +6,8 @@
 //   and masks.npy (N, H, W, 6): channels 0..4 hold instance ids of neoplastic, inflammatory,
 //   connective, dead and epithelial nuclei, channel 5 background. Instance (channel c, id k)
 //   becomes one instance of class c + 1; where channels overlap the later channel wins.
-//   Found either directly in the folder or in the release's images/<fold>/ and masks/<fold>/.
+//   Found either directly in the folder or in the release's images/<fold>/ and masks/<fold>/;
+//   the release's types.npy beside images.npy (each image's tissue) becomes Sample::group.
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -17,6 +18,7 @@
 #include "data/readers/dataset_readers.h"
 #include "data/readers/npy_slices.h"
 #include "nucleisam/errors.h"
+#include "nucleisam/npy.h"
 
 namespace fs = std::filesystem;
 
@@ -114,6 +116,16 @@ class PannukeDataset : public Dataset {
   explicit PannukeDataset(const std::string& path)
       : images_(find_in(path, "images", "images.npy")), masks_(find_in(path, "masks", "masks.npy")) {
     check_stacks(images_, masks_, 6);
+    // The release's tissue type of each image (types.npy beside images.npy), used to average
+    // PanNuke's mPQ / bPQ per tissue. Optional.
+    const fs::path types = fs::path(images_.path()).parent_path() / "types.npy";
+    std::error_code ec;
+    if (fs::is_regular_file(types, ec)) {
+      tissues_ = read_npy(types.string()).to_strings();
+      if (static_cast<int64_t>(tissues_.size()) != images_.count())
+        throw DataError(types.string() + ": " + std::to_string(tissues_.size()) + " tissue types for " +
+                        std::to_string(images_.count()) + " images");
+    }
   }
   size_t size() const override { return static_cast<size_t>(images_.count()); }
   std::string name(size_t i) const override { return index_name("pannuke_", i); }
@@ -148,11 +160,13 @@ class PannukeDataset : public Dataset {
         if (id) s.instances.data[p] = ids[c][id];
       }
     finish_sample(s, &class_of, 5, masks_.path() + " sample " + std::to_string(i));
+    if (!tissues_.empty()) s.group = tissues_[i];
     return s;
   }
 
  private:
   NpySlices images_, masks_;
+  std::vector<std::string> tissues_;  // by image; empty without types.npy
 };
 
 }  // namespace

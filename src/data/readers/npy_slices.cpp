@@ -32,6 +32,7 @@ NpySlices::NpySlices(std::string path) : path_(std::move(path)) {
   in.seekg(0);
   if (!in.read(head.data(), static_cast<std::streamsize>(head.size()))) throw IoError(path_ + ": truncated .npy header");
   const NpyHeader h = parse_npy_header(head.data(), head.size(), path_);
+  if (h.kind == 'U') throw IoError(path_ + ": .npy array holds strings, expected numbers");
   kind_ = h.kind;
   itemsize_ = h.itemsize;
   shape_ = h.shape;

@@ -270,6 +270,22 @@ TEST(PannukeDataset, MergesPerClassChannelsInReleaseLayout) {
   EXPECT_EQ(s.instances.at(3, 4), 3);
   EXPECT_EQ(s.classes, (std::vector<int>{1, 2, 5}));
   EXPECT_EQ(ds->class_names().at(4), "dead");
+  EXPECT_EQ(s.group, "");  // no types.npy
+
+  // The release's types.npy beside images.npy gives each image its tissue (numpy '<U6' strings).
+  NpyArray types;
+  types.kind = 'U';
+  types.itemsize = 24;
+  types.shape = {1};
+  for (char c : std::string("Breast"))
+    for (int k = 0; k < 4; ++k) types.bytes.push_back(k == 0 ? static_cast<uint8_t>(c) : 0);
+  write_file_atomic(dir.file("images/fold1/types.npy"), serialize_npy(types));
+  EXPECT_EQ(open_dataset(dir.path())->get(0).group, "Breast");
+  types.shape = {2};
+  types.bytes.resize(48, 0);
+  write_file_atomic(dir.file("images/fold1/types.npy"), serialize_npy(types));
+  const std::string e = error_of([&] { open_dataset(dir.path()); });
+  EXPECT_NE(e.find("types.npy: 2 tissue types for 1 images"), std::string::npos) << e;
 }
 
 TEST(DetectFormat, RejectsDatasetRootsAndUnknownFolders) {
