@@ -52,6 +52,7 @@ put('npy', 'bool-scalar', npy('|b1', (), b'\x01'))
 put('npy', 'huge-shape', npy('<i8', (1 << 40, 1 << 40), b''))
 put('npy', 'truncated-payload', npy('<i4', (8, 8), b'\x01\x00\x00\x00' * 3))
 put('npy', 'truncated-header', npy('<i4', (2, 2), b'\x00' * 16)[:20])
+put('npy', 'strings-u6', npy('<U6', (3,), ''.join(s.ljust(6, '\0') for s in ('Breast', 'Col\u00f3n', '')).encode('utf-32-le')))
 fixture = first('fixtures/sam/*/box1_iou.npy')
 if fixture:
     put('npy', 'sam-iou', open(fixture, 'rb').read())

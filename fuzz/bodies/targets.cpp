@@ -20,7 +20,7 @@ const std::vector<Target>& targets() {
       {"pth", fuzz_pth, "whole .pth read_checkpoint: zip + pickle + tensors over the mapped file"},
       {"safetensors", fuzz_safetensors, ".safetensors read_checkpoint and read_safetensors_metadata"},
       {"weights_json", fuzz_weights_json, "the safetensors header JSON subset parser (weights/header_json.h)"},
-      {"npy", fuzz_npy, ".npy header and payload (parse_npy, to_vector) and .npy label maps"},
+      {"npy", fuzz_npy, ".npy header and payload (parse_npy, to_vector, to_strings) and .npy label maps"},
       {"image", fuzz_image, "read_image / read_label_map: PNG and JPEG (OpenCV), TIFF (libtiff)"},
       {"aperio_xml", fuzz_aperio_xml, "Aperio ImageScope XML (pugixml) and the polygon rasteriser"},
       {"mat", fuzz_mat, "MATLAB .mat through matio (read_mat, to_int32)"},
