@@ -11,6 +11,7 @@
 #include "cli/command.h"
 #include "cli/stain_options.h"
 #include "nucleisam/atomic_file.h"
+#include "nucleisam/data/readers.h"
 #include "nucleisam/errors.h"
 #include "nucleisam/infer/segmenter_registry.h"
 #include "nucleisam/infer/segment_run.h"
@@ -40,6 +41,37 @@ struct SegmentArgs {
 };
 
 std::string first_line(const std::string& what) { return what.substr(0, what.find('\n')); }
+
+// The images to segment in `input`: image files, or, for a folder with none of its own that is a
+// dataset split (PanNuke and CoNIC arrays, MoNuSeg, CoNSeP, Lizard; docs/data.md), its samples'
+// images under their sample names, so that `eval --gt` on the same split pairs them, at the
+// resolution the dataset was released at.
+std::vector<infer::InputImage> input_images(const std::string& input, const std::string& out) {
+  std::vector<infer::InputImage> inputs;
+  std::vector<std::string> files;
+  try {
+    files = infer::find_input_images(input, out);
+  } catch (const IoError&) {
+    std::error_code ec;
+    if (!std::filesystem::is_directory(input, ec)) throw;
+    std::string format;
+    try {
+      format = data::detect_format(input);
+    } catch (const DataError&) {
+      throw IoError(input + ": folder holds no images (.png .jpg .jpeg .tif .tiff .bmp) and is no dataset split");
+    }
+    std::shared_ptr<const data::Dataset> dataset = data::open_dataset(input, format);
+    const double mpp = dataset->microns_per_pixel();
+    log::info("segment: ", input, " is a ", format, " split: its ", dataset->size(), " images",
+              mpp > 0 ? " (released at " + std::to_string(mpp).substr(0, 4) + " um/px)" : std::string());
+    for (size_t i = 0; i < dataset->size(); ++i)
+      inputs.push_back({input + ": " + dataset->name(i), dataset->name(i),
+                        [dataset, i] { return dataset->get(i).image; }, mpp});
+    return inputs;
+  }
+  for (const auto& f : files) inputs.push_back({f, "", nullptr, 0});
+  return inputs;
+}
 
 // Slides one by one; a failing slide is recorded and the rest go on (unless it is the only input).
 int run_slides(const std::vector<std::string>& slides, infer::Segmenter& segmenter, const infer::SlideRunOptions& o,
@@ -81,8 +113,8 @@ CommandRegistration reg(
     [](CLI::App& app) {
       auto a = std::make_shared<SegmentArgs>();
       app.add_option("-i,--input", a->input,
-                     "Image file, folder of images (.png .jpg .tif ...), or whole-slide image (.svs .ndpi .mrxs "
-                     ".scn, tiled TIFF)");
+                     "Image file, folder of images (.png .jpg .tif ...), whole-slide image (.svs .ndpi .mrxs "
+                     ".scn, tiled TIFF), or a dataset split (PanNuke, CoNIC, MoNuSeg, CoNSeP, Lizard)");
       app.add_option("-o,--out", a->out, "Output folder (created if missing)")->required();
       // The methods come from the segmenter registry (infer/segmenter_registry.h): other code adds
       // one without editing this file.
@@ -262,10 +294,10 @@ CommandRegistration reg(
           log::warn("segment: --tissue-mask and --process-all apply to slides only; ", a->input, " is not a slide");
         std::unique_ptr<infer::Segmenter> segmenter = build_method();
 
-        std::vector<std::string> images = infer::find_input_images(a->input, a->out);
+        const std::vector<infer::InputImage> images = input_images(a->input, a->out);
         infer::SegmentRunOptions run = image_run();
         // One named file: its failure is the command's failure, reported as one line by main.
-        run.stop_on_error = images.size() == 1 && images[0] == a->input;
+        run.stop_on_error = images.size() == 1 && images[0].path == a->input;
         infer::SegmentRunReport report = infer::run_segmentation(images, *segmenter, run);
 
         log::info("segment: ", report.segmented, " segmented, ", report.skipped, " skipped (outputs existed), ",

@@ -18,6 +18,17 @@ namespace fs = std::filesystem;
 namespace nucleisam::eval {
 namespace {
 
+// A folder holding a dataset stored as stacked arrays (PanNuke, CoNIC): its .npy files are whole
+// datasets, not label maps.
+bool stacked_arrays(const std::string& path) {
+  try {
+    const std::string format = data::detect_format(path);
+    return format == "pannuke" || format == "conic";
+  } catch (const DataError&) {
+    return false;
+  }
+}
+
 // Ground truth is either label-map files (one file, or a folder holding them) or a dataset.
 class GroundTruth {
  public:
@@ -25,7 +36,7 @@ class GroundTruth {
     if (!fs::exists(path)) throw IoError(path + ": no such file or folder");
     if (fs::is_regular_file(path)) {
       files_.push_back(path);
-    } else if (format == "labels" || (format == "auto" && !label_files_in(path).empty())) {
+    } else if (format == "labels" || (format == "auto" && !stacked_arrays(path) && !label_files_in(path).empty())) {
       files_ = label_files_in(path);
       if (files_.empty()) throw DataError(path + ": no label maps (.png, .tif, .tiff, .npy) in this folder");
     } else {

@@ -156,6 +156,13 @@ std::vector<std::string> find_input_images(const std::string& input, const std::
 
 SegmentRunReport run_segmentation(const std::vector<std::string>& images, Segmenter& segmenter,
                                   const SegmentRunOptions& options) {
+  std::vector<InputImage> inputs;
+  for (const auto& path : images) inputs.push_back({path, "", nullptr, 0});
+  return run_segmentation(inputs, segmenter, options);
+}
+
+SegmentRunReport run_segmentation(const std::vector<InputImage>& images, Segmenter& segmenter,
+                                  const SegmentRunOptions& options) {
   SegmentRunReport report;
   if (options.tile_size > 0) plan_tiles(1, 1, options.tile_size, options.tile_overlap);  // bad sizes: OptionError now
   const double method_mpp = segmenter.microns_per_pixel();
@@ -176,8 +183,9 @@ SegmentRunReport run_segmentation(const std::vector<std::string>& images, Segmen
   }
   std::vector<int64_t> areas;  // of every nucleus of an image taken to be at the method's resolution
   Progress progress("segment", static_cast<int64_t>(images.size()), "img");
-  for (const std::string& path : images) {
-    const std::string stem = output_stem(path);
+  for (const InputImage& input_image : images) {
+    const std::string& path = input_image.path;
+    const std::string stem = input_image.stem.empty() ? output_stem(path) : input_image.stem;
     const auto outputs = output_paths(options.out_dir, stem, options.formats);
     if (!options.overwrite &&
         std::all_of(outputs.begin(), outputs.end(), [](const std::string& p) { return fs::exists(p); })) {
@@ -191,10 +199,12 @@ SegmentRunReport run_segmentation(const std::vector<std::string>& images, Segmen
     std::string stains_why;   // why the image's stains could not be estimated
     Segmentation segmentation;
     // --mpp, else what the file records, else (0) the method's own resolution.
-    const double file_mpp = options.mpp > 0 ? 0 : io::read_image_mpp(path);
+    const double file_mpp = options.mpp > 0          ? 0
+                            : input_image.read ? input_image.mpp
+                                               : io::read_image_mpp(path);
     const double image_mpp = options.mpp > 0 ? options.mpp : file_mpp;
     try {
-      image = io::read_image(path);
+      image = input_image.read ? input_image.read() : io::read_image(path);
       const Image* input = &image;
       if (options.stains.mode != StainNormalization::Mode::off) {
         const StainEstimate estimate = estimate_stains({&image});
@@ -230,7 +240,7 @@ SegmentRunReport run_segmentation(const std::vector<std::string>& images, Segmen
     std::ostringstream line;
     line.precision(2);
     line << std::fixed << path << ": " << nuclei.size() << " nuclei (" << image.width << "x" << image.height;
-    if (file_mpp > 0) line << " at " << file_mpp << " um/px as the file records";
+    if (file_mpp > 0) line << " at " << file_mpp << " um/px as " << (input_image.read ? "its dataset states" : "the file records");
     line << ", " << segmenter.name() << ", " << seconds << " s)";
     log::info(line.str());
     ++report.segmented;

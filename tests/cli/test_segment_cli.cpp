@@ -15,6 +15,7 @@
 #include "nucleisam/atomic_file.h"
 #include "nucleisam/data/augment.h"
 #include "nucleisam/image_io.h"
+#include "nucleisam/npy.h"
 #include "nucleisam/resample.h"
 #include "cli/synthetic_tile.h"
 #include "support/test_support.h"
@@ -261,4 +262,57 @@ TEST(SegmentCli, TtaTakesOneTwoFourOrEightViews) {
   EXPECT_EQ(r.code, 2) << r.out;
   EXPECT_TRUE(contains(r.out, "--tta")) << r.out;
   EXPECT_FALSE(fs::exists(dir.file("out/tile.geojson")));
+}
+
+// A dataset split stored as arrays (PanNuke, CoNIC) is segmented sample by sample under the sample
+// names `eval` pairs with the same split, at the resolution the dataset was released at (CoNIC:
+// 20x, so it is resampled to the baseline's 0.25 um/px).
+TEST(SegmentCli, DatasetSplitsAreSegmentedUnderTheirSampleNames) {
+  test::TempDir dir;
+  const Image tile = synthetic_tile(3);
+  const int h = tile.height, w = tile.width;
+  // PanNuke: images (2, h, w, 3), masks (2, h, w, 6) with the three discs in channel 0.
+  std::vector<uint8_t> images;
+  std::vector<int32_t> masks(static_cast<size_t>(2) * h * w * 6, 0);
+  for (int k = 0; k < 2; ++k) {
+    images.insert(images.end(), tile.data.begin(), tile.data.end());
+    for (int y = 0; y < h; ++y)
+      for (int x = 0; x < w; ++x)
+        for (int d = 0; d < 3; ++d)
+          if ((x - 30 - 30 * d) * (x - 30 - 30 * d) + (y - 30) * (y - 30) <= 81)
+            masks[((static_cast<size_t>(k) * h + y) * w + x) * 6] = d + 1;
+  }
+  fs::create_directories(dir.file("pannuke"));
+  write_npy(dir.file("pannuke/images.npy"), images, {2, h, w, 3});
+  write_npy(dir.file("pannuke/masks.npy"), masks, {2, h, w, 6});
+  Result r = run("segment --model classical --formats labels,csv --input " + dir.file("pannuke") + " --out " +
+                 dir.file("out"));
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_TRUE(contains(r.out, "is a pannuke split: its 2 images (released at 0.25 um/px)")) << r.out;
+  EXPECT_TRUE(contains(r.out, "pannuke_00001: 3 nuclei")) << r.out;
+  EXPECT_TRUE(fs::exists(dir.file("out/pannuke_00000_labels.tif")));
+  r = run("eval --pred " + dir.file("out") + " --gt " + dir.file("pannuke") + " --out " + dir.file("eval"));
+  ASSERT_EQ(r.code, 0) << r.out;
+  auto doc = nlohmann::json::parse(read_file(dir.file("eval/summary.json")));
+  EXPECT_EQ(doc["images"], 2);
+  EXPECT_GT(doc["binary"]["aji"]["mean"].get<double>(), 0.8);
+
+  // CoNIC: 20x (0.5 um/px), so the halved tile is brought to 0.25 um/px and its three nuclei found.
+  const Image half = resample_image(tile, w / 2, h / 2);
+  std::vector<uint8_t> conic_images(half.data.begin(), half.data.end());
+  std::vector<int32_t> labels(static_cast<size_t>(half.height) * half.width * 2, 0);
+  fs::create_directories(dir.file("conic"));
+  write_npy(dir.file("conic/images.npy"), conic_images, {1, half.height, half.width, 3});
+  write_npy(dir.file("conic/labels.npy"), labels, {1, half.height, half.width, 2});
+  r = run("segment --model classical --formats labels --input " + dir.file("conic") + " --out " + dir.file("out20"));
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_TRUE(contains(r.out, "conic_00000: 3 nuclei")) << r.out;
+  EXPECT_TRUE(contains(r.out, "at 0.50 um/px as its dataset states")) << r.out;
+  EXPECT_TRUE(read_label_map(dir.file("out20/conic_00000_labels.tif")).same_size(half.height, half.width));
+
+  // A folder that holds neither images nor a dataset: one line naming it, exit 1.
+  fs::create_directories(dir.file("nothing"));
+  r = run("segment --model classical --input " + dir.file("nothing") + " --out " + dir.file("out3"));
+  EXPECT_EQ(r.code, 1) << r.out;
+  EXPECT_TRUE(contains(r.out, "holds no images (.png .jpg .jpeg .tif .tiff .bmp) and is no dataset split")) << r.out;
 }

@@ -56,6 +56,9 @@ class Dataset {
   virtual const ClassNames& class_names() const = 0;
   // Format name as accepted by open_dataset ("consep", ...); "" for other implementations.
   virtual std::string format() const { return ""; }
+  // The resolution the dataset's images were released at, in microns per pixel, where the
+  // dataset fixes one (MoNuSeg, CoNSeP, PanNuke: 40x, 0.25; Lizard, CoNIC: 20x, 0.5); 0 unknown.
+  virtual double microns_per_pixel() const { return 0; }
 };
 
 // The stain amounts a dataset's images span (training_amount_range in nucleisam/stain.h), from the

@@ -2,6 +2,7 @@
 // nucleus CSV, instance label TIFF, overlay PNG), resumable and robust to bad images in a folder.
 #pragma once
 
+#include <functional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -84,10 +85,23 @@ struct SegmentRunReport {
 // method at method_mpp um/px from images taken to be at it; "" when nothing looks wrong.
 std::string resolution_hint(const std::vector<int64_t>& areas, double method_mpp, double* median_diameter_um = nullptr);
 
+// One image of a run: a file, or an image held elsewhere (a sample of a dataset stored as arrays).
+struct InputImage {
+  std::string path;  // the file; for another image, the name that logs and failures give it
+  std::string stem;  // outputs are <stem>.geojson, ...; "" = output_stem(path)
+  // null: read the file at `path` (and the resolution it records). Else the image's pixels, and
+  // `mpp` its resolution (0 unknown); --mpp (SegmentRunOptions::mpp) overrides it as for files.
+  std::function<Image()> read;
+  double mpp = 0;
+};
+
 // Segments each image in turn with a progress display and one info line per image. An image that
 // cannot be read or segmented is recorded in failures and the run goes on (unless stop_on_error);
 // a failure to write outputs stops the run (it concerns the destination, so every later image would
 // fail the same way) by throwing.
+SegmentRunReport run_segmentation(const std::vector<InputImage>& images, Segmenter& segmenter,
+                                  const SegmentRunOptions& options);
+// The same for image files.
 SegmentRunReport run_segmentation(const std::vector<std::string>& images, Segmenter& segmenter,
                                   const SegmentRunOptions& options);
 

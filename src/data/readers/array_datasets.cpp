@@ -68,6 +68,7 @@ class ConicDataset : public Dataset {
   std::string name(size_t i) const override { return index_name("conic_", i); }
   const ClassNames& class_names() const override { return lizard_class_names(); }
   std::string format() const override { return "conic"; }
+  double microns_per_pixel() const override { return 0.5; }
 
   Sample get(size_t i) const override {
     const int h = static_cast<int>(images_.shape()[1]), w = static_cast<int>(images_.shape()[2]);
@@ -131,6 +132,7 @@ class PannukeDataset : public Dataset {
   std::string name(size_t i) const override { return index_name("pannuke_", i); }
   const ClassNames& class_names() const override { return pannuke_class_names(); }
   std::string format() const override { return "pannuke"; }
+  double microns_per_pixel() const override { return 0.25; }
 
   Sample get(size_t i) const override {
     const int h = static_cast<int>(images_.shape()[1]), w = static_cast<int>(images_.shape()[2]);

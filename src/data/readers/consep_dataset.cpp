@@ -48,6 +48,7 @@ class ConsepDataset : public Dataset {
   std::string name(size_t i) const override { return entries_.at(i).name; }
   const ClassNames& class_names() const override { return consep_class_names(); }
   std::string format() const override { return "consep"; }
+  double microns_per_pixel() const override { return 0.25; }
 
   Sample get(size_t i) const override {
     const ConsepEntry& e = entries_.at(i);

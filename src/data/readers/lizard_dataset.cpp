@@ -27,6 +27,7 @@ class LizardDataset : public Dataset {
   std::string name(size_t i) const override { return entries_.at(i).name; }
   const ClassNames& class_names() const override { return lizard_class_names(); }
   std::string format() const override { return "lizard"; }
+  double microns_per_pixel() const override { return 0.5; }
 
   Sample get(size_t i) const override {
     const LizardEntry& e = entries_.at(i);

@@ -25,6 +25,7 @@ class MonusegDataset : public Dataset {
   std::string name(size_t i) const override { return entries_.at(i).name; }
   const ClassNames& class_names() const override { return names_; }
   std::string format() const override { return "monuseg"; }
+  double microns_per_pixel() const override { return 0.25; }
 
   Sample get(size_t i) const override {
     const MonusegEntry& e = entries_.at(i);
