@@ -58,6 +58,18 @@ std::shared_ptr<const data::Dataset> open_spec(const DataSpec& d, double model_m
   return ds;
 }
 
+// The scores a validation reports, any of which `train.best_metric` can name.
+std::map<std::string, double> validation_scores(const metrics::EvaluationSummary& s, bool classes) {
+  std::map<std::string, double> out{{"dice", s.dice.mean}, {"iou", s.iou.mean}, {"aji", s.aji.mean},
+                                    {"pq", s.pq.mean},     {"f1_d", s.centroid.f1()}};
+  if (classes) {
+    out["mpq_plus"] = s.mpq_plus;
+    out["mean_f1"] = s.mean_f1;
+    out["f1_c"] = predict::decoding_metric_value(s, "f1_c");
+  }
+  return out;
+}
+
 train::Validator make_validator(std::shared_ptr<const data::Dataset> validation, const std::string& precision,
                                 predict::WindowGuidance guidance) {
   // Samples are loaded once and kept: validation runs every epoch.
@@ -71,17 +83,8 @@ train::Validator make_validator(std::shared_ptr<const data::Dataset> validation,
     predict::ModelSegmenter segmenter(view, card, o);
     const auto candidates = predict::validation_candidates(card.heads);
     const predict::DecodingComparison cmp = predict::compare_decodings(segmenter, *samples, candidates);
-    std::map<std::string, double> out;
+    std::map<std::string, double> out = validation_scores(cmp.summaries[cmp.best], card.heads.num_classes > 0);
     for (size_t k = 0; k < candidates.size(); ++k) out["aji." + candidates[k].label] = cmp.summaries[k].aji.mean;
-    const metrics::EvaluationSummary& s = cmp.summaries[cmp.best];
-    out["dice"] = s.dice.mean;
-    out["iou"] = s.iou.mean;
-    out["aji"] = s.aji.mean;
-    out["pq"] = s.pq.mean;
-    if (card.heads.num_classes > 0) {
-      out["mpq_plus"] = s.mpq_plus;
-      out["mean_f1"] = s.mean_f1;
-    }
     card.decoding = infer::decoding_to_map(candidates[cmp.best].options);
     card.info["decoding_chosen_on"] = "validation AJI";
     return out;
@@ -107,13 +110,7 @@ train::Validator make_category_validator(std::shared_ptr<const data::Dataset> va
       evaluation.add_image(s.name, {&s.instances, classes ? &s.classes : nullptr, nullptr},
                            {&seg.instances, classes ? &seg.classes : nullptr, &scores});
     }
-    const metrics::EvaluationSummary s = evaluation.summary();
-    std::map<std::string, double> out{{"dice", s.dice.mean}, {"iou", s.iou.mean}, {"aji", s.aji.mean}, {"pq", s.pq.mean}};
-    if (card.heads.num_classes > 0) {
-      out["mpq_plus"] = s.mpq_plus;
-      out["mean_f1"] = s.mean_f1;
-    }
-    return out;
+    return validation_scores(evaluation.summary(), card.heads.num_classes > 0);
   };
 }
 

@@ -90,6 +90,18 @@ TEST(TrainCli, TrainsExportsAndSegments) {
   EXPECT_NE(again.out.find("--resume"), std::string::npos) << again.out;
 }
 
+TEST(TrainCli, BestModelCanBeChosenByHoverNetsDetectionScore) {
+  TempDir dir;
+  const std::string recipe = make_recipe(dir, R"(, "best_metric": "f1_d")");
+  auto r = run_cli("--threads 1 train --config " + recipe + " --out " + dir.file("run"));
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_NE(r.out.find("val f1_d "), std::string::npos) << r.out;
+  auto card = run_cli("export --model " + dir.file("run/best.safetensors"));
+  ASSERT_EQ(card.code, 0) << card.out;
+  EXPECT_NE(card.out.find("validation.f1_d: "), std::string::npos) << card.out;
+  EXPECT_NE(card.out.find("validation.aji: "), std::string::npos) << card.out;
+}
+
 TEST(TrainCli, CardKeepsTheTrainingImagesStainRangeAndSegmentUsesIt) {
   // Three tiles of H&E-like tissue drawn from known stains (test_support.h), a square nucleus each.
   TempDir dir;
