@@ -94,7 +94,8 @@ int main(int argc, char** argv) {
       {"eroded 1 px", [](const LabelMap& m) { return eroded(m); }}};
 
   std::printf("\n%-24s %9s %9s %9s %9s %9s %9s %9s %9s | %6s %6s %6s %6s %6s %6s\n", "prediction", "overlap",
-              "AJI", "AJI+", "PQ", "F1", "F_d", "COCO AP", "all/img", "Dice", "AJI", "AJI+", "PQ", "mAP", "F_d");
+              "AJI", "AJI+", "PQ", "F1", "F_d", "COCO AP", "all/img", "Dice", "AJI", "AJI+", "PQ", "mAP",
+              "F_d");
   for (const auto& v : variants) {
     std::vector<LabelMap> preds;
     for (const auto& g : gts) preds.push_back(v.make(g));
@@ -124,7 +125,8 @@ int main(int argc, char** argv) {
     const auto s = ev.summary();
     const double n = static_cast<double>(gts.size());
     std::printf(
-        "%-24s %7.2fms %7.2fms %7.2fms %7.2fms %7.2fms %7.2fms %7.2fms %7.2fms | %6.4f %6.4f %6.4f %6.4f %6.4f "
+        "%-24s %7.2fms %7.2fms %7.2fms %7.2fms %7.2fms %7.2fms %7.2fms %7.2fms | %6.4f %6.4f %6.4f %6.4f "
+        "%6.4f "
         "%6.4f\n",
         v.name, 1e3 * t_overlap / n, 1e3 * t_aji / n, 1e3 * t_ajip / n, 1e3 * t_pq / n, 1e3 * t_f1 / n,
         1e3 * t_fd / n, 1e3 * t_ap / n, 1e3 * t_all / n, s.dice.mean, s.aji.mean, s.aji_plus.mean, s.pq.mean,

@@ -15,20 +15,25 @@ namespace fs = std::filesystem;
 
 const std::vector<Target>& targets() {
   static const std::vector<Target> all = {
-      {"zip", fuzz_zip, ".pth zip container: central directory, ZIP64 records, local headers, stored entries"},
+      {"zip", fuzz_zip,
+       ".pth zip container: central directory, ZIP64 records, local headers, stored entries"},
       {"pickle", fuzz_pickle, ".pth data.pkl: the restricted unpickler (opcodes, allow-listed globals)"},
       {"pth", fuzz_pth, "whole .pth read_checkpoint: zip + pickle + tensors over the mapped file"},
       {"safetensors", fuzz_safetensors, ".safetensors read_checkpoint and read_safetensors_metadata"},
-      {"weights_json", fuzz_weights_json, "the safetensors header JSON subset parser (weights/header_json.h)"},
+      {"weights_json", fuzz_weights_json,
+       "the safetensors header JSON subset parser (weights/header_json.h)"},
       {"npy", fuzz_npy, ".npy header and payload (parse_npy, to_vector, to_strings) and .npy label maps"},
       {"image", fuzz_image, "read_image / read_label_map: PNG and JPEG (OpenCV), TIFF (libtiff)"},
       {"aperio_xml", fuzz_aperio_xml, "Aperio ImageScope XML (pugixml) and the polygon rasteriser"},
       {"mat", fuzz_mat, "MATLAB .mat through matio (read_mat, to_int32)"},
       {"csv", fuzz_csv, "the RFC 4180 CSV reader and its strict number fields"},
       {"geojson", fuzz_geojson, "GeoJSON polygons (read_geojson_polygons) and GeoJSON tissue masks"},
-      {"model_card", fuzz_model_card, "model card metadata of a model file (card_from_metadata, ModelOptions)"},
-      {"recipe", fuzz_recipe, "training recipes (configs/*.json): JSON depth check, nlohmann-json, parse_recipe"},
-      {"refine_session", fuzz_refine_session, "refine sessions (<out>/<image>.refine-session): read_refine_session"},
+      {"model_card", fuzz_model_card,
+       "model card metadata of a model file (card_from_metadata, ModelOptions)"},
+      {"recipe", fuzz_recipe,
+       "training recipes (configs/*.json): JSON depth check, nlohmann-json, parse_recipe"},
+      {"refine_session", fuzz_refine_session,
+       "refine sessions (<out>/<image>.refine-session): read_refine_session"},
       {"points", fuzz_points, "refine's points files: JSON points and QuPath GeoJSON point annotations"},
   };
   return all;

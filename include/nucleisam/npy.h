@@ -9,8 +9,8 @@
 namespace nucleisam {
 
 struct NpyArray {
-  char kind = 'f';        // 'f' float, 'i' signed int, 'u' unsigned int, 'b' bool, 'U' string
-  int itemsize = 4;       // bytes per element (4 per character for 'U')
+  char kind = 'f';   // 'f' float, 'i' signed int, 'u' unsigned int, 'b' bool, 'U' string
+  int itemsize = 4;  // bytes per element (4 per character for 'U')
   std::vector<int64_t> shape;
   std::vector<uint8_t> bytes;  // raw little-endian, C order
 

@@ -67,9 +67,10 @@ CommandRegistration reg(
              "--max-dets", r.options.max_detections,
              "mAP: detections kept per image and class, by score (0 = all; COCO's 100 truncates dense tiles)")
           ->check(CLI::NonNegativeNumber);
-      app.add_option("--groups", r.groups,
-                     "CSV with 'image' and 'group' (or 'tissue') columns: PanNuke's mPQ / bPQ average each "
-                     "group's images, then the groups (default: the dataset's tissue types when it has them)");
+      app.add_option(
+          "--groups", r.groups,
+          "CSV with 'image' and 'group' (or 'tissue') columns: PanNuke's mPQ / bPQ average each "
+          "group's images, then the groups (default: the dataset's tissue types when it has them)");
       app.add_flag("--allow-missing", r.allow_missing,
                    "Evaluate matched images only when some have no counterpart (reported either way)");
       return [a]() {

@@ -49,20 +49,20 @@ void tune_decoding(models::LoadedModel& m, const ExportArgs& a) {
   for (size_t k = 0; k < order.size(); ++k) order[k] = k;
   std::stable_sort(order.begin(), order.end(), [&](size_t x, size_t y) { return value(x) > value(y); });
   const bool classes = m.card.heads.num_classes > 0;
-  std::cout << "best 8 by " << a.tune_metric << ":\nAJI     Dice    PQ      F_d     " << (classes ? "mPQ+    F_c     " : "")
-            << "decoding\n";
+  std::cout << "best 8 by " << a.tune_metric << ":\nAJI     Dice    PQ      F_d     "
+            << (classes ? "mPQ+    F_c     " : "") << "decoding\n";
   for (size_t r = 0; r < std::min<size_t>(8, order.size()); ++r) {
     const auto& s = cmp.summaries[order[r]];
     std::printf("%.4f  %.4f  %.4f  %.4f  ", s.aji.mean, s.dice.mean, s.pq.mean, s.centroid.f1());
-    if (classes)
-      std::printf("%.4f  %.4f  ", s.mpq_plus, predict::decoding_metric_value(s, "f1_c"));
+    if (classes) std::printf("%.4f  %.4f  ", s.mpq_plus, predict::decoding_metric_value(s, "f1_c"));
     std::printf("%s\n", grid[order[r]].label.c_str());
   }
   m.card.decoding = infer::decoding_to_map(grid[cmp.best].options);
-  m.card.info["decoding_chosen_on"] =
-      (a.tune_metric == "aji" ? std::string("AJI") : a.tune_metric) + " on " + a.tune_on + (a.tune_include.empty() ? "" : " (subset)");
+  m.card.info["decoding_chosen_on"] = (a.tune_metric == "aji" ? std::string("AJI") : a.tune_metric) + " on " +
+                                      a.tune_on + (a.tune_include.empty() ? "" : " (subset)");
   m.card.info["decoding_tuned_aji"] = std::to_string(cmp.summaries[cmp.best].aji.mean);
-  if (a.tune_metric != "aji") m.card.info["decoding_tuned_" + a.tune_metric] = std::to_string(value(cmp.best));
+  if (a.tune_metric != "aji")
+    m.card.info["decoding_tuned_" + a.tune_metric] = std::to_string(value(cmp.best));
 }
 
 void print_card(const models::ModelCard& c) {
@@ -95,9 +95,10 @@ CommandRegistration reg(
                      "Choose the instance decoding on this annotated dataset split (validation images, not test)");
       app.add_option("--tune-include", a->tune_include, "Only these sample names / * patterns of --tune-on");
       app.add_option("--tune-format", a->tune_format, "Dataset format of --tune-on")->capture_default_str();
-      app.add_option("--tune-metric", a->tune_metric,
-                     "What --tune-on maximises: aji, pq, f1_d (HoVer-Net's detection F1), or for a model with "
-                     "nucleus types mpq_plus or f1_c (mean of HoVer-Net's per-type F_c)")
+      app.add_option(
+             "--tune-metric", a->tune_metric,
+             "What --tune-on maximises: aji, pq, f1_d (HoVer-Net's detection F1), or for a model with "
+             "nucleus types mpq_plus or f1_c (mean of HoVer-Net's per-type F_c)")
           ->check(CLI::IsMember(predict::decoding_metric_names()))
           ->capture_default_str();
       app.add_option("--tune-mpp", a->tune_mpp,
@@ -107,7 +108,8 @@ CommandRegistration reg(
           ->check(CLI::IsMember({"fp32", "bf16", "auto"}));
       return [a]() {
         if (a->tune_mpp > 0 && a->tune_on.empty()) throw UsageError("export: --tune-mpp needs --tune-on");
-        if (a->tune_metric != "aji" && a->tune_on.empty()) throw UsageError("export: --tune-metric needs --tune-on");
+        if (a->tune_metric != "aji" && a->tune_on.empty())
+          throw UsageError("export: --tune-metric needs --tune-on");
         models::LoadedModel m = models::load_model(a->model);
         if (!a->name.empty()) m.card.name = a->name;
         if (a->out.empty()) {

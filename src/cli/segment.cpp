@@ -13,8 +13,8 @@
 #include "nucleisam/atomic_file.h"
 #include "nucleisam/data/readers.h"
 #include "nucleisam/errors.h"
-#include "nucleisam/infer/segmenter_registry.h"
 #include "nucleisam/infer/segment_run.h"
+#include "nucleisam/infer/segmenter_registry.h"
 #include "nucleisam/infer/slide_run.h"
 #include "nucleisam/io/slide.h"
 #include "nucleisam/log.h"
@@ -29,6 +29,7 @@ struct SegmentArgs {
   std::string model_file, sam_checkpoint;
   int batch_size = 4;
   int tta = 1;
+  int window = 0, window_overlap = -1;
   int min_area = 30;
   float split_depth = 2.0f;
   float threshold_scale = 1.0f;
@@ -58,7 +59,8 @@ std::vector<infer::InputImage> input_images(const std::string& input, const std:
     try {
       format = data::detect_format(input);
     } catch (const DataError&) {
-      throw IoError(input + ": folder holds no images (.png .jpg .jpeg .tif .tiff .bmp) and is no dataset split");
+      throw IoError(input +
+                    ": folder holds no images (.png .jpg .jpeg .tif .tiff .bmp) and is no dataset split");
     }
     std::shared_ptr<const data::Dataset> dataset = data::open_dataset(input, format);
     const double mpp = dataset->microns_per_pixel();
@@ -139,6 +141,14 @@ CommandRegistration reg(
       app.add_option("--batch-size", a->batch_size, "Model windows run together")
           ->check(CLI::Range(1, 1024))
           ->capture_default_str();
+      app.add_option(
+             "--window", a->window,
+             "Trained models: the network's window in pixels, a multiple of its downsampling (default: "
+             "the model card's, its training size; larger windows repeat less of the overlap)")
+          ->check(CLI::Range(16, 8192));
+      app.add_option("--window-overlap", a->window_overlap,
+                     "Trained models: overlap of those windows in pixels (default: the model card's)")
+          ->check(CLI::Range(0, 8192));
       app.add_option("--tta", a->tta,
                      "Trained models: average each window over this many mirrored / turned views (1, 2, 4, 8; each "
                      "view costs one more pass)")
@@ -195,6 +205,8 @@ CommandRegistration reg(
         options.precision = a->precision;
         options.batch_size = a->batch_size;
         options.tta = a->tta;
+        options.window = a->window;
+        options.window_overlap = a->window_overlap;
         // A registered method by name; anything else is a trained model (shipped name or file).
         bool registered = false;
         for (const auto& e : infer::segmenters()) registered = registered || e.name == a->model;
@@ -204,6 +216,9 @@ CommandRegistration reg(
           options.model_file = predict::find_model_file(a->model);
           method = "trained";
         }
+        if (method != "trained" && (a->window > 0 || a->window_overlap >= 0))
+          log::warn("segment: --window and --window-overlap apply to trained models; ", method,
+                    " ignores them");
         StainNormalization stains = stain_normalization(a->stains);
         if (a->input.empty() == a->manifest.empty()) throw UsageError("give either --input or --manifest");
         if (!a->shard.empty() && a->manifest.empty()) throw UsageError("--shard needs --manifest");

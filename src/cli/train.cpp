@@ -60,8 +60,11 @@ std::shared_ptr<const data::Dataset> open_spec(const DataSpec& d, double model_m
 
 // The scores a validation reports, any of which `train.best_metric` can name.
 std::map<std::string, double> validation_scores(const metrics::EvaluationSummary& s, bool classes) {
-  std::map<std::string, double> out{{"dice", s.dice.mean}, {"iou", s.iou.mean}, {"aji", s.aji.mean},
-                                    {"pq", s.pq.mean},     {"f1_d", s.centroid.f1()}};
+  std::map<std::string, double> out{{"dice", s.dice.mean},
+                                    {"iou", s.iou.mean},
+                                    {"aji", s.aji.mean},
+                                    {"pq", s.pq.mean},
+                                    {"f1_d", s.centroid.f1()}};
   if (classes) {
     out["mpq_plus"] = s.mpq_plus;
     out["mean_f1"] = s.mean_f1;
@@ -83,8 +86,10 @@ train::Validator make_validator(std::shared_ptr<const data::Dataset> validation,
     predict::ModelSegmenter segmenter(view, card, o);
     const auto candidates = predict::validation_candidates(card.heads);
     const predict::DecodingComparison cmp = predict::compare_decodings(segmenter, *samples, candidates);
-    std::map<std::string, double> out = validation_scores(cmp.summaries[cmp.best], card.heads.num_classes > 0);
-    for (size_t k = 0; k < candidates.size(); ++k) out["aji." + candidates[k].label] = cmp.summaries[k].aji.mean;
+    std::map<std::string, double> out =
+        validation_scores(cmp.summaries[cmp.best], card.heads.num_classes > 0);
+    for (size_t k = 0; k < candidates.size(); ++k)
+      out["aji." + candidates[k].label] = cmp.summaries[k].aji.mean;
     card.decoding = infer::decoding_to_map(candidates[cmp.best].options);
     card.info["decoding_chosen_on"] = "validation AJI";
     return out;

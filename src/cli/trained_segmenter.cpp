@@ -17,8 +17,14 @@ std::unique_ptr<infer::Segmenter> build_trained(const infer::SegmenterOptions& o
   options.precision = resolve_precision(o.precision, o.device == "cuda");
   options.batch_size = o.batch_size;
   options.tta = o.tta;
+  options.tile_size = o.window;
+  options.tile_overlap = o.window_overlap;
   models::LoadedModel model = models::load_model(o.model_file);
   if (model.card.heads.categories) {  // category-descriptor SAM: its own sliding window (method 2)
+    if (o.window > 0 || o.window_overlap >= 0)
+      throw OptionError(o.model_file +
+                        " is a category-SAM model: its window is its SAM input size; "
+                        "--window and --window-overlap apply to the U-Net family");
     predict::CategorySamSegmenterOptions co;
     co.precision = options.precision;
     co.batch_size = o.batch_size;

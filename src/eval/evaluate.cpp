@@ -36,7 +36,8 @@ class GroundTruth {
     if (!fs::exists(path)) throw IoError(path + ": no such file or folder");
     if (fs::is_regular_file(path)) {
       files_.push_back(path);
-    } else if (format == "labels" || (format == "auto" && !stacked_arrays(path) && !label_files_in(path).empty())) {
+    } else if (format == "labels" ||
+               (format == "auto" && !stacked_arrays(path) && !label_files_in(path).empty())) {
       files_ = label_files_in(path);
       if (files_.empty()) throw DataError(path + ": no label maps (.png, .tif, .tiff, .npy) in this folder");
     } else {

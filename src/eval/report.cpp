@@ -171,7 +171,8 @@ void print_table(std::ostream& out, const EvalReport& report) {
   row("SQ", s.sq.mean, over(s.sq));
   row("PQ", s.pq.mean, over(s.pq));
   row("object F1", s.detection.f1(), "pooled, IoU >= " + number(options.f1_match_iou, 3));
-  row("F_d", s.centroid.f1(), "pooled, centroids within " + number(options.pair_radius, 4) + " px (HoVer-Net)");
+  row("F_d", s.centroid.f1(),
+      "pooled, centroids within " + number(options.pair_radius, 4) + " px (HoVer-Net)");
   row("mAP", s.map.map, "IoU 0.50:0.95, class-agnostic");
   row("AP50", s.map.map50, "");
   row("count R2", s.count_r2, "instances per image");
@@ -190,10 +191,10 @@ void print_table(std::ostream& out, const EvalReport& report) {
   out << buf;
   for (size_t c = 0; c < classes.size(); ++c) {
     const auto& k = s.classes[c];
-    std::snprintf(buf, sizeof buf, "  %-18s %8s %8s %8s %8s %8s %8s %8lld\n", classes[c].substr(0, 18).c_str(),
-                  number(k.pq_plus, 4).c_str(), number(k.detection.f1(), 4).c_str(),
-                  number(k.centroid.f1(), 4).c_str(), number(k.ap, 4).c_str(),
-                  number(k.pixel_iou, 4).c_str(), number(k.count_r2, 4).c_str(),
+    std::snprintf(buf, sizeof buf, "  %-18s %8s %8s %8s %8s %8s %8s %8lld\n",
+                  classes[c].substr(0, 18).c_str(), number(k.pq_plus, 4).c_str(),
+                  number(k.detection.f1(), 4).c_str(), number(k.centroid.f1(), 4).c_str(),
+                  number(k.ap, 4).c_str(), number(k.pixel_iou, 4).c_str(), number(k.count_r2, 4).c_str(),
                   static_cast<long long>(k.pq.tp + k.pq.fn));
     out << buf;
   }

@@ -199,7 +199,7 @@ SegmentRunReport run_segmentation(const std::vector<InputImage>& images, Segment
     std::string stains_why;   // why the image's stains could not be estimated
     Segmentation segmentation;
     // --mpp, else what the file records, else (0) the method's own resolution.
-    const double file_mpp = options.mpp > 0          ? 0
+    const double file_mpp = options.mpp > 0    ? 0
                             : input_image.read ? input_image.mpp
                                                : io::read_image_mpp(path);
     const double image_mpp = options.mpp > 0 ? options.mpp : file_mpp;
@@ -240,7 +240,9 @@ SegmentRunReport run_segmentation(const std::vector<InputImage>& images, Segment
     std::ostringstream line;
     line.precision(2);
     line << std::fixed << path << ": " << nuclei.size() << " nuclei (" << image.width << "x" << image.height;
-    if (file_mpp > 0) line << " at " << file_mpp << " um/px as " << (input_image.read ? "its dataset states" : "the file records");
+    if (file_mpp > 0)
+      line << " at " << file_mpp << " um/px as "
+           << (input_image.read ? "its dataset states" : "the file records");
     line << ", " << segmenter.name() << ", " << seconds << " s)";
     log::info(line.str());
     ++report.segmented;

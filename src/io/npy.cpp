@@ -62,7 +62,8 @@ std::string NpyArray::dtype() const {
     case 'i': return "int" + std::to_string(itemsize * 8);
     case 'u': return "uint" + std::to_string(itemsize * 8);
     case 'b': return "bool";
-    case 'U': return "str" + std::to_string(itemsize / 4);
+    case 'U':
+      return "str" + std::to_string(itemsize / 4);
   }
   return std::string("?") + kind;
 }
@@ -219,8 +220,8 @@ NpyArray read_npy(const std::string& path) { return parse_npy(read_file(path), p
 
 std::string serialize_npy(const NpyArray& a) {
   std::ostringstream h;
-  h << "{'descr': '" << (a.itemsize == 1 ? '|' : '<') << a.kind << (a.kind == 'U' ? a.itemsize / 4 : a.itemsize)
-    << "', 'fortran_order': False, 'shape': (";
+  h << "{'descr': '" << (a.itemsize == 1 ? '|' : '<') << a.kind
+    << (a.kind == 'U' ? a.itemsize / 4 : a.itemsize) << "', 'fortran_order': False, 'shape': (";
   for (size_t i = 0; i < a.shape.size(); ++i) {
     h << a.shape[i];
     if (a.shape.size() == 1 || i + 1 < a.shape.size()) h << ',';

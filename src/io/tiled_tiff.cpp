@@ -78,7 +78,8 @@ std::vector<uint8_t> deflated_zeros(size_t bytes) {
   return out;
 }
 
-void write_raw_tile(TIFF* t, const std::string& path, const std::vector<uint8_t>& bytes, int64_t x, int64_t y) {
+void write_raw_tile(TIFF* t, const std::string& path, const std::vector<uint8_t>& bytes, int64_t x,
+                    int64_t y) {
   const ttile_t index = TIFFComputeTile(t, static_cast<uint32_t>(x), static_cast<uint32_t>(y), 0, 0);
   if (TIFFWriteRawTile(t, index, const_cast<uint8_t*>(bytes.data()), static_cast<tmsize_t>(bytes.size())) < 0)
     throw IoError(path + ": cannot write a TIFF tile (disk full?)");

@@ -22,7 +22,8 @@ double ratio(int64_t num, int64_t den) {
 
 CentroidPairing pair_centroids(const std::vector<InstanceOverlap::Point>& gt,
                                const std::vector<InstanceOverlap::Point>& pred, double radius) {
-  if (!(radius >= 0)) throw DataError("centroid pairing radius must be >= 0 (got " + std::to_string(radius) + ")");
+  if (!(radius >= 0))
+    throw DataError("centroid pairing radius must be >= 0 (got " + std::to_string(radius) + ")");
   CentroidPairing result;
   const int n_gt = static_cast<int>(gt.size()), n_pred = static_cast<int>(pred.size());
   std::vector<int> pred_of_gt(gt.size(), -1);
@@ -80,8 +81,9 @@ CentroidClassCounts& CentroidClassCounts::operator+=(const CentroidClassCounts& 
   return *this;
 }
 
-CentroidDetection centroid_detection(const InstanceOverlap& o, double radius, const std::vector<int>& gt_class,
-                                     const std::vector<int>& pred_class, int num_classes) {
+CentroidDetection centroid_detection(const InstanceOverlap& o, double radius,
+                                     const std::vector<int>& gt_class, const std::vector<int>& pred_class,
+                                     int num_classes) {
   if (num_classes > 0 && (gt_class.size() != o.gt_count() || pred_class.size() != o.pred_count()))
     throw DataError("centroid detection: class lists do not match the instance counts");
   for (const auto* list : {&gt_class, &pred_class})

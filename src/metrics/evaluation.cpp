@@ -38,7 +38,8 @@ double pannuke_mpq_of(const ImageEvaluation& e) {
   return m.result().mean;
 }
 
-GroupedMean grouped_mean(const std::vector<ImageEvaluation>& images, double (*value)(const ImageEvaluation&)) {
+GroupedMean grouped_mean(const std::vector<ImageEvaluation>& images,
+                         double (*value)(const ImageEvaluation&)) {
   std::map<std::string, MeanAccumulator> groups;
   GroupedMean g;
   for (const auto& e : images) {

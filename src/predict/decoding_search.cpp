@@ -74,12 +74,13 @@ double decoding_metric_value(const metrics::EvaluationSummary& s, const std::str
 }
 
 DecodingComparison compare_decodings(ModelSegmenter& segmenter, const std::vector<data::Sample>& samples,
-                                     const std::vector<DecodingCandidate>& candidates, const std::string& metric) {
+                                     const std::vector<DecodingCandidate>& candidates,
+                                     const std::string& metric) {
   const models::ModelCard& card = segmenter.card();
   decoding_metric_value(metrics::EvaluationSummary{}, metric);  // an unknown name fails before any work
   if ((metric == "mpq_plus" || metric == "f1_c") && card.heads.num_classes == 0)
     throw OptionError("decoding metric '" + metric + "' needs a model with nucleus types; " + card.name +
-                     " has none");
+                      " has none");
   metrics::EvaluationOptions eo;
   eo.num_classes = card.heads.num_classes;
   std::vector<metrics::Evaluation> evals(candidates.size(), metrics::Evaluation(eo));
@@ -96,7 +97,8 @@ DecodingComparison compare_decodings(ModelSegmenter& segmenter, const std::vecto
   DecodingComparison out;
   for (size_t k = 0; k < candidates.size(); ++k) {
     out.summaries.push_back(evals[k].summary());
-    if (decoding_metric_value(out.summaries[k], metric) > decoding_metric_value(out.summaries[out.best], metric))
+    if (decoding_metric_value(out.summaries[k], metric) >
+        decoding_metric_value(out.summaries[out.best], metric))
       out.best = k;
   }
   return out;

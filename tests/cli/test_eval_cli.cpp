@@ -107,7 +107,8 @@ TEST(EvalCli, ClassAgnosticNumbersMatchHandComputation) {
   auto csv = read_lines(h.out + "/per_image.csv");
   ASSERT_EQ(csv.size(), 3u);
   EXPECT_EQ(
-      csv[0].rfind("image,gt_instances,pred_instances,dice,iou,aji,aji_plus,dq,sq,pq,tp,fp,fn,object_f1,f1_d", 0),
+      csv[0].rfind("image,gt_instances,pred_instances,dice,iou,aji,aji_plus,dq,sq,pq,tp,fp,fn,object_f1,f1_d",
+                   0),
       0u);
   EXPECT_EQ(csv[1], "a,2,2,0.75,0.6,0.375,0.3333333333,0.5,0.6666666667,0.3333333333,1,1,1,0.5,1");
   EXPECT_EQ(csv[2], "b,2,2,1,1,1,1,1,1,1,2,0,0,1,1");
@@ -171,8 +172,8 @@ TEST(EvalCli, GroupsAverageEachGroupThenTheGroups) {
   // Image a: binary PQ 1/3 (one exact pair, one miss each side); b: 1. Groups of one image each,
   // so PanNuke's bPQ is their mean either way; the report says how it was averaged.
   write_text(h.gt + "/../groups.csv", "group,image\nkidney,a_label.png\nliver,b\n");
-  Result r = run("--quiet eval --pred " + h.pred + " --gt " + h.gt + " --groups " + h.gt + "/../groups.csv --out " +
-                 h.out);
+  Result r = run("--quiet eval --pred " + h.pred + " --gt " + h.gt + " --groups " + h.gt +
+                 "/../groups.csv --out " + h.out);
   ASSERT_EQ(r.code, 0) << r.out;
   nlohmann::json s = read_json(h.out + "/summary.json");
   EXPECT_NEAR(s["binary"]["pannuke_bpq"]["mean"].get<double>(), (1.0 / 3 + 1.0) / 2, 1e-12);

@@ -12,12 +12,12 @@
 #include <set>
 #include <sys/wait.h>
 
+#include "cli/synthetic_tile.h"
 #include "nucleisam/atomic_file.h"
 #include "nucleisam/data/augment.h"
 #include "nucleisam/image_io.h"
 #include "nucleisam/npy.h"
 #include "nucleisam/resample.h"
-#include "cli/synthetic_tile.h"
 #include "support/test_support.h"
 
 namespace fs = std::filesystem;
@@ -59,6 +59,14 @@ double segmented_aji(const test::TempDir& dir, const std::string& name, const st
   return doc["binary"]["aji"]["mean"].get<double>();
 }
 
+// Distinct nucleus labels in a label TIFF.
+size_t counts_labels(const std::string& path) {
+  LabelMap labels = read_label_map(path);
+  std::set<int32_t> ids(labels.data.begin(), labels.data.end());
+  ids.erase(0);
+  return ids.size();
+}
+
 std::string repo_root() { return fs::path(__FILE__).parent_path().parent_path().parent_path().string(); }
 
 }  // namespace
@@ -85,6 +93,34 @@ TEST(SegmentCli, BundledDemoImage) {
   EXPECT_GT(c[0], 10u) << "a 500x300 H&E crop full of nuclei";
   EXPECT_EQ(c[0], c[1]);
   EXPECT_EQ(c[0], c[2]);
+}
+
+// --window / --window-overlap set a trained model's own window: the card's values (256, 64 for
+// he-nuclei) give the same outputs as no option, a window the network cannot take is refused
+// before any work, and other methods say they ignore it.
+TEST(SegmentCli, WindowOptionsSetTheModelsWindow) {
+  std::string demo = repo_root() + "/assets/demo/he_tile.jpg";
+  if (!fs::exists(demo)) GTEST_SKIP() << "demo image not found at " << demo;
+  test::TempDir dir;
+  Result r = run("segment --formats labels --input " + demo + " --out " + dir.file("card"));
+  ASSERT_EQ(r.code, 0) << r.out;
+  r = run("segment --formats labels --window 256 --window-overlap 64 --input " + demo + " --out " +
+          dir.file("same"));
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_EQ(read_file(dir.file("card/he_tile_labels.tif")), read_file(dir.file("same/he_tile_labels.tif")));
+  r = run("segment --formats labels --window 512 --window-overlap 96 --input " + demo + " --out " +
+          dir.file("big"));
+  ASSERT_EQ(r.code, 0) << r.out;
+  const auto card = counts_labels(dir.file("card/he_tile_labels.tif")),
+             big = counts_labels(dir.file("big/he_tile_labels.tif"));
+  EXPECT_NEAR(static_cast<double>(big), static_cast<double>(card), 0.1 * card) << "one window instead of six";
+  r = run("segment --formats labels --window 100 --input " + demo + " --out " + dir.file("bad"));
+  EXPECT_EQ(r.code, 2) << r.out;
+  EXPECT_TRUE(contains(r.out, "must be a multiple of")) << r.out;
+  r = run("segment --model classical --formats labels --window 256 --input " + demo + " --out " +
+          dir.file("cl"));
+  EXPECT_EQ(r.code, 0) << r.out;
+  EXPECT_TRUE(contains(r.out, "--window and --window-overlap apply to trained models")) << r.out;
 }
 
 TEST(SegmentCli, SecondRunSkipsFinishedImages) {
@@ -304,7 +340,8 @@ TEST(SegmentCli, DatasetSplitsAreSegmentedUnderTheirSampleNames) {
   fs::create_directories(dir.file("conic"));
   write_npy(dir.file("conic/images.npy"), conic_images, {1, half.height, half.width, 3});
   write_npy(dir.file("conic/labels.npy"), labels, {1, half.height, half.width, 2});
-  r = run("segment --model classical --formats labels --input " + dir.file("conic") + " --out " + dir.file("out20"));
+  r = run("segment --model classical --formats labels --input " + dir.file("conic") + " --out " +
+          dir.file("out20"));
   ASSERT_EQ(r.code, 0) << r.out;
   EXPECT_TRUE(contains(r.out, "conic_00000: 3 nuclei")) << r.out;
   EXPECT_TRUE(contains(r.out, "at 0.50 um/px as its dataset states")) << r.out;
@@ -314,5 +351,6 @@ TEST(SegmentCli, DatasetSplitsAreSegmentedUnderTheirSampleNames) {
   fs::create_directories(dir.file("nothing"));
   r = run("segment --model classical --input " + dir.file("nothing") + " --out " + dir.file("out3"));
   EXPECT_EQ(r.code, 1) << r.out;
-  EXPECT_TRUE(contains(r.out, "holds no images (.png .jpg .jpeg .tif .tiff .bmp) and is no dataset split")) << r.out;
+  EXPECT_TRUE(contains(r.out, "holds no images (.png .jpg .jpeg .tif .tiff .bmp) and is no dataset split"))
+      << r.out;
 }

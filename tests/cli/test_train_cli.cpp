@@ -303,7 +303,8 @@ TEST(TrainCli, DataAtAnotherResolutionIsResampledToTheModels) {
   // Chosen by HoVer-Net's detection F1 instead: the table is sorted by it and the card records the
   // best row's value.
   const std::string tune = "--threads 1 export --model " + dir.file("run/best.safetensors") + " --out " +
-                           dir.file("tuned.safetensors") + " --tune-on " + dir.file("data") + " --tune-mpp 0.5";
+                           dir.file("tuned.safetensors") + " --tune-on " + dir.file("data") +
+                           " --tune-mpp 0.5";
   auto by_fd = run_cli(tune + " --tune-metric f1_d");
   ASSERT_EQ(by_fd.code, 0) << by_fd.out;
   std::istringstream lines(by_fd.out.substr(by_fd.out.find("best 8 by f1_d:")));
@@ -321,7 +322,8 @@ TEST(TrainCli, DataAtAnotherResolutionIsResampledToTheModels) {
   const size_t at = by_fd.out.find("decoding_tuned_f1_d: ");
   ASSERT_NE(at, std::string::npos) << by_fd.out;
   EXPECT_NEAR(std::stod(by_fd.out.substr(at + 21)), fd[0], 5e-5) << by_fd.out;
-  EXPECT_NE(by_fd.out.find("decoding_chosen_on: f1_d on " + dir.file("data")), std::string::npos) << by_fd.out;
+  EXPECT_NE(by_fd.out.find("decoding_chosen_on: f1_d on " + dir.file("data")), std::string::npos)
+      << by_fd.out;
   // A class metric for a model without types, an unknown metric, or a metric without --tune-on.
   auto classless = run_cli(tune + " --tune-metric mpq_plus");
   EXPECT_EQ(classless.code, 2) << classless.out;

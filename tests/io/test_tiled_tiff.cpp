@@ -15,7 +15,9 @@ namespace {
 
 // A 600 x 520 (w x h) label image: labels only in a block around (100..159, 300..339); every
 // other 256-pixel tile of either level is zeros.
-int32_t label_at(int64_t x, int64_t y) { return (x >= 100 && x < 160 && y >= 300 && y < 340) ? 7 + x % 3 : 0; }
+int32_t label_at(int64_t x, int64_t y) {
+  return (x >= 100 && x < 160 && y >= 300 && y < 340) ? 7 + x % 3 : 0;
+}
 
 LabelMap tile_of(int ds, int64_t x, int64_t y, int w, int h) {
   LabelMap t(h, w);
@@ -45,7 +47,8 @@ TEST(TiledLabelTiff, EmptyTilesFromTheSourceReadBackAsZeros) {
       }
       return t;
     });
-    if (say_empty) EXPECT_EQ(empty_said, 3 * 3 - 1 + 2 * 2 - 1);  // all tiles but the one with labels, per level
+    if (say_empty)
+      EXPECT_EQ(empty_said, 3 * 3 - 1 + 2 * 2 - 1);  // all tiles but the one with labels, per level
     for (int level : {0, 1}) {
       const int ds = 1 << level;
       const LabelMap back = io::read_tiled_label_tiff(path, level);
@@ -59,11 +62,13 @@ TEST(TiledLabelTiff, EmptyTilesFromTheSourceReadBackAsZeros) {
 TEST(TiledLabelTiff, WrongTilesAndNegativeLabelsAreRefused) {
   test::TempDir dir;
   const std::string path = dir.file("bad.tif");
-  EXPECT_THROW(io::write_tiled_label_tiff(path, 300, 300, 256, {1},
-                                          [](int, int64_t, int64_t, int w, int h) { return LabelMap(h, w + 1); }),
-               IoError);
-  EXPECT_THROW(io::write_tiled_label_tiff(path, 300, 300, 256, {1},
-                                          [](int, int64_t, int64_t, int w, int h) { return LabelMap(h, w, 1, -2); }),
-               IoError);
+  EXPECT_THROW(
+      io::write_tiled_label_tiff(path, 300, 300, 256, {1},
+                                 [](int, int64_t, int64_t, int w, int h) { return LabelMap(h, w + 1); }),
+      IoError);
+  EXPECT_THROW(
+      io::write_tiled_label_tiff(path, 300, 300, 256, {1},
+                                 [](int, int64_t, int64_t, int w, int h) { return LabelMap(h, w, 1, -2); }),
+      IoError);
   EXPECT_FALSE(fs::exists(path));  // nothing half-written
 }

@@ -48,8 +48,8 @@ double brute_force_best(const std::vector<Point>& gt, const std::vector<Point>& 
 
 TEST(CentroidDetection, CentroidsAreMeanPixelPositions) {
   LabelMap gt(4, 8), pred(4, 8);  // 4 rows, 8 columns
-  fill_rect(gt, 3, 1, 4, 2, 3);  // rows 1-2, columns 4-6
-  gt.at(0, 0) = 7;               // an L: (row, column) (0,0), (1,0), (1,1)
+  fill_rect(gt, 3, 1, 4, 2, 3);   // rows 1-2, columns 4-6
+  gt.at(0, 0) = 7;                // an L: (row, column) (0,0), (1,0), (1,1)
   gt.at(1, 0) = 7;
   gt.at(1, 1) = 7;
   const InstanceOverlap o = instance_overlap(gt, pred);
@@ -157,7 +157,7 @@ TEST(CentroidDetection, DetectionTypeAccuracyAndPerClassF1CountedByHand) {
   // Class 2: predicted-only C, truth-only B, unpaired truth E: 0 / 5.
   EXPECT_DOUBLE_EQ(d.classes[1].f1(), 0.0);
   EXPECT_EQ(d.classes[1].unpaired_gt, 1);
-  EXPECT_DOUBLE_EQ(d.classes[2].f1(), 1.0);  // D alone, right
+  EXPECT_DOUBLE_EQ(d.classes[2].f1(), 1.0);    // D alone, right
   EXPECT_TRUE(std::isnan(d.classes[3].f1()));  // absent on both sides
   // Class-agnostic: the same detections, no type statistics.
   const CentroidDetection plain = centroid_detection(o, 12, {}, {}, 0);

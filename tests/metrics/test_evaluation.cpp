@@ -130,7 +130,7 @@ TEST(Evaluation, PanNukeAveragesSkipAbsentClassesAndAverageGroups) {
   EXPECT_NEAR(g.classes[0].pannuke_pq.mean, (2.0 / 3 + 0.0) / 2, 1e-12);  // A and D
   EXPECT_EQ(g.classes[0].pannuke_pq.counted, 2u);
   EXPECT_NEAR(g.classes[1].pannuke_pq.mean, (0.0 + 1.0) / 2, 1e-12);  // A and B
-  const EvaluationSummary u = run(false);  // one group: the mean over images
+  const EvaluationSummary u = run(false);                             // one group: the mean over images
   EXPECT_NEAR(u.pannuke_mpq.mean, (1.0 / 3 + 1.0 + 0.0) / 3, 1e-12);
   EXPECT_NEAR(u.pannuke_bpq.mean, (1.0 + 2.0 / 3 + 0.0) / 3, 1e-12);
   EXPECT_EQ(u.pannuke_bpq.groups, 1u);

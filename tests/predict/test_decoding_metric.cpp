@@ -30,5 +30,6 @@ TEST(DecodingMetric, EachNameReadsItsOwnValue) {
   s.classes.clear();
   EXPECT_TRUE(std::isnan(predict::decoding_metric_value(s, "f1_c")));
   EXPECT_THROW(predict::decoding_metric_value(s, "dice"), OptionError);
-  for (const auto& name : predict::decoding_metric_names()) EXPECT_NO_THROW(predict::decoding_metric_value(s, name));
+  for (const auto& name : predict::decoding_metric_names())
+    EXPECT_NO_THROW(predict::decoding_metric_value(s, name));
 }

@@ -22,7 +22,7 @@ struct LabelledInstances {
   std::vector<int> classes;    // class of instance k + 1; empty when unclassified
   std::vector<double> scores;  // score of instance k + 1; empty when absent (all 1)
   bool classed = false;
-  std::string group;           // e.g. tissue type, for PanNuke's averages; "" when not known
+  std::string group;  // e.g. tissue type, for PanNuke's averages; "" when not known
 };
 
 struct ImagePair {

@@ -32,6 +32,8 @@ struct SegmenterOptions {
   std::string precision = "auto";  // trained models: fp32 | bf16 | auto
   int batch_size = 4;              // trained models: windows run together
   int tta = 1;                     // trained models: test-time views averaged (1, 2, 4, 8)
+  int window = 0;                  // trained models: the network's window in pixels; 0 = the card's
+  int window_overlap = -1;         // trained models: overlap of those windows; < 0 = the card's
 };
 
 // What a method needs beyond an image; build_segmenter checks it before calling the factory.

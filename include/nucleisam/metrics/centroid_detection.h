@@ -64,7 +64,8 @@ struct CentroidDetection {
 
 // One image. gt_class / pred_class hold each instance's class by dense index (0 = unclassified);
 // pass empty vectors and num_classes 0 for a class-agnostic evaluation.
-CentroidDetection centroid_detection(const InstanceOverlap& o, double radius, const std::vector<int>& gt_class,
-                                     const std::vector<int>& pred_class, int num_classes);
+CentroidDetection centroid_detection(const InstanceOverlap& o, double radius,
+                                     const std::vector<int>& gt_class, const std::vector<int>& pred_class,
+                                     int num_classes);
 
 }  // namespace nucleisam::metrics

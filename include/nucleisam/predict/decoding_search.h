@@ -1,7 +1,8 @@
 // Choosing a model's instance decoding on annotated images: the network runs once per image, then
 // each candidate decoding (infer/model_decoding.h) is evaluated with the library's metrics and the
-// best by one metric wins (AJI unless asked otherwise). The trainer's validation compares a few candidates every epoch; `nucleisam
-// export --tune-on` searches a grid once training is done (on validation images, never test ones).
+// best by one metric wins (AJI unless asked otherwise). The trainer's validation compares a few candidates
+// every epoch; `nucleisam export --tune-on` searches a grid once training is done (on validation images,
+// never test ones).
 #pragma once
 
 #include <string>
