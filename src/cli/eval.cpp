@@ -53,8 +53,8 @@ CommandRegistration reg(
                      "How to read --gt: auto, labels (a folder of label maps) or a dataset format "
                      "(monuseg, consep, lizard, conic, pannuke, folder)");
       app.add_option("--classes", a->classes,
-                     "Class names for ids 1..C, comma-separated, or a number of classes (default: the "
-                     "dataset's classes when the predictions carry classes)");
+                     "Class names for ids 1..C, comma-separated, a number of classes, or none (class-agnostic "
+                     "scores only; default: the dataset's classes when the predictions carry classes)");
       app.add_option("--out", a->out, "Folder for per_image.csv and summary.json");
       app.add_option("--pq-iou", r.options.pq_match_iou, "PQ / mPQ+ match threshold (IoU > value)")
           ->check(CLI::Range(0.0, 0.999999));
@@ -74,7 +74,8 @@ CommandRegistration reg(
       app.add_flag("--allow-missing", r.allow_missing,
                    "Evaluate matched images only when some have no counterpart (reported either way)");
       return [a]() {
-        if (!a->classes.empty()) a->request.classes = parse_class_list(a->classes);
+        if (a->classes == "none") a->request.class_agnostic = true;
+        else if (!a->classes.empty()) a->request.classes = parse_class_list(a->classes);
         const eval::EvalReport report = eval::evaluate(a->request);
         if (!a->out.empty()) {
           remove_stale_temporaries(a->out);  // of an earlier run killed mid-write

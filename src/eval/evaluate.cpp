@@ -199,11 +199,12 @@ EvalReport evaluate(const EvalRequest& request) {
   // Classes: the requested ones, else the dataset's names when the predictions carry classes.
   // Whether classes can be evaluated depends on every prediction: decide from the sidecars'
   // presence (cheap), then stream the images so memory stays at one pair.
-  std::vector<std::string> classes = a.classes;
+  std::vector<std::string> classes = a.class_agnostic ? std::vector<std::string>{} : a.classes;
   bool preds_classed = true;
   for (const auto& [key, gi] : pairs)
     preds_classed = preds_classed && has_class_sidecar(pred_by_key.at(key).string());
-  if (classes.empty() && gt.class_names().size() > 1) {
+  const bool classes_from_dataset = classes.empty() && !a.class_agnostic && gt.class_names().size() > 1;
+  if (classes_from_dataset) {
     if (preds_classed)
       classes.assign(gt.class_names().begin() + 1, gt.class_names().end());
     else
@@ -231,6 +232,12 @@ EvalReport evaluate(const EvalRequest& request) {
       if (!classes.empty() && !g.classed)
         throw DataError(gt.describe(gi) + ": ground truth has no classes while " +
                         std::to_string(classes.size()) + " classes are evaluated");
+      if (classes_from_dataset && !classes.empty())
+        for (const auto& [id, name] : p.class_names)
+          if (id >= 1 && id <= static_cast<int>(classes.size()) && name != classes[id - 1])
+            throw DataError(pred_file.string() + ": class " + std::to_string(id) + " is '" + name +
+                            "' there but '" + classes[id - 1] + "' in " + a.gt +
+                            " (a model of other classes: --classes none scores without classes)");
       try {
         add_pair(ev, key, g, p, groups.empty() ? g.group : groups.at(key));
       } catch (const DataError& e) {

@@ -49,6 +49,7 @@ fs::path sidecar_csv_for(const fs::path& label_file) {
 struct SidecarRow {
   int cls = 0;
   double score = 1.0;
+  std::string class_name;  // segment's nucleus tables name each class; "" elsewhere
 };
 
 // "<stem>.csv" beside a label map: a header naming the columns (id or instance; class; score),
@@ -101,7 +102,7 @@ std::map<int32_t, SidecarRow> read_sidecar(const fs::path& csv, bool& has_class,
   has_class = false;
   has_score = true;
   for (const Nucleus& n : io::read_nucleus_table(csv.string())) {
-    rows[n.id] = SidecarRow{n.class_id, n.score};
+    rows[n.id] = SidecarRow{n.class_id, n.score, n.class_name};
     has_class = has_class || n.class_id != 0;  // class 0 = unclassified, as in read_sidecar_csv
   }
   // A table without nuclei (an image where nothing was found) says nothing against classes: it
@@ -189,6 +190,10 @@ LabelledInstances read_labelled_instances(const std::string& label_file) {
                         file.string());
       if (has_class) out.classes.push_back(it->second.cls);
       if (has_score) out.scores.push_back(it->second.score);
+      // "class N" is what segment writes for a class its model does not name.
+      const std::string& name = it->second.class_name;
+      if (has_class && it->second.cls > 0 && !name.empty() && name != "class " + std::to_string(it->second.cls))
+        out.class_names.emplace(it->second.cls, name);
     }
     out.classed = has_class;
   }

@@ -334,3 +334,31 @@ TEST(EvalCli, AnImageWithoutNucleiKeepsAFolderClassed) {
   const auto& inflammatory = s["classes"]["per_class"]["inflammatory"];
   EXPECT_GT(inflammatory["tp"].get<int64_t>() + inflammatory["fp"].get<int64_t>(), 0) << s.dump();
 }
+
+TEST(EvalCli, PredictionsNamingOtherClassesAreRefusedUnlessClassAgnostic) {
+  NUCLEISAM_REQUIRE_SHARED("data/consep256/test");
+  // segment's tables name their classes: a model of PanNuke's classes (1 = neoplastic) scored
+  // against CoNSeP (1 = other) would compare unrelated ids. Refused, naming both; --classes none
+  // scores without classes; CoNSeP's own names pass.
+  test::TempDir dir;
+  const std::string base = test::shared_path("data/consep256/test");
+  LabelMap found = read_label_map(base + "/inst_png/test_1_000.png");
+  int32_t n = 0;
+  for (int32_t v : found.data) n = std::max(n, v);
+  write_label_map(dir.file("test_1_000_labels.tif"), found);
+  const std::vector<int> ones(static_cast<size_t>(n), 1);
+  write_nucleus_table(dir.file("test_1_000_nuclei.csv"),
+                      nuclei_from_instances(found, ones, {}, {"background", "neoplastic", "inflammatory"}));
+  const std::string cmd = "--quiet eval --allow-missing --pred " + dir.path() + " --gt " + base;
+  Result r = run(cmd);
+  EXPECT_EQ(r.code, 1) << r.out;
+  EXPECT_NE(r.out.find("class 1 is 'neoplastic' there but 'other' in"), std::string::npos) << r.out;
+  r = run(cmd + " --classes none --out " + dir.file("none"));
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_FALSE(read_json(dir.file("none/summary.json")).contains("classes"));
+  write_nucleus_table(dir.file("test_1_000_nuclei.csv"),
+                      nuclei_from_instances(found, ones, {}, {"background", "other", "inflammatory"}));
+  r = run(cmd + " --out " + dir.file("same"));
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_TRUE(read_json(dir.file("same/summary.json")).contains("classes"));
+}

@@ -8,6 +8,7 @@
 #pragma once
 
 #include <iosfwd>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -23,6 +24,8 @@ struct LabelledInstances {
   std::vector<double> scores;  // score of instance k + 1; empty when absent (all 1)
   bool classed = false;
   std::string group;  // e.g. tissue type, for PanNuke's averages; "" when not known
+  // The names the prediction gives its class ids (segment's nucleus table), when it gives them.
+  std::map<int, std::string> class_names;
 };
 
 struct ImagePair {
@@ -35,8 +38,9 @@ struct EvalRequest {
   std::string gt;                   // a label map, a folder of them, or a dataset split
   std::string gt_format = "auto";   // auto, labels, or a dataset format (monuseg, consep, ...)
   // Names of classes 1..C. Empty: the dataset's class names when every prediction carries
-  // classes, else class-agnostic.
+  // classes (and names no class otherwise than the dataset does), else class-agnostic.
   std::vector<std::string> classes;
+  bool class_agnostic = false;  // class-agnostic scores only, whatever both sides carry
   metrics::EvaluationOptions options;  // num_classes is taken from the classes
   // Evaluate the matched images only when some have no counterpart (else DataError).
   bool allow_missing = false;
