@@ -18,6 +18,7 @@
 #include "data/readers/dataset_readers.h"
 #include "data/readers/npy_slices.h"
 #include "nucleisam/errors.h"
+#include "nucleisam/log.h"
 #include "nucleisam/npy.h"
 
 namespace fs = std::filesystem;
@@ -122,8 +123,12 @@ class PannukeDataset : public Dataset {
     const fs::path types = fs::path(images_.path()).parent_path() / "types.npy";
     std::error_code ec;
     if (fs::is_regular_file(types, ec)) {
-      tissues_ = read_npy(types.string()).to_strings();
-      if (static_cast<int64_t>(tissues_.size()) != images_.count())
+      try {
+        tissues_ = read_npy(types.string()).to_strings();
+      } catch (const IoError& e) {  // the images stay readable; only the per-tissue averages go
+        log::warn(types.string(), ": ", e.what(), "; its images are read without their tissue types");
+      }
+      if (!tissues_.empty() && static_cast<int64_t>(tissues_.size()) != images_.count())
         throw DataError(types.string() + ": " + std::to_string(tissues_.size()) + " tissue types for " +
                         std::to_string(images_.count()) + " images");
     }

@@ -286,6 +286,10 @@ TEST(PannukeDataset, MergesPerClassChannelsInReleaseLayout) {
   write_file_atomic(dir.file("images/fold1/types.npy"), serialize_npy(types));
   const std::string e = error_of([&] { open_dataset(dir.path()); });
   EXPECT_NE(e.find("types.npy: 2 tissue types for 1 images"), std::string::npos) << e;
+  // A types.npy that is not a string array (an object array needs pickle): the images stay
+  // readable, without tissues.
+  write_npy(dir.file("images/fold1/types.npy"), std::vector<float>{1.0f}, {1});
+  EXPECT_EQ(open_dataset(dir.path())->get(0).group, "");
 }
 
 TEST(DetectFormat, RejectsDatasetRootsAndUnknownFolders) {
