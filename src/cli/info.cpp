@@ -6,7 +6,10 @@
 #include <set>
 #include <sstream>
 
+#include <filesystem>
+
 #include "cli/command.h"
+#include "nucleisam/data/readers.h"
 #include "nucleisam/errors.h"
 #include "nucleisam/image_io.h"
 #include "nucleisam/stain.h"
@@ -14,7 +17,37 @@
 namespace nucleisam::cli {
 namespace {
 
+// A dataset split (a folder open_dataset reads): its format, size, classes and resolution, from
+// the first sample only (a PanNuke fold holds thousands).
+nlohmann::json describe_dataset(const std::string& path) {
+  std::string format;
+  try {
+    format = data::detect_format(path);
+  } catch (const DataError& e) {
+    throw IoError(path + ": is a folder, and not a dataset split nucleisam reads (" + e.what() + ")");
+  }
+  const auto dataset = data::open_dataset(path, format);
+  nlohmann::json j;
+  j["file"] = path;
+  j["kind"] = "dataset";
+  j["format"] = format;
+  j["samples"] = dataset->size();
+  std::vector<std::string> classes;
+  for (size_t c = 1; c < dataset->class_names().size(); ++c) classes.push_back(dataset->class_names()[c]);
+  j["classes"] = classes;
+  if (dataset->microns_per_pixel() > 0) j["mpp"] = dataset->microns_per_pixel();
+  if (dataset->size() > 0) {
+    const data::Sample s = dataset->get(0);
+    j["first"] = {{"name", s.name}, {"width", s.image.width}, {"height", s.image.height},
+                  {"nuclei", s.instance_count()}};
+    if (!s.group.empty()) j["first"]["group"] = s.group;
+  }
+  return j;
+}
+
 nlohmann::json describe(const std::string& path, bool labels) {
+  std::error_code ec;
+  if (std::filesystem::is_directory(path, ec)) return describe_dataset(path);
   nlohmann::json j;
   j["file"] = path;
   if (labels) {
@@ -59,11 +92,11 @@ nlohmann::json describe(const std::string& path, bool labels) {
   return j;
 }
 
-CommandRegistration reg("info", "Describe images or label maps as nucleisam reads them", [](CLI::App& app) {
+CommandRegistration reg("info", "Describe images, label maps or dataset splits as nucleisam reads them", [](CLI::App& app) {
   auto files = std::make_shared<std::vector<std::string>>();
   auto labels = std::make_shared<bool>(false);
   auto json = std::make_shared<bool>(false);
-  app.add_option("files", *files, "Image or label-map files")->required();
+  app.add_option("files", *files, "Image or label-map files, or dataset splits (folders)")->required();
   app.add_flag("--labels", *labels, "Read the files as integer label maps");
   app.add_flag("--json", *json, "Print JSON instead of text");
   return [=]() {
@@ -72,6 +105,19 @@ CommandRegistration reg("info", "Describe images or label maps as nucleisam read
       if (*json) {
         std::cout << j.dump() << '\n';
       } else {
+        if (j["kind"] == "dataset") {
+          std::cout << f << ": " << j["format"].get<std::string>() << " split, " << j["samples"] << " samples";
+          if (j.contains("first"))
+            std::cout << " (the first " << j["first"]["width"] << 'x' << j["first"]["height"] << ", "
+                      << j["first"]["nuclei"] << " nuclei"
+                      << (j["first"].contains("group") ? ", " + j["first"]["group"].get<std::string>() : "") << ')';
+          std::string classes;
+          for (const auto& c : j["classes"]) classes += (classes.empty() ? "" : ", ") + c.get<std::string>();
+          std::cout << (classes.empty() ? ", no classes" : ", classes " + classes);
+          if (j.contains("mpp")) std::cout << ", released at " << j["mpp"].get<double>() << " um/px";
+          std::cout << '\n';
+          continue;
+        }
         std::cout << f << ": " << j["kind"].get<std::string>() << ' ' << j["width"] << 'x' << j["height"];
         if (*labels) std::cout << ", " << j["labels"] << " labels (max " << j["max_label"] << ')';
         if (j.contains("mpp")) std::cout << ", " << j["mpp"].get<double>() << " um/px";

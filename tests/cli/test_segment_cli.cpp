@@ -321,8 +321,14 @@ TEST(SegmentCli, DatasetSplitsAreSegmentedUnderTheirSampleNames) {
   fs::create_directories(dir.file("pannuke"));
   write_npy(dir.file("pannuke/images.npy"), images, {2, h, w, 3});
   write_npy(dir.file("pannuke/masks.npy"), masks, {2, h, w, 6});
-  Result r = run("segment --model classical --formats labels,csv --input " + dir.file("pannuke") + " --out " +
-                 dir.file("out"));
+  // `info` describes a split from its first sample.
+  Result r = run("info " + dir.file("pannuke"));
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_TRUE(contains(r.out, "pannuke split, 2 samples (the first 130x60, 3 nuclei), classes neoplastic, "
+                              "inflammatory, connective, dead, epithelial, released at 0.25 um/px"))
+      << r.out;
+  r = run("segment --model classical --formats labels,csv --input " + dir.file("pannuke") + " --out " +
+          dir.file("out"));
   ASSERT_EQ(r.code, 0) << r.out;
   EXPECT_TRUE(contains(r.out, "is a pannuke split: its 2 images (released at 0.25 um/px)")) << r.out;
   EXPECT_TRUE(contains(r.out, "pannuke_00001: 3 nuclei")) << r.out;
@@ -353,4 +359,7 @@ TEST(SegmentCli, DatasetSplitsAreSegmentedUnderTheirSampleNames) {
   EXPECT_EQ(r.code, 1) << r.out;
   EXPECT_TRUE(contains(r.out, "holds no images (.png .jpg .jpeg .tif .tiff .bmp) and is no dataset split"))
       << r.out;
+  r = run("info " + dir.file("nothing"));
+  EXPECT_EQ(r.code, 1) << r.out;
+  EXPECT_TRUE(contains(r.out, "is a folder, and not a dataset split nucleisam reads")) << r.out;
 }
