@@ -174,7 +174,9 @@ SegmentRunReport run_segmentation(const std::vector<InputImage>& images, Segment
     else
       log::info("segment: images at ", options.mpp, " um/px are resampled x", factor, " to the ", method_mpp,
                 " um/px of ", segmenter.name(), "; outputs are in the images' own pixels");
-  } else if (method_mpp > 0) {
+  } else if (method_mpp > 0 && !std::all_of(images.begin(), images.end(), [](const InputImage& i) {
+               return i.read && i.mpp > 0;  // a dataset's images: their resolution is known
+             })) {
     log::info("segment: images that do not record their resolution are taken to be at ", method_mpp,
               " um/px, the resolution of ", segmenter.name(), "; give --mpp when they are not (a 20x scan is about 0.5)");
   } else if (options.mpp > 0) {

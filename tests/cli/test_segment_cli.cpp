@@ -351,6 +351,7 @@ TEST(SegmentCli, DatasetSplitsAreSegmentedUnderTheirSampleNames) {
   ASSERT_EQ(r.code, 0) << r.out;
   EXPECT_TRUE(contains(r.out, "conic_00000: 3 nuclei")) << r.out;
   EXPECT_TRUE(contains(r.out, "at 0.50 um/px as its dataset states")) << r.out;
+  EXPECT_FALSE(contains(r.out, "taken to be at")) << r.out;  // the dataset says its resolution
   EXPECT_TRUE(read_label_map(dir.file("out20/conic_00000_labels.tif")).same_size(half.height, half.width));
 
   // A folder that holds neither images nor a dataset: one line naming it, exit 1.
