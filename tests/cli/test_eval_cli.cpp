@@ -308,6 +308,21 @@ TEST(EvalCli, ReadsSegmentOutputFolders) {
   EXPECT_TRUE(s["unmatched_predictions"].empty()) << s.dump();
 }
 
+namespace {
+size_t max_label(const LabelMap& m) {
+  int32_t n = 0;
+  for (int32_t v : m.data) n = std::max(n, v);
+  return static_cast<size_t>(n);
+}
+
+// A CoNSeP test patch's true instances written as segment's label TIFF of that patch in `folder`.
+LabelMap copy_consep_patch(const std::string& split, const std::string& patch, const std::string& folder) {
+  LabelMap found = read_label_map(split + "/inst_png/" + patch + ".png");
+  write_label_map(folder + "/" + patch + "_labels.tif", found);
+  return found;
+}
+}  // namespace
+
 TEST(EvalCli, AnImageWithoutNucleiKeepsAFolderClassed) {
   NUCLEISAM_REQUIRE_SHARED("data/consep256/test");
   // segment's outputs for two CoNSeP test patches: the first with every nucleus found and classed
@@ -315,12 +330,9 @@ TEST(EvalCli, AnImageWithoutNucleiKeepsAFolderClassed) {
   // make the whole evaluation class-agnostic.
   test::TempDir dir;
   const std::string base = test::shared_path("data/consep256/test");
-  LabelMap found = read_label_map(base + "/inst_png/test_1_000.png");
-  int32_t n = 0;
-  for (int32_t v : found.data) n = std::max(n, v);
-  write_label_map(dir.file("test_1_000_labels.tif"), found);
+  const LabelMap found = copy_consep_patch(base, "test_1_000", dir.path());
   write_nucleus_table(dir.file("test_1_000_nuclei.csv"),
-                      nuclei_from_instances(found, std::vector<int>(static_cast<size_t>(n), 2)));
+                      nuclei_from_instances(found, std::vector<int>(max_label(found), 2)));
   LabelMap nothing(found.height, found.width);
   write_label_map(dir.file("test_1_005_labels.tif"), nothing);
   write_nucleus_table(dir.file("test_1_005_nuclei.csv"), {});
@@ -342,11 +354,8 @@ TEST(EvalCli, PredictionsNamingOtherClassesAreRefusedUnlessClassAgnostic) {
   // scores without classes; CoNSeP's own names pass.
   test::TempDir dir;
   const std::string base = test::shared_path("data/consep256/test");
-  LabelMap found = read_label_map(base + "/inst_png/test_1_000.png");
-  int32_t n = 0;
-  for (int32_t v : found.data) n = std::max(n, v);
-  write_label_map(dir.file("test_1_000_labels.tif"), found);
-  const std::vector<int> ones(static_cast<size_t>(n), 1);
+  const LabelMap found = copy_consep_patch(base, "test_1_000", dir.path());
+  const std::vector<int> ones(max_label(found), 1);
   write_nucleus_table(dir.file("test_1_000_nuclei.csv"),
                       nuclei_from_instances(found, ones, {}, {"background", "neoplastic", "inflammatory"}));
   const std::string cmd = "--quiet eval --allow-missing --pred " + dir.path() + " --gt " + base;
