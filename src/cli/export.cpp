@@ -3,8 +3,10 @@
 #include <torch/torch.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <iostream>
+#include <limits>
 #include <memory>
 
 #include "cli/command.h"
@@ -44,7 +46,10 @@ void tune_decoding(models::LoadedModel& m, const ExportArgs& a) {
   const auto grid = predict::tuning_grid(m.card.heads);
   log::info("export: ", grid.size(), " decodings on ", samples.size(), " images of ", a.tune_on);
   const predict::DecodingComparison cmp = predict::compare_decodings(segmenter, samples, grid, a.tune_metric);
-  auto value = [&](size_t k) { return predict::decoding_metric_value(cmp.summaries[k], a.tune_metric); };
+  auto value = [&](size_t k) {  // undefined (NaN) sorts last
+    const double v = predict::decoding_metric_value(cmp.summaries[k], a.tune_metric);
+    return std::isnan(v) ? -std::numeric_limits<double>::infinity() : v;
+  };
   std::vector<size_t> order(grid.size());
   for (size_t k = 0; k < order.size(); ++k) order[k] = k;
   std::stable_sort(order.begin(), order.end(), [&](size_t x, size_t y) { return value(x) > value(y); });
