@@ -41,4 +41,7 @@ struct Nucleus {
   float score = 1.0f;                 // method confidence in [0, 1]; 1 when the method has none
 };
 
+// The name written for a class its model does not name ("class 3"), in tables and GeoJSON alike.
+inline std::string unnamed_class_name(int class_id) { return "class " + std::to_string(class_id); }
+
 }  // namespace nucleisam

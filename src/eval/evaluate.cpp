@@ -109,7 +109,8 @@ std::map<std::string, std::string> read_groups(const std::string& path) {
   for (size_t r = 1; r < rows.size(); ++r) {
     const std::string key = match_key(fs::path(rows[r].field(image_col, path)).stem().string());
     const std::string& group = rows[r].field(group_col, path);
-    if (!groups.emplace(key, group).second && groups[key] != group)
+    const auto [it, fresh] = groups.emplace(key, group);
+    if (!fresh && it->second != group)
       throw DataError(path + ": line " + std::to_string(rows[r].line) + ": image '" + key +
                       "' is given two groups");
   }

@@ -12,6 +12,7 @@
 #include "nucleisam/image_io.h"
 #include "nucleisam/io/csv.h"
 #include "nucleisam/io/nucleus_table.h"
+#include "nucleisam/nucleus.h"
 
 namespace fs = std::filesystem;
 
@@ -190,9 +191,9 @@ LabelledInstances read_labelled_instances(const std::string& label_file) {
                         file.string());
       if (has_class) out.classes.push_back(it->second.cls);
       if (has_score) out.scores.push_back(it->second.score);
-      // "class N" is what segment writes for a class its model does not name.
+      // unnamed_class_name is what segment writes for a class its model does not name.
       const std::string& name = it->second.class_name;
-      if (has_class && it->second.cls > 0 && !name.empty() && name != "class " + std::to_string(it->second.cls))
+      if (has_class && it->second.cls > 0 && !name.empty() && name != unnamed_class_name(it->second.cls))
         out.class_names.emplace(it->second.cls, name);
     }
     out.classed = has_class;

@@ -157,7 +157,7 @@ std::vector<Nucleus> nuclei_from_instances(const LabelMap& instances, const std:
       if (n.class_id > 0 && static_cast<size_t>(n.class_id) < class_names.size())
         n.class_name = class_names[n.class_id];
       else if (n.class_id > 0)
-        n.class_name = "class " + std::to_string(n.class_id);
+        n.class_name = unnamed_class_name(n.class_id);
     }
     if (!scores.empty()) n.score = scores[id - 1];
     n.polygon = outer_ring(instances, id, s);

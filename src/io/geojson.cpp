@@ -38,7 +38,7 @@ std::string qupath_geojson(const std::vector<Nucleus>& nuclei) {
     nlohmann::json properties = {{"objectType", "detection"}};
     if (n.class_id > 0) {
       auto c = class_colour(n.class_id);
-      std::string name = n.class_name.empty() ? "class " + std::to_string(n.class_id) : n.class_name;
+      std::string name = n.class_name.empty() ? unnamed_class_name(n.class_id) : n.class_name;
       properties["classification"] = {{"name", name}, {"color", {c[0], c[1], c[2]}}};
     }
     properties["measurements"] = {{"id", n.id}, {"area", n.area}, {"score", static_cast<double>(n.score)}};
@@ -80,7 +80,7 @@ std::string qupath_feature(const Nucleus& n, const std::vector<std::pair<std::st
   }
   out += R"(]]},"properties":{"objectType":"detection","classification":{"name":)";
   const std::string name =
-      n.class_id > 0 ? (n.class_name.empty() ? "class " + std::to_string(n.class_id) : n.class_name) : "Nucleus";
+      n.class_id > 0 ? (n.class_name.empty() ? unnamed_class_name(n.class_id) : n.class_name) : "Nucleus";
   out += nlohmann::json(name).dump();
   const auto c = class_colour(n.class_id);
   out += ",\"color\":[" + std::to_string(c[0]) + "," + std::to_string(c[1]) + "," + std::to_string(c[2]) +

@@ -8,6 +8,7 @@
 #include "nucleisam/atomic_file.h"
 #include "nucleisam/errors.h"
 #include "nucleisam/limits.h"
+#include "nucleisam/utf8.h"
 
 namespace nucleisam {
 namespace {
@@ -100,23 +101,9 @@ std::vector<std::string> NpyArray::to_strings() const {
     for (int c = 0; c < itemsize / 4; ++c) {
       const uint32_t cp = load<uint32_t>(bytes.data() + i * itemsize + 4 * static_cast<size_t>(c));
       if (cp == 0) break;  // numpy pads shorter strings with NULs
-      if (cp < 0x80) {
-        text += static_cast<char>(cp);
-      } else if (cp < 0x800) {
-        text += static_cast<char>(0xC0 | (cp >> 6));
-        text += static_cast<char>(0x80 | (cp & 0x3F));
-      } else if (cp < 0x10000) {
-        text += static_cast<char>(0xE0 | (cp >> 12));
-        text += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-        text += static_cast<char>(0x80 | (cp & 0x3F));
-      } else if (cp < 0x110000) {
-        text += static_cast<char>(0xF0 | (cp >> 18));
-        text += static_cast<char>(0x80 | ((cp >> 12) & 0x3F));
-        text += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-        text += static_cast<char>(0x80 | (cp & 0x3F));
-      } else {
+      if (cp >= 0x110000)
         throw IoError("npy: string element " + std::to_string(i) + " holds an invalid character");
-      }
+      append_utf8(text, cp);
     }
   }
   return out;

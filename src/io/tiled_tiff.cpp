@@ -137,22 +137,20 @@ void write_tiled_label_tiff(const std::string& path, int64_t width, int64_t heig
       for (int64_t x = 0; x < lw; x += ts) {
         const int w = static_cast<int>(std::min<int64_t>(ts, lw - x)), h = static_cast<int>(std::min<int64_t>(ts, lh - y));
         LabelMap tile = source(ds, x, y, w, h);
+        const bool said_empty = tile.width == 0 && tile.height == 0;  // the source says: all zeros
         bool any = false;
-        if (tile.width == 0 && tile.height == 0) {  // the source says: all zeros
-          if (empty_tile.empty()) empty_tile = deflated_zeros(buf.size() * sizeof(uint32_t));
-          write_raw_tile(t, path, empty_tile, x, y);
-          continue;
+        if (!said_empty) {
+          if (tile.width != w || tile.height != h || tile.channels != 1)
+            throw IoError(path + ": " + wrong_tile("label source", tile.width, tile.height, w, h));
+          std::fill(buf.begin(), buf.end(), 0u);
+          for (int r = 0; r < h; ++r)
+            for (int c = 0; c < w; ++c) {
+              const int32_t v = tile.at(r, c);
+              if (v < 0) throw IoError(path + ": negative label " + std::to_string(v));
+              buf[static_cast<size_t>(r) * ts + c] = static_cast<uint32_t>(v);
+              any |= v != 0;
+            }
         }
-        if (tile.width != w || tile.height != h || tile.channels != 1)
-          throw IoError(path + ": " + wrong_tile("label source", tile.width, tile.height, w, h));
-        std::fill(buf.begin(), buf.end(), 0u);
-        for (int r = 0; r < h; ++r)
-          for (int c = 0; c < w; ++c) {
-            const int32_t v = tile.at(r, c);
-            if (v < 0) throw IoError(path + ": negative label " + std::to_string(v));
-            buf[static_cast<size_t>(r) * ts + c] = static_cast<uint32_t>(v);
-            any |= v != 0;
-          }
         if (any) {
           write_tile(t, path, buf.data(), x, y);
         } else {

@@ -47,8 +47,9 @@ TEST(TiledLabelTiff, EmptyTilesFromTheSourceReadBackAsZeros) {
       }
       return t;
     });
-    if (say_empty)
+    if (say_empty) {
       EXPECT_EQ(empty_said, 3 * 3 - 1 + 2 * 2 - 1);  // all tiles but the one with labels, per level
+    }
     for (int level : {0, 1}) {
       const int ds = 1 << level;
       const LabelMap back = io::read_tiled_label_tiff(path, level);
