@@ -59,7 +59,7 @@ void tune_decoding(models::LoadedModel& m, const ExportArgs& a) {
   for (size_t r = 0; r < std::min<size_t>(8, order.size()); ++r) {
     const auto& s = cmp.summaries[order[r]];
     std::printf("%.4f  %.4f  %.4f  %.4f  ", s.aji.mean, s.dice.mean, s.pq.mean, s.centroid.f1());
-    if (classes) std::printf("%.4f  %.4f  ", s.mpq_plus, predict::decoding_metric_value(s, "f1_c"));
+    if (classes) std::printf("%.4f  %.4f  ", s.mpq_plus, metrics::mean_f1_c(s));
     std::printf("%s\n", grid[order[r]].label.c_str());
   }
   m.card.decoding = infer::decoding_to_map(grid[cmp.best].options);
@@ -67,7 +67,8 @@ void tune_decoding(models::LoadedModel& m, const ExportArgs& a) {
                                       a.tune_on + (a.tune_include.empty() ? "" : " (subset)");
   m.card.info["decoding_tuned_aji"] = std::to_string(cmp.summaries[cmp.best].aji.mean);
   if (a.tune_metric != "aji")
-    m.card.info["decoding_tuned_" + a.tune_metric] = std::to_string(value(cmp.best));
+    m.card.info["decoding_tuned_" + a.tune_metric] =
+        std::to_string(predict::decoding_metric_value(cmp.summaries[cmp.best], a.tune_metric));
 }
 
 void print_card(const models::ModelCard& c) {

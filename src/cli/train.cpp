@@ -68,7 +68,7 @@ std::map<std::string, double> validation_scores(const metrics::EvaluationSummary
   if (classes) {
     out["mpq_plus"] = s.mpq_plus;
     out["mean_f1"] = s.mean_f1;
-    out["f1_c"] = predict::decoding_metric_value(s, "f1_c");
+    out["f1_c"] = metrics::mean_f1_c(s);
   }
   return out;
 }

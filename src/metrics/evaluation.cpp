@@ -57,6 +57,12 @@ GroupedMean grouped_mean(const std::vector<ImageEvaluation>& images,
 
 }  // namespace
 
+double mean_f1_c(const EvaluationSummary& s) {
+  MeanAccumulator m;
+  for (const auto& k : s.classes) m.add(k.centroid.f1());
+  return m.result().mean;
+}
+
 Evaluation::Evaluation(EvaluationOptions options)
     : options_(options), binary_ap_(1, options.max_detections), total_counts_(1) {
   if (options_.num_classes < 0) throw DataError("number of classes must be >= 0");

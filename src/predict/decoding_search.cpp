@@ -2,7 +2,6 @@
 #include "nucleisam/predict/decoding_search.h"
 
 #include <cmath>
-#include <limits>
 
 #include "nucleisam/errors.h"
 
@@ -61,13 +60,7 @@ double decoding_metric_value(const metrics::EvaluationSummary& s, const std::str
   if (metric == "pq") return s.pq.mean;
   if (metric == "f1_d") return s.centroid.f1();
   if (metric == "mpq_plus") return s.mpq_plus;
-  if (metric == "f1_c") {
-    double sum = 0;
-    int n = 0;
-    for (const auto& k : s.classes)
-      if (const double f = k.centroid.f1(); !std::isnan(f)) sum += f, ++n;
-    return n ? sum / n : std::numeric_limits<double>::quiet_NaN();
-  }
+  if (metric == "f1_c") return metrics::mean_f1_c(s);
   std::string known;
   for (const auto& n : decoding_metric_names()) known += (known.empty() ? "" : ", ") + n;
   throw OptionError("unknown decoding metric '" + metric + "' (one of " + known + ")");

@@ -97,6 +97,9 @@ struct EvaluationSummary {
   GroupedMean pannuke_mpq;  // PanNuke mPQ: per image the mean PQ of the classes its truth has
 };
 
+// The mean of HoVer-Net's per-class F_c over the classes where it is defined; NaN when none is.
+double mean_f1_c(const EvaluationSummary& s);
+
 class Evaluation {
  public:
   explicit Evaluation(EvaluationOptions options = {});
