@@ -36,6 +36,7 @@ struct SegmentArgs {
   bool overwrite = false;
   int tile_size = 0, tile_overlap = 64;
   double mpp = 0;
+  std::string unknown_mpp = "estimate";
   std::string tissue_mask, manifest, shard;
   bool process_all = false;
   StainArgs stains;
@@ -183,6 +184,12 @@ CommandRegistration reg(
                      "the images (resampled to the model's resolution and back; default: what each file records, else the "
                      "model's)")
           ->check(CLI::Range(1e-4, 1e3));
+      app.add_option("--unknown-mpp", a->unknown_mpp,
+                     "Images that record no resolution (without --mpp): estimate (a sample's nuclei decide between the "
+                     "model's resolution and half its magnification, e.g. 40x or 20x) or model (taken to be at the "
+                     "model's)")
+          ->check(CLI::IsMember({"estimate", "model"}))
+          ->capture_default_str();
       add_stain_options(app, a->stains);
       app.add_option("--tissue-mask", a->tissue_mask,
                      "Slides: segment only this region (an image stretched over the slide, non-zero = tissue, or a "
@@ -252,6 +259,7 @@ CommandRegistration reg(
           run.tile_size = a->tile_size;
           run.tile_overlap = a->tile_overlap;
           run.mpp = a->mpp;
+          run.estimate_unknown_mpp = a->unknown_mpp == "estimate";
           run.stains = stains;
           return run;
         };

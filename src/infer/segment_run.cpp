@@ -13,6 +13,7 @@
 #include "nucleisam/errors.h"
 #include "nucleisam/image_io.h"
 #include "nucleisam/infer/image_resolution.h"
+#include "nucleisam/infer/magnification.h"
 #include "nucleisam/infer/tiling.h"
 #include "nucleisam/io/geojson.h"
 #include "nucleisam/io/nucleus_table.h"
@@ -56,6 +57,125 @@ double median(std::vector<double> v) {
   const double hi = v[mid];
   if (v.size() % 2) return hi;
   return 0.5 * (hi + *std::max_element(v.begin(), v.begin() + static_cast<std::ptrdiff_t>(mid)));
+}
+
+// An image as read, and the pixels the method sees (stain-normalised when they differ).
+struct PreparedImage {
+  Image image, normalised;
+  std::string stains_why;  // why the image's stains could not be estimated
+  const Image& method_input() const { return normalised.empty() ? image : normalised; }
+};
+
+PreparedImage prepare_image(const InputImage& input, const StainNormalization& stains) {
+  PreparedImage p;
+  p.image = input.read ? input.read() : io::read_image(input.path);
+  if (stains.mode != StainNormalization::Mode::off) {
+    const StainEstimate estimate = estimate_stains({&p.image});
+    const StainMap map = plan_stain_map(stains, estimate);
+    if (!map.identity) p.normalised = apply_stain_map(map, p.image);
+    p.stains_why = estimate.why;
+    if (map.identity) log::debug(input.path, ": ", map.note);
+    else log::info(input.path, ": ", map.note);
+  }
+  return p;
+}
+
+// The centre size x size of `image` (all of it when smaller).
+Image centre_crop(const Image& image, int size) {
+  const int w = std::min(image.width, size), h = std::min(image.height, size);
+  if (w == image.width && h == image.height) return image;
+  Image out(h, w, image.channels);
+  const int x0 = (image.width - w) / 2, y0 = (image.height - h) / 2;
+  for (int y = 0; y < h; ++y)
+    std::copy_n(image.row(y0 + y) + static_cast<size_t>(x0) * image.channels, static_cast<size_t>(w) * image.channels,
+                out.row(y));
+  return out;
+}
+
+// A sampled image's segmentation at the resolution chosen for the images that record none, kept so
+// that the run does not segment it twice.
+struct ProbedImage {
+  Segmentation segmentation;
+  bool normalised = false;
+  std::string stains_why;
+};
+
+constexpr int kProbeImages = 16;                 // images sampled, evenly over the run's list
+constexpr int64_t kProbePixels = 16'000'000;     // sampling stops once this many pixels are segmented
+constexpr int64_t kWholeProbePixels = 4'000'000;  // larger images: their centre only, not kept
+constexpr int kProbeCrop = 2048;
+
+// The resolution of the images that record none (unknown[i]): the method's, or half its
+// magnification when a sample's nuclei say so (infer/magnification.h). Fills `probed` with the
+// sampled images' segmentations at the chosen resolution.
+double estimate_unknown_resolution(const std::vector<InputImage>& images, const std::vector<size_t>& unknown,
+                                   Segmenter& segmenter, const SegmentRunOptions& options,
+                                   std::map<size_t, ProbedImage>& probed, std::string& note) {
+  const double method_mpp = segmenter.microns_per_pixel();
+  struct Sample {
+    size_t index;
+    bool whole;
+    PreparedImage prepared;
+    Segmentation at_method, at_lower;
+  };
+  std::vector<Sample> samples;
+  int64_t pixels = 0;
+  const size_t k = std::min<size_t>(kProbeImages, unknown.size());
+  for (size_t j = 0; j < k && pixels < kProbePixels; ++j) {
+    const size_t index = unknown[(2 * j + 1) * unknown.size() / (2 * k)];
+    try {
+      Sample s{index, true, prepare_image(images[index], options.stains), {}, {}};
+      if (static_cast<int64_t>(s.prepared.image.pixels()) > kWholeProbePixels) {
+        s.whole = false;
+        s.prepared.image = centre_crop(s.prepared.image, kProbeCrop);
+        if (!s.prepared.normalised.empty()) s.prepared.normalised = centre_crop(s.prepared.normalised, kProbeCrop);
+      }
+      s.at_method = segment_at_resolution(segmenter, s.prepared.method_input(), images[index].path, 0,
+                                          options.tile_size, options.tile_overlap);
+      pixels += static_cast<int64_t>(s.prepared.image.pixels());
+      samples.push_back(std::move(s));
+    } catch (const std::exception& e) {
+      // The run itself reports the image when it reaches it.
+      log::debug(images[index].path, ": not used to judge the magnification (", e.what(), ")");
+    }
+  }
+  const auto evidence = [&](Segmentation Sample::*which, double mpp) {
+    std::vector<const Segmentation*> all;
+    for (const Sample& s : samples) all.push_back(&(s.*which));
+    return nucleus_size_evidence(all, mpp);
+  };
+  const NucleusSizeEvidence at_method = evidence(&Sample::at_method, method_mpp);
+  std::ostringstream m;
+  m << "nuclei of " << samples.size() << " of them at " << method_mpp << " um/px: " << describe(at_method);
+  double chosen = method_mpp;
+  if (worth_trying_lower_magnification(at_method)) {
+    log::info("segment: images that record no resolution: ", m.str(), "; small for nuclei, so the ", samples.size(),
+              " again as if at ", 2 * method_mpp, " um/px (half the magnification)");
+    try {
+      for (Sample& s : samples)
+        s.at_lower = segment_at_resolution(segmenter, s.prepared.method_input(), images[s.index].path,
+                                           2 * method_mpp, options.tile_size, options.tile_overlap);
+      const NucleusSizeEvidence at_lower = evidence(&Sample::at_lower, 2 * method_mpp);
+      m << "; at " << 2 * method_mpp << " um/px: " << describe(at_lower);
+      if (lower_magnification_fits(at_method, at_lower)) chosen = 2 * method_mpp;
+    } catch (const std::exception& e) {  // memory, most likely: judge nothing
+      m << "; at " << 2 * method_mpp << " um/px: failed (" << e.what() << ")";
+    }
+  }
+  std::ostringstream verdict;
+  verdict << "images that record no resolution are taken to be at " << chosen << " um/px";
+  if (chosen != method_mpp)
+    verdict << " (a scan at half the magnification " << segmenter.name() << " was made for) and resampled to "
+            << method_mpp << " um/px; give --mpp if they are not";
+  else
+    verdict << ", the resolution of " << segmenter.name();
+  note = verdict.str() + " (" + m.str() + ")";
+  log::info("segment: ", note);
+  for (Sample& s : samples)
+    if (s.whole)
+      probed[s.index] = {std::move(chosen != method_mpp ? s.at_lower : s.at_method), !s.prepared.normalised.empty(),
+                         s.prepared.stains_why};
+  return chosen;
 }
 
 }  // namespace
@@ -174,53 +294,77 @@ SegmentRunReport run_segmentation(const std::vector<InputImage>& images, Segment
     else
       log::info("segment: images at ", options.mpp, " um/px are resampled x", factor, " to the ", method_mpp,
                 " um/px of ", segmenter.name(), "; outputs are in the images' own pixels");
-  } else if (method_mpp > 0 && !std::all_of(images.begin(), images.end(), [](const InputImage& i) {
-               return i.read && i.mpp > 0;  // a dataset's images: their resolution is known
-             })) {
-    log::info("segment: images that do not record their resolution are taken to be at ", method_mpp,
-              " um/px, the resolution of ", segmenter.name(), "; give --mpp when they are not (a 20x scan is about 0.5)");
   } else if (options.mpp > 0) {
     log::warn("segment: ", segmenter.name(), " does not say which resolution it expects; --mpp ", options.mpp,
               " is ignored and the images are segmented as they are");
   }
-  std::vector<int64_t> areas;  // of every nucleus of an image taken to be at the method's resolution
+  // Each image's resolution: --mpp, else what the file or dataset records, else (0) unknown.
+  std::vector<double> file_mpp(images.size(), 0.0);
+  std::vector<size_t> unknown;  // images whose resolution is unknown
+  const auto done = [&](size_t i) {
+    if (options.overwrite) return false;
+    const std::string stem = images[i].stem.empty() ? output_stem(images[i].path) : images[i].stem;
+    const auto outputs = output_paths(options.out_dir, stem, options.formats);
+    return std::all_of(outputs.begin(), outputs.end(), [](const std::string& p) { return fs::exists(p); });
+  };
+  bool unknown_pending = false;
+  for (size_t i = 0; i < images.size() && options.mpp <= 0; ++i) {
+    file_mpp[i] = images[i].read ? images[i].mpp : io::read_image_mpp(images[i].path);
+    if (file_mpp[i] > 0) continue;
+    unknown.push_back(i);
+    unknown_pending = unknown_pending || !done(i);
+  }
+  // The images with unknown resolution are taken to be at unknown_mpp; the sample that chose it is
+  // not segmented again. The sample is drawn from all of them, done or not, so that a resumed run
+  // decides as the first did.
+  double unknown_mpp = method_mpp;
+  std::map<size_t, ProbedImage> probed;
+  if (options.estimate_unknown_mpp && method_mpp > 0 && unknown_pending) {
+    log::info("segment: ", unknown.size(), " images record no resolution; their magnification is judged from the ",
+              "nuclei of a sample of them (--mpp gives it)");
+    unknown_mpp = estimate_unknown_resolution(images, unknown, segmenter, options, probed, report.magnification_note);
+  } else if (method_mpp > 0 && !unknown.empty()) {
+    log::info("segment: images that do not record their resolution are taken to be at ", method_mpp,
+              " um/px, the resolution of ", segmenter.name(), "; give --mpp when they are not (a 20x scan is about 0.5)");
+  }
+  report.unknown_mpp = unknown.empty() ? 0 : unknown_mpp;
+  std::vector<int64_t> areas;  // of every nucleus of an image whose resolution was assumed
   Progress progress("segment", static_cast<int64_t>(images.size()), "img");
-  for (const InputImage& input_image : images) {
+  for (size_t index = 0; index < images.size(); ++index) {
+    const InputImage& input_image = images[index];
     const std::string& path = input_image.path;
     const std::string stem = input_image.stem.empty() ? output_stem(path) : input_image.stem;
-    const auto outputs = output_paths(options.out_dir, stem, options.formats);
-    if (!options.overwrite &&
-        std::all_of(outputs.begin(), outputs.end(), [](const std::string& p) { return fs::exists(p); })) {
+    if (done(index)) {
       log::info(path, ": outputs already in ", options.out_dir, ", skipped (--overwrite redoes them)");
       ++report.skipped;
       progress.advance();
       continue;
     }
     const auto start = std::chrono::steady_clock::now();
-    Image image, normalised;  // normalised: the stain-normalised pixels the method saw, when they differ
+    Image image;
+    bool normalised = false;  // the method saw stain-normalised pixels
     std::string stains_why;   // why the image's stains could not be estimated
     Segmentation segmentation;
-    // --mpp, else what the file records, else (0) the method's own resolution.
-    const double file_mpp = options.mpp > 0    ? 0
-                            : input_image.read ? input_image.mpp
-                                               : io::read_image_mpp(path);
-    const double image_mpp = options.mpp > 0 ? options.mpp : file_mpp;
+    const double image_mpp = options.mpp > 0 ? options.mpp : file_mpp[index];  // 0: unknown
+    // Where it is unknown, the resolution the run took (the method's, or estimated).
+    const double assumed_mpp = image_mpp > 0 ? 0 : unknown_mpp;
+    const bool estimated = assumed_mpp > 0 && assumed_mpp != method_mpp;
+    const bool from_sample = probed.count(index) > 0;
     try {
-      image = input_image.read ? input_image.read() : io::read_image(path);
-      const Image* input = &image;
-      if (options.stains.mode != StainNormalization::Mode::off) {
-        const StainEstimate estimate = estimate_stains({&image});
-        const StainMap map = plan_stain_map(options.stains, estimate);
-        if (!map.identity) {
-          normalised = apply_stain_map(map, image);
-          input = &normalised;
-        }
-        stains_why = estimate.why;
-        if (map.identity) log::debug(path, ": ", map.note);
-        else log::info(path, ": ", map.note);
+      if (auto it = probed.find(index); it != probed.end()) {
+        image = input_image.read ? input_image.read() : io::read_image(path);
+        segmentation = std::move(it->second.segmentation);
+        normalised = it->second.normalised;
+        stains_why = it->second.stains_why;
+        probed.erase(it);
+      } else {
+        PreparedImage p = prepare_image(input_image, options.stains);
+        segmentation = segment_at_resolution(segmenter, p.method_input(), path, estimated ? assumed_mpp : image_mpp,
+                                             options.tile_size, options.tile_overlap);
+        normalised = !p.normalised.empty();
+        stains_why = std::move(p.stains_why);
+        image = std::move(p.image);
       }
-      segmentation =
-          segment_at_resolution(segmenter, *input, path, image_mpp, options.tile_size, options.tile_overlap);
     } catch (const std::exception& e) {
       // cv::Exception and bad_alloc are per-image too: a corrupt or huge tile must not cost the rest.
       if (options.stop_on_error) throw;
@@ -242,16 +386,19 @@ SegmentRunReport run_segmentation(const std::vector<InputImage>& images, Segment
     std::ostringstream line;
     line.precision(2);
     line << std::fixed << path << ": " << nuclei.size() << " nuclei (" << image.width << "x" << image.height;
-    if (file_mpp > 0)
-      line << " at " << file_mpp << " um/px as "
-           << (input_image.read ? "its dataset states" : "the file records");
-    line << ", " << segmenter.name() << ", " << seconds << " s)";
+    if (options.mpp <= 0 && image_mpp > 0)
+      line << " at " << image_mpp << " um/px as " << (input_image.read ? "its dataset states" : "the file records");
+    else if (estimated)
+      line << " taken to be at " << assumed_mpp << " um/px from its nuclei";
+    line << ", " << segmenter.name() << ", ";
+    if (from_sample) line << "segmented with the sample that judged the resolution)";
+    else line << seconds << " s)";
     log::info(line.str());
     ++report.segmented;
-    report.stains_normalised += !normalised.empty();
+    report.stains_normalised += normalised;
     if (!stains_why.empty()) report.stains_not_normalised.emplace_back(path, stains_why);
     report.nuclei += static_cast<long long>(nuclei.size());
-    if (image_mpp <= 0)
+    if (assumed_mpp > 0)
       for (const Nucleus& n : nuclei) areas.push_back(n.area);
     progress.advance();
   }
@@ -262,8 +409,8 @@ SegmentRunReport run_segmentation(const std::vector<InputImage>& images, Segment
     log::warn("segment: ", report.stains_not_normalised.size(), " of ", images.size(),
               " images segmented without stain normalisation (", report.stains_not_normalised.front().first, ": ",
               report.stains_not_normalised.front().second, report.stains_not_normalised.size() > 1 ? "; ..." : "", ")");
-  // Over the images taken to be at the method's resolution (none with --mpp).
-  report.resolution_hint = resolution_hint(areas, method_mpp, &report.median_diameter_um);
+  // Over the images whose resolution was assumed (none with --mpp).
+  report.resolution_hint = resolution_hint(areas, unknown_mpp, &report.median_diameter_um);
   if (!report.resolution_hint.empty()) log::warn("segment: ", report.resolution_hint);
   return report;
 }

@@ -223,7 +223,8 @@ TEST(SegmentCli, MppResamplesImagesToTheModelsResolution) {
 }
 
 // A MoNuSeg tile the shipped model never trained on (a validation tile), as a 20x scanner would give
-// it: --mpp 0.5 must recover most of what a 40x scan gives. On the 14 MoNuSeg test tiles halved
+// it: --mpp 0.5 must recover most of what a 40x scan gives, and so must the default, which judges
+// the magnification from the nuclei (infer/magnification.h). On the 14 MoNuSeg test tiles halved
 // (docs/BENCHMARKS.md) AJI rose from 0.496 to 0.641 with it (an earlier he-nuclei); on this tile from 0.49 to 0.63 (bf16).
 TEST(SegmentCli, MppRecoversA20xScanOfARealTile) {
   const std::string base = "data/monuseg/train";
@@ -235,10 +236,16 @@ TEST(SegmentCli, MppRecoversA20xScanOfARealTile) {
   test::TempDir dir;
   write_image(dir.file("gt/images/" + stem + ".png"), resample_image(image, w, h));
   write_label_map(dir.file("gt/labels/" + stem + ".tif"), resample_labels(labels, w, h));
-  const double as_is = segmented_aji(dir, "as_is", ""), resampled = segmented_aji(dir, "resampled", " --mpp 0.5");
+  const double as_is = segmented_aji(dir, "as_is", " --unknown-mpp model");
+  const double resampled = segmented_aji(dir, "resampled", " --mpp 0.5");
   EXPECT_GT(resampled, as_is + 0.07) << as_is << " -> " << resampled;
   EXPECT_GT(resampled, 0.5);
-  std::cout << "AJI as it is " << as_is << ", with --mpp 0.5 " << resampled << "\n";
+  // Without --mpp, by default, its nuclei say it is at half the magnification: the same as --mpp 0.5.
+  std::string log;
+  const double estimated = segmented_aji(dir, "estimated", "", &log);
+  EXPECT_TRUE(contains(log, "taken to be at 0.5 um/px")) << log;
+  EXPECT_NEAR(estimated, resampled, 1e-9);
+  std::cout << "AJI as it is " << as_is << ", with --mpp 0.5 " << resampled << ", estimated " << estimated << "\n";
 }
 
 // The same validation tile as a lab staining twice as much haematoxylin would give it (colour

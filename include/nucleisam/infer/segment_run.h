@@ -53,6 +53,11 @@ struct SegmentRunOptions {
   // own record of its resolution (io::read_image_mpp) is used, and an image without one is taken
   // to be at the segmenter's resolution. Tile size and overlap are in processing pixels.
   double mpp = 0;
+  // With mpp 0, for the images whose resolution is unknown: true, a sample of them is segmented at
+  // the segmenter's resolution and, when its nuclei are small, again at half the magnification
+  // (twice the um/px), and all of them are taken to be at whichever the nuclei favour
+  // (infer/magnification.h); false, they are taken to be at the segmenter's resolution.
+  bool estimate_unknown_mpp = true;
   // Not off: each image's stains are estimated (Macenko, nucleisam/stain.h) and the image is
   // segmented through the normalisation's map (the overlay keeps the original pixels). An image
   // whose stains cannot be estimated (too little tissue, one stain) is segmented as it is.
@@ -71,9 +76,14 @@ struct SegmentRunReport {
   // estimated (with why).
   int stains_normalised = 0;
   std::vector<std::pair<std::string, std::string>> stains_not_normalised;
-  // Median equivalent diameter (um) of the nuclei of the images taken to be at the segmenter's
-  // resolution (no --mpp, none recorded in the file); 0 when there are none or the segmenter's
-  // resolution is unknown.
+  // The resolution the images that record none (and no --mpp) were taken to be at: the
+  // segmenter's, or twice its um/px when their nuclei said so; 0 when there were none or the
+  // segmenter's resolution is unknown. magnification_note: what the sample's nuclei said ("" when
+  // no sample was segmented: estimate_unknown_mpp off, or every such image already done).
+  double unknown_mpp = 0;
+  std::string magnification_note;
+  // Median equivalent diameter (um) of the nuclei of the images whose resolution was assumed
+  // (unknown_mpp); 0 when there are none or the segmenter's resolution is unknown.
   double median_diameter_um = 0;
   // Non-empty when those images gave at least 20 nuclei with a median diameter outside 3.5-10 um
   // (nuclei are about 4-8 um across): a warning, logged too, that the images are probably at

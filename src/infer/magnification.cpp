@@ -1,0 +1,68 @@
+// Judging the magnification of images from the nuclei found in them (infer/magnification.h).
+#include "nucleisam/infer/magnification.h"
+
+#include <algorithm>
+#include <cmath>
+#include <sstream>
+
+namespace nucleisam::infer {
+
+NucleusSizeEvidence nucleus_size_evidence(const std::vector<const Segmentation*>& segmentations, double mpp) {
+  NucleusSizeEvidence e;
+  std::vector<int64_t> areas;
+  double score_sum = 0;
+  e.scored = !segmentations.empty();
+  for (const Segmentation* s : segmentations) {
+    int32_t n = 0;
+    for (int32_t id : s->instances.data) n = std::max(n, id);
+    std::vector<int64_t> area(static_cast<size_t>(n) + 1, 0);
+    for (int32_t id : s->instances.data)
+      if (id > 0) ++area[static_cast<size_t>(id)];
+    for (int32_t id = 1; id <= n; ++id)
+      if (area[static_cast<size_t>(id)] > 0) areas.push_back(area[static_cast<size_t>(id)]);
+    if (s->scores.size() != static_cast<size_t>(n)) e.scored = false;
+    for (float v : s->scores) score_sum += v;
+  }
+  e.nuclei = static_cast<int64_t>(areas.size());
+  if (areas.empty()) {
+    e.scored = false;
+    return e;
+  }
+  // The median of the areas is that of the diameters (a monotone map); even counts average the two
+  // middle diameters.
+  const size_t mid = areas.size() / 2;
+  std::nth_element(areas.begin(), areas.begin() + static_cast<std::ptrdiff_t>(mid), areas.end());
+  const auto diameter = [mpp](int64_t a) { return 2.0 * std::sqrt(static_cast<double>(a) / M_PI) * mpp; };
+  e.median_diameter_um = diameter(areas[mid]);
+  if (areas.size() % 2 == 0)
+    e.median_diameter_um =
+        0.5 * (e.median_diameter_um +
+               diameter(*std::max_element(areas.begin(), areas.begin() + static_cast<std::ptrdiff_t>(mid))));
+  if (e.scored) e.mean_score = score_sum / static_cast<double>(e.nuclei);
+  return e;
+}
+
+bool worth_trying_lower_magnification(const NucleusSizeEvidence& at_method, const MagnificationRule& rule) {
+  return at_method.scored && at_method.nuclei >= rule.min_nuclei &&
+         at_method.median_diameter_um < rule.try_lower_below_um;
+}
+
+bool lower_magnification_fits(const NucleusSizeEvidence& at_method, const NucleusSizeEvidence& at_lower,
+                              const MagnificationRule& rule) {
+  return worth_trying_lower_magnification(at_method, rule) && at_lower.scored &&
+         at_lower.nuclei >= rule.min_nuclei && at_lower.median_diameter_um >= rule.lower_min_diameter_um &&
+         at_lower.median_diameter_um <= rule.lower_max_diameter_um &&
+         at_lower.mean_score >= at_method.mean_score - rule.score_margin;
+}
+
+std::string describe(const NucleusSizeEvidence& e) {
+  std::ostringstream m;
+  m.setf(std::ios::fixed);
+  m.precision(1);
+  m << e.nuclei << " nuclei, median " << e.median_diameter_um << " um across";
+  m.precision(3);
+  if (e.scored) m << ", mean score " << e.mean_score;
+  return m.str();
+}
+
+}  // namespace nucleisam::infer

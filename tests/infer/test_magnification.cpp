@@ -1,0 +1,278 @@
+// The magnification of images that record no resolution, judged from their nuclei: the evidence
+// by hand, the rule at its edges, and whole runs with a method that is surest at one nucleus size.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <filesystem>
+#include <map>
+
+#include "nucleisam/atomic_file.h"
+#include "nucleisam/image_io.h"
+#include "nucleisam/infer/magnification.h"
+#include "nucleisam/infer/segment_run.h"
+#include "nucleisam/io/nucleus_table.h"
+#include "support/test_support.h"
+
+using namespace nucleisam;
+using namespace nucleisam::infer;
+namespace fs = std::filesystem;
+
+namespace {
+
+// A segmentation whose nucleus k covers areas[k] pixels (in rows of a wide map), scores as given.
+Segmentation with_areas(const std::vector<int>& areas, const std::vector<float>& scores) {
+  Segmentation s;
+  int total = 0;
+  for (int a : areas) total += a;
+  s.instances = LabelMap(1, total + 5);
+  int x = 0;
+  for (size_t k = 0; k < areas.size(); ++k)
+    for (int i = 0; i < areas[k]; ++i) s.instances.at(0, x++) = static_cast<int32_t>(k + 1);
+  s.scores = scores;
+  return s;
+}
+
+double diameter(double area, double mpp) { return 2 * std::sqrt(area / M_PI) * mpp; }
+
+}  // namespace
+
+TEST(Magnification, EvidenceByHand) {
+  const Segmentation a = with_areas({16, 100, 25}, {0.2f, 0.8f, 0.5f});
+  const Segmentation b = with_areas({64, 49}, {0.9f, 0.6f});
+  NucleusSizeEvidence e = nucleus_size_evidence({&a, &b}, 0.5);
+  EXPECT_EQ(e.nuclei, 5);
+  EXPECT_TRUE(e.scored);
+  EXPECT_NEAR(e.median_diameter_um, diameter(49, 0.5), 1e-12);  // areas 16 25 49 64 100
+  EXPECT_NEAR(e.mean_score, (0.2 + 0.8 + 0.5 + 0.9 + 0.6) / 5, 1e-6);
+  // An even count: the mean of the two middle diameters (not the diameter of the mean area).
+  const Segmentation c = with_areas({36}, {0.1f});
+  e = nucleus_size_evidence({&a, &b, &c}, 0.25);
+  EXPECT_EQ(e.nuclei, 6);
+  EXPECT_NEAR(e.median_diameter_um, (diameter(36, 0.25) + diameter(49, 0.25)) / 2, 1e-12);
+  EXPECT_NEAR(e.mean_score, (0.2 + 0.8 + 0.5 + 0.9 + 0.6 + 0.1) / 6, 1e-6);
+  // A method without scores (the classical baseline) gives no confidence to compare.
+  const Segmentation unscored = with_areas({30, 30}, {});
+  e = nucleus_size_evidence({&a, &unscored}, 0.25);
+  EXPECT_EQ(e.nuclei, 5);
+  EXPECT_FALSE(e.scored);
+  // Nothing found.
+  const Segmentation none = with_areas({}, {});
+  e = nucleus_size_evidence({&none}, 0.25);
+  EXPECT_EQ(e.nuclei, 0);
+  EXPECT_FALSE(e.scored);
+  EXPECT_EQ(e.median_diameter_um, 0);
+  EXPECT_NE(describe(nucleus_size_evidence({&a, &b}, 0.5)).find("5 nuclei, median "), std::string::npos);
+}
+
+TEST(Magnification, RuleAtItsEdges) {
+  NucleusSizeEvidence at_method;
+  at_method.nuclei = 30;
+  at_method.median_diameter_um = 4.19;
+  at_method.mean_score = 0.85;
+  at_method.scored = true;
+  EXPECT_TRUE(worth_trying_lower_magnification(at_method));
+  NucleusSizeEvidence m = at_method;
+  m.median_diameter_um = 4.2;  // ordinary nuclei: nothing to try
+  EXPECT_FALSE(worth_trying_lower_magnification(m));
+  m = at_method;
+  m.nuclei = 29;
+  EXPECT_FALSE(worth_trying_lower_magnification(m));
+  m = at_method;
+  m.scored = false;
+  EXPECT_FALSE(worth_trying_lower_magnification(m));
+
+  NucleusSizeEvidence lower = at_method;
+  lower.median_diameter_um = 6;
+  lower.mean_score = 0.83;  // 0.02 below: still chosen
+  EXPECT_TRUE(lower_magnification_fits(at_method, lower));
+  lower.mean_score = 0.8299;
+  EXPECT_FALSE(lower_magnification_fits(at_method, lower));
+  lower.mean_score = 0.9;
+  lower.median_diameter_um = 3.49;  // still too small to be nuclei
+  EXPECT_FALSE(lower_magnification_fits(at_method, lower));
+  lower.median_diameter_um = 10.01;
+  EXPECT_FALSE(lower_magnification_fits(at_method, lower));
+  lower.median_diameter_um = 6;
+  lower.nuclei = 29;
+  EXPECT_FALSE(lower_magnification_fits(at_method, lower));
+  lower.nuclei = 30;
+  EXPECT_TRUE(lower_magnification_fits(at_method, lower));
+  EXPECT_FALSE(lower_magnification_fits(m, lower));  // the first pass was not worth a second one
+}
+
+namespace {
+
+// A method made for 0.25 um/px that finds dark blobs (4-connected pixels with red below 100) and is surest
+// of blobs of 314 pixels (5 um across): score exp(-|ln(area / 314)|). Counts its calls.
+struct BlobSegmenter : Segmenter {
+  int calls = 0;
+  std::map<int, int> widths;  // of the images it was given: how many of each
+  std::string name() const override { return "blobs"; }
+  double microns_per_pixel() const override { return 0.25; }
+  Segmentation segment(const Image& image, const std::string&) override {
+    ++calls;
+    ++widths[image.width];
+    Segmentation s;
+    s.instances = LabelMap(image.height, image.width);
+    int32_t next = 0;
+    for (int y0 = 0; y0 < image.height; ++y0)
+      for (int x0 = 0; x0 < image.width; ++x0) {
+        if (image.at(y0, x0) >= 100 || s.instances.at(y0, x0) != 0) continue;
+        const int32_t id = ++next;
+        std::vector<std::pair<int, int>> stack{{y0, x0}};
+        s.instances.at(y0, x0) = id;
+        int area = 0;
+        while (!stack.empty()) {
+          auto [y, x] = stack.back();
+          stack.pop_back();
+          ++area;
+          const int dy[4] = {-1, 1, 0, 0}, dx[4] = {0, 0, -1, 1};
+          for (int k = 0; k < 4; ++k) {
+            const int v = y + dy[k], u = x + dx[k];
+            if (v < 0 || u < 0 || v >= image.height || u >= image.width) continue;
+            if (image.at(v, u) >= 100 || s.instances.at(v, u) != 0) continue;
+            s.instances.at(v, u) = id;
+            stack.push_back({v, u});
+          }
+        }
+        s.scores.push_back(static_cast<float>(std::exp(-std::fabs(std::log(area / 314.0)))));
+      }
+    return s;
+  }
+};
+
+// A 96 x 96 pale pink image with 9 dark purple discs of this radius on a 32-pixel grid.
+Image discs(double radius) {
+  Image im(96, 96, 3);
+  for (int y = 0; y < 96; ++y)
+    for (int x = 0; x < 96; ++x) {
+      const double cy = 32 * std::floor(y / 32.0) + 15.5, cx = 32 * std::floor(x / 32.0) + 15.5;
+      const bool inside = (y - cy) * (y - cy) + (x - cx) * (x - cx) <= radius * radius;
+      const uint8_t rgb[2][3] = {{235, 215, 235}, {60, 40, 120}};
+      for (int c = 0; c < 3; ++c) im.at(y, x, c) = rgb[inside][c];
+    }
+  return im;
+}
+
+std::vector<std::string> write_images(test::TempDir& dir, int n, double radius) {
+  std::vector<std::string> paths;
+  for (int i = 0; i < n; ++i) {
+    paths.push_back(dir.file("in/t" + std::to_string(i) + ".png"));
+    io::write_image(paths.back(), discs(radius));
+  }
+  return paths;
+}
+
+SegmentRunOptions csv_run(const std::string& out) {
+  SegmentRunOptions o;
+  o.out_dir = out;
+  o.formats = parse_output_formats("csv,labels");
+  o.stains.mode = StainNormalization::Mode::off;
+  return o;
+}
+
+}  // namespace
+
+TEST(Magnification, ARunOfHalfMagnificationTilesIsSegmentedAtTheModelsResolution) {
+  // Discs of radius 5 (79 px, 2.5 um at 0.25 um/px): what a 20x scan gives of 5-um nuclei.
+  test::TempDir dir;
+  const std::vector<std::string> images = write_images(dir, 20, 5);
+  BlobSegmenter seg;
+  SegmentRunReport r = run_segmentation(images, seg, csv_run(dir.file("out")));
+  EXPECT_EQ(r.unknown_mpp, 0.5);
+  EXPECT_NE(r.magnification_note.find("taken to be at 0.5 um/px"), std::string::npos) << r.magnification_note;
+  // The sample (16 images, t2, t7, t12 and t17 left out) at both resolutions, the 4 others once,
+  // enlarged: never one image twice at the chosen resolution.
+  EXPECT_EQ(seg.calls, 16 + 16 + 4);
+  EXPECT_EQ(seg.widths[96], 16);
+  EXPECT_EQ(seg.widths[192], 20);
+  EXPECT_EQ(r.segmented, 20);
+  EXPECT_EQ(r.nuclei, 180);
+  // Outputs in the image's own pixels: about the discs as drawn (81 pixels each; the method's
+  // threshold on the enlarged edges takes a little off), not enlarged 4x.
+  for (const auto& n : io::read_nucleus_table(dir.file("out/t9_nuclei.csv"))) {
+    EXPECT_GE(n.area, 60);
+    EXPECT_LE(n.area, 85);
+  }
+  // A sampled image (t0, its outputs from the sample's pass) and one outside the sample (t2, segmented
+  // in the run) are the same picture: the same outputs.
+  EXPECT_EQ(read_file(dir.file("out/t0_nuclei.csv")), read_file(dir.file("out/t2_nuclei.csv")));
+  EXPECT_EQ(read_file(dir.file("out/t0_labels.tif")), read_file(dir.file("out/t2_labels.tif")));
+  EXPECT_TRUE(io::read_label_map(dir.file("out/t0_labels.tif")).same_size(96, 96));
+  // 2.5-um nuclei at 0.5 um/px are 5 um: nothing to hint.
+  EXPECT_EQ(r.resolution_hint, "");
+  EXPECT_NEAR(r.median_diameter_um, diameter(72, 0.5), 0.4);
+
+  // Resumed after losing three images' outputs: the sample is drawn from all twenty again, so the
+  // three are segmented at the same resolution, with the same outputs.
+  const std::string before = read_file(dir.file("out/t4_nuclei.csv"));
+  for (int i : {1, 4, 7}) fs::remove(dir.file("out/t" + std::to_string(i) + "_nuclei.csv"));
+  r = run_segmentation(images, seg, csv_run(dir.file("out")));
+  EXPECT_EQ(r.segmented, 3);
+  EXPECT_EQ(r.skipped, 17);
+  EXPECT_EQ(r.unknown_mpp, 0.5);
+  EXPECT_EQ(read_file(dir.file("out/t4_nuclei.csv")), before);
+  // Everything done: nothing is sampled.
+  seg.calls = 0;
+  r = run_segmentation(images, seg, csv_run(dir.file("out")));
+  EXPECT_EQ(seg.calls, 0);
+  EXPECT_EQ(r.skipped, 20);
+  EXPECT_EQ(r.magnification_note, "");
+
+  // Told not to estimate, the images are taken at the method's resolution and the hint speaks.
+  SegmentRunOptions o = csv_run(dir.file("out_model"));
+  o.estimate_unknown_mpp = false;
+  seg.calls = 0;
+  r = run_segmentation(images, seg, o);
+  EXPECT_EQ(seg.calls, 20);
+  EXPECT_EQ(r.unknown_mpp, 0.25);
+  EXPECT_NE(r.resolution_hint.find("smaller"), std::string::npos) << r.resolution_hint;
+}
+
+TEST(Magnification, OrdinaryNucleiAreNotSegmentedTwice) {
+  // Radius 10 (317 px, 5 um at 0.25 um/px): the method's own magnification; the sample's
+  // segmentations are the outputs.
+  test::TempDir dir;
+  const std::vector<std::string> images = write_images(dir, 10, 10);
+  BlobSegmenter seg;
+  SegmentRunReport r = run_segmentation(images, seg, csv_run(dir.file("out")));
+  EXPECT_EQ(r.unknown_mpp, 0.25);
+  EXPECT_EQ(seg.calls, 10);
+  EXPECT_EQ(seg.widths[96], 10);
+  for (const auto& n : io::read_nucleus_table(dir.file("out/t3_nuclei.csv"))) EXPECT_NEAR(n.area, 317, 4);
+}
+
+TEST(Magnification, SmallNucleiTheMethodIsSurerOfAsTheyAreStay) {
+  // Radius 8 (about 200 px, 4.0 um at 0.25 um/px): small, so the sample is tried at 0.5 um/px,
+  // where the blobs are 4x larger (about 800 px) and the method is less sure of them (score about
+  // 0.39 against 0.64): kept at 0.25 um/px.
+  test::TempDir dir;
+  const std::vector<std::string> images = write_images(dir, 4, 8);
+  BlobSegmenter seg;
+  SegmentRunReport r = run_segmentation(images, seg, csv_run(dir.file("out")));
+  EXPECT_EQ(r.unknown_mpp, 0.25);
+  EXPECT_NE(r.magnification_note.find("at 0.5 um/px: "), std::string::npos) << r.magnification_note;
+  EXPECT_EQ(seg.calls, 4 + 4);  // the sample twice; the run takes the sample's first pass
+  EXPECT_EQ(seg.widths[192], 4);
+  const Image drawn = discs(8);
+  int disc = 0;
+  for (int y = 0; y < 32; ++y)
+    for (int x = 0; x < 32; ++x) disc += drawn.at(y, x) < 100;
+  for (const auto& n : io::read_nucleus_table(dir.file("out/t0_nuclei.csv"))) EXPECT_EQ(n.area, disc);
+}
+
+TEST(Magnification, ImagesThatRecordTheirResolutionAreNotJudged) {
+  test::TempDir dir;
+  io::write_image(dir.file("plain.png"), discs(5));
+  std::vector<std::string> images;
+  for (int i = 0; i < 6; ++i) {
+    images.push_back(dir.file("in/r" + std::to_string(i) + ".png"));
+    write_file_atomic(images.back(), test::png_with_phys(read_file(dir.file("plain.png")), 4000000, 4000000));
+  }
+  BlobSegmenter seg;
+  SegmentRunReport r = run_segmentation(images, seg, csv_run(dir.file("out")));
+  EXPECT_EQ(r.unknown_mpp, 0);  // none unknown
+  EXPECT_EQ(r.magnification_note, "");
+  EXPECT_EQ(seg.calls, 6);
+  EXPECT_EQ(seg.widths[96], 6);  // 0.25 um/px as recorded: as they are
+}
