@@ -60,8 +60,17 @@ std::vector<infer::InputImage> input_images(const std::string& input, const std:
     try {
       format = data::detect_format(input);
     } catch (const DataError&) {
-      throw IoError(input +
-                    ": folder holds no images (.png .jpg .jpeg .tif .tiff .bmp) and is no dataset split");
+      // A dataset's layout without its labels: point at the images.
+      const std::string inner = (std::filesystem::path(input) / "images").string();
+      size_t inner_images = 0;
+      try {
+        if (std::filesystem::is_directory(inner, ec)) inner_images = infer::find_input_images(inner, out).size();
+      } catch (const std::exception&) {
+      }
+      throw IoError(input + ": folder holds no images (.png .jpg .jpeg .tif .tiff .bmp) and is no dataset split" +
+                    (inner_images > 0 ? "; its images/ folder holds " + std::to_string(inner_images) +
+                                            " images: give --input " + inner
+                                      : std::string()));
     }
     std::shared_ptr<const data::Dataset> dataset = data::open_dataset(input, format);
     const double mpp = dataset->microns_per_pixel();

@@ -2,6 +2,9 @@
 #include "nucleisam/predict/decoding_search.h"
 
 #include <cmath>
+#include <limits>
+
+#include <cmath>
 
 #include "nucleisam/errors.h"
 
@@ -88,13 +91,22 @@ DecodingComparison compare_decodings(ModelSegmenter& segmenter, const std::vecto
     }
   }
   DecodingComparison out;
-  for (size_t k = 0; k < candidates.size(); ++k) {
-    out.summaries.push_back(evals[k].summary());
-    if (decoding_metric_value(out.summaries[k], metric) >
-        decoding_metric_value(out.summaries[out.best], metric))
-      out.best = k;
-  }
+  for (size_t k = 0; k < candidates.size(); ++k) out.summaries.push_back(evals[k].summary());
+  out.best = best_by_metric(out.summaries, metric);
   return out;
+}
+
+size_t best_by_metric(const std::vector<metrics::EvaluationSummary>& summaries, const std::string& metric) {
+  size_t best = 0;
+  double best_value = std::numeric_limits<double>::quiet_NaN();
+  for (size_t k = 0; k < summaries.size(); ++k) {
+    const double v = decoding_metric_value(summaries[k], metric);
+    if (!std::isnan(v) && (std::isnan(best_value) || v > best_value)) {
+      best = k;
+      best_value = v;
+    }
+  }
+  return best;
 }
 
 }  // namespace nucleisam::predict

@@ -370,4 +370,12 @@ TEST(SegmentCli, DatasetSplitsAreSegmentedUnderTheirSampleNames) {
   r = run("info " + dir.file("nothing"));
   EXPECT_EQ(r.code, 1) << r.out;
   EXPECT_TRUE(contains(r.out, "is a folder, and not a dataset split nucleisam reads")) << r.out;
+  // A dataset's layout without its labels: the message points at its images.
+  write_image(dir.file("unlabelled/images/a.png"), tile);
+  write_image(dir.file("unlabelled/images/b.png"), tile);
+  r = run("segment --model classical --input " + dir.file("unlabelled") + " --out " + dir.file("out4"));
+  EXPECT_EQ(r.code, 1) << r.out;
+  EXPECT_TRUE(contains(r.out, "its images/ folder holds 2 images: give --input " + dir.file("unlabelled/images")))
+      << r.out;
+  EXPECT_FALSE(fs::exists(dir.file("out4/a_labels.tif")));
 }

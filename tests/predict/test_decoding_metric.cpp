@@ -1,5 +1,5 @@
 // The metrics a decoding can be chosen by: each read from the right field of a summary, the mean
-// F_c over the classes where it is defined, and unknown names refused.
+// F_c over the classes where it is defined, unknown names refused, and the best candidate by one.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -32,4 +32,26 @@ TEST(DecodingMetric, EachNameReadsItsOwnValue) {
   EXPECT_THROW(predict::decoding_metric_value(s, "dice"), OptionError);
   for (const auto& name : predict::decoding_metric_names())
     EXPECT_NO_THROW(predict::decoding_metric_value(s, name));
+}
+
+TEST(DecodingMetric, TheBestCandidateIsTheFirstHighestDefinedOne) {
+  std::vector<metrics::EvaluationSummary> s(4);
+  s[0].classes.clear();  // f1_c undefined (NaN) for the first candidate
+  for (size_t k = 1; k < 4; ++k) s[k].classes.resize(1);
+  s[1].classes[0].centroid.paired_both = 1;  // F_c 2 / (2 + 2) = 0.5
+  s[1].classes[0].centroid.paired_pred_only = 1;
+  s[2].classes[0].centroid.paired_both = 1;  // F_c 1
+  s[3].classes[0].centroid.paired_both = 2;  // F_c 1 again: a tie goes to the earlier one
+  EXPECT_EQ(predict::best_by_metric(s, "f1_c"), 2u);
+  s[2].classes.clear();
+  s[3].classes.clear();
+  EXPECT_EQ(predict::best_by_metric(s, "f1_c"), 1u);  // not the undefined first one
+  s[1].classes.clear();
+  EXPECT_EQ(predict::best_by_metric(s, "f1_c"), 0u);  // undefined everywhere: the first
+  s[0].aji.mean = 0.5;
+  s[1].aji.mean = 0.7;
+  s[2].aji.mean = 0.7;
+  s[3].aji.mean = 0.6;
+  EXPECT_EQ(predict::best_by_metric(s, "aji"), 1u);
+  EXPECT_THROW(predict::best_by_metric(s, "dice"), OptionError);
 }

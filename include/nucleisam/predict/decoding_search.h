@@ -40,10 +40,13 @@ struct DecodingComparison {
   size_t best = 0;                                    // index of the best by the chosen metric
 };
 
+// The index of the summary with the highest `metric`: ties go to the earlier one, and one where
+// the metric is undefined (NaN) never wins over one where it is defined (0 when it is NaN in all).
+size_t best_by_metric(const std::vector<metrics::EvaluationSummary>& summaries, const std::string& metric);
+
 // Runs `segmenter` on every sample once and evaluates every candidate against the sample's
 // instances (and classes when the model has a type head). The best candidate is the one with the
-// highest `metric` (ties and NaN: the earlier candidate). A class metric for a model without
-// classes is an OptionError.
+// highest `metric` (best_by_metric). A class metric for a model without classes is an OptionError.
 DecodingComparison compare_decodings(ModelSegmenter& segmenter, const std::vector<data::Sample>& samples,
                                      const std::vector<DecodingCandidate>& candidates,
                                      const std::string& metric = "aji");
