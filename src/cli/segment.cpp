@@ -64,10 +64,12 @@ std::vector<infer::InputImage> input_images(const std::string& input, const std:
       const std::string inner = (std::filesystem::path(input) / "images").string();
       size_t inner_images = 0;
       try {
-        if (std::filesystem::is_directory(inner, ec)) inner_images = infer::find_input_images(inner, out).size();
+        if (std::filesystem::is_directory(inner, ec))
+          inner_images = infer::find_input_images(inner, out).size();
       } catch (const std::exception&) {
       }
-      throw IoError(input + ": folder holds no images (.png .jpg .jpeg .tif .tiff .bmp) and is no dataset split" +
+      throw IoError(input +
+                    ": folder holds no images (.png .jpg .jpeg .tif .tiff .bmp) and is no dataset split" +
                     (inner_images > 0 ? "; its images/ folder holds " + std::to_string(inner_images) +
                                             " images: give --input " + inner
                                       : std::string()));
@@ -193,10 +195,12 @@ CommandRegistration reg(
                      "the images (resampled to the model's resolution and back; default: what each file records, else the "
                      "model's)")
           ->check(CLI::Range(1e-4, 1e3));
-      app.add_option("--unknown-mpp", a->unknown_mpp,
-                     "Images that record no resolution (without --mpp): estimate (a sample's nuclei decide between the "
-                     "model's resolution and half its magnification, e.g. 40x or 20x) or model (taken to be at the "
-                     "model's)")
+      app.add_option(
+             "--unknown-mpp", a->unknown_mpp,
+             "Images that record no resolution (without --mpp): estimate (a sample's nuclei decide between "
+             "the "
+             "model's resolution and half its magnification, e.g. 40x or 20x) or model (taken to be at the "
+             "model's)")
           ->check(CLI::IsMember({"estimate", "model"}))
           ->capture_default_str();
       add_stain_options(app, a->stains);

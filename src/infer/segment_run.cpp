@@ -74,8 +74,10 @@ PreparedImage prepare_image(const InputImage& input, const StainNormalization& s
     const StainMap map = plan_stain_map(stains, estimate);
     if (!map.identity) p.normalised = apply_stain_map(map, p.image);
     p.stains_why = estimate.why;
-    if (map.identity) log::debug(input.path, ": ", map.note);
-    else log::info(input.path, ": ", map.note);
+    if (map.identity)
+      log::debug(input.path, ": ", map.note);
+    else
+      log::info(input.path, ": ", map.note);
   }
   return p;
 }
@@ -87,8 +89,8 @@ Image centre_crop(const Image& image, int size) {
   Image out(h, w, image.channels);
   const int x0 = (image.width - w) / 2, y0 = (image.height - h) / 2;
   for (int y = 0; y < h; ++y)
-    std::copy_n(image.row(y0 + y) + static_cast<size_t>(x0) * image.channels, static_cast<size_t>(w) * image.channels,
-                out.row(y));
+    std::copy_n(image.row(y0 + y) + static_cast<size_t>(x0) * image.channels,
+                static_cast<size_t>(w) * image.channels, out.row(y));
   return out;
 }
 
@@ -100,8 +102,8 @@ struct ProbedImage {
   std::string stains_why;
 };
 
-constexpr int kProbeImages = 16;                 // images sampled, evenly over the run's list
-constexpr int64_t kProbePixels = 16'000'000;     // sampling stops once this many pixels are segmented
+constexpr int kProbeImages = 16;                  // images sampled, evenly over the run's list
+constexpr int64_t kProbePixels = 16'000'000;      // sampling stops once this many pixels are segmented
 constexpr int64_t kWholeProbePixels = 4'000'000;  // larger images: their centre only, not kept
 constexpr int kProbeCrop = 2048;
 
@@ -128,7 +130,8 @@ double estimate_unknown_resolution(const std::vector<InputImage>& images, const 
       if (static_cast<int64_t>(s.prepared.image.pixels()) > kWholeProbePixels) {
         s.whole = false;
         s.prepared.image = centre_crop(s.prepared.image, kProbeCrop);
-        if (!s.prepared.normalised.empty()) s.prepared.normalised = centre_crop(s.prepared.normalised, kProbeCrop);
+        if (!s.prepared.normalised.empty())
+          s.prepared.normalised = centre_crop(s.prepared.normalised, kProbeCrop);
       }
       s.at_method = segment_at_resolution(segmenter, s.prepared.method_input(), images[index].path, 0,
                                           options.tile_size, options.tile_overlap);
@@ -149,8 +152,8 @@ double estimate_unknown_resolution(const std::vector<InputImage>& images, const 
   m << "nuclei of " << samples.size() << " of them at " << method_mpp << " um/px: " << describe(at_method);
   double chosen = method_mpp;
   if (worth_trying_lower_magnification(at_method)) {
-    log::info("segment: images that record no resolution: ", m.str(), "; small for nuclei, so the ", samples.size(),
-              " again as if at ", 2 * method_mpp, " um/px (half the magnification)");
+    log::info("segment: images that record no resolution: ", m.str(), "; small for nuclei, so the ",
+              samples.size(), " again as if at ", 2 * method_mpp, " um/px (half the magnification)");
     try {
       for (Sample& s : samples)
         s.at_lower = segment_at_resolution(segmenter, s.prepared.method_input(), images[s.index].path,
@@ -173,8 +176,8 @@ double estimate_unknown_resolution(const std::vector<InputImage>& images, const 
   log::info("segment: ", note);
   for (Sample& s : samples)
     if (s.whole)
-      probed[s.index] = {std::move(chosen != method_mpp ? s.at_lower : s.at_method), !s.prepared.normalised.empty(),
-                         s.prepared.stains_why};
+      probed[s.index] = {std::move(chosen != method_mpp ? s.at_lower : s.at_method),
+                         !s.prepared.normalised.empty(), s.prepared.stains_why};
   return chosen;
 }
 
@@ -320,12 +323,15 @@ SegmentRunReport run_segmentation(const std::vector<InputImage>& images, Segment
   double unknown_mpp = method_mpp;
   std::map<size_t, ProbedImage> probed;
   if (options.estimate_unknown_mpp && method_mpp > 0 && unknown_pending) {
-    log::info("segment: ", unknown.size(), " images record no resolution; their magnification is judged from the ",
+    log::info("segment: ", unknown.size(),
+              " images record no resolution; their magnification is judged from the ",
               "nuclei of a sample of them (--mpp gives it)");
-    unknown_mpp = estimate_unknown_resolution(images, unknown, segmenter, options, probed, report.magnification_note);
+    unknown_mpp =
+        estimate_unknown_resolution(images, unknown, segmenter, options, probed, report.magnification_note);
   } else if (method_mpp > 0 && !unknown.empty()) {
     log::info("segment: images that do not record their resolution are taken to be at ", method_mpp,
-              " um/px, the resolution of ", segmenter.name(), "; give --mpp when they are not (a 20x scan is about 0.5)");
+              " um/px, the resolution of ", segmenter.name(),
+              "; give --mpp when they are not (a 20x scan is about 0.5)");
   }
   report.unknown_mpp = unknown.empty() ? 0 : unknown_mpp;
   std::vector<int64_t> areas;  // of every nucleus of an image whose resolution was assumed
@@ -359,8 +365,9 @@ SegmentRunReport run_segmentation(const std::vector<InputImage>& images, Segment
         probed.erase(it);
       } else {
         PreparedImage p = prepare_image(input_image, options.stains);
-        segmentation = segment_at_resolution(segmenter, p.method_input(), path, estimated ? assumed_mpp : image_mpp,
-                                             options.tile_size, options.tile_overlap);
+        segmentation =
+            segment_at_resolution(segmenter, p.method_input(), path, estimated ? assumed_mpp : image_mpp,
+                                  options.tile_size, options.tile_overlap);
         normalised = !p.normalised.empty();
         stains_why = std::move(p.stains_why);
         image = std::move(p.image);
@@ -387,12 +394,15 @@ SegmentRunReport run_segmentation(const std::vector<InputImage>& images, Segment
     line.precision(2);
     line << std::fixed << path << ": " << nuclei.size() << " nuclei (" << image.width << "x" << image.height;
     if (options.mpp <= 0 && image_mpp > 0)
-      line << " at " << image_mpp << " um/px as " << (input_image.read ? "its dataset states" : "the file records");
+      line << " at " << image_mpp << " um/px as "
+           << (input_image.read ? "its dataset states" : "the file records");
     else if (estimated)
       line << " taken to be at " << assumed_mpp << " um/px from its nuclei";
     line << ", " << segmenter.name() << ", ";
-    if (from_sample) line << "segmented with the sample that judged the resolution)";
-    else line << seconds << " s)";
+    if (from_sample)
+      line << "segmented with the sample that judged the resolution)";
+    else
+      line << seconds << " s)";
     log::info(line.str());
     ++report.segmented;
     report.stains_normalised += normalised;

@@ -225,7 +225,8 @@ TEST(SegmentCli, MppResamplesImagesToTheModelsResolution) {
 // A MoNuSeg tile the shipped model never trained on (a validation tile), as a 20x scanner would give
 // it: --mpp 0.5 must recover most of what a 40x scan gives, and so must the default, which judges
 // the magnification from the nuclei (infer/magnification.h). On the 14 MoNuSeg test tiles halved
-// (docs/BENCHMARKS.md) AJI rose from 0.496 to 0.641 with it (an earlier he-nuclei); on this tile from 0.49 to 0.63 (bf16).
+// (docs/BENCHMARKS.md) AJI rose from 0.496 to 0.641 with it (an earlier he-nuclei); on this tile from 0.49 to
+// 0.63 (bf16).
 TEST(SegmentCli, MppRecoversA20xScanOfARealTile) {
   const std::string base = "data/monuseg/train";
   if (!test::shared_exists(base)) GTEST_SKIP() << "../shared/" << base << " not found";
@@ -245,7 +246,8 @@ TEST(SegmentCli, MppRecoversA20xScanOfARealTile) {
   const double estimated = segmented_aji(dir, "estimated", "", &log);
   EXPECT_TRUE(contains(log, "taken to be at 0.5 um/px")) << log;
   EXPECT_NEAR(estimated, resampled, 1e-9);
-  std::cout << "AJI as it is " << as_is << ", with --mpp 0.5 " << resampled << ", estimated " << estimated << "\n";
+  std::cout << "AJI as it is " << as_is << ", with --mpp 0.5 " << resampled << ", estimated " << estimated
+            << "\n";
 }
 
 // The same validation tile as a lab staining twice as much haematoxylin would give it (colour
@@ -375,7 +377,8 @@ TEST(SegmentCli, DatasetSplitsAreSegmentedUnderTheirSampleNames) {
   write_image(dir.file("unlabelled/images/b.png"), tile);
   r = run("segment --model classical --input " + dir.file("unlabelled") + " --out " + dir.file("out4"));
   EXPECT_EQ(r.code, 1) << r.out;
-  EXPECT_TRUE(contains(r.out, "its images/ folder holds 2 images: give --input " + dir.file("unlabelled/images")))
+  EXPECT_TRUE(
+      contains(r.out, "its images/ folder holds 2 images: give --input " + dir.file("unlabelled/images")))
       << r.out;
   EXPECT_FALSE(fs::exists(dir.file("out4/a_labels.tif")));
 }

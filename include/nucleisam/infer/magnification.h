@@ -44,7 +44,8 @@ struct MagnificationRule {
 
 // Whether the sample, as segmented at the method's resolution, is worth segmenting again at half
 // the magnification: enough scored nuclei, and small ones.
-bool worth_trying_lower_magnification(const NucleusSizeEvidence& at_method, const MagnificationRule& rule = {});
+bool worth_trying_lower_magnification(const NucleusSizeEvidence& at_method,
+                                      const MagnificationRule& rule = {});
 
 // Whether half the magnification (images at twice the method's um/px) explains the sample better:
 // worth trying, enough nuclei found at it, of a plausible size, and a mean score within the margin.
