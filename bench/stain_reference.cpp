@@ -6,6 +6,9 @@
 //
 //   bench_stain_reference ../shared/data/monuseg/train ../shared/data/consep256/train
 //
+// --keep-dyes estimates with every tissue pixel (StainEstimateOptions::skip_dyes off, the estimate
+// before 2026-11-30); --per-image CSV writes each image's amounts, tissue and dye pixels.
+//
 // Splits count equally in "all": every split's images are weighted so that each split sums to the
 // same weight (training_amount_range, weighted_quantile).
 #include <algorithm>
@@ -50,32 +53,52 @@ void summarise(const std::string& name, const std::vector<StainVectors>& stains,
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (argc < 2) {
-    std::cerr << "usage: bench_stain_reference SPLIT...\n";
+  StainEstimateOptions options;
+  std::vector<std::string> splits;
+  std::FILE* per_image = nullptr;
+  for (int a = 1; a < argc; ++a) {
+    const std::string arg = argv[a];
+    if (arg == "--keep-dyes") options.skip_dyes = false;
+    else if (arg == "--per-image" && a + 1 < argc) {
+      per_image = std::fopen(argv[++a], "w");
+      if (!per_image) {
+        std::cerr << "bench_stain_reference: " << argv[a] << ": cannot open for writing\n";
+        return 1;
+      }
+      std::fprintf(per_image, "split,image,ok,haematoxylin,eosin,tissue_pixels,dye_pixels\n");
+    } else splits.push_back(arg);
+  }
+  if (splits.empty()) {
+    std::cerr << "usage: bench_stain_reference [--keep-dyes] [--per-image CSV] SPLIT...\n";
     return 2;
   }
   try {
     std::vector<StainVectors> all;
     std::vector<double> all_weights;
-    for (int a = 1; a < argc; ++a) {
-      const std::shared_ptr<const data::Dataset> dataset = data::open_dataset(argv[a]);
+    for (const std::string& path : splits) {
+      const std::shared_ptr<const data::Dataset> dataset = data::open_dataset(path);
       std::vector<StainVectors> split;
       int skipped = 0;
       for (size_t i = 0; i < dataset->size(); ++i) {
         const data::Sample s = dataset->get(i);
-        const StainEstimate e = estimate_stains({&s.image});
+        const StainEstimate e = estimate_stains({&s.image}, options);
+        if (per_image)
+          std::fprintf(per_image, "%s,%s,%d,%.4f,%.4f,%lld,%lld\n", path.c_str(), dataset->name(i).c_str(), e.ok ? 1 : 0,
+                       e.stains.max_amount[0], e.stains.max_amount[1], static_cast<long long>(e.tissue_pixels),
+                       static_cast<long long>(e.dye_pixels));
         if (e.ok) split.push_back(e.stains);
         else ++skipped;
       }
-      if (skipped) std::cout << argv[a] << ": " << skipped << " images without an estimate\n";
+      if (skipped) std::cout << path << ": " << skipped << " images without an estimate\n";
       if (split.empty()) continue;
-      summarise(argv[a], split, std::vector<double>(split.size(), 1.0));
+      summarise(path, split, std::vector<double>(split.size(), 1.0));
       for (const auto& s : split) {
         all.push_back(s);
         all_weights.push_back(1.0 / static_cast<double>(split.size()));
       }
     }
     if (!all.empty()) summarise("all", all, all_weights);
+    if (per_image) std::fclose(per_image);
   } catch (const std::exception& e) {
     std::cerr << "bench_stain_reference: " << e.what() << '\n';
     return 1;

@@ -35,6 +35,11 @@ struct StainEstimateOptions {
   int64_t min_tissue_pixels = 2000;       // fewer: no estimate
   int64_t max_pixels = int64_t{4} << 20;  // more pixels in all: every k-th is used (a fixed stride)
   double min_angle_degrees = 5;           // the two colours at least this far apart
+  // Tissue pixels no mix of haematoxylin and eosin gives are left out: dark grey or black ones
+  // (black ink, carbon pigment: mean OD over 1, R, G and B within 15% of it) and green or cyan
+  // ones (green OD under 0.6 of red's: marking dyes, green ink; both stains absorb at least as
+  // much green as red). Blue ink looks like haematoxylin and stays.
+  bool skip_dyes = true;
 };
 
 struct StainEstimate {
@@ -42,6 +47,7 @@ struct StainEstimate {
   std::string why;  // when !ok: the cause ("too little tissue to estimate its stains (812 pixels, 2000 needed)")
   StainVectors stains;
   int64_t tissue_pixels = 0;  // of the pixels looked at
+  int64_t dye_pixels = 0;     // tissue pixels left out as no H&E mix (StainEstimateOptions::skip_dyes)
 };
 
 // Macenko's estimate from the tissue pixels of all `images` together (3-channel; DataError

@@ -82,7 +82,10 @@ nlohmann::json describe(const std::string& path, bool labels) {
         j["stains"] = {{"haematoxylin", {v.colour[0][0], v.colour[0][1], v.colour[0][2]}},
                        {"eosin", {v.colour[1][0], v.colour[1][1], v.colour[1][2]}},
                        {"amounts", {v.max_amount[0], v.max_amount[1]}},
-                       {"outside_training_range", outside}};
+                       {"outside_training_range", outside},
+                       {"ink_or_dye_fraction",  // of the tissue pixels, left out of the estimate
+                        static_cast<double>(e.dye_pixels) /
+                            static_cast<double>(std::max<int64_t>(1, e.dye_pixels + e.tissue_pixels))}};
       } else {
         j["stains"] = {{"why", e.why}};
       }
@@ -132,6 +135,11 @@ CommandRegistration reg("info", "Describe images, label maps or dataset splits a
           std::cout << (outside.empty() ? " (within the range the shipped models learned from)"
                                         : " (" + outside + " the range the shipped models learned from; segment "
                                           "brings it in)");
+          if (const double ink = st["ink_or_dye_fraction"].get<double>(); ink >= 0.001) {
+            std::ostringstream share;
+            share << std::fixed << std::setprecision(1) << 100 * ink;
+            std::cout << "; " << share.str() << "% of the tissue left out as ink or dye";
+          }
         }
         std::cout << '\n';
       }

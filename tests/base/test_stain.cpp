@@ -262,3 +262,56 @@ TEST(Stain, ReferenceRangeHoldsTheReferenceStains) {
     EXPECT_GT(r.high[k], reference_stains().max_amount[k]);
   }
 }
+
+// Pen ink and tissue-marking dye on the tissue: black and green strokes (6% of the pixels) are
+// left out of the estimate, which then finds the clean image's stains; counted with them (the
+// estimate before skip_dyes) they pull the colours and amounts away. Blue ink looks like
+// haematoxylin and is not left out.
+TEST(Stain, InkAndMarkingDyeAreLeftOutOfTheEstimate) {
+  const StainedTissue clean = tissue(kPink, 200, 5);
+  const StainEstimate reference = estimate_stains({&clean.image});
+  ASSERT_TRUE(reference.ok) << reference.why;
+  EXPECT_EQ(reference.dye_pixels, 0);
+  Image inked = clean.image;
+  const uint8_t black[3] = {20, 20, 25}, green[3] = {40, 120, 60}, blue[3] = {40, 50, 150};
+  int64_t strokes = 0;
+  for (int y = 0; y < 200; ++y)
+    for (int x = 0; x < 200; ++x) {
+      const uint8_t* ink = nullptr;
+      if (std::abs(x - y) < 4) ink = black;                // a diagonal black stroke
+      else if (y >= 120 && y < 126) ink = green;           // a horizontal green one
+      if (ink) {
+        std::copy(ink, ink + 3, &inked.at(y, x, 0));
+        ++strokes;
+      }
+    }
+  const StainEstimate skipped = estimate_stains({&inked});
+  ASSERT_TRUE(skipped.ok) << skipped.why;
+  EXPECT_EQ(skipped.dye_pixels, strokes);
+  for (int k = 0; k < 2; ++k) {
+    EXPECT_LT(degrees_between(skipped.stains.colour[k], reference.stains.colour[k]), 1.0) << k;
+    EXPECT_NEAR(skipped.stains.max_amount[k], reference.stains.max_amount[k], 0.03 * reference.stains.max_amount[k]);
+  }
+  StainEstimateOptions keep;
+  keep.skip_dyes = false;
+  const StainEstimate counted = estimate_stains({&inked}, keep);
+  ASSERT_TRUE(counted.ok) << counted.why;
+  EXPECT_EQ(counted.dye_pixels, 0);
+  EXPECT_GT(std::max(std::fabs(counted.stains.max_amount[0] / reference.stains.max_amount[0] - 1),
+                     std::fabs(counted.stains.max_amount[1] / reference.stains.max_amount[1] - 1)),
+            0.1);
+
+  // Blue ink: haematoxylin's colour, so it stays in (and would count as haematoxylin).
+  Image blue_inked = clean.image;
+  for (int y = 120; y < 126; ++y)
+    for (int x = 0; x < 200; ++x) std::copy(blue, blue + 3, &blue_inked.at(y, x, 0));
+  EXPECT_EQ(estimate_stains({&blue_inked}).dye_pixels, 0);
+  // Nor is a haematoxylin-rich nucleus of either lab, drawn dark.
+  for (const StainVectors* lab : {&kPink, &kBlue}) {
+    uint8_t px[3];
+    test::draw_stained_pixel(px, lab->colour, 3.0, 0.3);
+    Image dark(60, 60, 3);
+    for (size_t i = 0; i < dark.pixels(); ++i) std::copy(px, px + 3, &dark.data[3 * i]);
+    EXPECT_EQ(estimate_stains({&dark}).dye_pixels, 0);
+  }
+}

@@ -158,6 +158,20 @@ TEST(Cli, InfoReportsWhatItRead) {
   EXPECT_NE(r.out.find("(within the range the shipped models learned from)"), std::string::npos) << r.out;
   r = run("--quiet info --json " + dir.file("fine.png"));
   EXPECT_NE(r.out.find("\"outside_training_range\":[]"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("\"ink_or_dye_fraction\":0.0"), std::string::npos) << r.out;
+  // A green ink stroke over 8 of its 80 rows: 10% of the pixels, left out and said so.
+  nucleisam::Image inked = nucleisam::io::read_image(dir.file("plain.png"));
+  for (int y = 40; y < 48; ++y)
+    for (int x = 0; x < 80; ++x) {
+      inked.at(y, x, 0) = 40;
+      inked.at(y, x, 1) = 120;
+      inked.at(y, x, 2) = 60;
+    }
+  nucleisam::io::write_image(dir.file("inked.png"), inked);
+  r = run("--quiet info " + dir.file("inked.png"));
+  EXPECT_EQ(r.code, 0) << r.out;
+  EXPECT_NE(r.out.find("% of the tissue left out as ink or dye"), std::string::npos) << r.out;
+  EXPECT_EQ(r.out.find("fine.png"), std::string::npos) << r.out;
 }
 
 TEST(Cli, CudaRequestWithoutGpuFailsCleanly) {
