@@ -58,7 +58,8 @@ int main(int argc, char** argv) {
   std::FILE* per_image = nullptr;
   for (int a = 1; a < argc; ++a) {
     const std::string arg = argv[a];
-    if (arg == "--keep-dyes") options.skip_dyes = false;
+    if (arg == "--keep-dyes")
+      options.skip_dyes = false;
     else if (arg == "--per-image" && a + 1 < argc) {
       per_image = std::fopen(argv[++a], "w");
       if (!per_image) {
@@ -66,7 +67,8 @@ int main(int argc, char** argv) {
         return 1;
       }
       std::fprintf(per_image, "split,image,ok,haematoxylin,eosin,tissue_pixels,dye_pixels\n");
-    } else splits.push_back(arg);
+    } else
+      splits.push_back(arg);
   }
   if (splits.empty()) {
     std::cerr << "usage: bench_stain_reference [--keep-dyes] [--per-image CSV] SPLIT...\n";
@@ -83,9 +85,9 @@ int main(int argc, char** argv) {
         const data::Sample s = dataset->get(i);
         const StainEstimate e = estimate_stains({&s.image}, options);
         if (per_image)
-          std::fprintf(per_image, "%s,%s,%d,%.4f,%.4f,%lld,%lld\n", path.c_str(), dataset->name(i).c_str(), e.ok ? 1 : 0,
-                       e.stains.max_amount[0], e.stains.max_amount[1], static_cast<long long>(e.tissue_pixels),
-                       static_cast<long long>(e.dye_pixels));
+          std::fprintf(per_image, "%s,%s,%d,%.4f,%.4f,%lld,%lld\n", path.c_str(), dataset->name(i).c_str(),
+                       e.ok ? 1 : 0, e.stains.max_amount[0], e.stains.max_amount[1],
+                       static_cast<long long>(e.tissue_pixels), static_cast<long long>(e.dye_pixels));
         if (e.ok) split.push_back(e.stains);
         else ++skipped;
       }

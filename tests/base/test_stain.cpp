@@ -278,8 +278,10 @@ TEST(Stain, InkAndMarkingDyeAreLeftOutOfTheEstimate) {
   for (int y = 0; y < 200; ++y)
     for (int x = 0; x < 200; ++x) {
       const uint8_t* ink = nullptr;
-      if (std::abs(x - y) < 4) ink = black;                // a diagonal black stroke
-      else if (y >= 120 && y < 126) ink = green;           // a horizontal green one
+      if (std::abs(x - y) < 4)
+        ink = black;  // a diagonal black stroke
+      else if (y >= 120 && y < 126)
+        ink = green;  // a horizontal green one
       if (ink) {
         std::copy(ink, ink + 3, &inked.at(y, x, 0));
         ++strokes;
@@ -290,7 +292,8 @@ TEST(Stain, InkAndMarkingDyeAreLeftOutOfTheEstimate) {
   EXPECT_EQ(skipped.dye_pixels, strokes);
   for (int k = 0; k < 2; ++k) {
     EXPECT_LT(degrees_between(skipped.stains.colour[k], reference.stains.colour[k]), 1.0) << k;
-    EXPECT_NEAR(skipped.stains.max_amount[k], reference.stains.max_amount[k], 0.03 * reference.stains.max_amount[k]);
+    EXPECT_NEAR(skipped.stains.max_amount[k], reference.stains.max_amount[k],
+                0.03 * reference.stains.max_amount[k]);
   }
   StainEstimateOptions keep;
   keep.skip_dyes = false;
