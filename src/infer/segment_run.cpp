@@ -151,7 +151,12 @@ double estimate_unknown_resolution(const std::vector<InputImage>& images, const 
   std::ostringstream m;
   m << "nuclei of " << samples.size() << " of them at " << method_mpp << " um/px: " << describe(at_method);
   double chosen = method_mpp;
-  if (worth_trying_lower_magnification(at_method)) {
+  const MagnificationRule rule;
+  if (!at_method.scored && at_method.nuclei > 0)
+    m << "; " << segmenter.name() << " gives its nuclei no scores, so nothing is judged";
+  else if (at_method.nuclei < rule.min_nuclei)
+    m << "; too few nuclei to judge (" << rule.min_nuclei << " needed)";
+  if (worth_trying_lower_magnification(at_method, rule)) {
     log::info("segment: images that record no resolution: ", m.str(), "; small for nuclei, so the ",
               samples.size(), " again as if at ", 2 * method_mpp, " um/px (half the magnification)");
     try {
@@ -160,7 +165,7 @@ double estimate_unknown_resolution(const std::vector<InputImage>& images, const 
                                            2 * method_mpp, options.tile_size, options.tile_overlap);
       const NucleusSizeEvidence at_lower = evidence(&Sample::at_lower, 2 * method_mpp);
       m << "; at " << 2 * method_mpp << " um/px: " << describe(at_lower);
-      if (lower_magnification_fits(at_method, at_lower)) chosen = 2 * method_mpp;
+      if (lower_magnification_fits(at_method, at_lower, rule)) chosen = 2 * method_mpp;
     } catch (const std::exception& e) {  // memory, most likely: judge nothing
       m << "; at " << 2 * method_mpp << " um/px: failed (" << e.what() << ")";
     }
@@ -341,6 +346,7 @@ SegmentRunReport run_segmentation(const std::vector<InputImage>& images, Segment
     const std::string& path = input_image.path;
     const std::string stem = input_image.stem.empty() ? output_stem(path) : input_image.stem;
     if (done(index)) {
+      probed.erase(index);  // sampled, but done by an earlier run
       log::info(path, ": outputs already in ", options.out_dir, ", skipped (--overwrite redoes them)");
       ++report.skipped;
       progress.advance();

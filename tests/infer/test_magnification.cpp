@@ -252,6 +252,7 @@ TEST(Magnification, SmallNucleiTheMethodIsSurerOfAsTheyAreStay) {
   SegmentRunReport r = run_segmentation(images, seg, csv_run(dir.file("out")));
   EXPECT_EQ(r.unknown_mpp, 0.25);
   EXPECT_NE(r.magnification_note.find("at 0.5 um/px: "), std::string::npos) << r.magnification_note;
+  EXPECT_EQ(r.magnification_note.find("too few"), std::string::npos) << r.magnification_note;
   EXPECT_EQ(seg.calls, 4 + 4);  // the sample twice; the run takes the sample's first pass
   EXPECT_EQ(seg.widths[192], 4);
   const Image drawn = discs(8);
@@ -275,4 +276,30 @@ TEST(Magnification, ImagesThatRecordTheirResolutionAreNotJudged) {
   EXPECT_EQ(r.magnification_note, "");
   EXPECT_EQ(seg.calls, 6);
   EXPECT_EQ(seg.widths[96], 6);  // 0.25 um/px as recorded: as they are
+}
+
+TEST(Magnification, TooFewNucleiOrNoScoresJudgeNothing) {
+  // 3 images of 9 small blobs: 27 nuclei, 3 short of a judgement; the method's resolution stays.
+  test::TempDir dir;
+  const std::vector<std::string> images = write_images(dir, 3, 5);
+  BlobSegmenter seg;
+  SegmentRunReport r = run_segmentation(images, seg, csv_run(dir.file("out")));
+  EXPECT_EQ(r.unknown_mpp, 0.25);
+  EXPECT_EQ(seg.calls, 3);
+  EXPECT_NE(r.magnification_note.find("too few nuclei to judge (30 needed)"), std::string::npos)
+      << r.magnification_note;
+  // A method that does not score its nuclei: nothing to compare, so nothing is judged.
+  struct Unscored : BlobSegmenter {
+    Segmentation segment(const Image& image, const std::string& source) override {
+      Segmentation s = BlobSegmenter::segment(image, source);
+      s.scores.clear();
+      return s;
+    }
+  } unscored;
+  const std::vector<std::string> more = write_images(dir, 6, 5);
+  r = run_segmentation(more, unscored, csv_run(dir.file("out_unscored")));
+  EXPECT_EQ(r.unknown_mpp, 0.25);
+  EXPECT_EQ(unscored.calls, 6);
+  EXPECT_NE(r.magnification_note.find("blobs gives its nuclei no scores"), std::string::npos) << r.magnification_note;
+  EXPECT_NE(r.resolution_hint.find("smaller"), std::string::npos) << r.resolution_hint;  // the hint still speaks
 }
