@@ -192,8 +192,8 @@ CommandRegistration reg(
       app.add_flag("--overwrite", a->overwrite, "Redo images whose outputs already exist (default: skip them)");
       app.add_option("--mpp", a->mpp,
                      "Microns per pixel of the input: of a slide's level 0 (overriding or supplying the slide's), or of "
-                     "the images (resampled to the model's resolution and back; default: what each file records, else the "
-                     "model's)")
+                     "the images (resampled to the model's resolution and back; default: what each file records, else "
+                     "judged from their nuclei, --unknown-mpp)")
           ->check(CLI::Range(1e-4, 1e3));
       app.add_option(
              "--unknown-mpp", a->unknown_mpp,
