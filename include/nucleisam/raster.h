@@ -2,6 +2,7 @@
 // Deliberately free of OpenCV and LibTorch so every stage can use them.
 #pragma once
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <vector>
@@ -36,6 +37,18 @@ struct Raster {
   }
   bool operator!=(const Raster& o) const { return !(*this == o); }
 };
+
+// The width x height window of `r` whose top-left pixel is (x, y), copied; it must lie inside `r`.
+template <typename T>
+Raster<T> window(const Raster<T>& r, int x, int y, int width, int height) {
+  Raster<T> out(height, width, r.channels);
+  const size_t row = static_cast<size_t>(width) * r.channels;
+  for (int v = 0; v < height; ++v) {
+    const T* from = r.row(y + v) + static_cast<size_t>(x) * r.channels;
+    std::copy(from, from + row, out.row(v));
+  }
+  return out;
+}
 
 // RGB, 8 bits per channel, channels == 3.
 using Image = Raster<uint8_t>;

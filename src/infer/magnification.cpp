@@ -7,6 +7,17 @@
 
 namespace nucleisam::infer {
 
+double median_diameter_um(std::vector<int64_t> areas, double mpp) {
+  if (areas.empty()) return 0;
+  // The median of the areas is that of the diameters (a monotone map).
+  const auto diameter = [mpp](int64_t a) { return 2.0 * std::sqrt(static_cast<double>(a) / M_PI) * mpp; };
+  const size_t mid = areas.size() / 2;
+  std::nth_element(areas.begin(), areas.begin() + static_cast<std::ptrdiff_t>(mid), areas.end());
+  const double upper = diameter(areas[mid]);
+  if (areas.size() % 2) return upper;
+  return 0.5 * (upper + diameter(*std::max_element(areas.begin(), areas.begin() + static_cast<std::ptrdiff_t>(mid))));
+}
+
 NucleusSizeEvidence nucleus_size_evidence(const std::vector<const Segmentation*>& segmentations, double mpp) {
   NucleusSizeEvidence e;
   std::vector<int64_t> areas;
@@ -28,16 +39,7 @@ NucleusSizeEvidence nucleus_size_evidence(const std::vector<const Segmentation*>
     e.scored = false;
     return e;
   }
-  // The median of the areas is that of the diameters (a monotone map); even counts average the two
-  // middle diameters.
-  const size_t mid = areas.size() / 2;
-  std::nth_element(areas.begin(), areas.begin() + static_cast<std::ptrdiff_t>(mid), areas.end());
-  const auto diameter = [mpp](int64_t a) { return 2.0 * std::sqrt(static_cast<double>(a) / M_PI) * mpp; };
-  e.median_diameter_um = diameter(areas[mid]);
-  if (areas.size() % 2 == 0)
-    e.median_diameter_um =
-        0.5 * (e.median_diameter_um +
-               diameter(*std::max_element(areas.begin(), areas.begin() + static_cast<std::ptrdiff_t>(mid))));
+  e.median_diameter_um = median_diameter_um(std::move(areas), mpp);
   if (e.scored) e.mean_score = score_sum / static_cast<double>(e.nuclei);
   return e;
 }

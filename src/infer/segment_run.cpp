@@ -50,15 +50,6 @@ bool all_grey(const Image& image) {
   return true;
 }
 
-double median(std::vector<double> v) {
-  if (v.empty()) return 0;
-  const size_t mid = v.size() / 2;
-  std::nth_element(v.begin(), v.begin() + static_cast<std::ptrdiff_t>(mid), v.end());
-  const double hi = v[mid];
-  if (v.size() % 2) return hi;
-  return 0.5 * (hi + *std::max_element(v.begin(), v.begin() + static_cast<std::ptrdiff_t>(mid)));
-}
-
 // An image as read, and the pixels the method sees (stain-normalised when they differ).
 struct PreparedImage {
   Image image, normalised;
@@ -66,9 +57,12 @@ struct PreparedImage {
   const Image& method_input() const { return normalised.empty() ? image : normalised; }
 };
 
+// The image's pixels: from its dataset, or its file.
+Image read_input(const InputImage& input) { return input.read ? input.read() : io::read_image(input.path); }
+
 PreparedImage prepare_image(const InputImage& input, const StainNormalization& stains) {
   PreparedImage p;
-  p.image = input.read ? input.read() : io::read_image(input.path);
+  p.image = read_input(input);
   if (stains.mode != StainNormalization::Mode::off) {
     const StainEstimate estimate = estimate_stains({&p.image});
     const StainMap map = plan_stain_map(stains, estimate);
@@ -85,13 +79,7 @@ PreparedImage prepare_image(const InputImage& input, const StainNormalization& s
 // The centre size x size of `image` (all of it when smaller).
 Image centre_crop(const Image& image, int size) {
   const int w = std::min(image.width, size), h = std::min(image.height, size);
-  if (w == image.width && h == image.height) return image;
-  Image out(h, w, image.channels);
-  const int x0 = (image.width - w) / 2, y0 = (image.height - h) / 2;
-  for (int y = 0; y < h; ++y)
-    std::copy_n(image.row(y0 + y) + static_cast<size_t>(x0) * image.channels,
-                static_cast<size_t>(w) * image.channels, out.row(y));
-  return out;
+  return window(image, (image.width - w) / 2, (image.height - h) / 2, w, h);
 }
 
 // A sampled image's segmentation at the resolution chosen for the images that record none, kept so
@@ -191,10 +179,7 @@ double estimate_unknown_resolution(const std::vector<InputImage>& images, const 
 std::string resolution_hint(const std::vector<int64_t>& areas, double mpp, double* median_diameter_um) {
   if (median_diameter_um) *median_diameter_um = 0;
   if (!(mpp > 0) || areas.empty()) return "";
-  std::vector<double> diameters;
-  diameters.reserve(areas.size());
-  for (int64_t a : areas) diameters.push_back(2.0 * std::sqrt(static_cast<double>(a) / M_PI) * mpp);
-  const double d = median(diameters);
+  const double d = infer::median_diameter_um(areas, mpp);  // qualified: the parameter has its name
   if (median_diameter_um) *median_diameter_um = d;
   if (areas.size() < 20 || (d >= 3.5 && d <= 10)) return "";
   std::ostringstream m;
@@ -309,18 +294,19 @@ SegmentRunReport run_segmentation(const std::vector<InputImage>& images, Segment
   // Each image's resolution: --mpp, else what the file or dataset records, else (0) unknown.
   std::vector<double> file_mpp(images.size(), 0.0);
   std::vector<size_t> unknown;  // images whose resolution is unknown
-  const auto done = [&](size_t i) {
-    if (options.overwrite) return false;
+  // Images whose selected outputs all exist (skipped unless --overwrite).
+  std::vector<char> done(images.size(), 0);
+  for (size_t i = 0; i < images.size() && !options.overwrite; ++i) {
     const std::string stem = images[i].stem.empty() ? output_stem(images[i].path) : images[i].stem;
     const auto outputs = output_paths(options.out_dir, stem, options.formats);
-    return std::all_of(outputs.begin(), outputs.end(), [](const std::string& p) { return fs::exists(p); });
-  };
+    done[i] = std::all_of(outputs.begin(), outputs.end(), [](const std::string& p) { return fs::exists(p); });
+  }
   bool unknown_pending = false;
   for (size_t i = 0; i < images.size() && options.mpp <= 0; ++i) {
     file_mpp[i] = images[i].read ? images[i].mpp : io::read_image_mpp(images[i].path);
     if (file_mpp[i] > 0) continue;
     unknown.push_back(i);
-    unknown_pending = unknown_pending || !done(i);
+    unknown_pending = unknown_pending || !done[i];
   }
   // The images with unknown resolution are taken to be at unknown_mpp; the sample that chose it is
   // not segmented again. The sample is drawn from all of them, done or not, so that a resumed run
@@ -345,7 +331,7 @@ SegmentRunReport run_segmentation(const std::vector<InputImage>& images, Segment
     const InputImage& input_image = images[index];
     const std::string& path = input_image.path;
     const std::string stem = input_image.stem.empty() ? output_stem(path) : input_image.stem;
-    if (done(index)) {
+    if (done[index]) {
       probed.erase(index);  // sampled, but done by an earlier run
       log::info(path, ": outputs already in ", options.out_dir, ", skipped (--overwrite redoes them)");
       ++report.skipped;
@@ -361,14 +347,15 @@ SegmentRunReport run_segmentation(const std::vector<InputImage>& images, Segment
     // Where it is unknown, the resolution the run took (the method's, or estimated).
     const double assumed_mpp = image_mpp > 0 ? 0 : unknown_mpp;
     const bool estimated = assumed_mpp > 0 && assumed_mpp != method_mpp;
-    const bool from_sample = probed.count(index) > 0;
+    const auto sampled = probed.find(index);
+    const bool from_sample = sampled != probed.end();
     try {
-      if (auto it = probed.find(index); it != probed.end()) {
-        image = input_image.read ? input_image.read() : io::read_image(path);
-        segmentation = std::move(it->second.segmentation);
-        normalised = it->second.normalised;
-        stains_why = it->second.stains_why;
-        probed.erase(it);
+      if (from_sample) {
+        image = read_input(input_image);
+        segmentation = std::move(sampled->second.segmentation);
+        normalised = sampled->second.normalised;
+        stains_why = std::move(sampled->second.stains_why);
+        probed.erase(sampled);
       } else {
         PreparedImage p = prepare_image(input_image, options.stains);
         segmentation =

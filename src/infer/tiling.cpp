@@ -79,11 +79,8 @@ Segmentation segment_in_tiles(Segmenter& segmenter, const Image& image, const st
     return segmenter.segment(image, source);
   InstanceStitcher stitcher(image.height, image.width);
   for (const TileWindow& t : plan_tiles(image.height, image.width, tile_size, overlap)) {
-    Image window(t.height, t.width, 3);
-    for (int y = 0; y < t.height; ++y)
-      std::copy(image.row(t.y + y) + 3 * t.x, image.row(t.y + y) + 3 * (t.x + t.width), window.row(y));
-    stitcher.add(t, segmenter.segment(window, source + " (tile at " + std::to_string(t.x) + "," +
-                                                  std::to_string(t.y) + ")"));
+    stitcher.add(t, segmenter.segment(window(image, t.x, t.y, t.width, t.height),
+                                      source + " (tile at " + std::to_string(t.x) + "," + std::to_string(t.y) + ")"));
   }
   Segmentation out = stitcher.result();
   // Nuclei whose pixels all went to an earlier tile's nucleus vanish: renumber to keep ids dense.
