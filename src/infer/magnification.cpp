@@ -49,12 +49,33 @@ bool worth_trying_lower_magnification(const NucleusSizeEvidence& at_method, cons
          at_method.median_diameter_um < rule.try_lower_below_um;
 }
 
+namespace {
+
+// Enough scored nuclei of a median size between `smallest` and the rule's largest.
+bool plausible_nuclei(const NucleusSizeEvidence& e, double smallest, const MagnificationRule& rule) {
+  return e.scored && e.nuclei >= rule.min_nuclei && e.median_diameter_um >= smallest &&
+         e.median_diameter_um <= rule.max_diameter_um;
+}
+
+}  // namespace
+
 bool lower_magnification_fits(const NucleusSizeEvidence& at_method, const NucleusSizeEvidence& at_lower,
                               const MagnificationRule& rule) {
-  return worth_trying_lower_magnification(at_method, rule) && at_lower.scored &&
-         at_lower.nuclei >= rule.min_nuclei && at_lower.median_diameter_um >= rule.lower_min_diameter_um &&
-         at_lower.median_diameter_um <= rule.lower_max_diameter_um &&
+  return worth_trying_lower_magnification(at_method, rule) &&
+         plausible_nuclei(at_lower, rule.min_diameter_um, rule) &&
          at_lower.mean_score >= at_method.mean_score - rule.score_margin;
+}
+
+bool worth_trying_higher_magnification(const NucleusSizeEvidence& at_method, const MagnificationRule& rule) {
+  return at_method.scored && at_method.nuclei >= rule.min_nuclei &&
+         at_method.median_diameter_um >= rule.try_lower_below_um;
+}
+
+bool higher_magnification_fits(const NucleusSizeEvidence& at_method, const NucleusSizeEvidence& at_higher,
+                               const MagnificationRule& rule) {
+  return worth_trying_higher_magnification(at_method, rule) &&
+         plausible_nuclei(at_higher, rule.higher_min_diameter_um, rule) &&
+         at_higher.mean_score >= at_method.mean_score + rule.higher_score_gain;
 }
 
 std::string describe(const NucleusSizeEvidence& e) {

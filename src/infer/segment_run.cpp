@@ -95,7 +95,7 @@ constexpr int64_t kProbePixels = 16'000'000;      // sampling stops once this ma
 constexpr int64_t kWholeProbePixels = 4'000'000;  // larger images: their centre only, not kept
 constexpr int kProbeCrop = 2048;
 
-// The resolution of the images that record none (unknown[i]): the method's, or half its
+// The resolution of the images that record none (unknown[i]): the method's, or half or twice its
 // magnification when a sample's nuclei say so (infer/magnification.h). Fills `probed` with the
 // sampled images' segmentations at the chosen resolution.
 double estimate_unknown_resolution(const std::vector<InputImage>& images, const std::vector<size_t>& unknown,
@@ -106,7 +106,7 @@ double estimate_unknown_resolution(const std::vector<InputImage>& images, const 
     size_t index;
     bool whole;
     PreparedImage prepared;
-    Segmentation at_method, at_lower;
+    Segmentation at_method, at_other;  // at the method's resolution; at the other one tried
   };
   std::vector<Sample> samples;
   int64_t pixels = 0;
@@ -144,32 +144,39 @@ double estimate_unknown_resolution(const std::vector<InputImage>& images, const 
     m << "; " << segmenter.name() << " gives its nuclei no scores, so nothing is judged";
   else if (at_method.nuclei < rule.min_nuclei)
     m << "; too few nuclei to judge (" << rule.min_nuclei << " needed)";
-  if (worth_trying_lower_magnification(at_method, rule)) {
-    log::info("segment: images that record no resolution: ", m.str(), "; small for nuclei, so the ",
-              samples.size(), " again as if at ", 2 * method_mpp, " um/px (half the magnification)");
+  // Small nuclei: half the magnification (twice the um/px) is tried; large ones: twice it.
+  const bool lower = worth_trying_lower_magnification(at_method, rule);
+  if (lower || worth_trying_higher_magnification(at_method, rule)) {
+    const double other = lower ? 2 * method_mpp : method_mpp / 2;
+    log::info("segment: images that record no resolution: ", m.str(), "; ", lower ? "small" : "large",
+              " for nuclei, so the ", samples.size(), " again as if at ", other, " um/px (",
+              lower ? "half" : "twice", " the magnification)");
     try {
       for (Sample& s : samples)
-        s.at_lower = segment_at_resolution(segmenter, s.prepared.method_input(), images[s.index].path,
-                                           2 * method_mpp, options.tile_size, options.tile_overlap);
-      const NucleusSizeEvidence at_lower = evidence(&Sample::at_lower, 2 * method_mpp);
-      m << "; at " << 2 * method_mpp << " um/px: " << describe(at_lower);
-      if (lower_magnification_fits(at_method, at_lower, rule)) chosen = 2 * method_mpp;
+        s.at_other = segment_at_resolution(segmenter, s.prepared.method_input(), images[s.index].path, other,
+                                           options.tile_size, options.tile_overlap);
+      const NucleusSizeEvidence at_other = evidence(&Sample::at_other, other);
+      m << "; at " << other << " um/px: " << describe(at_other);
+      if (lower ? lower_magnification_fits(at_method, at_other, rule)
+                : higher_magnification_fits(at_method, at_other, rule))
+        chosen = other;
     } catch (const std::exception& e) {  // memory, most likely: judge nothing
-      m << "; at " << 2 * method_mpp << " um/px: failed (" << e.what() << ")";
+      m << "; at " << other << " um/px: failed (" << e.what() << ")";
     }
   }
   std::ostringstream verdict;
   verdict << "images that record no resolution are taken to be at " << chosen << " um/px";
   if (chosen != method_mpp)
-    verdict << " (a scan at half the magnification " << segmenter.name() << " was made for) and resampled to "
-            << method_mpp << " um/px; give --mpp if they are not";
+    verdict << " (a scan at " << (chosen > method_mpp ? "half" : "twice") << " the magnification "
+            << segmenter.name() << " was made for) and resampled to " << method_mpp
+            << " um/px; give --mpp if they are not";
   else
     verdict << ", the resolution of " << segmenter.name();
   note = verdict.str() + " (" + m.str() + ")";
   log::info("segment: ", note);
   for (Sample& s : samples)
     if (s.whole)
-      probed[s.index] = {std::move(chosen != method_mpp ? s.at_lower : s.at_method),
+      probed[s.index] = {std::move(chosen != method_mpp ? s.at_other : s.at_method),
                          !s.prepared.normalised.empty(), s.prepared.stains_why};
   return chosen;
 }

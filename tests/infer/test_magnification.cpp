@@ -98,6 +98,43 @@ TEST(Magnification, RuleAtItsEdges) {
   lower.nuclei = 30;
   EXPECT_TRUE(lower_magnification_fits(at_method, lower));
   EXPECT_FALSE(lower_magnification_fits(m, lower));  // the first pass was not worth a second one
+
+  // Nuclei that are not small: twice the magnification is tried (never both).
+  at_method.median_diameter_um = 4.2;
+  at_method.mean_score = 0.75;
+  EXPECT_TRUE(worth_trying_higher_magnification(at_method));
+  EXPECT_FALSE(worth_trying_lower_magnification(at_method));
+  m = at_method;
+  m.median_diameter_um = 4.19;
+  EXPECT_FALSE(worth_trying_higher_magnification(m));
+  m = at_method;
+  m.nuclei = 29;
+  EXPECT_FALSE(worth_trying_higher_magnification(m));
+  m = at_method;
+  m.scored = false;
+  EXPECT_FALSE(worth_trying_higher_magnification(m));
+  // ... and chosen only for a clear gain in confidence (0.015), with plausible nuclei there.
+  NucleusSizeEvidence higher = at_method;
+  higher.median_diameter_um = 4;
+  higher.mean_score = 0.766;
+  EXPECT_TRUE(higher_magnification_fits(at_method, higher));
+  higher.mean_score = 0.7649;
+  EXPECT_FALSE(higher_magnification_fits(at_method, higher));
+  higher.mean_score = 0.75;  // a tie keeps the method's resolution
+  EXPECT_FALSE(higher_magnification_fits(at_method, higher));
+  higher.mean_score = 0.9;
+  higher.median_diameter_um = 3.99;  // shrunk into specks (what 40x nuclei become)
+  EXPECT_FALSE(higher_magnification_fits(at_method, higher));
+  higher.median_diameter_um = 10.01;
+  EXPECT_FALSE(higher_magnification_fits(at_method, higher));
+  higher.median_diameter_um = 4;
+  higher.nuclei = 29;
+  EXPECT_FALSE(higher_magnification_fits(at_method, higher));
+  higher.nuclei = 30;
+  EXPECT_TRUE(higher_magnification_fits(at_method, higher));
+  m.scored = true;
+  m.median_diameter_um = 4.19;
+  EXPECT_FALSE(higher_magnification_fits(m, higher));  // small nuclei: the lower was the one to try
 }
 
 namespace {
@@ -141,12 +178,14 @@ struct BlobSegmenter : Segmenter {
   }
 };
 
-// A 96 x 96 pale pink image with 9 dark purple discs of this radius on a 32-pixel grid.
-Image discs(double radius) {
-  Image im(96, 96, 3);
-  for (int y = 0; y < 96; ++y)
-    for (int x = 0; x < 96; ++x) {
-      const double cy = 32 * std::floor(y / 32.0) + 15.5, cx = 32 * std::floor(x / 32.0) + 15.5;
+// A pale pink image of 3 x 3 cells of `cell` pixels (96 x 96 by default), a dark purple disc of
+// this radius centred in each.
+Image discs(double radius, int cell = 32) {
+  Image im(3 * cell, 3 * cell, 3);
+  for (int y = 0; y < im.height; ++y)
+    for (int x = 0; x < im.width; ++x) {
+      const double cy = cell * std::floor(y / double(cell)) + (cell - 1) / 2.0;
+      const double cx = cell * std::floor(x / double(cell)) + (cell - 1) / 2.0;
       const bool inside = (y - cy) * (y - cy) + (x - cx) * (x - cx) <= radius * radius;
       const uint8_t rgb[2][3] = {{235, 215, 235}, {60, 40, 120}};
       for (int c = 0; c < 3; ++c) im.at(y, x, c) = rgb[inside][c];
@@ -154,11 +193,11 @@ Image discs(double radius) {
   return im;
 }
 
-std::vector<std::string> write_images(test::TempDir& dir, int n, double radius) {
+std::vector<std::string> write_images(test::TempDir& dir, int n, double radius, int cell = 32) {
   std::vector<std::string> paths;
   for (int i = 0; i < n; ++i) {
     paths.push_back(dir.file("in/t" + std::to_string(i) + ".png"));
-    io::write_image(paths.back(), discs(radius));
+    io::write_image(paths.back(), discs(radius, cell));
   }
   return paths;
 }
@@ -229,16 +268,19 @@ TEST(Magnification, ARunOfHalfMagnificationTilesIsSegmentedAtTheModelsResolution
   EXPECT_NE(r.resolution_hint.find("smaller"), std::string::npos) << r.resolution_hint;
 }
 
-TEST(Magnification, OrdinaryNucleiAreNotSegmentedTwice) {
-  // Radius 10 (317 px, 5 um at 0.25 um/px): the method's own magnification; the sample's
-  // segmentations are the outputs.
+TEST(Magnification, OrdinaryNucleiAreNotSegmentedTwiceAtTheirResolution) {
+  // Radius 10 (317 px, 5 um at 0.25 um/px): the method's own magnification. The sample is also
+  // tried shrunk (twice the magnification), where the method is less sure of its 79-pixel blobs;
+  // the sample's first pass gives the outputs.
   test::TempDir dir;
   const std::vector<std::string> images = write_images(dir, 10, 10);
   BlobSegmenter seg;
   SegmentRunReport r = run_segmentation(images, seg, csv_run(dir.file("out")));
   EXPECT_EQ(r.unknown_mpp, 0.25);
-  EXPECT_EQ(seg.calls, 10);
+  EXPECT_NE(r.magnification_note.find("at 0.125 um/px: "), std::string::npos) << r.magnification_note;
+  EXPECT_EQ(seg.calls, 10 + 10);
   EXPECT_EQ(seg.widths[96], 10);
+  EXPECT_EQ(seg.widths[48], 10);
   for (const auto& n : io::read_nucleus_table(dir.file("out/t3_nuclei.csv"))) EXPECT_NEAR(n.area, 317, 4);
 }
 
@@ -256,6 +298,59 @@ TEST(Magnification, SmallNucleiTheMethodIsSurerOfAsTheyAreStay) {
   EXPECT_EQ(seg.calls, 4 + 4);  // the sample twice; the run takes the sample's first pass
   EXPECT_EQ(seg.widths[192], 4);
   const Image drawn = discs(8);
+  int disc = 0;
+  for (int y = 0; y < 32; ++y)
+    for (int x = 0; x < 32; ++x) disc += drawn.at(y, x) < 100;
+  for (const auto& n : io::read_nucleus_table(dir.file("out/t0_nuclei.csv"))) EXPECT_EQ(n.area, disc);
+}
+
+TEST(Magnification, ARunOfTwiceMagnificationTilesIsShrunkToTheModelsResolution) {
+  // Discs of radius 22 (1521 px, 11 um at 0.25 um/px) in 48-pixel cells: what a microscope camera
+  // at 80x gives of 5.5-um nuclei. Shrunk 2x they are near the method's favourite 314-pixel blobs.
+  test::TempDir dir;
+  const std::vector<std::string> images = write_images(dir, 20, 22, 48);
+  BlobSegmenter seg;
+  SegmentRunReport r = run_segmentation(images, seg, csv_run(dir.file("out")));
+  EXPECT_EQ(r.unknown_mpp, 0.125);
+  EXPECT_NE(r.magnification_note.find("taken to be at 0.125 um/px (a scan at twice the magnification"),
+            std::string::npos)
+      << r.magnification_note;
+  // The sample twice (as they are, then shrunk); the 4 others once, shrunk.
+  EXPECT_EQ(seg.calls, 16 + 16 + 4);
+  EXPECT_EQ(seg.widths[144], 16);
+  EXPECT_EQ(seg.widths[72], 20);
+  EXPECT_EQ(r.nuclei, 180);
+  // Outputs in the image's own pixels: about the discs as drawn (1521 pixels), not shrunk 4x.
+  for (const auto& n : io::read_nucleus_table(dir.file("out/t9_nuclei.csv"))) {
+    EXPECT_GE(n.area, 1400);
+    EXPECT_LE(n.area, 1650);
+  }
+  EXPECT_EQ(read_file(dir.file("out/t0_nuclei.csv")), read_file(dir.file("out/t2_nuclei.csv")));
+  EXPECT_TRUE(io::read_label_map(dir.file("out/t0_labels.tif")).same_size(144, 144));
+  EXPECT_EQ(r.resolution_hint, "");  // 5.5-um nuclei at 0.125 um/px
+
+  // Told not to estimate: taken at the method's resolution, and the hint says the nuclei are large.
+  SegmentRunOptions o = csv_run(dir.file("out_model"));
+  o.estimate_unknown_mpp = false;
+  r = run_segmentation(images, seg, o);
+  EXPECT_EQ(r.unknown_mpp, 0.25);
+  EXPECT_NE(r.resolution_hint.find("larger"), std::string::npos) << r.resolution_hint;
+}
+
+TEST(Magnification, LargeNucleiTheMethodIsSurerOfAsTheyAreStay) {
+  // Radius 12 (about 450 px, 6.8 um at 0.25 um/px): large, so the sample is tried at 0.125 um/px,
+  // where the blobs are 4x smaller (about 113 px) and the method is less sure of them (score about
+  // 0.36 against 0.69): kept at 0.25 um/px, with the sample's first pass as the outputs.
+  test::TempDir dir;
+  const std::vector<std::string> images = write_images(dir, 4, 12);
+  BlobSegmenter seg;
+  SegmentRunReport r = run_segmentation(images, seg, csv_run(dir.file("out")));
+  EXPECT_EQ(r.unknown_mpp, 0.25);
+  EXPECT_NE(r.magnification_note.find("at 0.125 um/px: "), std::string::npos) << r.magnification_note;
+  EXPECT_EQ(seg.calls, 4 + 4);
+  EXPECT_EQ(seg.widths[48], 4);
+  EXPECT_EQ(seg.widths[96], 4);
+  const Image drawn = discs(12);
   int disc = 0;
   for (int y = 0; y < 32; ++y)
     for (int x = 0; x < 32; ++x) disc += drawn.at(y, x) < 100;
