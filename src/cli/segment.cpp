@@ -198,9 +198,8 @@ CommandRegistration reg(
       app.add_option(
              "--unknown-mpp", a->unknown_mpp,
              "Images that record no resolution (without --mpp): estimate (a sample's nuclei decide between "
-             "the "
-             "model's resolution and half its magnification, e.g. 40x or 20x) or model (taken to be at the "
-             "model's)")
+             "the model's resolution, half its magnification and twice it, e.g. 40x, 20x or 80x) or model "
+             "(taken to be at the model's)")
           ->check(CLI::IsMember({"estimate", "model"}))
           ->capture_default_str();
       add_stain_options(app, a->stains);

@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cmath>
 #include <filesystem>
+#include <iomanip>
 #include <map>
 #include <sstream>
 
@@ -391,14 +392,14 @@ SegmentRunReport run_segmentation(const std::vector<InputImage>& images, Segment
     const double seconds =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     std::ostringstream line;
-    line.precision(2);
-    line << std::fixed << path << ": " << nuclei.size() << " nuclei (" << image.width << "x" << image.height;
+    line.precision(4);  // resolutions as they are (0.125, 0.2527); seconds fixed below
+    line << path << ": " << nuclei.size() << " nuclei (" << image.width << "x" << image.height;
     if (options.mpp <= 0 && image_mpp > 0)
       line << " at " << image_mpp << " um/px as "
            << (input_image.read ? "its dataset states" : "the file records");
     else if (estimated)
       line << " taken to be at " << assumed_mpp << " um/px from its nuclei";
-    line << ", " << segmenter.name() << ", ";
+    line << ", " << segmenter.name() << ", " << std::fixed << std::setprecision(2);
     if (from_sample)
       line << "segmented with the sample that judged the resolution)";
     else
