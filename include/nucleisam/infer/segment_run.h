@@ -54,9 +54,10 @@ struct SegmentRunOptions {
   // to be at the segmenter's resolution. Tile size and overlap are in processing pixels.
   double mpp = 0;
   // With mpp 0, for the images whose resolution is unknown: true, a sample of them is segmented at
-  // the segmenter's resolution and, when its nuclei are small, again at half the magnification
-  // (twice the um/px), and all of them are taken to be at whichever the nuclei favour
-  // (infer/magnification.h); false, they are taken to be at the segmenter's resolution.
+  // the segmenter's resolution and again at half the magnification (twice the um/px) when its
+  // nuclei are small, else at twice it (half the um/px), and all of them are taken to be at
+  // whichever the nuclei favour (infer/magnification.h); false, they are taken to be at the
+  // segmenter's resolution.
   bool estimate_unknown_mpp = true;
   // Not off: each image's stains are estimated (Macenko, nucleisam/stain.h) and the image is
   // segmented through the normalisation's map (the overlay keeps the original pixels). An image
@@ -77,7 +78,7 @@ struct SegmentRunReport {
   int stains_normalised = 0;
   std::vector<std::pair<std::string, std::string>> stains_not_normalised;
   // The resolution the images that record none (and no --mpp) were taken to be at: the
-  // segmenter's, or twice its um/px when their nuclei said so; 0 when there were none or the
+  // segmenter's, or twice or half its um/px when their nuclei said so; 0 when there were none or the
   // segmenter's resolution is unknown. magnification_note: what the sample's nuclei said ("" when
   // no sample was segmented: estimate_unknown_mpp off, or every such image already done).
   double unknown_mpp = 0;
