@@ -141,6 +141,8 @@ CommandRegistration reg("info", "Describe images, label maps or dataset splits a
             std::cout << "; " << share.str() << "% of the tissue left out as ink or dye";
           }
         }
+        if (!*labels && !j.contains("mpp"))
+          std::cout << "; no resolution recorded (segment judges it from the nuclei; --mpp gives it)";
         std::cout << '\n';
       }
     }

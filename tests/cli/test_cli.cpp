@@ -156,6 +156,11 @@ TEST(Cli, InfoReportsWhatItRead) {
             std::string::npos) << r.out;
   EXPECT_NE(r.out.find("fine.png: image 80x80, 0.2527 um/px, stain amounts H 1."), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("(within the range the shipped models learned from)"), std::string::npos) << r.out;
+  // The file without a resolution says so (and how segment copes); the one with it does not.
+  const std::string dark_line = r.out.substr(0, r.out.find('\n'));
+  const std::string no_mpp = "; no resolution recorded (segment judges it from the nuclei; --mpp gives it)";
+  EXPECT_NE(dark_line.find(no_mpp), std::string::npos) << r.out;
+  EXPECT_EQ(r.out.find(no_mpp, dark_line.size()), std::string::npos) << r.out;
   r = run("--quiet info --json " + dir.file("fine.png"));
   EXPECT_NE(r.out.find("\"outside_training_range\":[]"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("\"ink_or_dye_fraction\":0.0"), std::string::npos) << r.out;
