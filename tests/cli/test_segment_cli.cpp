@@ -3,14 +3,15 @@
 // others, blank tiles give 0 nuclei, usage errors exit 2.
 #include <gtest/gtest.h>
 
+#include <sys/wait.h>
 #include <array>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <iostream>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <set>
-#include <sys/wait.h>
 
 #include "cli/synthetic_tile.h"
 #include "nucleisam/atomic_file.h"
@@ -65,6 +66,21 @@ size_t counts_labels(const std::string& path) {
   std::set<int32_t> ids(labels.data.begin(), labels.data.end());
   ids.erase(0);
   return ids.size();
+}
+
+// A MoNuSeg training tile held out of the shipped models' training (a validation tile), with its
+// instance labels; nothing when ../shared is not there.
+constexpr const char* kValidationSplit = "data/monuseg/train";
+struct RealTile {
+  std::string stem;
+  Image image;
+  LabelMap labels;
+};
+std::optional<RealTile> validation_tile() {
+  if (!test::shared_exists(kValidationSplit)) return std::nullopt;
+  const std::string base = test::shared_path(kValidationSplit), stem = "TCGA-A7-A13F-01Z-00-DX1";
+  return RealTile{stem, read_image(base + "/images/" + stem + ".tif"),
+                  read_label_map(base + "/instance_labels/" + stem + "_label.png")};
 }
 
 std::string repo_root() { return fs::path(__FILE__).parent_path().parent_path().parent_path().string(); }
@@ -228,11 +244,11 @@ TEST(SegmentCli, MppResamplesImagesToTheModelsResolution) {
 // (docs/BENCHMARKS.md) AJI rose from 0.496 to 0.641 with it (an earlier he-nuclei); on this tile from 0.49 to
 // 0.63 (bf16).
 TEST(SegmentCli, MppRecoversA20xScanOfARealTile) {
-  const std::string base = "data/monuseg/train";
-  if (!test::shared_exists(base)) GTEST_SKIP() << "../shared/" << base << " not found";
-  const std::string stem = "TCGA-A7-A13F-01Z-00-DX1";
-  const Image image = read_image(test::shared_path(base) + "/images/" + stem + ".tif");
-  const LabelMap labels = read_label_map(test::shared_path(base) + "/instance_labels/" + stem + "_label.png");
+  const std::optional<RealTile> tile = validation_tile();
+  if (!tile) GTEST_SKIP() << "../shared/" << kValidationSplit << " not found";
+  const std::string& stem = tile->stem;
+  const Image& image = tile->image;
+  const LabelMap& labels = tile->labels;
   const int w = image.width / 2, h = image.height / 2;
   test::TempDir dir;
   write_image(dir.file("gt/images/" + stem + ".png"), resample_image(image, w, h));
@@ -256,11 +272,11 @@ TEST(SegmentCli, MppRecoversA20xScanOfARealTile) {
 // outputs as --mpp 0.125. On this crop AJI 0.37 as it is, 0.63 with --mpp 0.125 (bf16); on the 14
 // MoNuSeg test tiles enlarged 2x (docs/BENCHMARKS.md, R4) 0.513 and 0.646.
 TEST(SegmentCli, TheDefaultRecoversAn80xImageOfARealTile) {
-  const std::string base = "data/monuseg/train";
-  if (!test::shared_exists(base)) GTEST_SKIP() << "../shared/" << base << " not found";
-  const std::string stem = "TCGA-A7-A13F-01Z-00-DX1";
-  const Image image = read_image(test::shared_path(base) + "/images/" + stem + ".tif");
-  const LabelMap labels = read_label_map(test::shared_path(base) + "/instance_labels/" + stem + "_label.png");
+  const std::optional<RealTile> tile = validation_tile();
+  if (!tile) GTEST_SKIP() << "../shared/" << kValidationSplit << " not found";
+  const std::string& stem = tile->stem;
+  const Image& image = tile->image;
+  const LabelMap& labels = tile->labels;
   const int size = 500, x = (image.width - size) / 2, y = (image.height - size) / 2;
   test::TempDir dir;
   write_image(dir.file("gt/images/" + stem + ".png"),
@@ -287,11 +303,11 @@ TEST(SegmentCli, TheDefaultRecoversAn80xImageOfARealTile) {
 // (docs/BENCHMARKS.md, "Stains and scanners unlike the training images"); on this tile (bf16):
 // as stained AJI 0.63; twice the haematoxylin: off 0.60, range 0.63.
 TEST(SegmentCli, StainNormalisationRecoversAnOverstainedRealTile) {
-  const std::string base = "data/monuseg/train";
-  if (!test::shared_exists(base)) GTEST_SKIP() << "../shared/" << base << " not found";
-  const std::string stem = "TCGA-A7-A13F-01Z-00-DX1";
-  const Image image = read_image(test::shared_path(base) + "/images/" + stem + ".tif");
-  const LabelMap labels = read_label_map(test::shared_path(base) + "/instance_labels/" + stem + "_label.png");
+  const std::optional<RealTile> tile = validation_tile();
+  if (!tile) GTEST_SKIP() << "../shared/" << kValidationSplit << " not found";
+  const std::string& stem = tile->stem;
+  const Image& image = tile->image;
+  const LabelMap& labels = tile->labels;
   data::StainFactors twice_h;
   twice_h.alpha[0] = 2.0;
   test::TempDir original, dir;

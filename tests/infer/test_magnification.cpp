@@ -219,6 +219,22 @@ SegmentRunOptions csv_run(const std::string& out) {
   return o;
 }
 
+// A run of n images of discs of this radius whose sample is tried again at `other` um/px (images
+// `other_width` pixels wide there) and kept at the method's 0.25 um/px: the sample segmented twice,
+// the run taking its first pass. Returns the widths the method was given (how many of each).
+std::map<int, int> expect_kept_after_trying(test::TempDir& dir, int n, double radius,
+                                            const std::string& other, int other_width) {
+  const std::vector<std::string> images = write_images(dir, n, radius);
+  BlobSegmenter seg;
+  SegmentRunReport r = run_segmentation(images, seg, csv_run(dir.file("out")));
+  EXPECT_EQ(r.unknown_mpp, 0.25);
+  EXPECT_NE(r.magnification_note.find("at " + other + " um/px: "), std::string::npos) << r.magnification_note;
+  EXPECT_EQ(r.magnification_note.find("too few"), std::string::npos) << r.magnification_note;
+  EXPECT_EQ(seg.calls, n + n);
+  EXPECT_EQ(seg.widths[other_width], n);
+  return seg.widths;
+}
+
 }  // namespace
 
 TEST(Magnification, ARunOfHalfMagnificationTilesIsSegmentedAtTheModelsResolution) {
@@ -282,14 +298,7 @@ TEST(Magnification, OrdinaryNucleiAreNotSegmentedTwiceAtTheirResolution) {
   // tried shrunk (twice the magnification), where the method is less sure of its 79-pixel blobs;
   // the sample's first pass gives the outputs.
   test::TempDir dir;
-  const std::vector<std::string> images = write_images(dir, 10, 10);
-  BlobSegmenter seg;
-  SegmentRunReport r = run_segmentation(images, seg, csv_run(dir.file("out")));
-  EXPECT_EQ(r.unknown_mpp, 0.25);
-  EXPECT_NE(r.magnification_note.find("at 0.125 um/px: "), std::string::npos) << r.magnification_note;
-  EXPECT_EQ(seg.calls, 10 + 10);
-  EXPECT_EQ(seg.widths[96], 10);
-  EXPECT_EQ(seg.widths[48], 10);
+  EXPECT_EQ(expect_kept_after_trying(dir, 10, 10, "0.125", 48)[96], 10);
   for (const auto& n : io::read_nucleus_table(dir.file("out/t3_nuclei.csv"))) EXPECT_NEAR(n.area, 317, 4);
 }
 
@@ -298,14 +307,7 @@ TEST(Magnification, SmallNucleiTheMethodIsSurerOfAsTheyAreStay) {
   // where the blobs are 4x larger (about 800 px) and the method is less sure of them (score about
   // 0.39 against 0.64): kept at 0.25 um/px.
   test::TempDir dir;
-  const std::vector<std::string> images = write_images(dir, 4, 8);
-  BlobSegmenter seg;
-  SegmentRunReport r = run_segmentation(images, seg, csv_run(dir.file("out")));
-  EXPECT_EQ(r.unknown_mpp, 0.25);
-  EXPECT_NE(r.magnification_note.find("at 0.5 um/px: "), std::string::npos) << r.magnification_note;
-  EXPECT_EQ(r.magnification_note.find("too few"), std::string::npos) << r.magnification_note;
-  EXPECT_EQ(seg.calls, 4 + 4);  // the sample twice; the run takes the sample's first pass
-  EXPECT_EQ(seg.widths[192], 4);
+  expect_kept_after_trying(dir, 4, 8, "0.5", 192);
   // Outputs from the sample's first pass: every nucleus exactly a disc as drawn.
   for (const auto& n : io::read_nucleus_table(dir.file("out/t0_nuclei.csv")))
     EXPECT_EQ(n.area, disc_pixels(8));
@@ -349,14 +351,7 @@ TEST(Magnification, LargeNucleiTheMethodIsSurerOfAsTheyAreStay) {
   // where the blobs are 4x smaller (about 113 px) and the method is less sure of them (score about
   // 0.36 against 0.69): kept at 0.25 um/px, with the sample's first pass as the outputs.
   test::TempDir dir;
-  const std::vector<std::string> images = write_images(dir, 4, 12);
-  BlobSegmenter seg;
-  SegmentRunReport r = run_segmentation(images, seg, csv_run(dir.file("out")));
-  EXPECT_EQ(r.unknown_mpp, 0.25);
-  EXPECT_NE(r.magnification_note.find("at 0.125 um/px: "), std::string::npos) << r.magnification_note;
-  EXPECT_EQ(seg.calls, 4 + 4);
-  EXPECT_EQ(seg.widths[48], 4);
-  EXPECT_EQ(seg.widths[96], 4);
+  EXPECT_EQ(expect_kept_after_trying(dir, 4, 12, "0.125", 48)[96], 4);
   // Outputs from the sample's first pass: every nucleus exactly a disc as drawn.
   for (const auto& n : io::read_nucleus_table(dir.file("out/t0_nuclei.csv")))
     EXPECT_EQ(n.area, disc_pixels(12));
