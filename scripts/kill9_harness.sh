@@ -8,8 +8,9 @@
 #     is complete: byte-identical to the reference's (train: best.safetensors loads with `export`);
 #   - after the last resume, every reference output exists and is byte-identical (except recorded
 #     records of the run itself: train's log.csv `seconds` column, a slide summary's "seconds" and
-#     "resumed_tiles" lines), and no hidden temporary is left (a resumed run removes those its
-#     killed predecessors left).
+#     "resumed_tiles" lines, of a folder's segment_summary.csv all but image, stem, status and
+#     nuclei), and no hidden temporary is left (a resumed run removes those its killed
+#     predecessors left); segment_summary.csv after a kill holds only rows the reference has.
 # Inputs are made here from the bundled demo tile (copies, labels by the classical method, a slide
 # by bench_make_slide), so it needs only the built binaries.
 #
@@ -96,6 +97,11 @@ cmd_train() {
 # Files under final names (not hidden), relative to $1.
 finals() { (cd "$1" && find . -type f ! -name '.*' | sed 's|^\./||' | sort); }
 
+# A folder run's summary as a killed run must leave it: image, stem, status and nuclei of each row
+# (the rows of images finished after its last write are rebuilt from their nucleus tables on
+# resume, without size, method, stains or time).
+summary_rows() { cut -d, -f1,2,3,9 "$1"; }
+
 # Compares one output with the reference's, except the wall-clock times these two files record:
 # train's log.csv without its last (seconds) column, a slide summary without its "seconds" line
 # and "resumed_tiles" (how many tiles this run found done: a record of the run, not of the slide).
@@ -103,6 +109,8 @@ same_as_ref() {
   local name="$1" got="$2" ref="$3" kind="$4"
   if [ "$kind" = train ] && [ "$(basename "$name")" = log.csv ]; then
     cmp -s <(sed 's/,[^,]*$//' "$got") <(sed 's/,[^,]*$//' "$ref")
+  elif [ "$kind" = segment ] && [ "$name" = segment_summary.csv ]; then
+    cmp -s <(summary_rows "$got") <(summary_rows "$ref")
   elif [ "$kind" = slide ] && [[ "$name" == *_summary.json ]]; then
     cmp -s <(grep -Ev '"(seconds|resumed_tiles)":' "$got") <(grep -Ev '"(seconds|resumed_tiles)":' "$ref")
   else
@@ -128,6 +136,10 @@ check_after_kill() {
         fi ;;
       *)
         if [ ! -f "$ref/$name" ]; then fail "$kind kill $round: $out/$name is not an output of the reference run"
+        elif [ "$name" = segment_summary.csv ]; then
+          # Written every few seconds: the rows so far, each as the reference has it.
+          [ -z "$(comm -23 <(summary_rows "$out/$name" | sort) <(summary_rows "$ref/$name" | sort))" ] ||
+            fail "$kind kill $round: $out/$name has rows the reference has not (partial file under a final name)"
         elif ! cmp -s "$out/$name" "$ref/$name"; then
           fail "$kind kill $round: $out/$name differs from the reference (partial file under a final name)"
         fi ;;

@@ -178,8 +178,10 @@ CommandRegistration reg(
           ->check(CLI::Range(0.1f, 10.0f))
           ->capture_default_str();
       CLI::Option* formats_option =
-          app.add_option("--formats", a->formats,
-                         "Outputs to write: any of geojson,csv,labels,overlay (slides: labels only when named here)")
+          app.add_option(
+                 "--formats", a->formats,
+                 "Outputs to write: any of geojson,csv,labels,overlay (slides: labels only when named here); "
+                 "a folder also gets segment_summary.csv, a row per image")
               ->capture_default_str();
       app.add_option("--tile-size", a->tile_size,
                      "Segment in square windows of this many pixels and stitch them (0: whole image)")
@@ -273,6 +275,7 @@ CommandRegistration reg(
           run.mpp = a->mpp;
           run.estimate_unknown_mpp = a->unknown_mpp == "estimate";
           run.stains = stains;
+          run.summary = true;  // a folder or split: segment_summary.csv
           return run;
         };
 
@@ -333,6 +336,7 @@ CommandRegistration reg(
         infer::SegmentRunOptions run = image_run();
         // One named file: its failure is the command's failure, reported as one line by main.
         run.stop_on_error = images.size() == 1 && images[0].path == a->input;
+        run.summary = !run.stop_on_error;
         infer::SegmentRunReport report = infer::run_segmentation(images, *segmenter, run);
 
         log::info("segment: ", report.segmented, " segmented, ", report.skipped, " skipped (outputs existed), ",

@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <iomanip>
 #include <map>
+#include <optional>
 #include <sstream>
 
 #include "nucleisam/atomic_file.h"
@@ -15,6 +16,7 @@
 #include "nucleisam/image_io.h"
 #include "nucleisam/infer/image_resolution.h"
 #include "nucleisam/infer/magnification.h"
+#include "nucleisam/infer/run_summary.h"
 #include "nucleisam/infer/tiling.h"
 #include "nucleisam/io/geojson.h"
 #include "nucleisam/io/nucleus_table.h"
@@ -182,6 +184,27 @@ double estimate_unknown_resolution(const std::vector<InputImage>& images, const 
   return chosen;
 }
 
+// What a run did to an image's stains, for its summary row.
+std::string stains_column(const StainNormalization& stains, bool normalised, const std::string& why) {
+  if (stains.mode == StainNormalization::Mode::off) return "off";
+  if (normalised) return "normalised";
+  return why.empty() ? "as is" : "not estimated: " + why;
+}
+
+// The summary row of an image an earlier run finished whose row the summary lacks (a run killed
+// before it wrote the summary, or a summary deleted): what its nucleus table says, when it has one.
+RunSummaryRow rebuilt_row(const std::string& image, const std::string& table, double mpp) {
+  RunSummaryRow row{{"image", image}, {"status", "segmented"}};
+  std::error_code ec;
+  if (table.empty() || !fs::exists(table, ec)) return row;
+  try {
+    describe_nuclei(io::read_nucleus_table(table), {}, mpp, row);
+  } catch (const std::exception& e) {
+    log::warn(e.what(), "; its row in the run summary has no counts");
+  }
+  return row;
+}
+
 }  // namespace
 
 std::string resolution_hint(const std::vector<int64_t>& areas, double mpp, double* median_diameter_um) {
@@ -333,14 +356,57 @@ SegmentRunReport run_segmentation(const std::vector<InputImage>& images, Segment
               "; give --mpp when they are not (a 20x scan is about 0.5)");
   }
   report.unknown_mpp = unknown.empty() ? 0 : unknown_mpp;
+  const bool judged = options.estimate_unknown_mpp && method_mpp > 0 && unknown_pending;
+  // An image's resolution as the run took it, and where that came from (infer/run_summary.h); 0 and
+  // "" when unknown.
+  const auto resolution_of = [&](size_t index) -> std::pair<double, std::string> {
+    if (options.mpp > 0) return {options.mpp, "option"};
+    if (file_mpp[index] > 0) return {file_mpp[index], images[index].read ? "dataset" : "file"};
+    if (method_mpp <= 0) return {0, ""};
+    if (judged) return {unknown_mpp, "nuclei"};
+    if (!options.estimate_unknown_mpp) return {method_mpp, "model"};
+    return {0, ""};  // every such image was done earlier: no judgement this time
+  };
+  std::optional<RunSummary> summary;
+  std::vector<std::string> stems;
+  for (const InputImage& input : images)
+    stems.push_back(input.stem.empty() ? output_stem(input.path) : input.stem);
+  if (options.summary) summary.emplace(output_path_inside(options.out_dir, kRunSummaryFile));
+  auto summary_written = std::chrono::steady_clock::now();
+  const auto record = [&](size_t index, RunSummaryRow row,
+                          const std::vector<std::string>& class_columns = {}) {
+    if (!summary) return;
+    const auto [mpp, source] = resolution_of(index);
+    if (mpp > 0 && !row.count("mpp")) {
+      std::ostringstream m;
+      m << mpp;
+      row["mpp"] = m.str();
+      row["mpp_source"] = source;
+    }
+    summary->set(stems[index], std::move(row), class_columns);
+    const auto now = std::chrono::steady_clock::now();
+    if (now - summary_written > std::chrono::seconds(2)) {
+      summary->write(stems);
+      summary_written = now;
+    }
+  };
   std::vector<int64_t> areas;  // of every nucleus of an image whose resolution was assumed
   Progress progress("segment", static_cast<int64_t>(images.size()), "img");
   for (size_t index = 0; index < images.size(); ++index) {
     const InputImage& input_image = images[index];
     const std::string& path = input_image.path;
-    const std::string stem = input_image.stem.empty() ? output_stem(path) : input_image.stem;
+    const std::string& stem = stems[index];
     if (done[index]) {
       probed.erase(index);  // sampled, but done by an earlier run
+      if (summary) {
+        const RunSummaryRow* earlier = summary->find(stem);
+        if (!earlier || earlier->count("status") == 0 || earlier->at("status") != "segmented")
+          record(
+              index,
+              rebuilt_row(
+                  path, options.formats.csv ? output_path_inside(options.out_dir, stem + "_nuclei.csv") : "",
+                  resolution_of(index).first));
+      }
       log::info(path, ": outputs already in ", options.out_dir, ", skipped (--overwrite redoes them)");
       ++report.skipped;
       progress.advance();
@@ -380,6 +446,7 @@ SegmentRunReport run_segmentation(const std::vector<InputImage>& images, Segment
       cause = cause.substr(0, cause.find('\n'));
       log::warn(path, ": failed: ", cause);
       report.failures.emplace_back(path, cause);
+      record(index, {{"image", path}, {"status", "failed"}, {"method", segmenter.name()}, {"error", cause}});
       progress.advance();
       continue;
     }
@@ -405,6 +472,22 @@ SegmentRunReport run_segmentation(const std::vector<InputImage>& images, Segment
     else
       line << seconds << " s)";
     log::info(line.str());
+    if (summary) {
+      RunSummaryRow row{{"image", path},
+                        {"status", "segmented"},
+                        {"width", std::to_string(image.width)},
+                        {"height", std::to_string(image.height)},
+                        {"method", segmenter.name()},
+                        {"stains", stains_column(options.stains, normalised, stains_why)}};
+      if (!from_sample) {
+        std::ostringstream s;
+        s << std::fixed << std::setprecision(2) << seconds;
+        row["seconds"] = s.str();
+      }
+      const auto class_columns =
+          describe_nuclei(nuclei, segmentation.class_names, resolution_of(index).first, row);
+      record(index, std::move(row), class_columns);
+    }
     ++report.segmented;
     report.stains_normalised += normalised;
     if (!stains_why.empty()) report.stains_not_normalised.emplace_back(path, stains_why);
@@ -414,6 +497,10 @@ SegmentRunReport run_segmentation(const std::vector<InputImage>& images, Segment
     progress.advance();
   }
   progress.finish();
+  if (summary) {
+    summary->write(stems);
+    log::info("segment: a row per image in ", summary->path());
+  }
   if (options.stains.mode != StainNormalization::Mode::off && report.segmented > 0)
     log::info("segment: stains normalised in ", report.stains_normalised, " of ", report.segmented, " images");
   if (!report.stains_not_normalised.empty())

@@ -17,6 +17,8 @@
 #include "nucleisam/atomic_file.h"
 #include "nucleisam/data/augment.h"
 #include "nucleisam/image_io.h"
+#include "nucleisam/infer/run_summary.h"
+#include "nucleisam/io/nucleus_table.h"
 #include "nucleisam/npy.h"
 #include "nucleisam/resample.h"
 #include "support/test_support.h"
@@ -169,6 +171,41 @@ TEST(SegmentCli, BadImageInAFolderIsListedAndTheOthersAreDone) {
   EXPECT_FALSE(fs::exists(dir.file("out/bad.geojson")));
   // Nothing half-written: no temporary files in the output folder.
   for (const auto& e : fs::directory_iterator(dir.file("out"))) EXPECT_NE(e.path().filename().string()[0], '.');
+}
+
+TEST(SegmentCli, AFolderRunSummarisesEveryImageInOneTable) {
+  test::TempDir dir;
+  write_image(dir.file("in/good.png"), synthetic_tile(2));
+  write_file_atomic(dir.file("in/bad.png"), "not an image");
+  write_image(dir.file("in/more.png"), synthetic_tile(3));
+  const std::string args =
+      "segment --model classical --input " + dir.file("in") + " --out " + dir.file("out");
+  Result r = run(args + " --mpp 0.5");
+  EXPECT_EQ(r.code, 1) << r.out;
+  EXPECT_TRUE(contains(r.out, "a row per image in " + dir.file("out/segment_summary.csv"))) << r.out;
+  const infer::RunSummary summary(dir.file("out/segment_summary.csv"));
+  for (const char* stem : {"good", "more"}) {
+    const infer::RunSummaryRow& row = *summary.find(stem);
+    EXPECT_EQ(row.at("status"), "segmented");
+    EXPECT_EQ(row.at("method"), "classical");
+    EXPECT_EQ(row.at("mpp_source"), "option");
+    // The same nuclei as the image's own table, their mean area in um^2 at 0.5 um/px.
+    const auto nuclei = read_nucleus_table(dir.file("out/" + std::string(stem) + "_nuclei.csv"));
+    EXPECT_EQ(row.at("nuclei"), std::to_string(nuclei.size()));
+    ASSERT_FALSE(nuclei.empty());
+    double area = 0;
+    for (const Nucleus& n : nuclei)
+      area += static_cast<double>(n.area) * 0.25 / static_cast<double>(nuclei.size());
+    EXPECT_NEAR(std::stod(row.at("mean_area_um2")), area, 0.005) << stem;
+  }
+  EXPECT_EQ(summary.find("bad")->at("status"), "failed");
+  EXPECT_EQ(summary.find("bad")->at("error").rfind("cannot decode", 0), 0u)
+      << summary.find("bad")->at("error");
+  // A single named image is its own summary (the log line): no table.
+  r = run("segment --model classical --input " + dir.file("in/good.png") + " --out " + dir.file("one"));
+  EXPECT_EQ(r.code, 0) << r.out;
+  EXPECT_TRUE(fs::exists(dir.file("one/good_nuclei.csv")));
+  EXPECT_FALSE(fs::exists(dir.file("one/segment_summary.csv")));
 }
 
 TEST(SegmentCli, SingleBadOrMissingFileIsOneLineExitOne) {

@@ -9,6 +9,7 @@
 #include "nucleisam/atomic_file.h"
 #include "nucleisam/image_io.h"
 #include "nucleisam/infer/magnification.h"
+#include "nucleisam/infer/run_summary.h"
 #include "nucleisam/infer/segment_run.h"
 #include "nucleisam/io/nucleus_table.h"
 #include "support/test_support.h"
@@ -319,7 +320,9 @@ TEST(Magnification, ARunOfTwiceMagnificationTilesIsShrunkToTheModelsResolution) 
   test::TempDir dir;
   const std::vector<std::string> images = write_images(dir, 20, 22, 48);
   BlobSegmenter seg;
-  SegmentRunReport r = run_segmentation(images, seg, csv_run(dir.file("out")));
+  SegmentRunOptions judged = csv_run(dir.file("out"));
+  judged.summary = true;
+  SegmentRunReport r = run_segmentation(images, seg, judged);
   EXPECT_EQ(r.unknown_mpp, 0.125);
   EXPECT_NE(r.magnification_note.find("taken to be at 0.125 um/px (a scan at twice the magnification"),
             std::string::npos)
@@ -337,13 +340,26 @@ TEST(Magnification, ARunOfTwiceMagnificationTilesIsShrunkToTheModelsResolution) 
   EXPECT_EQ(read_file(dir.file("out/t0_nuclei.csv")), read_file(dir.file("out/t2_nuclei.csv")));
   EXPECT_TRUE(io::read_label_map(dir.file("out/t0_labels.tif")).same_size(144, 144));
   EXPECT_EQ(r.resolution_hint, "");  // 5.5-um nuclei at 0.125 um/px
+  // The run summary says so for each image; sampled ones (t0, not t2) were timed with the sample.
+  const RunSummary summary(dir.file("out/segment_summary.csv"));
+  for (const char* stem : {"t0", "t2"}) {
+    EXPECT_EQ(summary.find(stem)->at("mpp"), "0.125") << stem;
+    EXPECT_EQ(summary.find(stem)->at("mpp_source"), "nuclei") << stem;
+  }
+  EXPECT_EQ(summary.find("t0")->count("seconds"), 0u);
+  EXPECT_EQ(summary.find("t2")->count("seconds"), 1u);
+  // Discs of 1521 pixels at 0.125 um/px: 23.77 um^2, 5.50 um across (the blob method's discs are
+  // about those drawn).
+  EXPECT_NEAR(std::stod(summary.find("t2")->at("median_diameter_um")), 5.5, 0.2);
 
   // Told not to estimate: taken at the method's resolution, and the hint says the nuclei are large.
   SegmentRunOptions o = csv_run(dir.file("out_model"));
   o.estimate_unknown_mpp = false;
+  o.summary = true;
   r = run_segmentation(images, seg, o);
   EXPECT_EQ(r.unknown_mpp, 0.25);
   EXPECT_NE(r.resolution_hint.find("larger"), std::string::npos) << r.resolution_hint;
+  EXPECT_EQ(RunSummary(dir.file("out_model/segment_summary.csv")).find("t0")->at("mpp_source"), "model");
 }
 
 TEST(Magnification, LargeNucleiTheMethodIsSurerOfAsTheyAreStay) {

@@ -10,6 +10,7 @@
 #include "nucleisam/atomic_file.h"
 #include "nucleisam/errors.h"
 #include "nucleisam/image_io.h"
+#include "nucleisam/infer/run_summary.h"
 #include "nucleisam/infer/segment_run.h"
 #include "nucleisam/io/nucleus_table.h"
 #include "support/test_support.h"
@@ -163,6 +164,81 @@ TEST(SegmentRun, ResumesAndCarriesOnPastBadImages) {
 
   o.stop_on_error = true;
   EXPECT_THROW(run_segmentation({dir.file("in/b.png")}, seg, o), IoError);
+}
+
+TEST(SegmentRun, TheRunSummaryHasARowPerImageAndOutlivesTheRun) {
+  test::TempDir dir;
+  write_image(dir.file("in/a.png"), grey(16, 20));
+  write_file_atomic(dir.file("in/b.png"), "not a png");
+  write_image(dir.file("in/c.png"), grey(30, 40));
+  const auto images = find_input_images(dir.file("in"), dir.file("out"));
+  ScriptedSegmenter seg;
+  SegmentRunOptions o;
+  o.out_dir = dir.file("out");
+  o.mpp = 0.5;
+  o.stains.mode = StainNormalization::Mode::off;
+  o.summary = true;
+  const std::string path = dir.file("out/segment_summary.csv");
+  run_segmentation(images, seg, o);
+  const RunSummary first(path);
+  // The scripted nuclei: 16 pixels unclassified (score 0.5) and 18 of class 3 "tumour" (0.9). At
+  // 0.5 um/px: mean area 17 x 0.25 = 4.25 um^2; median diameter the mean of 2 sqrt(16 / pi) x 0.5
+  // and 2 sqrt(18 / pi) x 0.5 = 2.33 um.
+  RunSummaryRow a = *first.find("a");
+  EXPECT_NO_THROW(std::stod(a.at("seconds")));
+  a.erase("seconds");
+  EXPECT_EQ(a, (RunSummaryRow{{"image", dir.file("in/a.png")},
+                              {"stem", "a"},
+                              {"status", "segmented"},
+                              {"width", "20"},
+                              {"height", "16"},
+                              {"mpp", "0.5"},
+                              {"mpp_source", "option"},
+                              {"method", "scripted"},
+                              {"nuclei", "2"},
+                              {"nuclei_a", "0"},
+                              {"nuclei_b", "0"},
+                              {"nuclei_tumour", "1"},
+                              {"nuclei_unclassified", "1"},
+                              {"mean_area_um2", "4.25"},
+                              {"median_diameter_um", "2.33"},
+                              {"mean_score", "0.700"},
+                              {"stains", "off"}}));
+  const RunSummaryRow& b = *first.find("b");
+  EXPECT_EQ(b.at("status"), "failed");
+  EXPECT_NE(b.at("error").find("cannot decode"), std::string::npos) << b.at("error");
+  EXPECT_EQ(b.count("nuclei"), 0u);
+  EXPECT_EQ(first.find("c")->at("width"), "40");
+  const std::string table = read_file(path);
+  EXPECT_LT(table.find("\n" + dir.file("in/a.png")), table.find("\n" + dir.file("in/b.png")));
+  EXPECT_LT(table.find("\n" + dir.file("in/b.png")), table.find("\n" + dir.file("in/c.png")));
+
+  // Resumed: a and c are skipped and keep their rows as they were; b fails again.
+  run_segmentation(images, seg, o);
+  EXPECT_EQ(seg.calls, 2);
+  EXPECT_EQ(read_file(path), table);
+
+  // The summary lost (a run killed before it wrote it): the finished images' rows are rebuilt from
+  // their nucleus tables; what those do not hold (size, time, the classes no nucleus has) is blank.
+  fs::remove(path);
+  run_segmentation(images, seg, o);
+  EXPECT_EQ(seg.calls, 2);
+  EXPECT_EQ(*RunSummary(path).find("a"), (RunSummaryRow{{"image", dir.file("in/a.png")},
+                                                        {"stem", "a"},
+                                                        {"status", "segmented"},
+                                                        {"mpp", "0.5"},
+                                                        {"mpp_source", "option"},
+                                                        {"nuclei", "2"},
+                                                        {"nuclei_tumour", "1"},
+                                                        {"mean_area_um2", "4.25"},
+                                                        {"median_diameter_um", "2.33"},
+                                                        {"mean_score", "0.700"}}));
+  // Without it asked for, there is none.
+  fs::remove(path);
+  o.summary = false;
+  o.overwrite = true;
+  run_segmentation(images, seg, o);
+  EXPECT_FALSE(fs::exists(path));
 }
 
 TEST(SegmentRun, ImagesAtAnotherResolutionAreAnsweredInTheirOwnPixels) {

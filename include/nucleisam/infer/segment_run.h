@@ -63,6 +63,9 @@ struct SegmentRunOptions {
   // segmented through the normalisation's map (the overlay keeps the original pixels). An image
   // whose stains cannot be estimated (too little tissue, one stain) is segmented as it is.
   StainNormalization stains;
+  // true: out_dir/segment_summary.csv gets a row per image (infer/run_summary.h), kept with the rows
+  // earlier runs wrote; rewritten atomically every few seconds and at the end.
+  bool summary = false;
 };
 
 struct SegmentRunReport {
