@@ -7,12 +7,15 @@
 #include <filesystem>
 #include <iostream>
 #include <memory>
+#include <optional>
+#include <set>
 
 #include "cli/command.h"
 #include "cli/stain_options.h"
 #include "nucleisam/atomic_file.h"
 #include "nucleisam/data/readers.h"
 #include "nucleisam/errors.h"
+#include "nucleisam/infer/run_summary.h"
 #include "nucleisam/infer/segment_run.h"
 #include "nucleisam/infer/segmenter_registry.h"
 #include "nucleisam/infer/slide_run.h"
@@ -87,10 +90,57 @@ std::vector<infer::InputImage> input_images(const std::string& input, const std:
   return inputs;
 }
 
+// The cohort's table (segment_summary.csv): a row per slide of `cohort` whose outputs are done,
+// from its summary JSON (those of other shards' jobs too, so that the job that ends last leaves
+// every row), one per slide of this job that failed, and the rows other jobs wrote for theirs.
+class SlideTable {
+ public:
+  SlideTable(const std::string& out_dir, std::vector<std::string> cohort)
+      : out_dir_(out_dir),
+        cohort_(std::move(cohort)),
+        table_(output_path_inside(out_dir, infer::kRunSummaryFile)) {
+    for (const std::string& slide : cohort_) stems_.push_back(output_stem(slide));
+  }
+  void failed(const std::string& slide, const std::string& method, const std::string& cause) {
+    failed_.insert(slide);
+    table_.set(output_stem(slide),
+               {{"image", slide}, {"status", "failed"}, {"method", method}, {"error", cause}});
+  }
+  void write(const std::vector<std::string>& own) {
+    // The rows other jobs wrote since (their failures), then every finished slide's.
+    const infer::RunSummary now(table_.path());
+    for (size_t i = 0; i < cohort_.size(); ++i)
+      if (std::find(own.begin(), own.end(), cohort_[i]) == own.end())
+        if (const infer::RunSummaryRow* row = now.find(stems_[i])) table_.set(stems_[i], *row);
+    for (size_t i = 0; i < cohort_.size(); ++i) {
+      const std::string json = output_path_inside(out_dir_, stems_[i] + "_summary.json");
+      std::error_code ec;
+      if (failed_.count(cohort_[i]) || !std::filesystem::exists(json, ec)) continue;
+      try {
+        table_.set(stems_[i], infer::slide_summary_row(json));
+      } catch (const std::exception& e) {
+        log::warn(first_line(e.what()), "; no row for it in ", table_.path());
+      }
+    }
+    table_.write(stems_);
+  }
+  const std::string& path() const { return table_.path(); }
+
+ private:
+  std::string out_dir_;
+  std::vector<std::string> cohort_, stems_;
+  infer::RunSummary table_;
+  std::set<std::string> failed_;
+};
+
 // Slides one by one; a failing slide is recorded and the rest go on (unless it is the only input).
-int run_slides(const std::vector<std::string>& slides, infer::Segmenter& segmenter, const infer::SlideRunOptions& o,
-               bool stop_on_error) {
+// cohort: every slide of the manifest or folder (all shards), for the table; none for one slide.
+int run_slides(const std::vector<std::string>& slides, infer::Segmenter& segmenter,
+               const infer::SlideRunOptions& o, bool stop_on_error,
+               const std::vector<std::string>& cohort = {}) {
   std::vector<std::pair<std::string, std::string>> failures;
+  std::optional<SlideTable> table;
+  if (!cohort.empty()) table.emplace(o.out_dir, cohort);
   int done = 0, skipped = 0;
   long long nuclei = 0;
   for (const std::string& slide : slides) {
@@ -98,6 +148,7 @@ int run_slides(const std::vector<std::string>& slides, infer::Segmenter& segment
       infer::SlideReport r = infer::run_slide(slide, segmenter, o);
       if (r.skipped) {
         ++skipped;
+        if (table) table->write(slides);
         continue;
       }
       ++done;
@@ -112,8 +163,11 @@ int run_slides(const std::vector<std::string>& slides, infer::Segmenter& segment
       if (cause.rfind(slide + ": ", 0) == 0) cause = cause.substr(slide.size() + 2);
       log::warn(slide, ": failed: ", cause);
       failures.emplace_back(slide, cause);
+      if (table) table->failed(slide, segmenter.name(), cause);
     }
+    if (table) table->write(slides);
   }
+  if (table) log::info("segment: a row per slide in ", table->path());
   log::info("segment: ", done, " slides segmented, ", skipped, " skipped (outputs existed), ", failures.size(),
             " failed; ", nuclei, " nuclei; outputs in ", o.out_dir);
   if (failures.empty()) return 0;
@@ -279,10 +333,10 @@ CommandRegistration reg(
           return run;
         };
 
-        std::vector<std::string> slides;
+        std::vector<std::string> slides, cohort;  // this job's slides; all of the manifest's or folder's
         bool single_slide = false;
         if (!a->manifest.empty()) {
-          slides = infer::read_manifest(a->manifest);
+          slides = cohort = infer::read_manifest(a->manifest);
           if (!a->shard.empty()) {
             const infer::Shard shard = infer::parse_shard(a->shard, [](const char* n) { return std::getenv(n); });
             slides = infer::shard_slides(slides, shard);
@@ -300,10 +354,11 @@ CommandRegistration reg(
               slides.push_back(e.path().string());
           }
           std::sort(slides.begin(), slides.end());
+          cohort = slides;
         }
         if (!a->manifest.empty() || single_slide) {
           std::unique_ptr<infer::Segmenter> segmenter = build_method();
-          return run_slides(slides, *segmenter, slide_options, single_slide);
+          return run_slides(slides, *segmenter, slide_options, single_slide, cohort);
         }
         if (!slides.empty()) {
           // A folder with slides, and perhaps images: the slides first, then the images.
@@ -318,7 +373,7 @@ CommandRegistration reg(
                 throw OptionError(slide + " and " + image + " share the name \"" + output_stem(slide) +
                                   "\", so their outputs would overwrite each other; rename one");
           std::unique_ptr<infer::Segmenter> segmenter = build_method();
-          int code = run_slides(slides, *segmenter, slide_options, false);
+          int code = run_slides(slides, *segmenter, slide_options, false, cohort);
           if (images.empty()) return code;
           infer::SegmentRunReport report = infer::run_segmentation(images, *segmenter, image_run());
           log::info("segment: ", report.segmented, " images segmented, ", report.skipped, " skipped, ",

@@ -7,15 +7,28 @@
 
 namespace nucleisam::infer {
 
-double median_diameter_um(std::vector<int64_t> areas, double mpp) {
+namespace {
+
+// The median of diameter(a) over `areas` (diameter monotone, so the median area's diameter).
+template <typename Area, typename Diameter>
+double median_diameter(std::vector<Area> areas, Diameter diameter) {
   if (areas.empty()) return 0;
-  // The median of the areas is that of the diameters (a monotone map).
-  const auto diameter = [mpp](int64_t a) { return 2.0 * std::sqrt(static_cast<double>(a) / M_PI) * mpp; };
   const size_t mid = areas.size() / 2;
   std::nth_element(areas.begin(), areas.begin() + static_cast<std::ptrdiff_t>(mid), areas.end());
   const double upper = diameter(areas[mid]);
   if (areas.size() % 2) return upper;
   return 0.5 * (upper + diameter(*std::max_element(areas.begin(), areas.begin() + static_cast<std::ptrdiff_t>(mid))));
+}
+
+}  // namespace
+
+double median_diameter_um(std::vector<int64_t> areas, double mpp) {
+  return median_diameter(std::move(areas),
+                         [mpp](int64_t a) { return 2.0 * std::sqrt(static_cast<double>(a) / M_PI) * mpp; });
+}
+
+double median_diameter_um(std::vector<double> areas_um2) {
+  return median_diameter(std::move(areas_um2), [](double a) { return 2.0 * std::sqrt(a / M_PI); });
 }
 
 NucleusSizeEvidence nucleus_size_evidence(const std::vector<const Segmentation*>& segmentations, double mpp) {

@@ -14,6 +14,8 @@
 #include "nucleisam/io/csv.h"
 #include "nucleisam/log.h"
 
+#include <nlohmann/json.hpp>
+
 namespace nucleisam::infer {
 namespace {
 
@@ -21,15 +23,20 @@ namespace {
 const std::vector<std::string> kLeadColumns = {"image", "stem",       "status", "width", "height",
                                                "mpp",   "mpp_source", "method", "nuclei"};
 const std::vector<std::string> kTailColumns = {
-    "mean_area_um2", "median_diameter_um", "mean_score", "stains", "seconds", "error"};
+    "tissue_mm2", "nuclei_per_mm2", "mean_area_um2", "median_diameter_um",
+    "mean_score", "stains",         "seconds",       "error"};
 
-bool is_class_column(const std::string& column) { return column.rfind("nuclei_", 0) == 0; }
-
-bool is_our_column(const std::string& column) {
-  return is_class_column(column) ||
-         std::find(kLeadColumns.begin(), kLeadColumns.end(), column) != kLeadColumns.end() ||
+bool is_fixed_column(const std::string& column) {
+  return std::find(kLeadColumns.begin(), kLeadColumns.end(), column) != kLeadColumns.end() ||
          std::find(kTailColumns.begin(), kTailColumns.end(), column) != kTailColumns.end();
 }
+
+// nuclei_<class> (not nuclei_per_mm2).
+bool is_class_column(const std::string& column) {
+  return column.rfind("nuclei_", 0) == 0 && !is_fixed_column(column);
+}
+
+bool is_our_column(const std::string& column) { return is_class_column(column) || is_fixed_column(column); }
 
 std::string fixed(double value, int decimals) {
   char text[64];
@@ -76,6 +83,43 @@ std::vector<std::string> describe_nuclei(const std::vector<Nucleus>& nuclei,
   row["median_diameter_um"] = sized ? fixed(median_diameter_um(std::move(areas), mpp), 2) : "";
   row["mean_score"] = nuclei.empty() ? "" : fixed(score_sum / static_cast<double>(nuclei.size()), 3);
   return columns;
+}
+
+RunSummaryRow slide_summary_row(const std::string& summary_json) {
+  RunSummaryRow row;
+  try {
+    const nlohmann::json doc = nlohmann::json::parse(read_file(summary_json));
+    const auto number = [&](const nlohmann::json& value, int decimals) {
+      return value.is_number() ? fixed(value.get<double>(), decimals) : std::string();
+    };
+    std::ostringstream mpp;
+    mpp << doc.at("mpp").get<double>();
+    row = {{"image", doc.at("slide").get<std::string>()},
+           {"status", "segmented"},
+           {"width", std::to_string(doc.at("width").get<int64_t>())},
+           {"height", std::to_string(doc.at("height").get<int64_t>())},
+           {"mpp", mpp.str()},
+           {"mpp_source", doc.value("mpp_source", "")},
+           {"method", doc.at("method").get<std::string>()},
+           {"nuclei", std::to_string(doc.at("nuclei").get<int64_t>())},
+           {"tissue_mm2", number(doc.at("tissue_area_mm2"), 4)},
+           {"nuclei_per_mm2", number(doc.at("nuclei_per_mm2"), 1)},
+           {"mean_area_um2", number(doc.value("mean_area_um2", nlohmann::json()), 2)},
+           {"median_diameter_um", number(doc.value("median_diameter_um", nlohmann::json()), 2)},
+           {"mean_score", number(doc.value("mean_score", nlohmann::json()), 3)},
+           {"seconds", number(doc.at("seconds").at("wall"), 2)}};
+    const nlohmann::json& stains = doc.at("stain_normalisation");
+    row["stains"] = stains.is_null() ? "off" : stains.at("applied").get<bool>() ? "normalised" : "as is";
+    // Unclassified nuclei are "Nucleus" there; a method without classes has only those.
+    const nlohmann::json& per_class = doc.at("nuclei_per_class");
+    if (!(per_class.size() == 1 && per_class.contains("Nucleus")))
+      for (const auto& [name, count] : per_class.items())
+        row["nuclei_" + (name == "Nucleus" ? std::string("unclassified") : name)] =
+            std::to_string(count.get<int64_t>());
+  } catch (const nlohmann::json::exception& e) {
+    throw DataError(summary_json + ": not a slide summary (" + e.what() + ")");
+  }
+  return row;
 }
 
 RunSummary::RunSummary(std::string path) : path_(std::move(path)) {

@@ -22,6 +22,7 @@
 #include "nucleisam/atomic_file.h"
 #include "nucleisam/errors.h"
 #include "nucleisam/image_io.h"
+#include "nucleisam/infer/magnification.h"
 #include "nucleisam/infer/nucleus.h"
 #include "nucleisam/infer/slide_stitch.h"
 #include "nucleisam/io/geojson.h"
@@ -74,6 +75,15 @@ std::string format_fixed(double v, int decimals) {
   char buf[64];
   std::snprintf(buf, sizeof buf, "%.*f", decimals, v);
   return buf;
+}
+
+// `value` (6 significant digits) when `known`, else null.
+std::string json_number_or_null(double value, bool known) {
+  if (!known) return "null";
+  std::ostringstream s;
+  s.precision(6);
+  s << value;
+  return s.str();
 }
 
 std::string json_string(const std::string& s) {
@@ -833,6 +843,8 @@ SlideReport run_slide(const std::string& slide_path, Segmenter& segmenter, const
     write_label_pyramid(labels_part, base + "_labels.tif", rs.width, rs.height,
                         output_path_inside(options.out_dir, "." + stem + "_labels.band"));
   }
+  std::vector<double> areas_um2;  // of every nucleus, for the summary's sizes
+  double area_sum = 0, score_sum = 0;
   {
     std::ifstream in(csv_part, std::ios::binary);
     std::string line;
@@ -861,9 +873,16 @@ SlideReport run_slide(const std::string& slide_path, Segmenter& segmenter, const
       }
       const int class_id = std::atoi(line.substr(c1 + 1, c2 - c1 - 1).c_str());
       ++per_class[name];
+      double cx = 0, cy = 0, area_um2 = 0, score = 0, dummy = 0;
+      const bool measured = std::sscanf(line.c_str() + after + 1, "%lf,%lf,%lf,%lf,%lf,%lf,%lf", &cx, &cy,
+                                        &dummy, &dummy, &area_um2, &dummy, &score) == 7;
+      if (measured) {
+        areas_um2.push_back(area_um2);
+        area_sum += area_um2;
+        score_sum += score;
+      }
       if (options.thumbnail) {
-        double cx = 0, cy = 0, area_um2 = 0, dummy = 0;
-        if (std::sscanf(line.c_str() + after + 1, "%lf,%lf,%lf,%lf,%lf", &cx, &cy, &dummy, &dummy, &area_um2) == 5) {
+        if (measured) {
           const double radius_px = std::sqrt(area_um2 / 3.14159265358979) / overview_um;
           const auto c = io::class_colour(class_id);
           cv::Mat img(overview.height, overview.width, CV_8UC3, overview.data.data());
@@ -874,6 +893,12 @@ SlideReport run_slide(const std::string& slide_path, Segmenter& segmenter, const
     }
   }
   report.per_class = per_class;
+  if (!areas_um2.empty()) {
+    const double n = static_cast<double>(areas_um2.size());
+    report.mean_area_um2 = area_sum / n;
+    report.mean_score = score_sum / n;
+    report.median_diameter_um = median_diameter_um(std::move(areas_um2));
+  }
   if (options.thumbnail) io::write_image(base + "_thumbnail.png", overview);
   report.times.write += since(t_fin);
   report.times.wall = since(wall_start);
@@ -881,23 +906,27 @@ SlideReport run_slide(const std::string& slide_path, Segmenter& segmenter, const
   std::ostringstream s;
   s.precision(6);
   s << "{\n  \"slide\": " << json_string(slide_path) << ",\n  \"width\": " << slide.width()
-    << ",\n  \"height\": " << slide.height() << ",\n  \"mpp\": " << slide_mpp << ",\n  \"method\": "
-    << json_string(segmenter.name()) << ",\n  \"processing\": {\"level\": " << rs.level
-    << ", \"downsample\": " << rs.downsample << ", \"mpp\": " << rs.mpp << ", \"tile_size\": " << options.tile_size
+    << ",\n  \"height\": " << slide.height() << ",\n  \"mpp\": " << slide_mpp << ",\n  \"mpp_source\": \""
+    << (options.mpp > 0 ? "option" : "file") << "\",\n  \"method\": " << json_string(segmenter.name())
+    << ",\n  \"processing\": {\"level\": " << rs.level << ", \"downsample\": " << rs.downsample
+    << ", \"mpp\": " << rs.mpp << ", \"tile_size\": " << options.tile_size
     << ", \"tile_overlap\": " << options.tile_overlap << "},\n  \"tissue\": "
     << json_string(options.tissue == TissueSource::detect ? "detected"
                    : options.tissue == TissueSource::mask ? options.tissue_mask
-                                                         : "all")
+                                                          : "all")
     << ",\n  \"stain_normalisation\": "
     << (options.stains.mode == StainNormalization::Mode::off
             ? std::string("null")
-            : "{\"mode\": " + json_string(mode_name(options.stains.mode)) +
-                  ", \"applied\": " + (stain_map.identity ? "false" : "true") + ", \"note\": " +
-                  json_string(report.stains) + "}")
+            : "{\"mode\": " + json_string(mode_name(options.stains.mode)) + ", \"applied\": " +
+                  (stain_map.identity ? "false" : "true") + ", \"note\": " + json_string(report.stains) + "}")
     << ",\n  \"tissue_area_mm2\": " << report.tissue_mm2 << ",\n  \"tiles\": " << report.tiles
     << ",\n  \"tissue_tiles\": " << report.tissue_tiles << ",\n  \"nuclei\": " << report.nuclei
     << ",\n  \"nuclei_per_mm2\": " << (report.tissue_mm2 > 0 ? report.nuclei / report.tissue_mm2 : 0.0)
-    << ",\n  \"merged_nuclei\": " << report.merged_nuclei << ",\n  \"cut_nuclei\": " << report.cut_nuclei << ",\n  \"nuclei_per_class\": {";
+    << ",\n  \"merged_nuclei\": " << report.merged_nuclei << ",\n  \"cut_nuclei\": " << report.cut_nuclei
+    << ",\n  \"mean_area_um2\": " << json_number_or_null(report.mean_area_um2, report.nuclei > 0)
+    << ",\n  \"median_diameter_um\": " << json_number_or_null(report.median_diameter_um, report.nuclei > 0)
+    << ",\n  \"mean_score\": " << json_number_or_null(report.mean_score, report.nuclei > 0)
+    << ",\n  \"nuclei_per_class\": {";
   bool first = true;
   for (const auto& [name, count] : per_class) {
     s << (first ? "" : ", ") << json_string(name.empty() ? "Nucleus" : name) << ": " << count;

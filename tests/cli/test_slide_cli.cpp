@@ -1,7 +1,7 @@
 // `nucleisam segment` on whole slides through the built binary: a slide gives valid QuPath
 // GeoJSON, CSV, summary and thumbnail; a run killed with SIGKILL and rerun gives byte-identical
 // outputs; bad slides fail with one clear line; a cohort goes on past a failing slide and exits 1
-// with the list; shards split the manifest.
+// with the list; shards split the manifest; the cohort's table has a row per slide of every shard.
 #include <gtest/gtest.h>
 
 #include <cstdlib>
@@ -10,6 +10,8 @@
 #include <nlohmann/json.hpp>
 
 #include "nucleisam/atomic_file.h"
+#include "nucleisam/infer/run_summary.h"
+#include "nucleisam/io/csv.h"
 #include "nucleisam/io/tiled_tiff.h"
 #include "support/test_support.h"
 
@@ -166,4 +168,63 @@ TEST(SlideCli, CohortGoesOnPastAFailingSlideAndShardsSplitIt) {
   EXPECT_EQ(r.code, 1);
   EXPECT_TRUE(contains(r.out, "1 of 3 slides failed:\n  " + dir.file("b.svs") + ": ")) << r.out;
   EXPECT_EQ(read_file(dir.file("folder/c.geojson")), read_file(dir.file("out/c.geojson")));
+}
+
+TEST(SlideCli, TheCohortTableHasARowPerSlideOfEveryShard) {
+  test::TempDir dir;
+  write_slide(dir.file("a.svs"), 300, 300, 0.25);
+  write_slide(dir.file("c.svs"), 400, 300, 0.25);
+  write_file_atomic(dir.file("b.svs"), "corrupt");
+  write_file_atomic(dir.file("cohort.txt"), "a.svs\nb.svs\nc.svs\n");
+  const std::string args =
+      "segment --model classical --manifest " + dir.file("cohort.txt") + " --out " + dir.file("out");
+  // Shard 0 of 2 (a and c) first: their rows.
+  auto r = run(args + " --shard 0/2");
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_TRUE(contains(r.out, "a row per slide in " + dir.file("out/segment_summary.csv"))) << r.out;
+  EXPECT_EQ(infer::RunSummary(dir.file("out/segment_summary.csv")).find("b"), nullptr);
+  // Shard 1 (b, which fails), in another job: the table then holds every slide, in the manifest's
+  // order, the other shard's from their summaries.
+  r = run(args + " --shard 1/2");
+  EXPECT_EQ(r.code, 1) << r.out;
+  const std::string table = read_file(dir.file("out/segment_summary.csv"));
+  EXPECT_LT(table.find("\n" + dir.file("a.svs")), table.find("\n" + dir.file("b.svs"))) << table;
+  EXPECT_LT(table.find("\n" + dir.file("b.svs")), table.find("\n" + dir.file("c.svs"))) << table;
+  const infer::RunSummary summary(dir.file("out/segment_summary.csv"));
+  EXPECT_EQ(summary.find("b")->at("status"), "failed");
+  EXPECT_EQ(summary.find("b")->at("error").rfind("not a whole-slide image", 0), 0u)
+      << summary.find("b")->at("error");
+  for (const char* stem : {"a", "c"}) {
+    const infer::RunSummaryRow& row = *summary.find(stem);
+    const auto doc = nlohmann::json::parse(read_file(dir.file("out/" + std::string(stem) + "_summary.json")));
+    EXPECT_EQ(row.at("status"), "segmented");
+    EXPECT_EQ(row.at("method"), "classical");
+    EXPECT_EQ(row.at("mpp"), "0.25");
+    EXPECT_EQ(row.at("mpp_source"), "file");
+    EXPECT_EQ(row.at("nuclei"), std::to_string(doc["nuclei"].get<int>()));
+    EXPECT_NEAR(std::stod(row.at("tissue_mm2")), doc["tissue_area_mm2"].get<double>(), 1e-4);
+    // Sizes over the slide's nucleus table: the mean area, and the median equivalent diameter.
+    const auto records = io::read_csv(dir.file("out/" + std::string(stem) + "_nuclei.csv"));
+    std::vector<double> areas;
+    for (size_t i = 1; i < records.size(); ++i) areas.push_back(records[i].number(7, stem));
+    ASSERT_GT(areas.size(), 10u);
+    double mean = 0;
+    for (double a : areas) mean += a / static_cast<double>(areas.size());
+    std::sort(areas.begin(), areas.end());
+    const auto diameter = [](double a) { return 2 * std::sqrt(a / M_PI); };
+    const size_t m = areas.size() / 2;
+    const double median =
+        areas.size() % 2 ? diameter(areas[m]) : 0.5 * (diameter(areas[m - 1]) + diameter(areas[m]));
+    EXPECT_NEAR(std::stod(row.at("mean_area_um2")), mean, 0.005) << stem;
+    EXPECT_NEAR(std::stod(row.at("median_diameter_um")), median, 0.005) << stem;
+    EXPECT_EQ(row.at("mean_score"), "1.000");  // the classical baseline has no scores
+  }
+  // Shard 0's job again: it keeps the row shard 1's job wrote for b.
+  r = run(args + " --shard 0/2 --overwrite");
+  EXPECT_EQ(r.code, 0) << r.out;
+  EXPECT_EQ(infer::RunSummary(dir.file("out/segment_summary.csv")).find("b")->at("status"), "failed");
+  // One slide on its own: no table.
+  r = run("segment --model classical --input " + dir.file("a.svs") + " --out " + dir.file("one"));
+  EXPECT_EQ(r.code, 0) << r.out;
+  EXPECT_FALSE(fs::exists(dir.file("one/segment_summary.csv")));
 }

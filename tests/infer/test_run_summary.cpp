@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include "nucleisam/atomic_file.h"
+#include "nucleisam/errors.h"
 #include "nucleisam/infer/run_summary.h"
 #include "support/test_support.h"
 
@@ -82,11 +83,12 @@ TEST(RunSummary, KeepsEarlierRowsAndPutsThisRunsFirst) {
   // This run's images (a, b) first in its order, then the earlier run's z; the method's class order
   // before the loaded one; our columns in their order, then the other version's.
   const std::string expected =
-      "image,stem,status,width,height,mpp,mpp_source,method,nuclei,nuclei_a,nuclei_b,mean_area_um2,"
-      "median_diameter_um,mean_score,stains,seconds,error,note\n"
-      "\"a,1.png\",a,segmented,,,,,,0,,,,,,,1.50,,\n"
-      "b.png,b,segmented,,,,,,2,2,0,,,,,,,\n"
-      "z.png,z,segmented,,,,,,5,,5,,,,,,,kept\n";
+      "image,stem,status,width,height,mpp,mpp_source,method,nuclei,nuclei_a,nuclei_b,tissue_mm2,nuclei_per_"
+      "mm2,"
+      "mean_area_um2,median_diameter_um,mean_score,stains,seconds,error,note\n"
+      "\"a,1.png\",a,segmented,,,,,,0,,,,,,,,,1.50,,\n"
+      "b.png,b,segmented,,,,,,2,2,0,,,,,,,,,\n"
+      "z.png,z,segmented,,,,,,5,,5,,,,,,,,,kept\n";
   EXPECT_EQ(summary.csv({"a", "b"}), expected);
   summary.write({"a", "b"});
   EXPECT_EQ(read_file(path), expected);
@@ -103,11 +105,58 @@ TEST(RunSummary, AFileThatIsNoSuchTableIsWrittenAnew) {
     RunSummary summary(dir.file("s.csv"));
     EXPECT_EQ(summary.find("x"), nullptr) << text;
     summary.set("y", {{"image", "y.png"}});
-    EXPECT_EQ(summary.csv({}),
-              "image,stem,status,width,height,mpp,mpp_source,method,nuclei,mean_area_um2,median_diameter_um,"
-              "mean_score,stains,seconds,error\ny.png,y,,,,,,,,,,,,,\n")
+    EXPECT_EQ(
+        summary.csv({}),
+        "image,stem,status,width,height,mpp,mpp_source,method,nuclei,tissue_mm2,nuclei_per_mm2,mean_area_um2,"
+        "median_diameter_um,mean_score,stains,seconds,error\ny.png,y,,,,,,,,,,,,,,,\n")
         << text;
   }
   // A missing file is an empty table.
   EXPECT_EQ(RunSummary(dir.file("none.csv")).find("y"), nullptr);
+}
+
+TEST(RunSummary, ASlidesRowComesFromItsSummary) {
+  test::TempDir dir;
+  // As infer/slide_run.cpp writes it (a classifying model, stains normalised).
+  write_file_atomic(dir.file("s_summary.json"), R"({
+  "slide": "/data/s.svs", "width": 80000, "height": 60000, "mpp": 0.2527, "mpp_source": "file",
+  "method": "he-nuclei-classes", "processing": {"level": 0, "downsample": 1, "mpp": 0.2527, "tile_size": 1024},
+  "tissue": "detected",
+  "stain_normalisation": {"mode": "range", "applied": true, "note": "haematoxylin amount 4.1 -> 3.29"},
+  "tissue_area_mm2": 41.23456, "tiles": 900, "tissue_tiles": 400, "nuclei": 123456, "nuclei_per_mm2": 2993.9512,
+  "merged_nuclei": 10, "cut_nuclei": 2, "mean_area_um2": 31.4159, "median_diameter_um": 6.004, "mean_score": 0.81234,
+  "nuclei_per_class": {"Nucleus": 6, "epithelial": 100000, "inflammatory": 23450},
+  "resumed_tiles": 0, "seconds": {"wall": 3600.123, "read": 1}
+})");
+  EXPECT_EQ(slide_summary_row(dir.file("s_summary.json")), (RunSummaryRow{{"image", "/data/s.svs"},
+                                                                          {"status", "segmented"},
+                                                                          {"width", "80000"},
+                                                                          {"height", "60000"},
+                                                                          {"mpp", "0.2527"},
+                                                                          {"mpp_source", "file"},
+                                                                          {"method", "he-nuclei-classes"},
+                                                                          {"nuclei", "123456"},
+                                                                          {"nuclei_unclassified", "6"},
+                                                                          {"nuclei_epithelial", "100000"},
+                                                                          {"nuclei_inflammatory", "23450"},
+                                                                          {"tissue_mm2", "41.2346"},
+                                                                          {"nuclei_per_mm2", "2994.0"},
+                                                                          {"mean_area_um2", "31.42"},
+                                                                          {"median_diameter_um", "6.00"},
+                                                                          {"mean_score", "0.812"},
+                                                                          {"stains", "normalised"},
+                                                                          {"seconds", "3600.12"}}));
+  // An unclassifying method's nuclei are all "Nucleus": no class columns. No nuclei: no sizes.
+  write_file_atomic(dir.file("g_summary.json"),
+                    R"({"slide": "g.tif", "width": 10, "height": 10, "mpp": 0.5, "method": "classical",
+                        "stain_normalisation": null, "tissue_area_mm2": 0, "nuclei": 0, "nuclei_per_mm2": 0,
+                        "mean_area_um2": null, "median_diameter_um": null, "mean_score": null,
+                        "nuclei_per_class": {}, "seconds": {"wall": 0.5}})");
+  const RunSummaryRow glass = slide_summary_row(dir.file("g_summary.json"));
+  EXPECT_EQ(glass.at("stains"), "off");
+  EXPECT_EQ(glass.at("mean_area_um2"), "");
+  EXPECT_EQ(glass.at("mpp_source"), "");  // summaries written before it was recorded
+  EXPECT_EQ(glass.count("nuclei_Nucleus") + glass.count("nuclei_unclassified"), 0u);
+  write_file_atomic(dir.file("bad_summary.json"), R"({"slide": "x.svs"})");
+  EXPECT_THROW(slide_summary_row(dir.file("bad_summary.json")), DataError);
 }

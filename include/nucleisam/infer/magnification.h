@@ -30,6 +30,8 @@ namespace nucleisam::infer {
 // The median equivalent diameter 2 sqrt(area / pi) of nuclei of these areas (pixels) at `mpp` um/px;
 // an even count averages the two middle diameters. 0 for no nuclei.
 double median_diameter_um(std::vector<int64_t> areas, double mpp);
+// The same for areas already in um^2.
+double median_diameter_um(std::vector<double> areas_um2);
 
 // What the nuclei of a sample of images look like when the images are taken to be at `mpp`.
 struct NucleusSizeEvidence {

@@ -1,4 +1,4 @@
-// The table of a folder run (`segment_summary.csv` in the output folder): one row per image with
+// The table of a folder run (`segment_summary.csv` in the output folder): one row per image or slide with
 // what was done to it and what was found, so that a run over a hundred tiles answers "how many
 // nuclei, of which classes, how large, at which resolution" without a script. Rows are keyed by
 // the image's output stem and outlive the run: a resumed run keeps the rows of the images an
@@ -21,9 +21,10 @@ inline constexpr const char* kRunSummaryFile = "segment_summary.csv";
 //  mpp (the resolution the image was taken to be at), mpp_source ("option": --mpp; "file": what the
 //  file records; "dataset": what its dataset states; "nuclei": judged from a sample's nuclei;
 //  "model": taken to be at the method's resolution, unjudged), method,
-//  nuclei, nuclei_<class> for each class of a classifying method, mean_area_um2,
-//  median_diameter_um (both blank when the resolution is unknown), mean_score,
-//  stains ("normalised", "as is", "not estimated: <why>", "off"), seconds, error;
+//  nuclei, nuclei_<class> for each class of a classifying method, tissue_mm2 and nuclei_per_mm2
+//  (slides: of their detected tissue or mask), mean_area_um2, median_diameter_um (both blank when
+//  the resolution is unknown), mean_score, stains ("normalised", "as is", "not estimated: <why>",
+//  "off"), seconds, error;
 // then any other column a summary already held (written by another version), as it was.
 using RunSummaryRow = std::map<std::string, std::string>;
 
@@ -36,6 +37,10 @@ using RunSummaryRow = std::map<std::string, std::string>;
 std::vector<std::string> describe_nuclei(const std::vector<Nucleus>& nuclei,
                                          const std::vector<std::string>& class_names, double mpp,
                                          RunSummaryRow& row);
+
+// The row of a finished slide, from its <stem>_summary.json (infer/slide_run.h). Throws DataError
+// naming the file when it is not such a summary.
+RunSummaryRow slide_summary_row(const std::string& summary_json);
 
 class RunSummary {
  public:

@@ -97,6 +97,8 @@ struct SlideReport {
   int64_t merged_nuclei = 0;    // nuclei stitched from pieces of several tiles (whole slide, resumed runs included)
   int64_t cut_nuclei = 0;       // nuclei ending at a window edge with no segmented tile beyond it (no tissue there)
   std::map<std::string, int64_t> per_class;  // class name ("" unclassified) -> count
+  // Over every nucleus (0 when there are none): mean area, median equivalent diameter, mean score.
+  double mean_area_um2 = 0, median_diameter_um = 0, mean_score = 0;
   double tissue_mm2 = 0;
   SlideResampling resampling;
   std::string stains;  // with stain normalisation: what it did ("haematoxylin amount 6.06 -> 3.31", ...)
