@@ -205,6 +205,34 @@ RunSummaryRow rebuilt_row(const std::string& image, const std::string& table, do
   return row;
 }
 
+// The resolution an earlier run into the same folder judged for the images that record none (it is
+// drawn from all of them, done or not, so this run would judge the same): that of a finished one
+// whose summary row says the same method judged it from the nuclei. 0 when there is none; `stem`
+// names the image.
+double earlier_judgement(const RunSummary& summary, const std::vector<size_t>& unknown,
+                         const std::vector<char>& done, const std::vector<std::string>& stems,
+                         const std::string& method, std::string& stem) {
+  for (size_t i : unknown) {
+    const RunSummaryRow* row = done[i] ? summary.find(stems[i]) : nullptr;
+    const auto is = [&](const char* column, const std::string& value) {
+      const auto it = row->find(column);
+      return it != row->end() && it->second == value;
+    };
+    if (!row || !is("status", "segmented") || !is("mpp_source", "nuclei") || !is("method", method) ||
+        !row->count("mpp"))
+      continue;
+    try {
+      const double mpp = std::stod(row->at("mpp"));
+      if (mpp > 0) {
+        stem = stems[i];
+        return mpp;
+      }
+    } catch (const std::exception&) {  // not a number: judge again
+    }
+  }
+  return 0;
+}
+
 }  // namespace
 
 std::string resolution_hint(const std::vector<int64_t>& areas, double mpp, double* median_diameter_um) {
@@ -327,9 +355,11 @@ SegmentRunReport run_segmentation(const std::vector<InputImage>& images, Segment
   std::vector<size_t> unknown;  // images whose resolution is unknown
   // Images whose selected outputs all exist (skipped unless --overwrite).
   std::vector<char> done(images.size(), 0);
+  std::vector<std::string> stems;
+  for (const InputImage& input : images)
+    stems.push_back(input.stem.empty() ? output_stem(input.path) : input.stem);
   for (size_t i = 0; i < images.size() && !options.overwrite; ++i) {
-    const std::string stem = images[i].stem.empty() ? output_stem(images[i].path) : images[i].stem;
-    const auto outputs = output_paths(options.out_dir, stem, options.formats);
+    const auto outputs = output_paths(options.out_dir, stems[i], options.formats);
     done[i] = std::all_of(outputs.begin(), outputs.end(), [](const std::string& p) { return fs::exists(p); });
   }
   bool unknown_pending = false;
@@ -339,12 +369,27 @@ SegmentRunReport run_segmentation(const std::vector<InputImage>& images, Segment
     unknown.push_back(i);
     unknown_pending = unknown_pending || !done[i];
   }
+  std::optional<RunSummary> summary;
+  if (options.summary) summary.emplace(output_path_inside(options.out_dir, kRunSummaryFile));
   // The images with unknown resolution are taken to be at unknown_mpp; the sample that chose it is
   // not segmented again. The sample is drawn from all of them, done or not, so that a resumed run
-  // decides as the first did.
+  // decides as the first did; one that finds the first run's verdict in the summary takes it.
   double unknown_mpp = method_mpp;
   std::map<size_t, ProbedImage> probed;
-  if (options.estimate_unknown_mpp && method_mpp > 0 && unknown_pending) {
+  std::string judged_before;  // the finished image whose summary row gave the verdict
+  const double earlier =
+      options.estimate_unknown_mpp && method_mpp > 0 && unknown_pending && summary
+          ? earlier_judgement(*summary, unknown, done, stems, segmenter.name(), judged_before)
+          : 0;
+  if (earlier > 0) {
+    unknown_mpp = earlier;
+    std::ostringstream note;
+    note << "images that record no resolution are taken to be at " << earlier
+         << " um/px, as the run that segmented " << judged_before << " judged from their nuclei ("
+         << kRunSummaryFile << "; --overwrite judges again)";
+    report.magnification_note = note.str();
+    log::info("segment: ", report.magnification_note);
+  } else if (options.estimate_unknown_mpp && method_mpp > 0 && unknown_pending) {
     log::info("segment: ", unknown.size(),
               " images record no resolution; their magnification is judged from the ",
               "nuclei of a sample of them (--mpp gives it)");
@@ -367,11 +412,6 @@ SegmentRunReport run_segmentation(const std::vector<InputImage>& images, Segment
     if (!options.estimate_unknown_mpp) return {method_mpp, "model"};
     return {0, ""};  // every such image was done earlier: no judgement this time
   };
-  std::optional<RunSummary> summary;
-  std::vector<std::string> stems;
-  for (const InputImage& input : images)
-    stems.push_back(input.stem.empty() ? output_stem(input.path) : input.stem);
-  if (options.summary) summary.emplace(output_path_inside(options.out_dir, kRunSummaryFile));
   auto summary_written = std::chrono::steady_clock::now();
   const auto record = [&](size_t index, RunSummaryRow row,
                           const std::vector<std::string>& class_columns = {}) {

@@ -351,6 +351,17 @@ TEST(Magnification, ARunOfTwiceMagnificationTilesIsShrunkToTheModelsResolution) 
   // Discs of 1521 pixels at 0.125 um/px: 23.77 um^2, 5.50 um across (the blob method's discs are
   // about those drawn).
   EXPECT_NEAR(std::stod(summary.find("t2")->at("median_diameter_um")), 5.5, 0.2);
+  // Resumed with one image left: the verdict is taken from the summary, not judged again (one call).
+  fs::remove(dir.file("out/t5_nuclei.csv"));
+  const int calls = seg.calls;
+  r = run_segmentation(images, seg, judged);
+  EXPECT_EQ(seg.calls, calls + 1);
+  EXPECT_EQ(r.unknown_mpp, 0.125);
+  EXPECT_NE(r.magnification_note.find("taken to be at 0.125 um/px, as the run that segmented t0 judged"),
+            std::string::npos)
+      << r.magnification_note;
+  EXPECT_EQ(read_file(dir.file("out/t5_nuclei.csv")), read_file(dir.file("out/t2_nuclei.csv")));
+  EXPECT_EQ(RunSummary(dir.file("out/segment_summary.csv")).find("t5")->at("mpp_source"), "nuclei");
 
   // Told not to estimate: taken at the method's resolution, and the hint says the nuclei are large.
   SegmentRunOptions o = csv_run(dir.file("out_model"));
