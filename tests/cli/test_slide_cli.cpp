@@ -46,6 +46,14 @@ void write_slide(const std::string& path, int width, int height, double mpp) {
 
 test::CliResult run(const std::string& args) { return test::run_cli(args); }
 
+// Slides a and c (c_width x 300 pixels at 0.25 um/px), a corrupt b, and cohort.txt listing a, b, c.
+void write_cohort(const test::TempDir& dir, int c_width) {
+  write_slide(dir.file("a.svs"), 300, 300, 0.25);
+  write_slide(dir.file("c.svs"), c_width, 300, 0.25);
+  write_file_atomic(dir.file("b.svs"), "corrupt");
+  write_file_atomic(dir.file("cohort.txt"), "a.svs\nb.svs\nc.svs\n");
+}
+
 }  // namespace
 
 TEST(SlideCli, SlideGivesValidOutputs) {
@@ -145,10 +153,7 @@ TEST(SlideCli, BadSlidesFailWithOneClearLine) {
 
 TEST(SlideCli, CohortGoesOnPastAFailingSlideAndShardsSplitIt) {
   test::TempDir dir;
-  write_slide(dir.file("a.svs"), 300, 300, 0.25);
-  write_slide(dir.file("c.svs"), 300, 300, 0.25);
-  write_file_atomic(dir.file("b.svs"), "corrupt");
-  write_file_atomic(dir.file("cohort.txt"), "a.svs\nb.svs\nc.svs\n");
+  write_cohort(dir, 300);
   auto r = run("segment --model classical --manifest " + dir.file("cohort.txt") + " --out " + dir.file("out"));
   EXPECT_EQ(r.code, 1);
   EXPECT_TRUE(contains(r.out, "1 of 3 slides failed:\n  " + dir.file("b.svs") + ": not a whole-slide image")) << r.out;
@@ -172,10 +177,7 @@ TEST(SlideCli, CohortGoesOnPastAFailingSlideAndShardsSplitIt) {
 
 TEST(SlideCli, TheCohortTableHasARowPerSlideOfEveryShard) {
   test::TempDir dir;
-  write_slide(dir.file("a.svs"), 300, 300, 0.25);
-  write_slide(dir.file("c.svs"), 400, 300, 0.25);
-  write_file_atomic(dir.file("b.svs"), "corrupt");
-  write_file_atomic(dir.file("cohort.txt"), "a.svs\nb.svs\nc.svs\n");
+  write_cohort(dir, 400);
   const std::string args =
       "segment --model classical --manifest " + dir.file("cohort.txt") + " --out " + dir.file("out");
   // Shard 0 of 2 (a and c) first: their rows.
