@@ -103,7 +103,8 @@ constexpr int kProbeCrop = 2048;
 // sampled images' segmentations at the chosen resolution.
 double estimate_unknown_resolution(const std::vector<InputImage>& images, const std::vector<size_t>& unknown,
                                    Segmenter& segmenter, const SegmentRunOptions& options,
-                                   std::map<size_t, ProbedImage>& probed, std::string& note) {
+                                   std::map<size_t, ProbedImage>& probed, std::string& note, bool& judged) {
+  judged = false;
   const double method_mpp = segmenter.microns_per_pixel();
   struct Sample {
     size_t index;
@@ -160,6 +161,7 @@ double estimate_unknown_resolution(const std::vector<InputImage>& images, const 
                                            options.tile_size, options.tile_overlap);
       const NucleusSizeEvidence at_other = evidence(&Sample::at_other, other);
       m << "; at " << other << " um/px: " << describe(at_other);
+      judged = true;
       if (lower ? lower_magnification_fits(at_method, at_other, rule)
                 : higher_magnification_fits(at_method, at_other, rule))
         chosen = other;
@@ -377,6 +379,7 @@ SegmentRunReport run_segmentation(const std::vector<InputImage>& images, Segment
   double unknown_mpp = method_mpp;
   std::map<size_t, ProbedImage> probed;
   std::string judged_before;  // the finished image whose summary row gave the verdict
+  bool judged_now = false;    // this run's sample judged it (the method scores enough nuclei)
   const double earlier =
       options.estimate_unknown_mpp && method_mpp > 0 && unknown_pending && summary
           ? earlier_judgement(*summary, unknown, done, stems, segmenter.name(), judged_before)
@@ -393,15 +396,15 @@ SegmentRunReport run_segmentation(const std::vector<InputImage>& images, Segment
     log::info("segment: ", unknown.size(),
               " images record no resolution; their magnification is judged from the ",
               "nuclei of a sample of them (--mpp gives it)");
-    unknown_mpp =
-        estimate_unknown_resolution(images, unknown, segmenter, options, probed, report.magnification_note);
+    unknown_mpp = estimate_unknown_resolution(images, unknown, segmenter, options, probed,
+                                              report.magnification_note, judged_now);
   } else if (method_mpp > 0 && !unknown.empty()) {
     log::info("segment: images that do not record their resolution are taken to be at ", method_mpp,
               " um/px, the resolution of ", segmenter.name(),
               "; give --mpp when they are not (a 20x scan is about 0.5)");
   }
   report.unknown_mpp = unknown.empty() ? 0 : unknown_mpp;
-  const bool judged = options.estimate_unknown_mpp && method_mpp > 0 && unknown_pending;
+  const bool judged = earlier > 0 || judged_now;
   // An image's resolution as the run took it, and where that came from (infer/run_summary.h); 0 and
   // "" when unknown.
   const auto resolution_of = [&](size_t index) -> std::pair<double, std::string> {
@@ -409,7 +412,8 @@ SegmentRunReport run_segmentation(const std::vector<InputImage>& images, Segment
     if (file_mpp[index] > 0) return {file_mpp[index], images[index].read ? "dataset" : "file"};
     if (method_mpp <= 0) return {0, ""};
     if (judged) return {unknown_mpp, "nuclei"};
-    if (!options.estimate_unknown_mpp) return {method_mpp, "model"};
+    // Not estimated, or the sample could not judge (a method without scores, too few nuclei).
+    if (!options.estimate_unknown_mpp || unknown_pending) return {method_mpp, "model"};
     return {0, ""};  // every such image was done earlier: no judgement this time
   };
   auto summary_written = std::chrono::steady_clock::now();

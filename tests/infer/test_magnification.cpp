@@ -405,11 +405,15 @@ TEST(Magnification, TooFewNucleiOrNoScoresJudgeNothing) {
   test::TempDir dir;
   const std::vector<std::string> images = write_images(dir, 3, 5);
   BlobSegmenter seg;
-  SegmentRunReport r = run_segmentation(images, seg, csv_run(dir.file("out")));
+  SegmentRunOptions o = csv_run(dir.file("out"));
+  o.summary = true;
+  SegmentRunReport r = run_segmentation(images, seg, o);
   EXPECT_EQ(r.unknown_mpp, 0.25);
   EXPECT_EQ(seg.calls, 3);
   EXPECT_NE(r.magnification_note.find("too few nuclei to judge (30 needed)"), std::string::npos)
       << r.magnification_note;
+  // The run summary does not call that a judgement: the method's resolution, unjudged.
+  EXPECT_EQ(RunSummary(dir.file("out/segment_summary.csv")).find("t1")->at("mpp_source"), "model");
   // A method that does not score its nuclei: nothing to compare, so nothing is judged.
   struct Unscored : BlobSegmenter {
     Segmentation segment(const Image& image, const std::string& source) override {

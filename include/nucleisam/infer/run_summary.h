@@ -20,7 +20,8 @@ inline constexpr const char* kRunSummaryFile = "segment_summary.csv";
 //  image, stem, status ("segmented" | "failed"), width, height,
 //  mpp (the resolution the image was taken to be at), mpp_source ("option": --mpp; "file": what the
 //  file records; "dataset": what its dataset states; "nuclei": judged from a sample's nuclei;
-//  "model": taken to be at the method's resolution, unjudged), method,
+//  "model": taken to be at the method's resolution, unjudged: estimation off, or a sample the
+//  method could not judge from), method,
 //  nuclei, nuclei_<class> for each class of a classifying method, tissue_mm2 and nuclei_per_mm2
 //  (slides: of their detected tissue or mask), mean_area_um2, median_diameter_um (both blank when
 //  the resolution is unknown), mean_score, stains ("normalised", "as is", "not estimated: <why>",
