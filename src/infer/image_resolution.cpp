@@ -4,11 +4,13 @@
 #include <algorithm>
 #include <cmath>
 #include <sstream>
+#include <tuple>
 #include <vector>
 
 #include "nucleisam/errors.h"
 #include "nucleisam/infer/tiling.h"
 #include "nucleisam/limits.h"
+#include "nucleisam/log.h"
 
 namespace nucleisam::infer {
 
@@ -38,12 +40,30 @@ Segmentation resample_segmentation(const Segmentation& s, int width, int height)
   return out;
 }
 
+std::pair<int, int> automatic_tile_size(int width, int height, int overlap) {
+  constexpr int kLargest = 4096;
+  const auto side = [&](int length) {
+    if (length <= kLargest) return length;
+    const int step = kLargest - overlap;
+    const int tiles = (length - overlap + step - 1) / step;
+    return (length - overlap + tiles - 1) / tiles + overlap;
+  };
+  return {side(width), side(height)};
+}
+
 Segmentation segment_at_resolution(Segmenter& segmenter, const Image& image, const std::string& source,
                                    double image_mpp, int tile_size, int overlap) {
   const ImageScale scale = plan_image_scale(image.width, image.height, image_mpp, segmenter.microns_per_pixel());
-  if (image.same_size(scale.height, scale.width)) return segment_in_tiles(segmenter, image, source, tile_size, overlap);
-  const Segmentation at_method =
-      segment_in_tiles(segmenter, resample_image(image, scale.width, scale.height), source, tile_size, overlap);
+  int tile_width = tile_size, tile_height = tile_size;
+  if (tile_size <= 0 && static_cast<int64_t>(scale.width) * scale.height > kWholeImagePixels) {
+    std::tie(tile_width, tile_height) = automatic_tile_size(scale.width, scale.height, overlap);
+    log::debug(source, ": ", scale.width, "x", scale.height, " processing pixels, segmented in tiles of ",
+               tile_width, "x", tile_height, " (--tile-size sets them)");
+  }
+  if (image.same_size(scale.height, scale.width))
+    return segment_in_tiles(segmenter, image, source, tile_width, tile_height, overlap);
+  const Segmentation at_method = segment_in_tiles(segmenter, resample_image(image, scale.width, scale.height),
+                                                  source, tile_width, tile_height, overlap);
   return resample_segmentation(at_method, image.width, image.height);
 }
 

@@ -75,13 +75,32 @@ void renumber_instances(Segmentation& s) {
 
 Segmentation segment_in_tiles(Segmenter& segmenter, const Image& image, const std::string& source, int tile_size,
                               int overlap) {
-  if (tile_size <= 0 || (tile_size >= image.width && tile_size >= image.height))
+  return segment_in_tiles(segmenter, image, source, tile_size, tile_size, overlap);
+}
+
+Segmentation segment_in_tiles(Segmenter& segmenter, const Image& image, const std::string& source,
+                              int tile_width, int tile_height, int overlap) {
+  if (tile_width <= 0 || tile_height <= 0 || (tile_width >= image.width && tile_height >= image.height))
     return segmenter.segment(image, source);
+  // Rows and columns planned on their own (plan_tiles over a one-pixel strip), then crossed.
+  const std::vector<TileWindow> rows = plan_tiles(image.height, 1, tile_height, overlap);
+  const std::vector<TileWindow> columns = plan_tiles(1, image.width, tile_width, overlap);
   InstanceStitcher stitcher(image.height, image.width);
-  for (const TileWindow& t : plan_tiles(image.height, image.width, tile_size, overlap)) {
-    stitcher.add(t, segmenter.segment(window(image, t.x, t.y, t.width, t.height),
-                                      source + " (tile at " + std::to_string(t.x) + "," + std::to_string(t.y) + ")"));
-  }
+  for (const TileWindow& r : rows)
+    for (const TileWindow& c : columns) {
+      TileWindow t;
+      t.x = c.x;
+      t.width = c.width;
+      t.own_x0 = c.own_x0;
+      t.own_x1 = c.own_x1;
+      t.y = r.y;
+      t.height = r.height;
+      t.own_y0 = r.own_y0;
+      t.own_y1 = r.own_y1;
+      stitcher.add(t, segmenter.segment(
+                          window(image, t.x, t.y, t.width, t.height),
+                          source + " (tile at " + std::to_string(t.x) + "," + std::to_string(t.y) + ")"));
+    }
   Segmentation out = stitcher.result();
   // Nuclei whose pixels all went to an earlier tile's nucleus vanish: renumber to keep ids dense.
   renumber_instances(out);

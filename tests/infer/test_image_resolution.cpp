@@ -146,3 +146,33 @@ TEST(ImageResolution, SegmentsAtTheMethodsResolutionAndAnswersOnTheImagesGrid) {
   EXPECT_EQ(seg.seen_height, 5);
   ASSERT_TRUE(s.instances.same_size(image));
 }
+
+TEST(ImageResolution, LargeImagesAreCutIntoEqualTilesOfAtMost4096Pixels) {
+  // Each side into the fewest equal tiles of at most 4096 overlapping by 64: 5000 = 2 x 2532 - 64;
+  // 12000 = 3 x 4043 - 2 x 64 (rounded up); 9000 = 3 x 3043 - 2 x 64 (rounded up).
+  EXPECT_EQ(automatic_tile_size(5000, 4000, 64), (std::pair<int, int>{2532, 4000}));
+  EXPECT_EQ(automatic_tile_size(4096, 4096, 64), (std::pair<int, int>{4096, 4096}));
+  EXPECT_EQ(automatic_tile_size(4097, 100, 64), (std::pair<int, int>{2081, 100}));
+  EXPECT_EQ(automatic_tile_size(12000, 9000, 64), (std::pair<int, int>{4043, 3043}));
+  // A 4200 x 4100 image (over 4096 x 4096 pixels) at the method's resolution: 2 x 2 tiles of
+  // 2132 x 2082; its one bright square comes back once, where it was.
+  Image image(4100, 4200, 3, 0);
+  for (int y = 3000; y < 3010; ++y)
+    for (int x = 100; x < 110; ++x) image.at(y, x, 0) = 255;
+  BrightSegmenter seg;
+  Segmentation s = segment_at_resolution(seg, image, "large", 0.25, 0, 64);
+  EXPECT_EQ(seg.calls, 4);
+  EXPECT_EQ(seg.seen_width, 2132);
+  EXPECT_EQ(seg.seen_height, 2082);
+  ASSERT_TRUE(s.instances.same_size(4100, 4200));
+  int64_t pixels = 0;
+  for (int32_t v : s.instances.data) pixels += v == 1;
+  EXPECT_EQ(pixels, 100);
+  EXPECT_EQ(s.instances.at(3005, 105), 1);
+  EXPECT_EQ(s.classes, std::vector<int>{2});
+  // A tile size given (here larger than the image) is what is used: one call on the whole image.
+  seg.calls = 0;
+  segment_at_resolution(seg, image, "large", 0.25, 1 << 20, 64);
+  EXPECT_EQ(seg.calls, 1);
+  EXPECT_EQ(seg.seen_width, 4200);
+}

@@ -37,5 +37,8 @@ void renumber_instances(Segmentation& s);
 // (or a tile at least as large as the image) segments the whole image in one call.
 Segmentation segment_in_tiles(Segmenter& segmenter, const Image& image, const std::string& source, int tile_size,
                               int overlap);
+// The same with tile_width x tile_height windows (the rows and columns of plan_tiles crossed).
+Segmentation segment_in_tiles(Segmenter& segmenter, const Image& image, const std::string& source,
+                              int tile_width, int tile_height, int overlap);
 
 }  // namespace nucleisam::infer
