@@ -417,6 +417,10 @@ SegmentRunReport run_segmentation(const std::vector<InputImage>& images, Segment
     return {0, ""};  // every such image was done earlier: no judgement this time
   };
   auto summary_written = std::chrono::steady_clock::now();
+  // Rewritten every 2 s, or every (images / 500) s for runs over 1000 images, so that a run of
+  // 100,000 tiles does not rewrite its 20 MB table every 2 s.
+  const auto summary_interval =
+      std::chrono::duration<double>(std::max(2.0, static_cast<double>(images.size()) / 500.0));
   const auto record = [&](size_t index, RunSummaryRow row,
                           const std::vector<std::string>& class_columns = {}) {
     if (!summary) return;
@@ -429,7 +433,7 @@ SegmentRunReport run_segmentation(const std::vector<InputImage>& images, Segment
     }
     summary->set(stems[index], std::move(row), class_columns);
     const auto now = std::chrono::steady_clock::now();
-    if (now - summary_written > std::chrono::seconds(2)) {
+    if (now - summary_written > summary_interval) {
       summary->write(stems);
       summary_written = now;
     }

@@ -64,7 +64,8 @@ struct SegmentRunOptions {
   // whose stains cannot be estimated (too little tissue, one stain) is segmented as it is.
   StainNormalization stains;
   // true: out_dir/segment_summary.csv gets a row per image (infer/run_summary.h), kept with the rows
-  // earlier runs wrote; rewritten atomically every few seconds and at the end.
+  // earlier runs wrote; rewritten atomically every 2 s (images / 500 s for more than 1000 images)
+  // and at the end.
   bool summary = false;
 };
 
