@@ -447,8 +447,9 @@ SegmentRunReport run_segmentation(const std::vector<InputImage>& images, Segment
     if (done[index]) {
       probed.erase(index);  // sampled, but done by an earlier run
       if (summary) {
-        const RunSummaryRow* earlier = summary->find(stem);
-        if (!earlier || earlier->count("status") == 0 || earlier->at("status") != "segmented")
+        // An earlier run's row is kept; a missing one (or one of a failure) is rebuilt.
+        const RunSummaryRow* kept = summary->find(stem);
+        if (!kept || kept->count("status") == 0 || kept->at("status") != "segmented")
           record(
               index,
               rebuilt_row(
