@@ -237,10 +237,10 @@ CommandRegistration reg(
                  "Outputs to write: any of geojson,csv,labels,overlay (slides: labels only when named here); "
                  "a folder also gets segment_summary.csv, a row per image")
               ->capture_default_str();
-      app.add_option("--tile-size", a->tile_size,
-                     "Segment in square windows of this many pixels and stitch them (0: whole image, or "
-                     "equal tiles of at "
-                     "most 4096 when it is larger than 4096 x 4096 at the model's resolution)")
+      app.add_option(
+             "--tile-size", a->tile_size,
+             "Segment in square windows of this many pixels and stitch them (0: whole image, or "
+             "equal tiles of at most 4096 when it is larger than 4096 x 4096 at the model's resolution)")
           ->check(CLI::Range(0, 1 << 20))
           ->capture_default_str();
       app.add_option("--tile-overlap", a->tile_overlap,
