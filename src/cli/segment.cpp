@@ -108,10 +108,9 @@ class SlideTable {
   }
   void write(const std::vector<std::string>& own) {
     // The rows other jobs wrote since (their failures), then every finished slide's.
-    const infer::RunSummary now(table_.path());
-    for (size_t i = 0; i < cohort_.size(); ++i)
-      if (std::find(own.begin(), own.end(), cohort_[i]) == own.end())
-        if (const infer::RunSummaryRow* row = now.find(stems_[i])) table_.set(stems_[i], *row);
+    std::vector<std::string> own_stems;
+    for (const std::string& slide : own) own_stems.push_back(output_stem(slide));
+    table_.reload_others(own_stems);
     for (size_t i = 0; i < cohort_.size(); ++i) {
       const std::string json = output_path_inside(out_dir_, stems_[i] + "_summary.json");
       std::error_code ec;

@@ -157,6 +157,13 @@ RunSummary::RunSummary(std::string path) : path_(std::move(path)) {
   }
 }
 
+void RunSummary::reload_others(const std::vector<std::string>& own) {
+  const RunSummary now(path_);
+  const std::set<std::string> mine(own.begin(), own.end());
+  for (const std::string& stem : now.order_)
+    if (!mine.count(stem)) set(stem, now.rows_.at(stem));
+}
+
 const RunSummaryRow* RunSummary::find(const std::string& stem) const {
   const auto it = rows_.find(stem);
   return it == rows_.end() ? nullptr : &it->second;

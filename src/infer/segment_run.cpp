@@ -434,6 +434,7 @@ SegmentRunReport run_segmentation(const std::vector<InputImage>& images, Segment
     summary->set(stems[index], std::move(row), class_columns);
     const auto now = std::chrono::steady_clock::now();
     if (now - summary_written > summary_interval) {
+      summary->reload_others(stems);
       summary->write(stems);
       summary_written = now;
     }
@@ -547,6 +548,7 @@ SegmentRunReport run_segmentation(const std::vector<InputImage>& images, Segment
   }
   progress.finish();
   if (summary) {
+    summary->reload_others(stems);
     summary->write(stems);
     log::info("segment: a row per image in ", summary->path());
   }

@@ -160,3 +160,28 @@ TEST(RunSummary, ASlidesRowComesFromItsSummary) {
   write_file_atomic(dir.file("bad_summary.json"), R"({"slide": "x.svs"})");
   EXPECT_THROW(slide_summary_row(dir.file("bad_summary.json")), DataError);
 }
+
+TEST(RunSummary, TwoRunsIntoOneFolderKeepEachOthersRows) {
+  test::TempDir dir;
+  const std::string path = dir.file("segment_summary.csv");
+  write_file_atomic(path, "image,stem,status\nold.png,old,segmented\n");
+  // Two runs load the table; the first writes its row, then the second writes its own.
+  RunSummary first(path), second(path);
+  first.set("a", {{"image", "a.png"}, {"status", "segmented"}});
+  first.reload_others({"a"});
+  first.write({"a"});
+  second.set("b", {{"image", "b.png"}, {"status", "failed"}});
+  second.set("old", {{"image", "old.png"}, {"status", "failed"}});  // the second run's own image
+  second.reload_others({"b", "old"});
+  second.write({"b", "old"});
+  const RunSummary now(path);
+  ASSERT_NE(now.find("a"), nullptr);
+  EXPECT_EQ(now.find("a")->at("status"), "segmented");
+  EXPECT_EQ(now.find("b")->at("status"), "failed");
+  EXPECT_EQ(now.find("old")->at("status"), "failed");  // its own row, not the file's older one
+  // A missing file changes nothing.
+  RunSummary alone(dir.file("none.csv"));
+  alone.set("x", {{"image", "x.png"}});
+  alone.reload_others({});
+  EXPECT_NE(alone.find("x"), nullptr);
+}

@@ -56,6 +56,10 @@ class RunSummary {
   // Sets the row of `stem` (its "stem" column too), replacing any earlier one. class_columns: the
   // row's class columns in the order they are to appear (describe_nuclei's), when not yet placed.
   void set(const std::string& stem, RunSummaryRow row, const std::vector<std::string>& class_columns = {});
+  // Takes, from the file as it is now, the row of every stem not in `own`: what other runs into the
+  // same folder (another folder's images, other shards' slides) wrote since this table was loaded.
+  // A file that is missing or not such a table changes nothing.
+  void reload_others(const std::vector<std::string>& own);
   // The table: the rows of `first` (stems, in that order, those that have a row), then every other
   // row in the order it was loaded or set.
   std::string csv(const std::vector<std::string>& first) const;
