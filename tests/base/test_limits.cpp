@@ -35,9 +35,9 @@ TEST(OutputPath, HostileNamesBecomeSafeFileNames) {
 TEST(OutputPath, NamesThatWouldLeaveTheFolderAreRefused) {
   EXPECT_EQ(output_path_inside("out", "a_nuclei.csv"), "out/a_nuclei.csv");
   EXPECT_EQ(output_path_inside("out", ".a.journal"), "out/.a.journal");
-  for (const std::string bad : {std::string("../x.csv"), std::string("/etc/x"), std::string("a/b"),
-                                std::string("a\\b"), std::string(".."), std::string("."), std::string(),
-                                std::string("a\0b", 3), std::string(300, 'n')}) {
+  for (const std::string& bad :
+       {std::string("../x.csv"), std::string("/etc/x"), std::string("a/b"), std::string("a\\b"),
+        std::string(".."), std::string("."), std::string(), std::string("a\0b", 3), std::string(300, 'n')}) {
     try {
       output_path_inside("out", bad);
       ADD_FAILURE() << "accepted " << bad;
