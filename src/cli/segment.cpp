@@ -28,7 +28,8 @@ namespace nucleisam::cli {
 namespace {
 
 struct SegmentArgs {
-  std::string input, out, model = "he-nuclei", formats = "geojson,csv,labels,overlay", precision = "auto";
+  std::string input, out, model = "he-nuclei", formats = "geojson,csv,labels,overlay,summary",
+                          precision = "auto";
   std::string model_file, sam_checkpoint;
   int batch_size = 4;
   int tta = 1;
@@ -233,8 +234,8 @@ CommandRegistration reg(
       CLI::Option* formats_option =
           app.add_option(
                  "--formats", a->formats,
-                 "Outputs to write: any of geojson,csv,labels,overlay (slides: labels only when named here); "
-                 "a folder also gets segment_summary.csv, a row per image")
+                 "Outputs to write: any of geojson,csv,labels,overlay (slides: labels only when named here), "
+                 "and summary: segment_summary.csv, a row per image or slide of a folder, split or cohort")
               ->capture_default_str();
       app.add_option(
              "--tile-size", a->tile_size,
@@ -270,7 +271,7 @@ CommandRegistration reg(
                      "\"auto\" from a Slurm job array or a Kubernetes indexed Job");
       return [a, formats_option]() {
         remove_stale_temporaries(a->out);  // of an earlier run of this command killed mid-write
-        infer::OutputFormats formats = infer::parse_output_formats(a->formats);
+        infer::OutputFormats formats = infer::parse_output_formats(a->formats, true);
         infer::SegmenterOptions options;
         options.min_area = a->min_area;
         options.split_depth = a->split_depth;
@@ -330,7 +331,7 @@ CommandRegistration reg(
           run.mpp = a->mpp;
           run.estimate_unknown_mpp = a->unknown_mpp == "estimate";
           run.stains = stains;
-          run.summary = true;  // a folder or split: segment_summary.csv
+          run.summary = formats.summary;  // a folder or split: segment_summary.csv
           return run;
         };
 
@@ -359,7 +360,8 @@ CommandRegistration reg(
         }
         if (!a->manifest.empty() || single_slide) {
           std::unique_ptr<infer::Segmenter> segmenter = build_method();
-          return run_slides(slides, *segmenter, slide_options, single_slide, cohort);
+          return run_slides(slides, *segmenter, slide_options, single_slide,
+                            formats.summary ? cohort : std::vector<std::string>{});
         }
         if (!slides.empty()) {
           // A folder with slides, and perhaps images: the slides first, then the images.
@@ -374,7 +376,8 @@ CommandRegistration reg(
                 throw OptionError(slide + " and " + image + " share the name \"" + output_stem(slide) +
                                   "\", so their outputs would overwrite each other; rename one");
           std::unique_ptr<infer::Segmenter> segmenter = build_method();
-          int code = run_slides(slides, *segmenter, slide_options, false, cohort);
+          int code = run_slides(slides, *segmenter, slide_options, false,
+                                formats.summary ? cohort : std::vector<std::string>{});
           if (images.empty()) return code;
           infer::SegmentRunReport report = infer::run_segmentation(images, *segmenter, image_run());
           log::info("segment: ", report.segmented, " images segmented, ", report.skipped, " skipped, ",
@@ -392,7 +395,7 @@ CommandRegistration reg(
         infer::SegmentRunOptions run = image_run();
         // One named file: its failure is the command's failure, reported as one line by main.
         run.stop_on_error = images.size() == 1 && images[0].path == a->input;
-        run.summary = !run.stop_on_error;
+        run.summary = formats.summary && !run.stop_on_error;
         infer::SegmentRunReport report = infer::run_segmentation(images, *segmenter, run);
 
         log::info("segment: ", report.segmented, " segmented, ", report.skipped, " skipped (outputs existed), ",

@@ -252,18 +252,24 @@ std::string resolution_hint(const std::vector<int64_t>& areas, double mpp, doubl
   return m.str();
 }
 
-OutputFormats parse_output_formats(const std::string& list) {
-  OutputFormats f{false, false, false, false};
+OutputFormats parse_output_formats(const std::string& list, bool with_summary) {
+  OutputFormats f{false, false, false, false, false};
+  const std::string choices =
+      with_summary ? "geojson,csv,labels,overlay,summary" : "geojson,csv,labels,overlay";
   std::stringstream s(list);
   std::string item;
-  bool any = false;
+  bool any = false;  // a per-image output
   while (std::getline(s, item, ',')) {
+    if (item == "summary" && with_summary) {
+      f.summary = true;
+      continue;
+    }
     if (item == "geojson") f.geojson = true;
     else if (item == "csv") f.csv = true;
     else if (item == "labels") f.labels = true;
     else if (item == "overlay") f.overlay = true;
     else
-      throw OptionError("--formats: unknown output \"" + item + "\" (choose from geojson,csv,labels,overlay)");
+      throw OptionError("--formats: unknown output \"" + item + "\" (choose from " + choices + ")");
     any = true;
   }
   if (!any) throw OptionError("--formats: name at least one of geojson,csv,labels,overlay");

@@ -201,6 +201,12 @@ TEST(SegmentCli, AFolderRunSummarisesEveryImageInOneTable) {
   EXPECT_EQ(summary.find("bad")->at("status"), "failed");
   EXPECT_EQ(summary.find("bad")->at("error").rfind("cannot decode", 0), 0u)
       << summary.find("bad")->at("error");
+  // --formats without summary: no table.
+  r = run("segment --model classical --formats csv --input " + dir.file("in") + " --out " +
+          dir.file("no_table"));
+  EXPECT_EQ(r.code, 1) << r.out;
+  EXPECT_TRUE(fs::exists(dir.file("no_table/good_nuclei.csv")));
+  EXPECT_FALSE(fs::exists(dir.file("no_table/segment_summary.csv")));
   // A single named image is its own summary (the log line): no table.
   r = run("segment --model classical --input " + dir.file("in/good.png") + " --out " + dir.file("one"));
   EXPECT_EQ(r.code, 0) << r.out;

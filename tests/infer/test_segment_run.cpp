@@ -63,6 +63,12 @@ TEST(SegmentRun, ParseFormats) {
   EXPECT_TRUE(f.overlay);
   EXPECT_THROW(parse_output_formats("csv,png"), OptionError);
   EXPECT_THROW(parse_output_formats(""), OptionError);
+  // The run's table, for segment: named or not; never alone (no image output would be written).
+  EXPECT_FALSE(f.summary);
+  EXPECT_TRUE(parse_output_formats("labels,summary", true).summary);
+  EXPECT_FALSE(parse_output_formats("labels", true).summary);
+  EXPECT_THROW(parse_output_formats("summary", true), OptionError);
+  EXPECT_THROW(parse_output_formats("csv,summary"), OptionError);  // refine's formats have none
   EXPECT_EQ(output_paths("out", "x", OutputFormats{}),
             (std::vector<std::string>{"out/x.geojson", "out/x_nuclei.csv", "out/x_labels.tif", "out/x_overlay.png"}));
 }

@@ -18,11 +18,12 @@ struct OutputFormats {
   bool csv = true;      // <stem>_nuclei.csv
   bool labels = true;   // <stem>_labels.tif
   bool overlay = true;  // <stem>_overlay.png
+  bool summary = true;  // segment_summary.csv of a run over several inputs (not per image)
 };
 
-// "geojson,csv,labels,overlay" (any subset, any order, at least one). Throws OptionError naming
-// the unknown entry.
-OutputFormats parse_output_formats(const std::string& list);
+// "geojson,csv,labels,overlay" (any subset, any order, at least one of them), and "summary" when
+// with_summary (segment's; refine writes none). Throws OptionError naming the unknown entry.
+OutputFormats parse_output_formats(const std::string& list, bool with_summary = false);
 
 // The files `formats` selects for one image, in the order above.
 std::vector<std::string> output_paths(const std::string& out_dir, const std::string& stem, const OutputFormats& formats);
