@@ -6,6 +6,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <iostream>
+#include <map>
 #include <memory>
 #include <optional>
 #include <set>
@@ -96,31 +97,40 @@ std::vector<infer::InputImage> input_images(const std::string& input, const std:
 // every row), one per slide of this job that failed, and the rows other jobs wrote for theirs.
 class SlideTable {
  public:
-  SlideTable(const std::string& out_dir, std::vector<std::string> cohort)
+  // own: the slides of this job.
+  SlideTable(const std::string& out_dir, std::vector<std::string> cohort, const std::vector<std::string>& own)
       : out_dir_(out_dir),
         cohort_(std::move(cohort)),
         table_(output_path_inside(out_dir, infer::kRunSummaryFile)) {
     for (const std::string& slide : cohort_) stems_.push_back(output_stem(slide));
+    for (const std::string& slide : own) own_stems_.push_back(output_stem(slide));
   }
   void failed(const std::string& slide, const std::string& method, const std::string& cause) {
     failed_.insert(slide);
     table_.set(output_stem(slide),
                {{"image", slide}, {"status", "failed"}, {"method", method}, {"error", cause}});
   }
-  void write(const std::vector<std::string>& own) {
-    // The rows other jobs wrote since (their failures), then every finished slide's.
-    std::vector<std::string> own_stems;
-    for (const std::string& slide : own) own_stems.push_back(output_stem(slide));
-    table_.reload_others(own_stems);
+  // Writes the table after this job has done `slide` (segmented, skipped or failed it).
+  void write(const std::string& slide) {
+    from_json_.erase(output_stem(slide));  // its summary may be new
+    // The rows other jobs wrote since (their failures), then every finished slide's. A summary is
+    // read once; only the slide just done is read again.
+    table_.reload_others(own_stems_);
     for (size_t i = 0; i < cohort_.size(); ++i) {
-      const std::string json = output_path_inside(out_dir_, stems_[i] + "_summary.json");
-      std::error_code ec;
-      if (failed_.count(cohort_[i]) || !std::filesystem::exists(json, ec)) continue;
-      try {
-        table_.set(stems_[i], infer::slide_summary_row(json));
-      } catch (const std::exception& e) {
-        log::warn(first_line(e.what()), "; no row for it in ", table_.path());
+      if (failed_.count(cohort_[i])) continue;
+      auto known = from_json_.find(stems_[i]);
+      if (known == from_json_.end()) {
+        const std::string json = output_path_inside(out_dir_, stems_[i] + "_summary.json");
+        std::error_code ec;
+        if (!std::filesystem::exists(json, ec)) continue;
+        try {
+          known = from_json_.emplace(stems_[i], infer::slide_summary_row(json)).first;
+        } catch (const std::exception& e) {
+          log::warn(first_line(e.what()), "; no row for it in ", table_.path());
+          continue;
+        }
       }
+      table_.set(stems_[i], known->second);
     }
     table_.write(stems_);
   }
@@ -128,9 +138,10 @@ class SlideTable {
 
  private:
   std::string out_dir_;
-  std::vector<std::string> cohort_, stems_;
+  std::vector<std::string> cohort_, stems_, own_stems_;
   infer::RunSummary table_;
   std::set<std::string> failed_;
+  std::map<std::string, infer::RunSummaryRow> from_json_;  // rows read from slide summaries, by stem
 };
 
 // Slides one by one; a failing slide is recorded and the rest go on (unless it is the only input).
@@ -140,7 +151,7 @@ int run_slides(const std::vector<std::string>& slides, infer::Segmenter& segment
                const std::vector<std::string>& cohort = {}) {
   std::vector<std::pair<std::string, std::string>> failures;
   std::optional<SlideTable> table;
-  if (!cohort.empty()) table.emplace(o.out_dir, cohort);
+  if (!cohort.empty()) table.emplace(o.out_dir, cohort, slides);
   int done = 0, skipped = 0;
   long long nuclei = 0;
   for (const std::string& slide : slides) {
@@ -148,7 +159,7 @@ int run_slides(const std::vector<std::string>& slides, infer::Segmenter& segment
       infer::SlideReport r = infer::run_slide(slide, segmenter, o);
       if (r.skipped) {
         ++skipped;
-        if (table) table->write(slides);
+        if (table) table->write(slide);
         continue;
       }
       ++done;
@@ -165,7 +176,7 @@ int run_slides(const std::vector<std::string>& slides, infer::Segmenter& segment
       failures.emplace_back(slide, cause);
       if (table) table->failed(slide, segmenter.name(), cause);
     }
-    if (table) table->write(slides);
+    if (table) table->write(slide);
   }
   if (table) log::info("segment: a row per slide in ", table->path());
   log::info("segment: ", done, " slides segmented, ", skipped, " skipped (outputs existed), ", failures.size(),

@@ -36,7 +36,10 @@ bool is_class_column(const std::string& column) {
   return column.rfind("nuclei_", 0) == 0 && !is_fixed_column(column);
 }
 
-bool is_our_column(const std::string& column) { return is_class_column(column) || is_fixed_column(column); }
+// Appends `item` unless `list` holds it.
+void add_once(std::vector<std::string>& list, const std::string& item) {
+  if (std::find(list.begin(), list.end(), item) == list.end()) list.push_back(item);
+}
 
 std::string fixed(double value, int decimals) {
   char text[64];
@@ -133,10 +136,10 @@ RunSummary::RunSummary(std::string path) : path_(std::move(path)) {
     if (stem_at == header.end()) throw IoError(path_ + ": no \"stem\" column");
     const size_t stem_column = static_cast<size_t>(stem_at - header.begin());
     for (const std::string& column : header) {
-      std::vector<std::string>& kind = is_class_column(column) ? class_columns_ : extra_columns_;
-      if ((is_class_column(column) || !is_our_column(column)) &&
-          std::find(kind.begin(), kind.end(), column) == kind.end())
-        kind.push_back(column);
+      if (is_class_column(column))
+        add_once(class_columns_, column);
+      else if (!is_fixed_column(column))
+        add_once(extra_columns_, column);
     }
     for (size_t r = 1; r < records.size(); ++r) {
       const std::vector<std::string>& fields = records[r].fields;
@@ -172,14 +175,9 @@ const RunSummaryRow* RunSummary::find(const std::string& stem) const {
 void RunSummary::set(const std::string& stem, RunSummaryRow row,
                      const std::vector<std::string>& class_columns) {
   // A method's own order comes before that of rows loaded or rebuilt from tables.
-  for (const std::string& column : class_columns)
-    if (std::find(ordered_class_columns_.begin(), ordered_class_columns_.end(), column) ==
-        ordered_class_columns_.end())
-      ordered_class_columns_.push_back(column);
+  for (const std::string& column : class_columns) add_once(ordered_class_columns_, column);
   for (const auto& [column, value] : row)
-    if (is_class_column(column) &&
-        std::find(class_columns_.begin(), class_columns_.end(), column) == class_columns_.end())
-      class_columns_.push_back(column);
+    if (is_class_column(column)) add_once(class_columns_, column);
   row["stem"] = stem;
   if (rows_.find(stem) == rows_.end()) order_.push_back(stem);
   rows_[stem] = std::move(row);
@@ -193,9 +191,8 @@ std::string RunSummary::csv(const std::vector<std::string>& first) const {
   for (const std::string& stem : order_)
     if (placed.insert(stem).second) rows.push_back(&rows_.at(stem));
   std::vector<std::string> columns = kLeadColumns;
-  columns.insert(columns.end(), ordered_class_columns_.begin(), ordered_class_columns_.end());
-  for (const std::string& column : class_columns_)
-    if (std::find(columns.begin(), columns.end(), column) == columns.end()) columns.push_back(column);
+  for (const auto* list : {&ordered_class_columns_, &class_columns_})
+    for (const std::string& column : *list) add_once(columns, column);
   columns.insert(columns.end(), kTailColumns.begin(), kTailColumns.end());
   columns.insert(columns.end(), extra_columns_.begin(), extra_columns_.end());
   std::ostringstream out;

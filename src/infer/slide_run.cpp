@@ -14,6 +14,7 @@
 #include <fstream>
 #include <functional>
 #include <mutex>
+#include <numeric>
 #include <opencv2/imgproc.hpp>
 #include <optional>
 #include <sstream>
@@ -844,7 +845,7 @@ SlideReport run_slide(const std::string& slide_path, Segmenter& segmenter, const
                         output_path_inside(options.out_dir, "." + stem + "_labels.band"));
   }
   std::vector<double> areas_um2;  // of every nucleus, for the summary's sizes
-  double area_sum = 0, score_sum = 0;
+  double score_sum = 0;
   {
     std::ifstream in(csv_part, std::ios::binary);
     std::string line;
@@ -878,7 +879,6 @@ SlideReport run_slide(const std::string& slide_path, Segmenter& segmenter, const
                                         &dummy, &dummy, &area_um2, &dummy, &score) == 7;
       if (measured) {
         areas_um2.push_back(area_um2);
-        area_sum += area_um2;
         score_sum += score;
       }
       if (options.thumbnail) {
@@ -895,7 +895,7 @@ SlideReport run_slide(const std::string& slide_path, Segmenter& segmenter, const
   report.per_class = per_class;
   if (!areas_um2.empty()) {
     const double n = static_cast<double>(areas_um2.size());
-    report.mean_area_um2 = area_sum / n;
+    report.mean_area_um2 = std::accumulate(areas_um2.begin(), areas_um2.end(), 0.0) / n;
     report.mean_score = score_sum / n;
     report.median_diameter_um = median_diameter_um(std::move(areas_um2));
   }

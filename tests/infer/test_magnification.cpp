@@ -35,6 +35,17 @@ Segmentation with_areas(const std::vector<int>& areas, const std::vector<float>&
 
 double diameter(double area, double mpp) { return 2 * std::sqrt(area / M_PI) * mpp; }
 
+// `worth` refuses the evidence with one nucleus fewer than the rule's 30, or without scores.
+void expect_needs_scored_nuclei(const NucleusSizeEvidence& e,
+                                bool (*worth)(const NucleusSizeEvidence&, const MagnificationRule&)) {
+  NucleusSizeEvidence m = e;
+  m.nuclei = 29;
+  EXPECT_FALSE(worth(m, {}));
+  m = e;
+  m.scored = false;
+  EXPECT_FALSE(worth(m, {}));
+}
+
 }  // namespace
 
 TEST(Magnification, EvidenceByHand) {
@@ -75,12 +86,7 @@ TEST(Magnification, RuleAtItsEdges) {
   NucleusSizeEvidence m = at_method;
   m.median_diameter_um = 4.2;  // ordinary nuclei: nothing to try
   EXPECT_FALSE(worth_trying_lower_magnification(m));
-  m = at_method;
-  m.nuclei = 29;
-  EXPECT_FALSE(worth_trying_lower_magnification(m));
-  m = at_method;
-  m.scored = false;
-  EXPECT_FALSE(worth_trying_lower_magnification(m));
+  expect_needs_scored_nuclei(at_method, worth_trying_lower_magnification);
 
   NucleusSizeEvidence lower = at_method;
   lower.median_diameter_um = 6;
@@ -108,12 +114,7 @@ TEST(Magnification, RuleAtItsEdges) {
   m = at_method;
   m.median_diameter_um = 4.19;
   EXPECT_FALSE(worth_trying_higher_magnification(m));
-  m = at_method;
-  m.nuclei = 29;
-  EXPECT_FALSE(worth_trying_higher_magnification(m));
-  m = at_method;
-  m.scored = false;
-  EXPECT_FALSE(worth_trying_higher_magnification(m));
+  expect_needs_scored_nuclei(at_method, worth_trying_higher_magnification);
   // ... and chosen only for a clear gain in confidence (0.015), with plausible nuclei there.
   NucleusSizeEvidence higher = at_method;
   higher.median_diameter_um = 4;
