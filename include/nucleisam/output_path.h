@@ -25,4 +25,16 @@ std::string output_path_inside(const std::string& out_dir, const std::string& de
 // callers that take several inputs check that.
 std::string output_stem(const std::string& input_path);
 
+// The output stem of a file found below `root` (a --recursive run), mirroring its folders:
+// "root/case 1/x.png" -> "case 1/x", each folder name through safe_file_name; a file directly in
+// root gets output_stem's. Throws IoError when input_path is not below root.
+std::string output_stem_below(const std::string& root, const std::string& input_path);
+
+// Where an output of `stem` goes: out_dir/<stem><suffix>, where a stem may name subfolders of
+// out_dir ("case 1/x": '/'-separated, as output_stem_below gives). Each folder part and the file
+// name pass output_path_inside's checks, so nothing leaves out_dir (a "..", an empty part, a
+// leading '/' are refused). hidden: the file name starts with '.' ("case 1/.x.journal").
+std::string stem_output_path(const std::string& out_dir, const std::string& stem, const std::string& suffix,
+                             bool hidden = false);
+
 }  // namespace nucleisam

@@ -69,4 +69,27 @@ std::string output_stem(const std::string& input_path) {
   return safe_file_name(std::filesystem::path(input_path).stem().string());
 }
 
+std::string output_stem_below(const std::string& root, const std::string& input_path) {
+  std::filesystem::path base = std::filesystem::path(root).lexically_normal();
+  if (!base.has_filename()) base = base.parent_path();  // "in/" as "in"
+  const std::filesystem::path relative =
+      std::filesystem::path(input_path).lexically_normal().lexically_relative(base);
+  if (relative.empty() || *relative.begin() == "..") throw IoError(input_path + ": not below " + root);
+  std::string stem;
+  for (const auto& part : relative.parent_path()) {
+    if (part == ".") continue;
+    stem += safe_file_name(part.string()) + "/";
+  }
+  return stem + output_stem(input_path);
+}
+
+std::string stem_output_path(const std::string& out_dir, const std::string& stem, const std::string& suffix,
+                             bool hidden) {
+  std::string dir = out_dir;
+  size_t start = 0;
+  for (size_t slash; (slash = stem.find('/', start)) != std::string::npos; start = slash + 1)
+    dir = output_path_inside(dir, stem.substr(start, slash - start));
+  return output_path_inside(dir, (hidden ? "." : "") + stem.substr(start) + suffix);
+}
+
 }  // namespace nucleisam

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cstdlib>
 #include <filesystem>
+#include <functional>
 #include <iostream>
 #include <map>
 #include <memory>
@@ -44,40 +45,48 @@ struct SegmentArgs {
   std::string unknown_mpp = "estimate";
   std::string tissue_mask, manifest, shard;
   bool process_all = false;
+  bool recursive = false;
   StainArgs stains;
 };
 
 std::string first_line(const std::string& what) { return what.substr(0, what.find('\n')); }
 
-// The images to segment in `input`: image files, or, for a folder with none of its own that is a
-// dataset split (PanNuke and CoNIC arrays, MoNuSeg, CoNSeP, Lizard; docs/data.md), its samples'
-// images under their sample names, so that `eval --gt` on the same split pairs them, at the
-// resolution the dataset was released at.
-std::vector<infer::InputImage> input_images(const std::string& input, const std::string& out) {
+// The images to segment in `input`: image files (recursive: in its subfolders too, outputs
+// mirroring them), or, for a folder with none of its own that is a dataset split (PanNuke and CoNIC
+// arrays, MoNuSeg, CoNSeP, Lizard; docs/data.md), its samples' images under their sample names, so
+// that `eval --gt` on the same split pairs them, at the resolution the dataset was released at.
+std::vector<infer::InputImage> input_images(const std::string& input, const std::string& out,
+                                            bool recursive) {
   std::vector<infer::InputImage> inputs;
   std::vector<std::string> files;
   try {
-    files = infer::find_input_images(input, out);
+    files = infer::find_input_images(input, out, recursive);
   } catch (const IoError&) {
     std::error_code ec;
-    if (!std::filesystem::is_directory(input, ec)) throw;
+    if (recursive || !std::filesystem::is_directory(input, ec)) throw;
     std::string format;
     try {
       format = data::detect_format(input);
     } catch (const DataError&) {
-      // A dataset's layout without its labels: point at the images.
+      // A dataset's layout without its labels, or images in subfolders: say where they are.
       const std::string inner = (std::filesystem::path(input) / "images").string();
-      size_t inner_images = 0;
+      size_t inner_images = 0, below = 0;
       try {
         if (std::filesystem::is_directory(inner, ec))
           inner_images = infer::find_input_images(inner, out).size();
+        below = infer::find_input_images(input, out, true).size();
       } catch (const std::exception&) {
       }
+      below += infer::list_input_files(input, out, true, [](const std::string& name, bool) {
+                 return io::Slide::has_slide_extension(name);
+               }).size();
       throw IoError(input +
                     ": folder holds no images (.png .jpg .jpeg .tif .tiff .bmp) and is no dataset split" +
                     (inner_images > 0 ? "; its images/ folder holds " + std::to_string(inner_images) +
                                             " images: give --input " + inner
-                                      : std::string()));
+                     : below > 0 ? "; its subfolders hold " + std::to_string(below) +
+                                       " images or slides: give --recursive to segment them all"
+                                 : std::string()));
     }
     std::shared_ptr<const data::Dataset> dataset = data::open_dataset(input, format);
     const double mpp = dataset->microns_per_pixel();
@@ -88,7 +97,19 @@ std::vector<infer::InputImage> input_images(const std::string& input, const std:
                         [dataset, i] { return dataset->get(i).image; }, mpp});
     return inputs;
   }
-  for (const auto& f : files) inputs.push_back({f, "", nullptr, 0});
+  for (const auto& f : files)
+    inputs.push_back({f, recursive ? output_stem_below(input, f) : std::string(), nullptr, 0});
+  std::error_code ec;
+  if (!recursive && std::filesystem::is_directory(input, ec)) {
+    size_t below = 0;
+    try {
+      below = infer::find_input_images(input, out, true).size() - files.size();
+    } catch (const std::exception&) {  // two images below share a name: --recursive would say so
+    }
+    if (below > 0)
+      log::info("segment: ", below, " more images in subfolders of ", input,
+                " are left out; --recursive segments them too");
+  }
   return inputs;
 }
 
@@ -97,22 +118,24 @@ std::vector<infer::InputImage> input_images(const std::string& input, const std:
 // every row), one per slide of this job that failed, and the rows other jobs wrote for theirs.
 class SlideTable {
  public:
-  // own: the slides of this job.
-  SlideTable(const std::string& out_dir, std::vector<std::string> cohort, const std::vector<std::string>& own)
+  // own: the slides of this job; stem_of: a slide's output stem.
+  SlideTable(const std::string& out_dir, std::vector<std::string> cohort, const std::vector<std::string>& own,
+             std::function<std::string(const std::string&)> stem_of)
       : out_dir_(out_dir),
         cohort_(std::move(cohort)),
+        stem_of_(std::move(stem_of)),
         table_(output_path_inside(out_dir, infer::kRunSummaryFile)) {
-    for (const std::string& slide : cohort_) stems_.push_back(output_stem(slide));
-    for (const std::string& slide : own) own_stems_.push_back(output_stem(slide));
+    for (const std::string& slide : cohort_) stems_.push_back(stem_of_(slide));
+    for (const std::string& slide : own) own_stems_.push_back(stem_of_(slide));
   }
   void failed(const std::string& slide, const std::string& method, const std::string& cause) {
     failed_.insert(slide);
-    table_.set(output_stem(slide),
+    table_.set(stem_of_(slide),
                {{"image", slide}, {"status", "failed"}, {"method", method}, {"error", cause}});
   }
   // Writes the table after this job has done `slide` (segmented, skipped or failed it).
   void write(const std::string& slide) {
-    from_json_.erase(output_stem(slide));  // its summary may be new
+    from_json_.erase(stem_of_(slide));  // its summary may be new
     // The rows other jobs wrote since (their failures), then every finished slide's. A summary is
     // read once; only the slide just done is read again.
     table_.reload_others(own_stems_);
@@ -120,7 +143,7 @@ class SlideTable {
       if (failed_.count(cohort_[i])) continue;
       auto known = from_json_.find(stems_[i]);
       if (known == from_json_.end()) {
-        const std::string json = output_path_inside(out_dir_, stems_[i] + "_summary.json");
+        const std::string json = stem_output_path(out_dir_, stems_[i], "_summary.json");
         std::error_code ec;
         if (!std::filesystem::exists(json, ec)) continue;
         try {
@@ -139,24 +162,38 @@ class SlideTable {
  private:
   std::string out_dir_;
   std::vector<std::string> cohort_, stems_, own_stems_;
+  std::function<std::string(const std::string&)> stem_of_;
   infer::RunSummary table_;
   std::set<std::string> failed_;
   std::map<std::string, infer::RunSummaryRow> from_json_;  // rows read from slide summaries, by stem
 };
 
+// Two inputs whose outputs would overwrite each other: OptionError naming both.
+void check_unique_stems(const std::vector<std::string>& inputs,
+                        const std::function<std::string(const std::string&)>& stem_of) {
+  std::map<std::string, std::string> by_stem;
+  for (const std::string& input : inputs) {
+    auto [it, fresh] = by_stem.emplace(stem_of(input), input);
+    if (!fresh)
+      throw OptionError(input + " and " + it->second + " share the name \"" + it->first +
+                        "\", so their outputs would overwrite each other; rename one");
+  }
+}
+
 // Slides one by one; a failing slide is recorded and the rest go on (unless it is the only input).
 // cohort: every slide of the manifest or folder (all shards), for the table; none for one slide.
+// stem_of: a slide's output stem (output_path.h).
 int run_slides(const std::vector<std::string>& slides, infer::Segmenter& segmenter,
-               const infer::SlideRunOptions& o, bool stop_on_error,
-               const std::vector<std::string>& cohort = {}) {
+               const infer::SlideRunOptions& o, bool stop_on_error, const std::vector<std::string>& cohort,
+               const std::function<std::string(const std::string&)>& stem_of) {
   std::vector<std::pair<std::string, std::string>> failures;
   std::optional<SlideTable> table;
-  if (!cohort.empty()) table.emplace(o.out_dir, cohort, slides);
+  if (!cohort.empty()) table.emplace(o.out_dir, cohort, slides, stem_of);
   int done = 0, skipped = 0;
   long long nuclei = 0;
   for (const std::string& slide : slides) {
     try {
-      infer::SlideReport r = infer::run_slide(slide, segmenter, o);
+      infer::SlideReport r = infer::run_slide(slide, segmenter, o, stem_of(slide));
       if (r.skipped) {
         ++skipped;
         if (table) table->write(slide);
@@ -258,6 +295,9 @@ CommandRegistration reg(
                      "Overlap between windows in pixels (at least twice the largest nucleus diameter)")
           ->check(CLI::Range(0, 1 << 20))
           ->capture_default_str();
+      app.add_flag("--recursive", a->recursive,
+                   "Folders: the images (or slides) in their subfolders too, at any depth; outputs go to the "
+                   "same subfolders of --out");
       app.add_flag("--overwrite", a->overwrite, "Redo images whose outputs already exist (default: skip them)");
       app.add_option("--mpp", a->mpp,
                      "Microns per pixel of the input: of a slide's level 0 (overriding or supplying the slide's), or of "
@@ -348,6 +388,14 @@ CommandRegistration reg(
 
         std::vector<std::string> slides, cohort;  // this job's slides; all of the manifest's or folder's
         bool single_slide = false;
+        std::string stem_root;  // a folder's slides: their stems mirror their folders below it
+        const auto stem_of = [&stem_root](const std::string& path) {
+          return stem_root.empty() ? output_stem(path) : output_stem_below(stem_root, path);
+        };
+        if (a->recursive && !a->manifest.empty())
+          throw UsageError("--recursive applies to a folder (--input), not to --manifest");
+        if (a->recursive && !std::filesystem::is_directory(a->input))
+          throw UsageError("--recursive takes a folder as --input; " + a->input + " is not one");
         if (!a->manifest.empty()) {
           slides = cohort = infer::read_manifest(a->manifest);
           if (!a->shard.empty()) {
@@ -361,36 +409,35 @@ CommandRegistration reg(
           single_slide = true;
         } else if (std::filesystem::is_directory(a->input)) {
           // Slides in a folder (by extension; tiled .tif files there are taken as images).
-          for (const auto& e : std::filesystem::directory_iterator(a->input)) {
-            const std::string name = e.path().filename().string();
-            if (e.is_regular_file() && !name.empty() && name[0] != '.' && io::Slide::has_slide_extension(name))
-              slides.push_back(e.path().string());
-          }
-          std::sort(slides.begin(), slides.end());
+          slides = infer::list_input_files(a->input, a->out, a->recursive, [](const std::string& name, bool) {
+            return io::Slide::has_slide_extension(name);
+          });
+          stem_root = a->input;
+          check_unique_stems(slides, stem_of);
           cohort = slides;
         }
         if (!a->manifest.empty() || single_slide) {
           std::unique_ptr<infer::Segmenter> segmenter = build_method();
           return run_slides(slides, *segmenter, slide_options, single_slide,
-                            formats.summary ? cohort : std::vector<std::string>{});
+                            formats.summary ? cohort : std::vector<std::string>{}, stem_of);
         }
         if (!slides.empty()) {
           // A folder with slides, and perhaps images: the slides first, then the images.
           std::vector<std::string> images;
           try {
-            images = infer::find_input_images(a->input, a->out);
+            images = infer::find_input_images(a->input, a->out, a->recursive);
           } catch (const IoError&) {  // no images, only slides
           }
-          for (const auto& slide : slides)
-            for (const auto& image : images)
-              if (output_stem(slide) == output_stem(image))
-                throw OptionError(slide + " and " + image + " share the name \"" + output_stem(slide) +
-                                  "\", so their outputs would overwrite each other; rename one");
+          std::vector<std::string> both = slides;
+          both.insert(both.end(), images.begin(), images.end());
+          check_unique_stems(both, stem_of);
           std::unique_ptr<infer::Segmenter> segmenter = build_method();
           int code = run_slides(slides, *segmenter, slide_options, false,
-                                formats.summary ? cohort : std::vector<std::string>{});
+                                formats.summary ? cohort : std::vector<std::string>{}, stem_of);
           if (images.empty()) return code;
-          infer::SegmentRunReport report = infer::run_segmentation(images, *segmenter, image_run());
+          std::vector<infer::InputImage> inputs;
+          for (const auto& image : images) inputs.push_back({image, stem_of(image), nullptr, 0});
+          infer::SegmentRunReport report = infer::run_segmentation(inputs, *segmenter, image_run());
           log::info("segment: ", report.segmented, " images segmented, ", report.skipped, " skipped, ",
                     report.failures.size(), " failed; ", report.nuclei, " nuclei");
           if (report.failures.empty()) return code;
@@ -402,7 +449,7 @@ CommandRegistration reg(
           log::warn("segment: --tissue-mask and --process-all apply to slides only; ", a->input, " is not a slide");
         std::unique_ptr<infer::Segmenter> segmenter = build_method();
 
-        const std::vector<infer::InputImage> images = input_images(a->input, a->out);
+        const std::vector<infer::InputImage> images = input_images(a->input, a->out, a->recursive);
         infer::SegmentRunOptions run = image_run();
         // One named file: its failure is the command's failure, reported as one line by main.
         run.stop_on_error = images.size() == 1 && images[0].path == a->input;

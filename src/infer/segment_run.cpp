@@ -6,9 +6,11 @@
 #include <chrono>
 #include <cmath>
 #include <filesystem>
+#include <functional>
 #include <iomanip>
 #include <map>
 #include <optional>
+#include <set>
 #include <sstream>
 
 #include "nucleisam/atomic_file.h"
@@ -279,10 +281,10 @@ OutputFormats parse_output_formats(const std::string& list, bool with_summary) {
 std::vector<std::string> output_paths(const std::string& out_dir, const std::string& stem,
                                       const OutputFormats& formats) {
   std::vector<std::string> paths;
-  if (formats.geojson) paths.push_back(output_path_inside(out_dir, stem + ".geojson"));
-  if (formats.csv) paths.push_back(output_path_inside(out_dir, stem + "_nuclei.csv"));
-  if (formats.labels) paths.push_back(output_path_inside(out_dir, stem + "_labels.tif"));
-  if (formats.overlay) paths.push_back(output_path_inside(out_dir, stem + "_overlay.png"));
+  if (formats.geojson) paths.push_back(stem_output_path(out_dir, stem, ".geojson"));
+  if (formats.csv) paths.push_back(stem_output_path(out_dir, stem, "_nuclei.csv"));
+  if (formats.labels) paths.push_back(stem_output_path(out_dir, stem, "_labels.tif"));
+  if (formats.overlay) paths.push_back(stem_output_path(out_dir, stem, "_overlay.png"));
   return paths;
 }
 
@@ -295,7 +297,7 @@ std::vector<Nucleus> write_segmentation_outputs(const std::string& out_dir, cons
                     std::to_string(image.width) + "x" + std::to_string(image.height));
   std::vector<Nucleus> nuclei = nuclei_from_instances(segmentation.instances, segmentation.classes,
                                                       segmentation.scores, segmentation.class_names);
-  const auto path = [&](const char* suffix) { return output_path_inside(out_dir, stem + suffix); };
+  const auto path = [&](const char* suffix) { return stem_output_path(out_dir, stem, suffix); };
   ensure_parent_dir(path(".x"));
   if (formats.geojson) io::write_qupath_geojson(path(".geojson"), nuclei);
   if (formats.csv) io::write_nucleus_table(path("_nuclei.csv"), nuclei);
@@ -304,29 +306,66 @@ std::vector<Nucleus> write_segmentation_outputs(const std::string& out_dir, cons
   return nuclei;
 }
 
-std::vector<std::string> find_input_images(const std::string& input, const std::string& out_dir) {
+std::vector<std::string> list_input_files(const std::string& folder, const std::string& out_dir,
+                                          bool recursive,
+                                          const std::function<bool(const std::string&, bool)>& accept) {
+  std::vector<std::string> files;
+  std::set<fs::path> visited;  // folders by their real path: one reached twice (links) is listed once
+  std::error_code ec;
+  const fs::path out_real = fs::weakly_canonical(out_dir, ec);
+  const std::function<void(const fs::path&, const fs::path&)> walk = [&](const fs::path& dir,
+                                                                         const fs::path& relative) {
+    std::error_code e;
+    const fs::path real = fs::canonical(dir, e);
+    if (e || !visited.insert(real).second) return;
+    const bool outputs_here = same_folder(dir.string(), (fs::path(out_dir) / relative).string());
+    std::vector<fs::directory_entry> entries;
+    fs::directory_iterator it(dir, fs::directory_options::skip_permission_denied, e);
+    for (; !e && it != fs::directory_iterator(); it.increment(e)) entries.push_back(*it);
+    if (e) throw IoError(dir.string() + ": cannot list folder (" + e.message() + ")");
+    // By name, so that of two ways to one folder the same is always taken.
+    std::sort(entries.begin(), entries.end());
+    for (const fs::directory_entry& entry : entries) {
+      const std::string name = entry.path().filename().string();
+      if (name.empty() || name[0] == '.') continue;  // hidden files and folders
+      std::error_code t;
+      if (entry.is_directory(t)) {  // links to folders too
+        if (!recursive) continue;
+        std::error_code r;
+        if (fs::canonical(entry.path(), r) == out_real) continue;  // the output folder is no input
+        walk(entry.path(), relative / name);
+      } else if (entry.is_regular_file(t) && accept(name, outputs_here)) {
+        files.push_back(entry.path().string());
+      }
+    }
+  };
+  walk(folder, fs::path());
+  std::sort(files.begin(), files.end());
+  return files;
+}
+
+std::vector<std::string> find_input_images(const std::string& input, const std::string& out_dir,
+                                           bool recursive) {
   std::error_code ec;
   if (!fs::exists(input, ec)) throw IoError(input + ": no such file or folder");
   if (!fs::is_directory(input, ec)) return {input};
 
   static const std::vector<std::string> kImageExtensions = {".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp"};
-  const bool outputs_here = same_folder(input, out_dir);
-  std::vector<std::string> images;
-  for (const auto& entry : fs::directory_iterator(input, ec)) {
-    if (!entry.is_regular_file(ec)) continue;
-    const std::string name = entry.path().filename().string();
-    if (name.empty() || name[0] == '.') continue;
-    const std::string ext = io::lower_extension(name);
-    if (std::find(kImageExtensions.begin(), kImageExtensions.end(), ext) == kImageExtensions.end()) continue;
-    if (outputs_here && (ends_with(name, "_labels.tif") || ends_with(name, "_overlay.png"))) continue;
-    images.push_back(entry.path().string());
-  }
-  if (ec) throw IoError(input + ": cannot list folder (" + ec.message() + ")");
-  if (images.empty()) throw IoError(input + ": folder holds no images (.png .jpg .jpeg .tif .tiff .bmp)");
-  std::sort(images.begin(), images.end());
+  const std::vector<std::string> images =
+      list_input_files(input, out_dir, recursive, [](const std::string& name, bool outputs_here) {
+        const std::string ext = io::lower_extension(name);
+        if (std::find(kImageExtensions.begin(), kImageExtensions.end(), ext) == kImageExtensions.end())
+          return false;
+        return !outputs_here || !(ends_with(name, "_labels.tif") || ends_with(name, "_overlay.png") ||
+                                  ends_with(name, "_thumbnail.png"));
+      });
+  if (images.empty())
+    throw IoError(input +
+                  (recursive ? ": folder and its subfolders hold no images" : ": folder holds no images") +
+                  " (.png .jpg .jpeg .tif .tiff .bmp)");
   std::map<std::string, std::string> by_stem;
   for (const auto& p : images) {
-    auto [it, fresh] = by_stem.emplace(output_stem(p), p);
+    auto [it, fresh] = by_stem.emplace(output_stem_below(input, p), p);
     if (!fresh)
       throw OptionError(p + " and " + it->second + " share the name \"" + it->first +
                        "\", so their outputs would overwrite each other; rename one");
@@ -364,8 +403,14 @@ SegmentRunReport run_segmentation(const std::vector<InputImage>& images, Segment
   // Images whose selected outputs all exist (skipped unless --overwrite).
   std::vector<char> done(images.size(), 0);
   std::vector<std::string> stems;
-  for (const InputImage& input : images)
+  std::set<std::string> subfolders;  // of out_dir, named by stems (a --recursive run's mirrored folders)
+  for (const InputImage& input : images) {
     stems.push_back(input.stem.empty() ? output_stem(input.path) : input.stem);
+    const size_t slash = stems.back().rfind('/');
+    if (slash != std::string::npos) subfolders.insert(stems.back().substr(0, slash));
+  }
+  for (const std::string& folder : subfolders)  // those of an earlier run killed mid-write
+    remove_stale_temporaries(stem_output_path(options.out_dir, folder, ""));
   for (size_t i = 0; i < images.size() && !options.overwrite; ++i) {
     const auto outputs = output_paths(options.out_dir, stems[i], options.formats);
     done[i] = std::all_of(outputs.begin(), outputs.end(), [](const std::string& p) { return fs::exists(p); });
@@ -457,11 +502,10 @@ SegmentRunReport run_segmentation(const std::vector<InputImage>& images, Segment
         // An earlier run's row is kept; a missing one (or one of a failure) is rebuilt.
         const RunSummaryRow* kept = summary->find(stem);
         if (!kept || kept->count("status") == 0 || kept->at("status") != "segmented")
-          record(
-              index,
-              rebuilt_row(
-                  path, options.formats.csv ? output_path_inside(options.out_dir, stem + "_nuclei.csv") : "",
-                  resolution_of(index).first));
+          record(index,
+                 rebuilt_row(
+                     path, options.formats.csv ? stem_output_path(options.out_dir, stem, "_nuclei.csv") : "",
+                     resolution_of(index).first));
       }
       log::info(path, ": outputs already in ", options.out_dir, ", skipped (--overwrite redoes them)");
       ++report.skipped;

@@ -511,25 +511,28 @@ Mask read_tissue_mask(const std::string& path, int width, int height, double dow
 std::vector<std::string> slide_output_paths(const std::string& out_dir, const std::string& stem,
                                             const SlideRunOptions& options) {
   std::vector<std::string> paths;
-  if (options.geojson) paths.push_back(output_path_inside(out_dir, stem + ".geojson"));
-  if (options.csv) paths.push_back(output_path_inside(out_dir, stem + "_nuclei.csv"));
-  paths.push_back(output_path_inside(out_dir, stem + "_summary.json"));
-  if (options.thumbnail) paths.push_back(output_path_inside(out_dir, stem + "_thumbnail.png"));
-  if (options.labels) paths.push_back(output_path_inside(out_dir, stem + "_labels.tif"));
+  if (options.geojson) paths.push_back(stem_output_path(out_dir, stem, ".geojson"));
+  if (options.csv) paths.push_back(stem_output_path(out_dir, stem, "_nuclei.csv"));
+  paths.push_back(stem_output_path(out_dir, stem, "_summary.json"));
+  if (options.thumbnail) paths.push_back(stem_output_path(out_dir, stem, "_thumbnail.png"));
+  if (options.labels) paths.push_back(stem_output_path(out_dir, stem, "_labels.tif"));
   return paths;
 }
 
-SlideReport run_slide(const std::string& slide_path, Segmenter& segmenter, const SlideRunOptions& options) {
+SlideReport run_slide(const std::string& slide_path, Segmenter& segmenter, const SlideRunOptions& options,
+                      const std::string& output_stem_override) {
   const auto wall_start = Clock::now();
   SlideReport report;
   plan_tiles(1, 1, options.tile_size, options.tile_overlap);  // bad sizes: OptionError before any work
-  const std::string stem = output_stem(slide_path);
-  const std::string base = output_path_inside(options.out_dir, stem);
+  const std::string stem = output_stem_override.empty() ? output_stem(slide_path) : output_stem_override;
+  const std::string base = stem_output_path(options.out_dir, stem, "");
+  if (const size_t slash = stem.rfind('/'); slash != std::string::npos)  // a mirrored subfolder (--recursive)
+    remove_stale_temporaries(stem_output_path(options.out_dir, stem.substr(0, slash), ""));
   const std::vector<std::string> outputs = slide_output_paths(options.out_dir, stem, options);
-  const std::string journal_path = output_path_inside(options.out_dir, "." + stem + ".journal");
-  const std::string geojson_part = output_path_inside(options.out_dir, "." + stem + ".geojson.part");
-  const std::string csv_part = output_path_inside(options.out_dir, "." + stem + "_nuclei.csv.part");
-  const std::string labels_part = output_path_inside(options.out_dir, "." + stem + "_labels.runs.part");
+  const std::string journal_path = stem_output_path(options.out_dir, stem, ".journal", true);
+  const std::string geojson_part = stem_output_path(options.out_dir, stem, ".geojson.part", true);
+  const std::string csv_part = stem_output_path(options.out_dir, stem, "_nuclei.csv.part", true);
+  const std::string labels_part = stem_output_path(options.out_dir, stem, "_labels.runs.part", true);
   std::error_code ec;
   if (!options.overwrite && !fs::exists(journal_path, ec) &&
       std::all_of(outputs.begin(), outputs.end(), [](const std::string& p) { return fs::exists(p); })) {
@@ -842,7 +845,7 @@ SlideReport run_slide(const std::string& slide_path, Segmenter& segmenter, const
   if (labels) {
     if (std::fclose(labels.release()) != 0) throw IoError(labels_part + ": cannot write (disk full?)");
     write_label_pyramid(labels_part, base + "_labels.tif", rs.width, rs.height,
-                        output_path_inside(options.out_dir, "." + stem + "_labels.band"));
+                        stem_output_path(options.out_dir, stem, "_labels.band", true));
   }
   std::vector<double> areas_um2;  // of every nucleus, for the summary's sizes
   double score_sum = 0;

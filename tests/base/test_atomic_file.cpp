@@ -177,32 +177,9 @@ TEST(AtomicFile, ReadOnlyFolderGivesTheCause) {
 TEST(AtomicFile, StaleTemporariesOfKilledWritersAreRemovedAndNothingElse) {
   test::TempDir dir;
   fs::create_directories(dir.file("sub"));
-  std::string killed_temps[2];
-  for (int i = 0; i < 2; ++i) {
-    int pipe_fd[2];
-    ASSERT_EQ(::pipe(pipe_fd), 0);
-    const pid_t child = ::fork();
-    ASSERT_GE(child, 0);
-    if (child == 0) {
-      ::close(pipe_fd[0]);
-      AtomicFile f(dir.file(i == 0 ? "a.tif" : "sub/b.ckpt"));
-      std::ofstream(f.temp_path()) << "half";
-      const std::string name = f.temp_path();
-      (void)!::write(pipe_fd[1], name.data(), name.size());
-      ::close(pipe_fd[1]);
-      ::kill(::getpid(), SIGKILL);
-    }
-    ::close(pipe_fd[1]);
-    char buf[4096];
-    const ssize_t n = ::read(pipe_fd[0], buf, sizeof buf);
-    ::close(pipe_fd[0]);
-    int status = 0;
-    ::waitpid(child, &status, 0);
-    ASSERT_TRUE(WIFSIGNALED(status));
-    ASSERT_GT(n, 0);
-    killed_temps[i] = std::string(buf, static_cast<size_t>(n));
-    ASSERT_TRUE(fs::exists(killed_temps[i])) << killed_temps[i];
-  }
+  const std::string killed_temps[2] = {test::killed_writer_temporary(dir.file("a.tif")),
+                                       test::killed_writer_temporary(dir.file("sub/b.ckpt"))};
+  for (const std::string& temp : killed_temps) ASSERT_TRUE(fs::exists(temp)) << temp;
   AtomicFile live(dir.file("c.png"));  // this process: running
   std::ofstream(live.temp_path()) << "in progress";
   // This machine's tag, as the names carry it: ".c.png.tmp-<host>-<pid>-<n>.png".

@@ -47,6 +47,29 @@ TEST(OutputPath, NamesThatWouldLeaveTheFolderAreRefused) {
   }
 }
 
+TEST(OutputPath, StemsBelowARootMirrorItsFoldersAndStayInsideTheOutputFolder) {
+  EXPECT_EQ(output_stem_below("in", "in/x.png"), "x");
+  EXPECT_EQ(output_stem_below("in/", "in/case 1/a\\b/x.v2.png"), "case 1/a_b/x.v2");
+  EXPECT_EQ(output_stem_below("/data/in", "/data/in/./p/x.tif"), "p/x");
+  EXPECT_THROW(output_stem_below("in", "other/x.png"), IoError);
+  EXPECT_THROW(output_stem_below("in/p", "in/x.png"), IoError);
+
+  EXPECT_EQ(stem_output_path("out", "x", ".geojson"), "out/x.geojson");
+  EXPECT_EQ(stem_output_path("out", "case 1/p/x", "_nuclei.csv"), "out/case 1/p/x_nuclei.csv");
+  EXPECT_EQ(stem_output_path("out", "case 1/x", ".journal", true), "out/case 1/.x.journal");
+  EXPECT_EQ(stem_output_path("out", "x", ".journal", true), "out/.x.journal");
+  for (const std::string& bad :
+       {std::string("../x"), std::string("/etc/x"), std::string("a//x"), std::string("a/../x"),
+        std::string("a/./x"), std::string("a\\b/x"), std::string("a/"), std::string()}) {
+    try {
+      stem_output_path("out", bad, bad.empty() || bad.back() == '/' ? "" : ".csv");
+      ADD_FAILURE() << "accepted " << bad;
+    } catch (const IoError& e) {
+      EXPECT_NE(std::string(e.what()).find("refusing to write"), std::string::npos) << e.what();
+    }
+  }
+}
+
 TEST(ResourceLimits, LabelMapsWithTooManyDistinctLabelsAreRefused) {
   // More than kMaxLabels distinct labels, as small and as large ids.
   const int side = 2049;  // 2049^2 > 2^22

@@ -214,6 +214,43 @@ TEST(SegmentCli, AFolderRunSummarisesEveryImageInOneTable) {
   EXPECT_FALSE(fs::exists(dir.file("one/segment_summary.csv")));
 }
 
+// --recursive: images in subfolders are segmented into the same subfolders of --out, one table for
+// all; without it they are left out, and the log (or the error, when the folder has none of its
+// own) says how many.
+TEST(SegmentCli, RecursiveRunsMirrorSubfoldersInTheOutputs) {
+  test::TempDir dir;
+  write_image(dir.file("in/top.png"), synthetic_tile(2));
+  write_image(dir.file("in/case 1/top.png"), synthetic_tile(3));
+  write_image(dir.file("in/case 2/x/y.png"), synthetic_tile(4));
+  const std::string args = "segment --model classical --mpp 0.5 --input " + dir.file("in") + " --out ";
+  Result r = run(args + dir.file("flat"));
+  EXPECT_EQ(r.code, 0) << r.out;
+  EXPECT_TRUE(contains(r.out, "2 more images in subfolders of " + dir.file("in") + " are left out")) << r.out;
+  EXPECT_FALSE(fs::exists(dir.file("flat/case 1")));
+  r = run(args + dir.file("out") + " --recursive");
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_TRUE(contains(r.out, "3 segmented")) << r.out;
+  const infer::RunSummary summary(dir.file("out/segment_summary.csv"));
+  for (const std::string stem : {"top", "case 1/top", "case 2/x/y"}) {
+    ASSERT_NE(summary.find(stem), nullptr) << stem;
+    const auto nuclei = read_nucleus_table(dir.file("out/" + stem + "_nuclei.csv"));
+    EXPECT_EQ(summary.find(stem)->at("nuclei"), std::to_string(nuclei.size())) << stem;
+    EXPECT_TRUE(fs::exists(dir.file("out/" + stem + ".geojson"))) << stem;
+  }
+  // The two images named top.png are different images: different tables.
+  EXPECT_NE(read_file(dir.file("out/top_nuclei.csv")), read_file(dir.file("out/case 1/top_nuclei.csv")));
+  r = run(args + dir.file("out") + " --recursive");
+  EXPECT_TRUE(contains(r.out, "0 segmented, 3 skipped")) << r.out;
+  fs::remove(dir.file("in/top.png"));
+  r = run(args + dir.file("none"));
+  EXPECT_EQ(r.code, 1) << r.out;
+  EXPECT_TRUE(contains(r.out, "its subfolders hold 2 images or slides: give --recursive")) << r.out;
+  r = run("segment --model classical --recursive --input '" + dir.file("in/case 1/top.png") + "' --out " +
+          dir.file("none"));
+  EXPECT_EQ(r.code, 2) << r.out;
+  EXPECT_TRUE(contains(r.out, "--recursive takes a folder as --input")) << r.out;
+}
+
 TEST(SegmentCli, SingleBadOrMissingFileIsOneLineExitOne) {
   test::TempDir dir;
   write_file_atomic(dir.file("bad.jpg"), "not a jpeg");

@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 
 #include "nucleisam/atomic_file.h"
+#include "nucleisam/image_io.h"
 #include "nucleisam/infer/run_summary.h"
 #include "nucleisam/io/csv.h"
 #include "nucleisam/io/tiled_tiff.h"
@@ -229,4 +230,37 @@ TEST(SlideCli, TheCohortTableHasARowPerSlideOfEveryShard) {
   r = run("segment --model classical --input " + dir.file("a.svs") + " --out " + dir.file("one"));
   EXPECT_EQ(r.code, 0) << r.out;
   EXPECT_FALSE(fs::exists(dir.file("one/segment_summary.csv")));
+}
+
+// A folder of slides in folders of their own (as a TCGA download lays them out), two with one
+// name: with --recursive each is segmented into its folder below --out, the table names them by
+// those folders, and an image among them is segmented too.
+TEST(SlideCli, RecursiveFoldersOfSlidesMirrorTheirFolders) {
+  test::TempDir dir;
+  write_slide(dir.file("cohort/case-1/s.svs"), 300, 300, 0.25);
+  write_slide(dir.file("cohort/case-2/s.svs"), 400, 300, 0.25);
+  write_file_atomic(dir.file("cohort/case-2/notes.txt"), "not a slide");
+  io::write_image(dir.file("cohort/case-1/tile.png"), Image(64, 64, 3, 200));
+  const std::string args =
+      "segment --model classical --input " + dir.file("cohort") + " --recursive --out " + dir.file("out");
+  auto r = run(args);
+  ASSERT_EQ(r.code, 0) << r.out;
+  const infer::RunSummary summary(dir.file("out/segment_summary.csv"));
+  for (const std::string stem : {"case-1/s", "case-2/s"}) {
+    for (const char* suffix : {".geojson", "_nuclei.csv", "_summary.json", "_thumbnail.png"})
+      EXPECT_TRUE(fs::exists(dir.file("out/" + stem + suffix))) << stem << suffix;
+    EXPECT_FALSE(fs::exists(dir.file("out/" + stem.substr(0, 7) + "/.s.journal"))) << stem;
+    ASSERT_NE(summary.find(stem), nullptr) << stem;
+    const auto doc = nlohmann::json::parse(read_file(dir.file("out/" + stem + "_summary.json")));
+    EXPECT_EQ(summary.find(stem)->at("nuclei"), std::to_string(doc["nuclei"].get<int>())) << stem;
+  }
+  EXPECT_NE(summary.find("case-1/s")->at("nuclei"), summary.find("case-2/s")->at("nuclei"));
+  EXPECT_TRUE(fs::exists(dir.file("out/case-1/tile.geojson")));
+  r = run(args);
+  EXPECT_EQ(r.code, 0) << r.out;
+  EXPECT_TRUE(contains(r.out, "0 slides segmented, 2 skipped")) << r.out;
+  // Without --recursive the folder holds nothing to segment, and the error says where they are.
+  r = run("segment --model classical --input " + dir.file("cohort") + " --out " + dir.file("flat"));
+  EXPECT_EQ(r.code, 1) << r.out;
+  EXPECT_TRUE(contains(r.out, "its subfolders hold 3 images or slides: give --recursive")) << r.out;
 }

@@ -13,6 +13,7 @@
 #include "nucleisam/infer/run_summary.h"
 #include "nucleisam/infer/segment_run.h"
 #include "nucleisam/io/nucleus_table.h"
+#include "nucleisam/output_path.h"
 #include "support/test_support.h"
 
 using namespace nucleisam;
@@ -126,6 +127,61 @@ TEST(SegmentRun, FindInputImages) {
   EXPECT_THROW(find_input_images(dir.file("empty"), dir.file("out")), IoError);
   write_image(dir.file("in/b.tif"), grey(4, 4));
   EXPECT_THROW(find_input_images(dir.file("in"), dir.file("out")), OptionError);
+}
+
+TEST(SegmentRun, RecursiveRunsSearchSubfoldersAndMirrorThemInTheOutputs) {
+  test::TempDir dir;
+  for (const char* name : {"in/a.png", "in/case 1/b.png", "in/case 1/deep/c.jpg", "in/.hidden/d.png",
+                           "in/results/e.png", "in/z/a.png"})
+    write_image(dir.file(name), grey(16, 20));
+  fs::create_directory_symlink(dir.file("in/case 1"), dir.file("in/link"));     // a second way to case 1
+  fs::create_directory_symlink(dir.file("in"), dir.file("in/case 1/deep/up"));  // a loop
+  const std::string in = dir.file("in"), out = dir.file("in/results");
+  EXPECT_EQ(find_input_images(in, out), (std::vector<std::string>{dir.file("in/a.png")}));
+  // Hidden folders, the output folder and the second way to a folder are not searched.
+  const std::vector<std::string> all = {dir.file("in/a.png"), dir.file("in/case 1/b.png"),
+                                        dir.file("in/case 1/deep/c.jpg"), dir.file("in/z/a.png")};
+  ASSERT_EQ(find_input_images(in, out, true), all);
+  // Beside their own outputs (--out is the input folder), outputs are not inputs, at any depth.
+  write_image(dir.file("in/case 1/b_overlay.png"), grey(4, 4));
+  EXPECT_EQ(find_input_images(in, in, true).size(), 5u);   // results/e.png is an input now
+  EXPECT_EQ(find_input_images(in, out, true).size(), 5u);  // elsewhere b_overlay.png is one
+  fs::remove(dir.file("in/case 1/b_overlay.png"));
+  fs::create_directories(dir.file("empty/sub"));
+  EXPECT_THROW(find_input_images(dir.file("empty"), out, true), IoError);
+
+  std::vector<InputImage> inputs;
+  for (const auto& path : all) inputs.push_back({path, output_stem_below(in, path), nullptr, 0});
+  EXPECT_EQ(inputs[2].stem, "case 1/deep/c");
+  ScriptedSegmenter seg;
+  SegmentRunOptions o;
+  o.out_dir = out;
+  o.mpp = 0.5;
+  o.stains.mode = StainNormalization::Mode::off;
+  o.summary = true;
+  SegmentRunReport r = run_segmentation(inputs, seg, o);
+  EXPECT_EQ(r.segmented, 4);
+  for (const char* output :
+       {"a.geojson", "case 1/b_nuclei.csv", "case 1/deep/c_labels.tif", "z/a_overlay.png"})
+    EXPECT_TRUE(fs::exists(dir.file("in/results/") + output)) << output;
+  const RunSummary table(dir.file("in/results/segment_summary.csv"));
+  ASSERT_TRUE(table.find("case 1/deep/c"));
+  EXPECT_EQ(table.find("case 1/deep/c")->at("image"), all[2]);
+  EXPECT_EQ(table.find("z/a")->at("nuclei"), "2");
+
+  // Resumed after a kill mid-write in a subfolder: the temporary is removed, the rest skipped.
+  const std::string temp = test::killed_writer_temporary(dir.file("in/results/case 1/deep/c.geojson"));
+  fs::remove(dir.file("in/results/case 1/deep/c.geojson"));
+  r = run_segmentation(inputs, seg, o);
+  EXPECT_EQ(r.segmented, 1);
+  EXPECT_EQ(r.skipped, 3);
+  EXPECT_FALSE(fs::exists(temp)) << temp;
+  EXPECT_TRUE(fs::exists(dir.file("in/results/case 1/deep/c.geojson")));
+
+  // Two images whose mirrored outputs would collide.
+  write_image(dir.file("in/case 1/b.tif"), grey(4, 4));
+  EXPECT_THROW(find_input_images(in, out, true), OptionError);
+  EXPECT_EQ(find_input_images(in, out).size(), 1u);  // not searched without recursion
 }
 
 TEST(SegmentRun, ResumesAndCarriesOnPastBadImages) {

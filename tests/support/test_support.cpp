@@ -1,5 +1,6 @@
 #include "support/test_support.h"
 
+#include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -12,6 +13,10 @@
 #include <atomic>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
+#include <stdexcept>
+
+#include "nucleisam/atomic_file.h"
 
 namespace fs = std::filesystem;
 
@@ -183,6 +188,30 @@ StainedTissue stained_tissue(const double stains[2][3], int height, int width, u
     draw_stained_pixel(&t.image.data[3 * i], stains, t.h.back(), t.e.back());
   }
   return t;
+}
+
+std::string killed_writer_temporary(const std::string& target) {
+  int pipe_fd[2];
+  if (::pipe(pipe_fd) != 0) throw std::runtime_error("pipe failed");
+  const pid_t child = ::fork();
+  if (child < 0) throw std::runtime_error("fork failed");
+  if (child == 0) {
+    ::close(pipe_fd[0]);
+    AtomicFile f(target);
+    std::ofstream(f.temp_path()) << "half";
+    const std::string name = f.temp_path();
+    (void)!::write(pipe_fd[1], name.data(), name.size());
+    ::close(pipe_fd[1]);
+    ::kill(::getpid(), SIGKILL);
+  }
+  ::close(pipe_fd[1]);
+  char buf[4096];
+  const ssize_t n = ::read(pipe_fd[0], buf, sizeof buf);
+  ::close(pipe_fd[0]);
+  int status = 0;
+  ::waitpid(child, &status, 0);
+  if (!WIFSIGNALED(status) || n <= 0) throw std::runtime_error("the writer of " + target + " was not killed");
+  return std::string(buf, static_cast<size_t>(n));
 }
 
 }  // namespace nucleisam::test

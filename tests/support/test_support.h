@@ -52,6 +52,10 @@ StainedTissue stained_tissue(const double stains[2][3], int height, int width, u
 // One pixel of that drawing.
 void draw_stained_pixel(uint8_t* rgb, const double stains[2][3], double h, double e);
 
+// The temporary a writer of `target` (an AtomicFile) leaves when it is killed mid-write: a child
+// process writes it and SIGKILLs itself. Returns its path (the file exists; the pid is dead).
+std::string killed_writer_temporary(const std::string& target);
+
 // A fresh empty folder, removed with its content when the object dies.
 class TempDir {
  public:

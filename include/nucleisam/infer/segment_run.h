@@ -35,12 +35,24 @@ std::vector<Nucleus> write_segmentation_outputs(const std::string& out_dir, cons
                                                 const Image& image, const Segmentation& segmentation,
                                                 const OutputFormats& formats, double mpp = 0);
 
-// The images to segment: `input` itself when it is a file; else the image files (.png .jpg
-// .jpeg .tif .tiff .bmp, not hidden) directly in the folder, sorted by name. When out_dir is the
-// same folder, files named like our own outputs (*_labels.tif, *_overlay.png) are left out.
-// Throws IoError when the input is missing or the folder holds no images, OptionError when two
-// images share a stem (their outputs would collide).
-std::vector<std::string> find_input_images(const std::string& input, const std::string& out_dir);
+// The files of `folder` (not hidden) whose name `accept` takes, sorted by path; recursive: those of
+// its subfolders too, at any depth (hidden folders skipped; links to folders followed, each folder
+// listed once; out_dir skipped when it lies inside). accept's second argument says whether the
+// file's outputs go to its own folder (out_dir is that folder, or mirrors it there). Throws IoError
+// when a folder cannot be listed.
+std::vector<std::string> list_input_files(const std::string& folder, const std::string& out_dir,
+                                          bool recursive,
+                                          const std::function<bool(const std::string&, bool)>& accept);
+
+// The images to segment: `input` itself when it is a file; else the image files (.png .jpg .jpeg
+// .tif .tiff .bmp, not hidden) of the folder (recursive: and of its subfolders, list_input_files),
+// sorted by path. Files named like our own outputs (*_labels.tif, *_overlay.png,
+// *_thumbnail.png) are left out where outputs go to their own folder. Their outputs are named by
+// output_stem_below(input, image) (output_path.h): a file's stem, under its folders below input.
+// Throws IoError when the input is missing or holds no images, OptionError when two images share
+// an output stem (their outputs would collide).
+std::vector<std::string> find_input_images(const std::string& input, const std::string& out_dir,
+                                           bool recursive = false);
 
 struct SegmentRunOptions {
   std::string out_dir;
@@ -104,7 +116,10 @@ std::string resolution_hint(const std::vector<int64_t>& areas, double method_mpp
 // One image of a run: a file, or an image held elsewhere (a sample of a dataset stored as arrays).
 struct InputImage {
   std::string path;  // the file; for another image, the name that logs and failures give it
-  std::string stem;  // outputs are <stem>.geojson, ...; "" = output_stem(path)
+  // Outputs are <stem>.geojson, ...; "" = output_stem(path). A stem may name subfolders of the
+  // output folder ("case 1/x", output_path.h): they are created, and temporaries a killed run left
+  // there removed.
+  std::string stem;
   // null: read the file at `path` (and the resolution it records). Else the image's pixels, and
   // `mpp` its resolution (0 unknown); --mpp (SegmentRunOptions::mpp) overrides it as for files.
   std::function<Image()> read;

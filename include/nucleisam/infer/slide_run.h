@@ -117,8 +117,11 @@ inline constexpr const char* kSlideNucleusHeader =
 // Segments one slide into out_dir. IoError / OptionError naming the slide for a file that is not
 // a slide, a slide without resolution and no override, a bad tissue mask; errors of the segmenter
 // pass through. The partial outputs of an interrupted run are hidden files plus a journal; the same
-// call later resumes and gives byte-identical GeoJSON and CSV.
-SlideReport run_slide(const std::string& slide_path, Segmenter& segmenter, const SlideRunOptions& options);
+// call later resumes and gives byte-identical GeoJSON and CSV. Outputs are named after `stem`
+// (output_path.h: it may name subfolders of out_dir, which are created), by default the slide's
+// file stem.
+SlideReport run_slide(const std::string& slide_path, Segmenter& segmenter, const SlideRunOptions& options,
+                      const std::string& stem = "");
 
 // Cohorts. A manifest lists one slide per line (blank lines and # comments skipped; relative paths
 // are relative to the manifest's folder). IoError when unreadable or empty, OptionError when two
