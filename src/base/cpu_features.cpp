@@ -25,15 +25,18 @@ CpuFeatures parse_cpuinfo(const std::string& text) {
   CpuFeatures c;
   std::istringstream in(text);
   std::string line;
-  bool have_model = false, have_flags = false;
-  while (std::getline(in, line) && !(have_model && have_flags)) {
+  bool have_model = false, have_flags = false, have_vendor = false;
+  while (std::getline(in, line) && !(have_model && have_flags && have_vendor)) {
     const size_t colon = line.find(':');
     if (colon == std::string::npos) continue;
     std::string key = line.substr(0, colon);
     key.erase(key.find_last_not_of(" \t") + 1);
     std::string value = colon + 1 < line.size() ? line.substr(colon + 1) : "";
     value.erase(0, value.find_first_not_of(" \t"));
-    if (key == "model name" && !have_model) {
+    if (key == "vendor_id" && !have_vendor) {
+      c.vendor = value;
+      have_vendor = true;
+    } else if (key == "model name" && !have_model) {
       c.model = value;
       have_model = true;
     } else if (key == "flags" && !have_flags) {
@@ -81,7 +84,7 @@ KernelIsa kernel_isa() {
 
 std::string resolve_precision(const std::string& precision, bool on_gpu) {
   if (precision == "fp32" || precision == "bf16") return precision;
-  if (precision == "auto") return on_gpu || cpu_features().native_bf16() ? "bf16" : "fp32";
+  if (precision == "auto") return on_gpu || cpu_features().bf16_faster() ? "bf16" : "fp32";
   throw OptionError("precision '" + precision + "' is not fp32, bf16 or auto");
 }
 

@@ -124,7 +124,9 @@ CommandRegistration reg(
                      "Points: JSON {\"points\": [{\"x\", \"y\", \"class\"}]} or a QuPath GeoJSON of point annotations");
       app.add_option("--point", a->points, "A point x,y,class (pixels; class name or number); repeatable");
       app.add_option("--formats", a->formats, "Outputs to write: any of geojson,csv,labels,overlay")->capture_default_str();
-      app.add_option("--precision", a->precision, "Model arithmetic: fp32, bf16, or auto (bf16 where the CPU has it)")
+      app.add_option("--precision", a->precision,
+                     "Model arithmetic: fp32, bf16, or auto (bf16 where it is faster on this CPU: AMX, or "
+                     "AMD's AVX-512-BF16)")
           ->check(CLI::IsMember({"fp32", "bf16", "auto"}))
           ->capture_default_str();
       app.add_option("--batch-size", a->batch_size, "Crops run together")->check(CLI::Range(1, 1024))->capture_default_str();

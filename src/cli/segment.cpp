@@ -74,12 +74,12 @@ std::vector<infer::InputImage> input_images(const std::string& input, const std:
       try {
         if (std::filesystem::is_directory(inner, ec))
           inner_images = infer::find_input_images(inner, out).size();
-        below = infer::find_input_images(input, out, true).size();
+        below = infer::list_input_files(input, out, true, [](const std::string& name, bool) {
+                  return io::Slide::has_slide_extension(name);
+                }).size();
+        below += infer::find_input_images(input, out, true).size();
       } catch (const std::exception&) {
       }
-      below += infer::list_input_files(input, out, true, [](const std::string& name, bool) {
-                 return io::Slide::has_slide_extension(name);
-               }).size();
       throw IoError(input +
                     ": folder holds no images (.png .jpg .jpeg .tif .tiff .bmp) and is no dataset split" +
                     (inner_images > 0 ? "; its images/ folder holds " + std::to_string(inner_images) +
@@ -249,7 +249,9 @@ CommandRegistration reg(
       app.add_option("--model-file", a->model_file, "Trained weights, for methods that need them");
       app.add_option("--sam-checkpoint", a->sam_checkpoint,
                      "Official SAM checkpoint, for methods and SAM-guided models that need one");
-      app.add_option("--precision", a->precision, "Model arithmetic: fp32, bf16, or auto (bf16 where the CPU has it)")
+      app.add_option("--precision", a->precision,
+                     "Model arithmetic: fp32, bf16, or auto (bf16 where it is faster on this CPU: AMX, or "
+                     "AMD's AVX-512-BF16)")
           ->check(CLI::IsMember({"fp32", "bf16", "auto"}))
           ->capture_default_str();
       app.add_option("--batch-size", a->batch_size, "Model windows run together")

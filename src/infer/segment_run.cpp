@@ -317,12 +317,17 @@ std::vector<std::string> list_input_files(const std::string& folder, const std::
                                                                          const fs::path& relative) {
     std::error_code e;
     const fs::path real = fs::canonical(dir, e);
-    if (e || !visited.insert(real).second) return;
-    const bool outputs_here = same_folder(dir.string(), (fs::path(out_dir) / relative).string());
+    if (!e && !visited.insert(real).second) return;
     std::vector<fs::directory_entry> entries;
-    fs::directory_iterator it(dir, fs::directory_options::skip_permission_denied, e);
-    for (; !e && it != fs::directory_iterator(); it.increment(e)) entries.push_back(*it);
-    if (e) throw IoError(dir.string() + ": cannot list folder (" + e.message() + ")");
+    for (fs::directory_iterator it(dir, e); !e && it != fs::directory_iterator(); it.increment(e))
+      entries.push_back(*it);
+    if (e) {
+      // The folder given must be listed; a subfolder that cannot be (permissions) is left out, said.
+      if (relative.empty()) throw IoError(dir.string() + ": cannot list folder (" + e.message() + ")");
+      log::warn(dir.string(), ": cannot list folder (", e.message(), "); its files are left out");
+      return;
+    }
+    const bool outputs_here = same_folder(dir.string(), (fs::path(out_dir) / relative).string());
     // By name, so that of two ways to one folder the same is always taken.
     std::sort(entries.begin(), entries.end());
     for (const fs::directory_entry& entry : entries) {
