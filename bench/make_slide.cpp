@@ -7,7 +7,9 @@
 // a few hundred tiles. Glass tiles are a flat colour and cost almost nothing to write.
 //
 //   bench_make_slide --tiles ../shared/data/monuseg/test/images --size 16384 --mpp 0.25 --out /tmp/s16k.svs
-//   bench_make_slide --tiles ../shared/data/monuseg/test/images --size 100000 --islands 12500 --out /tmp/g.svs
+//   bench_make_slide --tiles ../shared/data/monuseg/test/images --size 100000 --islands 12500 --out
+//   /tmp/g.svs bench_make_slide --tiles tiles_20x/ --size 4096 --mpp 0 --out /tmp/plain.tif   # no resolution
+//   recorded
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -40,7 +42,8 @@ int main(int argc, char** argv) {
     }
   }
   if (tiles_dir.empty() || out.empty()) {
-    std::cerr << "usage: bench_make_slide --tiles FOLDER --size PIXELS [--mpp 0.25] [--islands SPACING] --out slide.svs\n";
+    std::cerr << "usage: bench_make_slide --tiles FOLDER --size PIXELS [--mpp 0.25 (0: none recorded)] "
+                 "[--islands SPACING] --out slide.svs\n";
     return 2;
   }
   try {
@@ -93,7 +96,8 @@ int main(int argc, char** argv) {
     o.tile_size = 256;
     o.downsamples = {1, 4, 16};
     o.jpeg = true;
-    o.description = io::aperio_description(size, size, o.tile_size, mpp);
+    // --mpp 0: a generic tiled TIFF that records no resolution (name it .tif).
+    if (mpp > 0) o.description = io::aperio_description(size, size, o.tile_size, mpp);
     const auto start = std::chrono::steady_clock::now();
     io::write_tiled_tiff(out, size, size, o, [&](int ds, int64_t x0, int64_t y0, int w, int h) {
       if (islands > 0 && !meets_island(x0 * ds, y0 * ds, (x0 + w) * ds, (y0 + h) * ds)) return Image(h, w, 3, kGlass);

@@ -308,9 +308,9 @@ CommandRegistration reg(
           ->check(CLI::Range(1e-4, 1e3));
       app.add_option(
              "--unknown-mpp", a->unknown_mpp,
-             "Images that record no resolution (without --mpp): estimate (a sample's nuclei decide between "
-             "the model's resolution, half its magnification and twice it, e.g. 40x, 20x or 80x) or model "
-             "(taken to be at the model's)")
+             "Images and slides that record no resolution (without --mpp): estimate (a sample's nuclei, a "
+             "slide's from a few tissue regions, decide between the model's resolution, half its "
+             "magnification and twice it, e.g. 40x, 20x or 80x) or model (taken to be at the model's)")
           ->check(CLI::IsMember({"estimate", "model"}))
           ->capture_default_str();
       add_stain_options(app, a->stains);
@@ -368,6 +368,7 @@ CommandRegistration reg(
         // A slide's label pyramid is large: written when --formats names it, not by default.
         slide_options.labels = formats.labels && formats_option->count() > 0;
         slide_options.overwrite = a->overwrite;
+        slide_options.estimate_unknown_mpp = a->unknown_mpp == "estimate";
         // The method, and the stain range it brings (its card's), for slides and images alike.
         auto build_method = [&] {
           std::unique_ptr<infer::Segmenter> segmenter = infer::build_segmenter(method, options);

@@ -102,10 +102,12 @@ constexpr int kProbeCrop = 2048;
 
 // The resolution of the images that record none (unknown[i]): the method's, or half or twice its
 // magnification when a sample's nuclei say so (infer/magnification.h). Fills `probed` with the
-// sampled images' segmentations at the chosen resolution.
+// sampled images' segmentations at the chosen resolution. `what` names them in the log ("images";
+// "regions of <slide>"); `said` gets what the nuclei said.
 double estimate_unknown_resolution(const std::vector<InputImage>& images, const std::vector<size_t>& unknown,
                                    Segmenter& segmenter, const SegmentRunOptions& options,
-                                   std::map<size_t, ProbedImage>& probed, std::string& note, bool& judged) {
+                                   std::map<size_t, ProbedImage>& probed, std::string& note, bool& judged,
+                                   const std::string& what = "images", std::string* said = nullptr) {
   judged = false;
   const double method_mpp = segmenter.microns_per_pixel();
   struct Sample {
@@ -154,7 +156,7 @@ double estimate_unknown_resolution(const std::vector<InputImage>& images, const 
   const bool lower = worth_trying_lower_magnification(at_method, rule);
   if (lower || worth_trying_higher_magnification(at_method, rule)) {
     const double other = lower ? 2 * method_mpp : method_mpp / 2;
-    log::info("segment: images that record no resolution: ", m.str(), "; ", lower ? "small" : "large",
+    log::info("segment: ", what, " that record no resolution: ", m.str(), "; ", lower ? "small" : "large",
               " for nuclei, so the ", samples.size(), " again as if at ", other, " um/px (",
               lower ? "half" : "twice", " the magnification)");
     try {
@@ -171,8 +173,9 @@ double estimate_unknown_resolution(const std::vector<InputImage>& images, const 
       m << "; at " << other << " um/px: failed (" << e.what() << ")";
     }
   }
+  if (said) *said = m.str();
   std::ostringstream verdict;
-  verdict << "images that record no resolution are taken to be at " << chosen << " um/px";
+  verdict << what << " that record no resolution are taken to be at " << chosen << " um/px";
   if (chosen != method_mpp)
     verdict << " (a scan at " << (chosen > method_mpp ? "half" : "twice") << " the magnification "
             << segmenter.name() << " was made for) and resampled to " << method_mpp
@@ -180,13 +183,30 @@ double estimate_unknown_resolution(const std::vector<InputImage>& images, const 
   else
     verdict << ", the resolution of " << segmenter.name();
   note = verdict.str() + " (" + m.str() + ")";
-  log::info("segment: ", note);
   for (Sample& s : samples)
     if (s.whole)
       probed[s.index] = {std::move(chosen != method_mpp ? s.at_other : s.at_method),
                          !s.prepared.normalised.empty(), s.prepared.stains_why};
   return chosen;
 }
+
+}  // namespace
+
+ResolutionJudgement judge_resolution(const std::vector<InputImage>& sample, Segmenter& segmenter,
+                                     const StainNormalization& stains, const std::string& what) {
+  ResolutionJudgement j;
+  std::vector<size_t> all(sample.size());
+  for (size_t i = 0; i < sample.size(); ++i) all[i] = i;
+  SegmentRunOptions options;
+  options.stains = stains;
+  std::map<size_t, ProbedImage> probed;
+  std::string note;
+  j.mpp =
+      estimate_unknown_resolution(sample, all, segmenter, options, probed, note, j.judged, what, &j.evidence);
+  return j;
+}
+
+namespace {
 
 // What a run did to an image's stains, for its summary row.
 std::string stains_column(const StainNormalization& stains, bool normalised, const std::string& why) {
@@ -454,6 +474,7 @@ SegmentRunReport run_segmentation(const std::vector<InputImage>& images, Segment
               "nuclei of a sample of them (--mpp gives it)");
     unknown_mpp = estimate_unknown_resolution(images, unknown, segmenter, options, probed,
                                               report.magnification_note, judged_now);
+    log::info("segment: ", report.magnification_note);
   } else if (method_mpp > 0 && !unknown.empty()) {
     log::info("segment: images that do not record their resolution are taken to be at ", method_mpp,
               " um/px, the resolution of ", segmenter.name(),

@@ -17,6 +17,7 @@
 #include <numeric>
 #include <opencv2/imgproc.hpp>
 #include <optional>
+#include <set>
 #include <sstream>
 #include <thread>
 
@@ -25,6 +26,7 @@
 #include "nucleisam/image_io.h"
 #include "nucleisam/infer/magnification.h"
 #include "nucleisam/infer/nucleus.h"
+#include "nucleisam/infer/segment_run.h"
 #include "nucleisam/infer/slide_stitch.h"
 #include "nucleisam/io/geojson.h"
 #include "nucleisam/io/tiled_tiff.h"
@@ -519,6 +521,70 @@ std::vector<std::string> slide_output_paths(const std::string& out_dir, const st
   return paths;
 }
 
+namespace {
+
+// The level-0 resolution of a slide that records none: judged from the nuclei of up to
+// kJudgedRegions regions of kJudgedRegion x kJudgedRegion level-0 pixels spread evenly over its
+// tissue (in the overview's raster order: deterministic, so a resumed run judges the same), or the
+// segmenter's with estimate_unknown_mpp off. IoError (give --mpp) when neither can be had.
+constexpr int kJudgedRegions = 4;
+constexpr int kJudgedRegion = 1024;
+
+double unknown_slide_resolution(const io::Slide& slide, const std::string& slide_path, Segmenter& segmenter,
+                                const SlideRunOptions& options) {
+  const double method_mpp = segmenter.microns_per_pixel();
+  const std::string refusal = slide_path + ": the slide does not record its resolution (microns per pixel)";
+  if (method_mpp <= 0)
+    throw IoError(refusal + " and " + segmenter.name() +
+                  " does not say which it expects; give it with --mpp");
+  if (!options.estimate_unknown_mpp) {
+    log::warn(slide_path, ": the slide does not record its resolution; taken to be at ", method_mpp,
+              " um/px, the resolution of ", segmenter.name(), " (--unknown-mpp model; --mpp gives it)");
+    return method_mpp;
+  }
+  double ds = 1;
+  const Image overview = read_slide_overview(slide, 2048, &ds);
+  const Mask tissue = options.tissue == TissueSource::mask
+                          ? read_tissue_mask(options.tissue_mask, overview.width, overview.height, ds)
+                      : options.tissue == TissueSource::detect
+                          ? detect_tissue(overview)
+                          : Mask(overview.height, overview.width, 1, 255);
+  std::vector<std::pair<int, int>> at;  // tissue pixels of the overview, x and y
+  for (int y = 0; y < tissue.height; ++y)
+    for (int x = 0; x < tissue.width; ++x)
+      if (tissue.at(y, x)) at.emplace_back(x, y);
+  if (at.empty()) throw IoError(refusal + " and it has no tissue to judge it from; give it with --mpp");
+  const size_t n = std::min<size_t>(kJudgedRegions, at.size());
+  const int w = static_cast<int>(std::min<int64_t>(kJudgedRegion, slide.width()));
+  const int h = static_cast<int>(std::min<int64_t>(kJudgedRegion, slide.height()));
+  std::vector<InputImage> regions;
+  std::set<std::pair<int64_t, int64_t>> corners;  // a small slide gives the same region more than once
+  for (size_t i = 0; i < n; ++i) {
+    const auto [ox, oy] = at[(2 * i + 1) * at.size() / (2 * n)];
+    const int64_t x0 =
+        std::clamp<int64_t>(static_cast<int64_t>((ox + 0.5) * ds) - w / 2, 0, slide.width() - w);
+    const int64_t y0 =
+        std::clamp<int64_t>(static_cast<int64_t>((oy + 0.5) * ds) - h / 2, 0, slide.height() - h);
+    if (!corners.emplace(x0, y0).second) continue;
+    regions.push_back({slide_path + " (region at " + std::to_string(x0) + ", " + std::to_string(y0) + ")", "",
+                       [&slide, x0, y0, w, h] { return slide.read_region(0, x0, y0, w, h); }, 0});
+  }
+  log::info(slide_path, ": the slide does not record its resolution; judging it from the nuclei of ",
+            regions.size(), regions.size() == 1 ? " tissue region" : " tissue regions");
+  const ResolutionJudgement j =
+      judge_resolution(regions, segmenter, options.stains, "tissue regions of " + slide_path);
+  if (!j.judged)
+    throw IoError(refusal + " and its nuclei could not tell it (" + j.evidence + "); give it with --mpp");
+  log::info(slide_path, ": taken to be at ", j.mpp, " um/px",
+            j.mpp == method_mpp ? ", the resolution of " + segmenter.name()
+                                : std::string(j.mpp > method_mpp ? " (half" : " (twice") +
+                                      " the magnification " + segmenter.name() + " was made for)",
+            ", as the nuclei of its tissue say (", j.evidence, "; --mpp gives it)");
+  return j.mpp;
+}
+
+}  // namespace
+
 SlideReport run_slide(const std::string& slide_path, Segmenter& segmenter, const SlideRunOptions& options,
                       const std::string& output_stem_override) {
   const auto wall_start = Clock::now();
@@ -543,13 +609,17 @@ SlideReport run_slide(const std::string& slide_path, Segmenter& segmenter, const
 
   io::Slide slide(slide_path);
   double slide_mpp = options.mpp;
+  std::string mpp_source = options.mpp > 0 ? "option" : "file";  // the summary's (infer/run_summary.h)
   if (slide_mpp <= 0 && (slide.mpp_x() <= 0 || slide.mpp_y() <= 0)) {
     // OpenSlide knows no resolution (a generic tiled TIFF): the file's own record, as for images
     // (OME-XML PhysicalSize of QuPath / Bio-Formats exports, TIFF resolution tags).
     slide_mpp = io::read_image_mpp(slide_path);
-    if (slide_mpp <= 0)
-      throw IoError(slide_path + ": the slide does not record its resolution (microns per pixel); give it with --mpp");
-    log::info(slide_path, ": ", slide_mpp, " um/px, as the file's TIFF tags or OME-XML record");
+    if (slide_mpp > 0) {
+      log::info(slide_path, ": ", slide_mpp, " um/px, as the file's TIFF tags or OME-XML record");
+    } else {
+      slide_mpp = unknown_slide_resolution(slide, slide_path, segmenter, options);
+      mpp_source = options.estimate_unknown_mpp ? "nuclei" : "model";
+    }
   }
   if (slide_mpp <= 0) {
     if (std::abs(slide.mpp_x() - slide.mpp_y()) > 0.01 * slide.mpp_x())
@@ -910,7 +980,7 @@ SlideReport run_slide(const std::string& slide_path, Segmenter& segmenter, const
   s.precision(6);
   s << "{\n  \"slide\": " << json_string(slide_path) << ",\n  \"width\": " << slide.width()
     << ",\n  \"height\": " << slide.height() << ",\n  \"mpp\": " << slide_mpp << ",\n  \"mpp_source\": \""
-    << (options.mpp > 0 ? "option" : "file") << "\",\n  \"method\": " << json_string(segmenter.name())
+    << mpp_source << "\",\n  \"method\": " << json_string(segmenter.name())
     << ",\n  \"processing\": {\"level\": " << rs.level << ", \"downsample\": " << rs.downsample
     << ", \"mpp\": " << rs.mpp << ", \"tile_size\": " << options.tile_size
     << ", \"tile_overlap\": " << options.tile_overlap << "},\n  \"tissue\": "

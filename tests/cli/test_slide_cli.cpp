@@ -145,7 +145,15 @@ TEST(SlideCli, BadSlidesFailWithOneClearLine) {
   EXPECT_EQ(r.code, 1);
   EXPECT_EQ(test::count_lines(r.out), 1) << r.out;
   EXPECT_TRUE(contains(r.out, "plain.tif: the slide does not record its resolution")) << r.out;
+  // The classical baseline scores no nuclei, so they cannot tell the resolution either.
+  EXPECT_TRUE(contains(r.out, "its nuclei could not tell it")) << r.out;
+  EXPECT_TRUE(contains(r.out, "; give it with --mpp\n")) << r.out;
   EXPECT_FALSE(fs::exists(dir.file("out/plain.geojson")));
+  r = run("segment --model classical --unknown-mpp model --input " + dir.file("plain.tif") + " --out " +
+          dir.file("model"));
+  EXPECT_EQ(r.code, 0) << r.out;
+  EXPECT_TRUE(contains(r.out, "taken to be at 0.25 um/px, the resolution of classical")) << r.out;
+  EXPECT_EQ(nlohmann::json::parse(read_file(dir.file("model/plain_summary.json")))["mpp_source"], "model");
   r = run("--quiet segment --model classical --input " + dir.file("plain.tif") + " --out " + dir.file("out") +
           " --mpp 0.25");
   EXPECT_EQ(r.code, 0) << r.out;

@@ -92,6 +92,36 @@ std::vector<Disc> big_discs() {
   return d;
 }
 
+// The 4-connected components of dark pixels (red < 100): of one shade each (same_shade), or of
+// any dark shades. Returns how many.
+int32_t dark_components(const Image& image, bool same_shade, LabelMap& labels) {
+  labels = LabelMap(image.height, image.width);
+  int32_t count = 0;
+  std::vector<std::pair<int, int>> stack;
+  for (int y = 0; y < image.height; ++y)
+    for (int x = 0; x < image.width; ++x) {
+      const uint8_t shade = image.at(y, x, 0);
+      if (shade >= 100 || labels.at(y, x)) continue;
+      stack = {{x, y}};
+      labels.at(y, x) = ++count;
+      while (!stack.empty()) {
+        auto [px, py] = stack.back();
+        stack.pop_back();
+        const int nx[4] = {px + 1, px - 1, px, px}, ny[4] = {py, py, py + 1, py - 1};
+        for (int k = 0; k < 4; ++k) {
+          if (nx[k] < 0 || ny[k] < 0 || nx[k] >= image.width || ny[k] >= image.height ||
+              labels.at(ny[k], nx[k]))
+            continue;
+          const uint8_t other = image.at(ny[k], nx[k], 0);
+          if (same_shade ? other != shade : other >= 100) continue;
+          labels.at(ny[k], nx[k]) = count;
+          stack.push_back({nx[k], ny[k]});
+        }
+      }
+    }
+  return count;
+}
+
 // Dark pixels (red < 100), 4-connected components of one shade: a local method, so a nucleus whole
 // in two windows is the same in both, and touching discs of two shades are two nuclei.
 class DarkSpotSegmenter : public Segmenter {
@@ -100,28 +130,7 @@ class DarkSpotSegmenter : public Segmenter {
   double microns_per_pixel() const override { return 0.5; }
   Segmentation segment(const Image& image, const std::string&) override {
     Segmentation s;
-    s.instances = LabelMap(image.height, image.width);
-    int32_t next = 1;
-    std::vector<std::pair<int, int>> stack;
-    for (int y = 0; y < image.height; ++y)
-      for (int x = 0; x < image.width; ++x) {
-        const uint8_t shade = image.at(y, x, 0);
-        if (shade >= 100 || s.instances.at(y, x)) continue;
-        stack = {{x, y}};
-        s.instances.at(y, x) = next;
-        while (!stack.empty()) {
-          auto [px, py] = stack.back();
-          stack.pop_back();
-          const int nx[4] = {px + 1, px - 1, px, px}, ny[4] = {py, py, py + 1, py - 1};
-          for (int k = 0; k < 4; ++k)
-            if (nx[k] >= 0 && ny[k] >= 0 && nx[k] < image.width && ny[k] < image.height &&
-                image.at(ny[k], nx[k], 0) == shade && !s.instances.at(ny[k], nx[k])) {
-              s.instances.at(ny[k], nx[k]) = next;
-              stack.push_back({nx[k], ny[k]});
-            }
-        }
-        ++next;
-      }
+    dark_components(image, true, s.instances);
     ++calls;
     return s;
   }
@@ -152,6 +161,21 @@ std::vector<std::string> polygons_sorted(const std::string& geojson) {
   std::sort(out.begin(), out.end());
   return out;
 }
+
+// A 40x (0.25 um/px) method that scores what it finds: every 4-connected run of dark pixels (red
+// below 100) is a nucleus of score 0.9, so the discs of a slide read as nuclei at any scale.
+class ScoredDarkSegmenter : public Segmenter {
+ public:
+  std::string name() const override { return "scored-dark"; }
+  double microns_per_pixel() const override { return 0.25; }
+  Segmentation segment(const Image& image, const std::string&) override {
+    Segmentation s;
+    const int32_t count = dark_components(image, false, s.instances);
+    s.classes.assign(static_cast<size_t>(count), 0);
+    s.scores.assign(static_cast<size_t>(count), 0.9f);
+    return s;
+  }
+};
 
 SlideRunOptions options_in(const std::string& dir, int tile, int overlap) {
   SlideRunOptions o;
@@ -272,6 +296,50 @@ TEST(SlideRun, SlideWithoutResolutionNeedsMpp) {
   r = run_slide(ome, seg, options_in(dir.file("out_ome"), 256, 64));
   EXPECT_DOUBLE_EQ(r.resampling.slide_mpp, 0.5);
   EXPECT_EQ(r.nuclei, static_cast<int64_t>(test_discs().size()));
+}
+
+// A slide that records no resolution is judged from the nuclei of its tissue regions: the test
+// slide's discs (8-16 px across) are 2-4 um nuclei at the method's 0.25 um/px, too small, and 4-8 um
+// at 0.5 um/px, where the method scores them as well: a 20x slide. It is then segmented as if
+// --mpp 0.5 had been given. --unknown-mpp model takes the method's resolution instead; a method
+// whose nuclei have no scores cannot judge, and the slide is refused.
+TEST(SlideRun, SlideWithoutResolutionIsJudgedFromTheNucleiOfItsTissue) {
+  test::TempDir dir;
+  const std::string path = dir.file("plain.tif");
+  write_test_slide(path, 0);
+  ScoredDarkSegmenter seg;
+  SlideRunOptions o = options_in(dir.file("judged"), 256, 64);
+  o.stains.mode = StainNormalization::Mode::off;
+  const SlideReport judged = run_slide(path, seg, o);
+  EXPECT_DOUBLE_EQ(judged.resampling.slide_mpp, 0.5);
+  const auto summary = nlohmann::json::parse(read_file(dir.file("judged/plain_summary.json")));
+  EXPECT_EQ(summary["mpp"].get<double>(), 0.5);
+  EXPECT_EQ(summary["mpp_source"].get<std::string>(), "nuclei");
+  o.out_dir = dir.file("given");
+  o.mpp = 0.5;
+  const SlideReport given = run_slide(path, seg, o);
+  EXPECT_EQ(judged.nuclei, given.nuclei);
+  EXPECT_GT(judged.nuclei, 100);
+  EXPECT_EQ(read_file(dir.file("judged/plain.geojson")), read_file(dir.file("given/plain.geojson")));
+
+  o.out_dir = dir.file("model");
+  o.mpp = 0;
+  o.estimate_unknown_mpp = false;
+  EXPECT_DOUBLE_EQ(run_slide(path, seg, o).resampling.slide_mpp, 0.25);
+  EXPECT_EQ(nlohmann::json::parse(read_file(dir.file("model/plain_summary.json")))["mpp_source"], "model");
+
+  DarkSpotSegmenter unscored;
+  o.out_dir = dir.file("unscored");
+  o.estimate_unknown_mpp = true;
+  try {
+    run_slide(path, unscored, o);
+    FAIL() << "judged a slide from nuclei without scores";
+  } catch (const IoError& e) {
+    EXPECT_NE(std::string(e.what()).find("could not tell it"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("no scores"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("give it with --mpp"), std::string::npos) << e.what();
+  }
+  EXPECT_FALSE(fs::exists(dir.file("unscored/plain.geojson")));
 }
 
 // Every disc exactly once and identical (centroid, area, perimeter, polygon) with two tile

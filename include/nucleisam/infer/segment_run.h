@@ -126,6 +126,19 @@ struct InputImage {
   double mpp = 0;
 };
 
+// The resolution of images that record none, judged from the nuclei of `sample` (all taken to be
+// at one unknown resolution) as a run judges its images' (SegmentRunOptions::estimate_unknown_mpp):
+// the segmenter's, or twice or half its um/px. judged: false when the nuclei could not tell (a
+// method without scores, too few nuclei, a failure); mpp is then the segmenter's. evidence: what
+// the nuclei said. `what` names the sample in the log ("images", "regions of slide.tif").
+struct ResolutionJudgement {
+  double mpp = 0;
+  bool judged = false;
+  std::string evidence;
+};
+ResolutionJudgement judge_resolution(const std::vector<InputImage>& sample, Segmenter& segmenter,
+                                     const StainNormalization& stains, const std::string& what = "images");
+
 // Segments each image in turn with a progress display and one info line per image. An image that
 // cannot be read or segmented is recorded in failures and the run goes on (unless stop_on_error);
 // a failure to write outputs stops the run (it concerns the destination, so every later image would

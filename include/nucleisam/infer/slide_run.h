@@ -81,6 +81,10 @@ struct SlideRunOptions {
   // Not off: the slide's stains are estimated once, from up to 16 tissue tiles spread over it, and
   // every tile goes through the same map (so tiles agree at their seams).
   StainNormalization stains;
+  // A slide that records no resolution (and no mpp): true, judged from the nuclei of a few tissue
+  // regions as image runs judge theirs (segment_run.h, judge_resolution; refused, "give --mpp",
+  // when they cannot tell); false, taken to be at the segmenter's resolution.
+  bool estimate_unknown_mpp = true;
 };
 
 struct SlideTimes {
