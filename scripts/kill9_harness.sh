@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Kill -9 anywhere: runs each long-running command (segment on a folder, segment on a slide, train,
+# Kill -9 anywhere: runs each long-running command (segment on nested folders, segment on a slide, train,
 # eval) once uninterrupted as the reference, then again from scratch killing it with SIGKILL at a
 # random moment N times, resuming it after each kill (the same command; `train --resume` once a
 # checkpoint exists; a start that completes ends the run, and the next kills go to a fresh one),
@@ -63,6 +63,12 @@ mkdir -p "$work/in" "$work/data/images" "$work/data/labels"
 for i in $(seq 1 "$images"); do cp "$demo" "$work/in/tile$i.jpg"; done
 "$bin" --quiet segment --model classical --formats labels --input "$work/in" --out "$work/labels" ||
   { echo "kill9_harness: could not make the labels" >&2; exit 1; }
+# The folder run's input: the same tiles in nested folders (segment --recursive mirrors them).
+mkdir -p "$work/nested/a" "$work/nested/b/c"
+for i in $(seq 1 "$images"); do
+  case $((i % 3)) in 0) cp "$demo" "$work/nested/tile$i.jpg" ;; 1) cp "$demo" "$work/nested/a/tile$i.jpg" ;;
+    2) cp "$demo" "$work/nested/b/c/tile$i.jpg" ;; esac
+done
 for i in 1 2 3 4; do
   cp "$demo" "$work/data/images/s$i.jpg"
   cp "$work/labels/tile${i}_labels.tif" "$work/data/labels/s$i.tif"
@@ -84,11 +90,11 @@ slide_size=$([ "$quick" = 1 ] && echo 1024 || echo 3072)
 
 # ---- one command --------------------------------------------------------------------------------
 # cmd_<name> OUT: the command line (first start or resume) writing into OUT.
-cmd_segment() { echo "$bin --quiet --threads 1 segment --model classical --input $work/in --out $1"; }
+cmd_segment() { echo "$bin --quiet --threads 1 segment --model classical --input $work/nested --recursive --out $1"; }
 cmd_slide() {
   echo "$bin --quiet --threads 1 segment --model classical --tile-size 256 --tile-overlap 32 --formats geojson,csv,labels,overlay --input $work/slide.svs --out $1"
 }
-cmd_eval() { echo "$bin --quiet --threads 1 eval --pred $work/ref_segment --gt $work/labels_gt --out $1"; }
+cmd_eval() { echo "$bin --quiet --threads 1 eval --pred $work/flat_segment --gt $work/labels_gt --out $1"; }
 cmd_train() {
   if [ -f "$1/last.ckpt" ]; then echo "$bin --quiet --threads 1 train --resume $1"
   else echo "$bin --quiet --threads 1 train --config $work/recipe.json --out $1"; fi
@@ -223,7 +229,7 @@ for kind in "${kinds[@]}"; do
   case "$kind" in
     segment|train) run_kind "$kind" ;;
     eval)
-      [ -d "$work/ref_segment" ] || "$bin" --quiet segment --model classical --input "$work/in" --out "$work/ref_segment"
+      [ -d "$work/flat_segment" ] || "$bin" --quiet segment --model classical --input "$work/in" --out "$work/flat_segment"
       mkdir -p "$work/labels_gt"
       for f in "$work"/labels/*_labels.tif; do b=$(basename "$f" _labels.tif); cp "$f" "$work/labels_gt/$b.tif"; done
       run_kind eval ;;

@@ -87,8 +87,7 @@ CommandRegistration reg("sam", "Segment with SAM from point / box / mask prompts
   app.add_option("--input-size", o->input_size, "Encoder input side, a multiple of 16 (default 1024)");
   app.add_option("--precision", o->precision,
                  "Image encoder arithmetic: fp32 (default; the official code's), bf16, or auto (bf16 on a "
-                 "GPU or where it is "
-                 "faster on this CPU: AMX, or AMD's AVX-512-BF16)");
+                 "GPU or where it is faster on this CPU: AMX, or AMD's AVX-512-BF16)");
   app.add_option("--out", o->out, "Output folder")->required();
   return [o]() {
     const std::string precision = resolve_precision(o->precision, global_options().device != "cpu");

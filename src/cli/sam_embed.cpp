@@ -33,8 +33,7 @@ CommandRegistration reg(
       app.add_option("--input-size", o->input_size, "Encoder input side, a multiple of 16 (default 1024)");
       app.add_option("--precision", o->precision,
                      "Image encoder arithmetic: fp32 (default; the official code's), bf16, or auto (bf16 on "
-                     "a GPU or where it "
-                     "is faster on this CPU: AMX, or AMD's AVX-512-BF16)");
+                     "a GPU or where it is faster on this CPU: AMX, or AMD's AVX-512-BF16)");
       return [o]() {
         const std::string precision = resolve_precision(o->precision, global_options().device != "cpu");
         if (o->input_size <= 0 || o->input_size % 16 != 0)
