@@ -301,10 +301,12 @@ CommandRegistration reg(
                    "Folders: the images (or slides) in their subfolders too, at any depth; outputs go to the "
                    "same subfolders of --out");
       app.add_flag("--overwrite", a->overwrite, "Redo images whose outputs already exist (default: skip them)");
-      app.add_option("--mpp", a->mpp,
-                     "Microns per pixel of the input: of a slide's level 0 (overriding or supplying the slide's), or of "
-                     "the images (resampled to the model's resolution and back; default: what each file records, else "
-                     "judged from their nuclei, --unknown-mpp)")
+      app.add_option(
+             "--mpp", a->mpp,
+             "Microns per pixel of the input: of a slide's level 0 (overriding or supplying the slide's), or "
+             "of "
+             "the images (resampled to the model's resolution and back); default: what each file or slide "
+             "records, else judged from their nuclei (--unknown-mpp)")
           ->check(CLI::Range(1e-4, 1e3));
       app.add_option(
              "--unknown-mpp", a->unknown_mpp,

@@ -377,12 +377,15 @@ std::vector<std::string> find_input_images(const std::string& input, const std::
 
   static const std::vector<std::string> kImageExtensions = {".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp"};
   const std::vector<std::string> images =
-      list_input_files(input, out_dir, recursive, [](const std::string& name, bool outputs_here) {
+      list_input_files(input, out_dir, recursive, [recursive](const std::string& name, bool outputs_here) {
         const std::string ext = io::lower_extension(name);
         if (std::find(kImageExtensions.begin(), kImageExtensions.end(), ext) == kImageExtensions.end())
           return false;
-        return !outputs_here || !(ends_with(name, "_labels.tif") || ends_with(name, "_overlay.png") ||
-                                  ends_with(name, "_thumbnail.png"));
+        // Beside their own outputs, or anywhere below a --recursive input (an earlier run's
+        // outputs in a subfolder), files named like outputs are not inputs.
+        const bool output_name = ends_with(name, "_labels.tif") || ends_with(name, "_overlay.png") ||
+                                 ends_with(name, "_thumbnail.png");
+        return !output_name || !(outputs_here || recursive);
       });
   if (images.empty())
     throw IoError(input +

@@ -142,10 +142,15 @@ TEST(SegmentRun, RecursiveRunsSearchSubfoldersAndMirrorThemInTheOutputs) {
   const std::vector<std::string> all = {dir.file("in/a.png"), dir.file("in/case 1/b.png"),
                                         dir.file("in/case 1/deep/c.jpg"), dir.file("in/z/a.png")};
   ASSERT_EQ(find_input_images(in, out, true), all);
-  // Beside their own outputs (--out is the input folder), outputs are not inputs, at any depth.
+  // Files named like outputs are not inputs anywhere below: beside their own outputs (--out is the
+  // input folder), or an earlier run's outputs elsewhere in the tree. Without recursion such a file
+  // is an input when the outputs go elsewhere.
   write_image(dir.file("in/case 1/b_overlay.png"), grey(4, 4));
-  EXPECT_EQ(find_input_images(in, in, true).size(), 5u);   // results/e.png is an input now
-  EXPECT_EQ(find_input_images(in, out, true).size(), 5u);  // elsewhere b_overlay.png is one
+  write_image(dir.file("in/old run/a_labels.tif"), grey(4, 4));
+  EXPECT_EQ(find_input_images(in, in, true).size(), 5u);  // results/e.png is an input now
+  EXPECT_EQ(find_input_images(in, out, true), all);
+  EXPECT_EQ(find_input_images(dir.file("in/case 1"), out).size(), 2u);  // b.png and b_overlay.png
+  fs::remove_all(dir.file("in/old run"));
   fs::remove(dir.file("in/case 1/b_overlay.png"));
   fs::create_directories(dir.file("empty/sub"));
   EXPECT_THROW(find_input_images(dir.file("empty"), out, true), IoError);

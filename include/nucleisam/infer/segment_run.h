@@ -47,7 +47,8 @@ std::vector<std::string> list_input_files(const std::string& folder, const std::
 // The images to segment: `input` itself when it is a file; else the image files (.png .jpg .jpeg
 // .tif .tiff .bmp, not hidden) of the folder (recursive: and of its subfolders, list_input_files),
 // sorted by path. Files named like our own outputs (*_labels.tif, *_overlay.png,
-// *_thumbnail.png) are left out where outputs go to their own folder. Their outputs are named by
+// *_thumbnail.png) are left out where outputs go to their own folder, and everywhere in a
+// recursive search (an earlier run's outputs below the input). Their outputs are named by
 // output_stem_below(input, image) (output_path.h): a file's stem, under its folders below input.
 // Throws IoError when the input is missing or holds no images, OptionError when two images share
 // an output stem (their outputs would collide).
