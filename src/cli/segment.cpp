@@ -304,9 +304,8 @@ CommandRegistration reg(
       app.add_option(
              "--mpp", a->mpp,
              "Microns per pixel of the input: of a slide's level 0 (overriding or supplying the slide's), or "
-             "of "
-             "the images (resampled to the model's resolution and back); default: what each file or slide "
-             "records, else judged from their nuclei (--unknown-mpp)")
+             "of the images (resampled to the model's resolution and back); default: what each file or "
+             "slide records, else judged from their nuclei (--unknown-mpp)")
           ->check(CLI::Range(1e-4, 1e3));
       app.add_option(
              "--unknown-mpp", a->unknown_mpp,
