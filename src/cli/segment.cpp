@@ -51,6 +51,14 @@ struct SegmentArgs {
 
 std::string first_line(const std::string& what) { return what.substr(0, what.find('\n')); }
 
+// How many images (as a --recursive run takes them) and, with slides, slides the folder `input`
+// holds (recursive: at any depth).
+size_t count_inputs(const std::string& input, const std::string& out, bool recursive, bool slides) {
+  return infer::list_input_files(input, out, recursive, [slides](const std::string& name, bool) {
+           return infer::is_input_image(name, true) || (slides && io::Slide::has_slide_extension(name));
+         }).size();
+}
+
 // The images to segment in `input`: image files (recursive: in its subfolders too, outputs
 // mirroring them), or, for a folder with none of its own that is a dataset split (PanNuke and CoNIC
 // arrays, MoNuSeg, CoNSeP, Lizard; docs/data.md), its samples' images under their sample names, so
@@ -74,10 +82,7 @@ std::vector<infer::InputImage> input_images(const std::string& input, const std:
       try {
         if (std::filesystem::is_directory(inner, ec))
           inner_images = infer::find_input_images(inner, out).size();
-        below = infer::list_input_files(input, out, true, [](const std::string& name, bool) {
-                  return io::Slide::has_slide_extension(name);
-                }).size();
-        below += infer::find_input_images(input, out, true).size();
+        below = count_inputs(input, out, true, true);
       } catch (const std::exception&) {
       }
       throw IoError(input +
@@ -101,11 +106,7 @@ std::vector<infer::InputImage> input_images(const std::string& input, const std:
     inputs.push_back({f, recursive ? output_stem_below(input, f) : std::string(), nullptr, 0});
   std::error_code ec;
   if (!recursive && std::filesystem::is_directory(input, ec)) {
-    size_t below = 0;
-    try {
-      below = infer::find_input_images(input, out, true).size() - files.size();
-    } catch (const std::exception&) {  // two images below share a name: --recursive would say so
-    }
+    const size_t below = count_inputs(input, out, true, false) - count_inputs(input, out, false, false);
     if (below > 0)
       log::info("segment: ", below, " more images in subfolders of ", input,
                 " are left out; --recursive segments them too");

@@ -103,12 +103,12 @@ constexpr int kProbeCrop = 2048;
 // The resolution of the images that record none (unknown[i]): the method's, or half or twice its
 // magnification when a sample's nuclei say so (infer/magnification.h). Fills `probed` with the
 // sampled images' segmentations at the chosen resolution. `what` names them in the log ("images";
-// "regions of <slide>"); `said` gets what the nuclei said.
-double estimate_unknown_resolution(const std::vector<InputImage>& images, const std::vector<size_t>& unknown,
-                                   Segmenter& segmenter, const SegmentRunOptions& options,
-                                   std::map<size_t, ProbedImage>& probed, std::string& note, bool& judged,
-                                   const std::string& what = "images", std::string* said = nullptr) {
-  judged = false;
+// "tissue regions of <slide>").
+ResolutionJudgement estimate_unknown_resolution(const std::vector<InputImage>& images,
+                                                const std::vector<size_t>& unknown, Segmenter& segmenter,
+                                                const SegmentRunOptions& options,
+                                                std::map<size_t, ProbedImage>& probed, const std::string& what) {
+  ResolutionJudgement j;
   const double method_mpp = segmenter.microns_per_pixel();
   struct Sample {
     size_t index;
@@ -165,7 +165,7 @@ double estimate_unknown_resolution(const std::vector<InputImage>& images, const 
                                            options.tile_size, options.tile_overlap);
       const NucleusSizeEvidence at_other = evidence(&Sample::at_other, other);
       m << "; at " << other << " um/px: " << describe(at_other);
-      judged = true;
+      j.judged = true;
       if (lower ? lower_magnification_fits(at_method, at_other, rule)
                 : higher_magnification_fits(at_method, at_other, rule))
         chosen = other;
@@ -173,37 +173,25 @@ double estimate_unknown_resolution(const std::vector<InputImage>& images, const 
       m << "; at " << other << " um/px: failed (" << e.what() << ")";
     }
   }
-  if (said) *said = m.str();
-  std::ostringstream verdict;
-  verdict << what << " that record no resolution are taken to be at " << chosen << " um/px";
-  if (chosen != method_mpp)
-    verdict << " (a scan at " << (chosen > method_mpp ? "half" : "twice") << " the magnification "
-            << segmenter.name() << " was made for) and resampled to " << method_mpp
-            << " um/px; give --mpp if they are not";
-  else
-    verdict << ", the resolution of " << segmenter.name();
-  note = verdict.str() + " (" + m.str() + ")";
   for (Sample& s : samples)
     if (s.whole)
       probed[s.index] = {std::move(chosen != method_mpp ? s.at_other : s.at_method),
                          !s.prepared.normalised.empty(), s.prepared.stains_why};
-  return chosen;
+  j.mpp = chosen;
+  j.evidence = m.str();
+  return j;
 }
 
 }  // namespace
 
 ResolutionJudgement judge_resolution(const std::vector<InputImage>& sample, Segmenter& segmenter,
                                      const StainNormalization& stains, const std::string& what) {
-  ResolutionJudgement j;
   std::vector<size_t> all(sample.size());
   for (size_t i = 0; i < sample.size(); ++i) all[i] = i;
   SegmentRunOptions options;
   options.stains = stains;
-  std::map<size_t, ProbedImage> probed;
-  std::string note;
-  j.mpp =
-      estimate_unknown_resolution(sample, all, segmenter, options, probed, note, j.judged, what, &j.evidence);
-  return j;
+  std::map<size_t, ProbedImage> probed;  // the run of a sample keeps its segmentations; this call does not
+  return estimate_unknown_resolution(sample, all, segmenter, options, probed, what);
 }
 
 namespace {
@@ -326,6 +314,14 @@ std::vector<Nucleus> write_segmentation_outputs(const std::string& out_dir, cons
   return nuclei;
 }
 
+bool is_input_image(const std::string& name, bool skip_output_names) {
+  static const std::vector<std::string> kImageExtensions = {".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp"};
+  const std::string ext = io::lower_extension(name);
+  if (std::find(kImageExtensions.begin(), kImageExtensions.end(), ext) == kImageExtensions.end()) return false;
+  return !skip_output_names || !(ends_with(name, "_labels.tif") || ends_with(name, "_overlay.png") ||
+                                 ends_with(name, "_thumbnail.png"));
+}
+
 std::vector<std::string> list_input_files(const std::string& folder, const std::string& out_dir,
                                           bool recursive,
                                           const std::function<bool(const std::string&, bool)>& accept) {
@@ -375,17 +371,11 @@ std::vector<std::string> find_input_images(const std::string& input, const std::
   if (!fs::exists(input, ec)) throw IoError(input + ": no such file or folder");
   if (!fs::is_directory(input, ec)) return {input};
 
-  static const std::vector<std::string> kImageExtensions = {".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp"};
+  // Beside their own outputs, or anywhere below a --recursive input (an earlier run's outputs in a
+  // subfolder), files named like outputs are not inputs.
   const std::vector<std::string> images =
       list_input_files(input, out_dir, recursive, [recursive](const std::string& name, bool outputs_here) {
-        const std::string ext = io::lower_extension(name);
-        if (std::find(kImageExtensions.begin(), kImageExtensions.end(), ext) == kImageExtensions.end())
-          return false;
-        // Beside their own outputs, or anywhere below a --recursive input (an earlier run's
-        // outputs in a subfolder), files named like outputs are not inputs.
-        const bool output_name = ends_with(name, "_labels.tif") || ends_with(name, "_overlay.png") ||
-                                 ends_with(name, "_thumbnail.png");
-        return !output_name || !(outputs_here || recursive);
+        return is_input_image(name, outputs_here || recursive);
       });
   if (images.empty())
     throw IoError(input +
@@ -475,8 +465,18 @@ SegmentRunReport run_segmentation(const std::vector<InputImage>& images, Segment
     log::info("segment: ", unknown.size(),
               " images record no resolution; their magnification is judged from the ",
               "nuclei of a sample of them (--mpp gives it)");
-    unknown_mpp = estimate_unknown_resolution(images, unknown, segmenter, options, probed,
-                                              report.magnification_note, judged_now);
+    const ResolutionJudgement j = estimate_unknown_resolution(images, unknown, segmenter, options, probed, "images");
+    unknown_mpp = j.mpp;
+    judged_now = j.judged;
+    std::ostringstream note;
+    note << "images that record no resolution are taken to be at " << unknown_mpp << " um/px";
+    if (unknown_mpp != method_mpp)
+      note << " (a scan at " << (unknown_mpp > method_mpp ? "half" : "twice") << " the magnification "
+           << segmenter.name() << " was made for) and resampled to " << method_mpp
+           << " um/px; give --mpp if they are not";
+    else
+      note << ", the resolution of " << segmenter.name();
+    report.magnification_note = note.str() + " (" + j.evidence + ")";
     log::info("segment: ", report.magnification_note);
   } else if (method_mpp > 0 && !unknown.empty()) {
     log::info("segment: images that do not record their resolution are taken to be at ", method_mpp,

@@ -525,13 +525,14 @@ namespace {
 
 // The level-0 resolution of a slide that records none: judged from the nuclei of up to
 // kJudgedRegions regions of kJudgedRegion x kJudgedRegion level-0 pixels spread evenly over its
-// tissue (in the overview's raster order: deterministic, so a resumed run judges the same), or the
-// segmenter's with estimate_unknown_mpp off. IoError (give --mpp) when neither can be had.
+// tissue (`tissue`, on the overview grid of `overview_ds` level-0 pixels per pixel; in its raster
+// order: deterministic, so a resumed run judges the same), or the segmenter's with
+// estimate_unknown_mpp off. IoError (give --mpp) when neither can be had.
 constexpr int kJudgedRegions = 4;
 constexpr int kJudgedRegion = 1024;
 
-double unknown_slide_resolution(const io::Slide& slide, const std::string& slide_path, Segmenter& segmenter,
-                                const SlideRunOptions& options) {
+double unknown_slide_resolution(const io::Slide& slide, const std::string& slide_path, const Mask& tissue,
+                                double overview_ds, Segmenter& segmenter, const SlideRunOptions& options) {
   const double method_mpp = segmenter.microns_per_pixel();
   const std::string refusal = slide_path + ": the slide does not record its resolution (microns per pixel)";
   if (method_mpp <= 0)
@@ -542,13 +543,6 @@ double unknown_slide_resolution(const io::Slide& slide, const std::string& slide
               " um/px, the resolution of ", segmenter.name(), " (--unknown-mpp model; --mpp gives it)");
     return method_mpp;
   }
-  double ds = 1;
-  const Image overview = read_slide_overview(slide, 2048, &ds);
-  const Mask tissue = options.tissue == TissueSource::mask
-                          ? read_tissue_mask(options.tissue_mask, overview.width, overview.height, ds)
-                      : options.tissue == TissueSource::detect
-                          ? detect_tissue(overview)
-                          : Mask(overview.height, overview.width, 1, 255);
   std::vector<std::pair<int, int>> at;  // tissue pixels of the overview, x and y
   for (int y = 0; y < tissue.height; ++y)
     for (int x = 0; x < tissue.width; ++x)
@@ -562,9 +556,9 @@ double unknown_slide_resolution(const io::Slide& slide, const std::string& slide
   for (size_t i = 0; i < n; ++i) {
     const auto [ox, oy] = at[(2 * i + 1) * at.size() / (2 * n)];
     const int64_t x0 =
-        std::clamp<int64_t>(static_cast<int64_t>((ox + 0.5) * ds) - w / 2, 0, slide.width() - w);
+        std::clamp<int64_t>(static_cast<int64_t>((ox + 0.5) * overview_ds) - w / 2, 0, slide.width() - w);
     const int64_t y0 =
-        std::clamp<int64_t>(static_cast<int64_t>((oy + 0.5) * ds) - h / 2, 0, slide.height() - h);
+        std::clamp<int64_t>(static_cast<int64_t>((oy + 0.5) * overview_ds) - h / 2, 0, slide.height() - h);
     if (!corners.emplace(x0, y0).second) continue;
     regions.push_back({slide_path + " (region at " + std::to_string(x0) + ", " + std::to_string(y0) + ")", "",
                        [&slide, x0, y0, w, h] { return slide.read_region(0, x0, y0, w, h); }, 0});
@@ -608,6 +602,19 @@ SlideReport run_slide(const std::string& slide_path, Segmenter& segmenter, const
   }
 
   io::Slide slide(slide_path);
+  // Tissue on the overview grid (it needs no resolution; a slide that records none is judged on it).
+  const auto t_overview = Clock::now();
+  double overview_ds = 1;
+  Image overview = read_slide_overview(slide, 2048, &overview_ds);
+  Mask tissue;
+  if (options.tissue == TissueSource::mask)
+    tissue = read_tissue_mask(options.tissue_mask, overview.width, overview.height, overview_ds);
+  else if (options.tissue == TissueSource::detect)
+    tissue = detect_tissue(overview);
+  else
+    tissue = Mask(overview.height, overview.width, 1, 255);
+  report.times.read += since(t_overview);
+
   double slide_mpp = options.mpp;
   std::string mpp_source = options.mpp > 0 ? "option" : "file";  // the summary's (infer/run_summary.h)
   if (slide_mpp <= 0 && (slide.mpp_x() <= 0 || slide.mpp_y() <= 0)) {
@@ -617,7 +624,7 @@ SlideReport run_slide(const std::string& slide_path, Segmenter& segmenter, const
     if (slide_mpp > 0) {
       log::info(slide_path, ": ", slide_mpp, " um/px, as the file's TIFF tags or OME-XML record");
     } else {
-      slide_mpp = unknown_slide_resolution(slide, slide_path, segmenter, options);
+      slide_mpp = unknown_slide_resolution(slide, slide_path, tissue, overview_ds, segmenter, options);
       mpp_source = options.estimate_unknown_mpp ? "nuclei" : "model";
     }
   }
@@ -638,18 +645,6 @@ SlideReport run_slide(const std::string& slide_path, Segmenter& segmenter, const
             "); segmenting level ", rs.level, " x", 1 / rs.factor, " = ", rs.mpp, " um/px, ", rs.width, "x",
             rs.height, " px");
 
-  // Tissue on the overview grid.
-  const auto t_overview = Clock::now();
-  double overview_ds = 1;
-  Image overview = read_slide_overview(slide, 2048, &overview_ds);
-  Mask tissue;
-  if (options.tissue == TissueSource::mask)
-    tissue = read_tissue_mask(options.tissue_mask, overview.width, overview.height, overview_ds);
-  else if (options.tissue == TissueSource::detect)
-    tissue = detect_tissue(overview);
-  else
-    tissue = Mask(overview.height, overview.width, 1, 255);
-  report.times.read += since(t_overview);
   int64_t tissue_pixels = 0;
   for (uint8_t v : tissue.data) tissue_pixels += v != 0;
   const double overview_um = overview_ds * slide_mpp;

@@ -44,6 +44,11 @@ std::vector<std::string> list_input_files(const std::string& folder, const std::
                                           bool recursive,
                                           const std::function<bool(const std::string&, bool)>& accept);
 
+// Whether a file of this name is an image to segment (.png .jpg .jpeg .tif .tiff .bmp); with
+// skip_output_names, not when it is named like our outputs (*_labels.tif, *_overlay.png,
+// *_thumbnail.png).
+bool is_input_image(const std::string& name, bool skip_output_names);
+
 // The images to segment: `input` itself when it is a file; else the image files (.png .jpg .jpeg
 // .tif .tiff .bmp, not hidden) of the folder (recursive: and of its subfolders, list_input_files),
 // sorted by path. Files named like our own outputs (*_labels.tif, *_overlay.png,
